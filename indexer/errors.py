@@ -62,3 +62,9 @@ class ModelLoadError(BertsearchError):
     """A model directory is missing or does not hold a usable model."""
 
     status_code = 500
+
+
+class InvalidQuery(BertsearchError):
+    """A query or question is empty, too long, or asks for an out-of-range number of results."""
+
+    status_code = 422

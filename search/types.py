@@ -1,0 +1,151 @@
+"""Result types shared by the embedded mode (:class:`Searcher`) and the HTTP client (:class:`Client`).
+
+Each type turns into plain JSON data with ``to_dict`` and back with ``from_dict``; the HTTP API
+sends exactly these dictionaries, so the three ways of asking return equal objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+def _pick(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` found in ``data`` (unknown keys are ignored, for forward compatibility)."""
+    return {f.name: data[f.name] for f in fields(cls) if f.name in data}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage (a chunk of a document).
+
+    Attributes:
+        score: Cosine similarity between the query and the passage (higher is better).
+        chunk_id: Id of the chunk in the index.
+        document_id: Id of the document holding the chunk.
+        path: Path of the document, as indexed.
+        title: Title of the document, if it has one.
+        text: Text of the passage; ``text == document[start:end]``.
+        start: Character offset of the passage in the document.
+        end: Character offset just past the passage in the document.
+    """
+
+    score: float
+    chunk_id: int
+    document_id: int
+    path: str
+    title: str | None
+    text: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hit:
+        """The hit described by ``data`` (as made by :meth:`to_dict`)."""
+        return cls(**_pick(cls, data))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer span extracted from a passage.
+
+    Attributes:
+        text: The answer; ``text == document[start:end]``.
+        score: Reader score of the span, comparable across passages.
+        path: Path of the document holding the answer.
+        title: Title of that document, if it has one.
+        document_id: Id of that document.
+        chunk_id: Id of the passage (chunk) the answer was read from.
+        start: Character offset of the answer in the document.
+        end: Character offset just past the answer in the document.
+        context: Text of the passage the answer was read from.
+        passage_score: Retrieval score of that passage.
+    """
+
+    text: str
+    score: float
+    path: str
+    title: str | None
+    document_id: int
+    chunk_id: int
+    start: int
+    end: int
+    context: str
+    passage_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """The answer described by ``data`` (as made by :meth:`to_dict`)."""
+        return cls(**_pick(cls, data))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The passages retrieved for a query, best first.
+
+    Attributes:
+        query: The query as asked.
+        hits: The passages, best first.
+        took_ms: Time taken to answer, in milliseconds.
+    """
+
+    query: str
+    hits: list[Hit] = field(default_factory=list)
+    took_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "took_ms": self.took_ms}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchResult:
+        """The result described by ``data`` (as made by :meth:`to_dict`)."""
+        return cls(
+            query=data["query"],
+            hits=[Hit.from_dict(h) for h in data.get("hits", [])],
+            took_ms=float(data.get("took_ms", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """The answers extracted for a question, best first.
+
+    Attributes:
+        question: The question as asked.
+        answers: The answers, best first; empty when no passage holds an answer above the threshold.
+        took_ms: Time taken to answer, in milliseconds.
+        reason: Why ``answers`` is empty, or ``None`` when it is not.
+    """
+
+    question: str
+    answers: list[Answer] = field(default_factory=list)
+    took_ms: float = 0.0
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return {
+            "question": self.question,
+            "answers": [a.to_dict() for a in self.answers],
+            "took_ms": self.took_ms,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AskResult:
+        """The result described by ``data`` (as made by :meth:`to_dict`)."""
+        return cls(
+            question=data["question"],
+            answers=[Answer.from_dict(a) for a in data.get("answers", [])],
+            took_ms=float(data.get("took_ms", 0.0)),
+            reason=data.get("reason"),
+        )
