@@ -1,0 +1,133 @@
+"""The Python client of the HTTP API (``bertsearch serve``).
+
+>>> with Client("http://127.0.0.1:8000") as client:
+...     answers = client.ask("How long are logs kept?").answers
+...     print(answers[0].text, answers[0].score, answers[0].path)
+
+It returns the same result types as the embedded :class:`~bertsearch.search.searcher.Searcher`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bertsearch.indexer.errors import BertsearchError
+from bertsearch.search.types import AskResult, SearchResult
+
+
+class ClientError(BertsearchError):
+    """A request to the server failed.
+
+    Attributes:
+        status_code: The HTTP status of the answer, or ``None`` when no answer came
+            (timeout, connection refused).
+        detail: The server's ``detail`` (a message, or FastAPI's list of validation errors),
+            or a description of the transport failure.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code  # type: ignore[assignment]
+        self.detail = detail if detail is not None else message
+
+
+class Client:
+    """Search and ask a bertsearch server over HTTP.
+
+    Args:
+        base_url: The server's address, e.g. ``http://127.0.0.1:8000``.
+        timeout: Seconds to wait for each answer before raising :class:`ClientError`.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def search(self, query: str, top_k: int = 5, path_glob: str | None = None) -> SearchResult:
+        """The ``top_k`` passages closest in meaning to ``query``, best first.
+
+        Raises:
+            ClientError: The server refused the request (e.g. 422 for an empty query) or did not answer.
+        """
+        body = {"query": query, "top_k": top_k, "path_glob": path_glob}
+        return SearchResult.from_dict(self._request("POST", "/search", json=body))
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        passages: int | None = None,
+        path_glob: str | None = None,
+        threshold: float | None = None,
+    ) -> AskResult:
+        """Answers to ``question``, best first; an empty list with a reason when none is found.
+
+        Raises:
+            ClientError: The server refused the request or did not answer.
+        """
+        body: dict[str, Any] = {"question": question, "top_k": top_k, "path_glob": path_glob}
+        if passages is not None:
+            body["passages"] = passages
+        if threshold is not None:
+            body["threshold"] = threshold
+        return AskResult.from_dict(self._request("POST", "/ask", json=body))
+
+    def health(self) -> dict[str, Any]:
+        """The server's health (``status`` is ``"ok"`` when it can answer)."""
+        return self._request("GET", "/health")
+
+    def stats(self) -> dict[str, Any]:
+        """What the served index holds and how it was built."""
+        return self._request("GET", "/stats")
+
+    def document(self, document_id: int) -> dict[str, Any]:
+        """The document with id ``document_id``.
+
+        Raises:
+            ClientError: With ``status_code`` 404 when there is no such document.
+        """
+        return self._request("GET", f"/documents/{int(document_id)}")
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ClientError(f"{self.base_url}{url} did not answer in time ({exc})") from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {self.base_url}{url}: {exc}") from exc
+        if response.is_success:
+            return response.json()
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        raise ClientError(
+            f"{method} {url} failed with HTTP {response.status_code}: {_describe(detail)}",
+            status_code=response.status_code, detail=detail,
+        )
+
+
+def _describe(detail: Any) -> str:
+    """A one-line message for a ``detail`` (FastAPI's validation errors are a list of dicts)."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                parts.append(f"{where}: {item.get('msg', item)}" if where else str(item.get("msg", item)))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)

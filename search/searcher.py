@@ -1,0 +1,265 @@
+"""The embedded mode: search and ask an index from Python, without a server.
+
+>>> with Searcher.open("./idx") as searcher:
+...     result = searcher.ask("How long are rotated logs kept?")
+...     print(result.answers[0].text)
+
+The HTTP API wraps one :class:`Searcher`; the client returns the same result types.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bertsearch.indexer.errors import InvalidQuery
+from bertsearch.indexer.settings import Settings
+from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
+
+if TYPE_CHECKING:
+    from bertsearch.indexer.index import Index
+    from bertsearch.search.reader import Reader
+
+MAX_QUERY_CHARS = 1000
+MAX_TOP_K = 100
+DEFAULT_PASSAGES = 5
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+class Searcher:
+    """Search passages and extract answers from one index.
+
+    Thread-safe for concurrent readers: the HTTP API shares one instance between requests.
+
+    Args:
+        index: An open index.
+        reader: The QA reader; by default one is loaded from ``qa_model_path`` on the first
+            :meth:`ask` (never before, so :meth:`search` needs no QA model).
+        qa_model_path: Folder of the QA model; ``None`` means the shipped default head.
+        precision: Precision of the QA model (``auto``, ``bf16`` or ``fp32``).
+    """
+
+    def __init__(
+        self,
+        index: Index,
+        reader: Reader | None = None,
+        *,
+        qa_model_path: str | None = None,
+        precision: str = "auto",
+    ) -> None:
+        self._index = index
+        self._reader = reader
+        self._qa_model_path = qa_model_path
+        self._precision = precision
+        self._reader_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._last_refresh = time.monotonic()
+
+    @classmethod
+    def open(cls, settings: Settings | str | os.PathLike[str] | None = None, *, reader: Reader | None = None) -> Searcher:
+        """Open the index described by ``settings`` (or found in an index folder) for searching.
+
+        Args:
+            settings: Runtime settings, or the path of an index folder; ``None`` reads the environment.
+            reader: A QA reader to use instead of loading one from ``settings.qa_model_path``.
+
+        Raises:
+            IndexNotFound: No index exists there.
+            ModelMismatch: The index was built with other build parameters.
+        """
+        from bertsearch.indexer.index import Index
+
+        if settings is None:
+            settings = Settings()
+        elif not isinstance(settings, Settings):
+            settings = Settings(index_dir=Path(settings))
+        index = Index.open(settings)
+        return cls(index, reader, qa_model_path=settings.qa_model_path, precision=settings.precision)
+
+    @property
+    def index(self) -> Index:
+        """The open index."""
+        return self._index
+
+    @property
+    def reader(self) -> Reader:
+        """The QA reader, loaded on first use and only once."""
+        if self._reader is None:
+            with self._reader_lock:
+                if self._reader is None:
+                    from bertsearch.search.reader import Reader
+
+                    self._reader = Reader(self._qa_model_path, precision=self._precision)
+        return self._reader
+
+    def search(self, query: str, top_k: int = 5, path_glob: str | None = None) -> SearchResult:
+        """The ``top_k`` passages closest in meaning to ``query``, best first.
+
+        Args:
+            query: What to look for (1 to 1000 characters).
+            top_k: How many passages to return (1 to 100).
+            path_glob: Only passages of documents whose path matches this glob (e.g. ``docs/*.md``).
+
+        Raises:
+            InvalidQuery: The query is empty or too long, or ``top_k`` is out of range.
+        """
+        began = time.perf_counter()
+        query = _check_query(query, "query")
+        _check_count(top_k, "top_k")
+        hits = self._retrieve(query, top_k, path_glob)
+        return SearchResult(query=query, hits=hits, took_ms=_ms_since(began))
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        passages: int = DEFAULT_PASSAGES,
+        path_glob: str | None = None,
+        threshold: float | None = None,
+    ) -> AskResult:
+        """Answers to ``question`` read from the best ``passages`` passages, best first.
+
+        The reader reads every passage in one batched call. Answers found in the overlap of two
+        chunks are reported once, with the better score. When no passage holds an answer above
+        the threshold, ``answers`` is empty and ``reason`` says why.
+
+        Args:
+            question: The question (1 to 1000 characters).
+            top_k: How many answers to return at most (1 to 100).
+            passages: How many passages to retrieve and read (1 to 100).
+            path_glob: Only read passages of documents whose path matches this glob.
+            threshold: Minimum answer score; ``None`` keeps the reader's default.
+
+        Raises:
+            InvalidQuery: The question is empty or too long, or a count is out of range.
+            ModelLoadError: The QA model cannot be loaded.
+        """
+        began = time.perf_counter()
+        question = _check_query(question, "question")
+        _check_count(top_k, "top_k")
+        _check_count(passages, "passages")
+        hits = self._retrieve(question, passages, path_glob)
+        if not hits:
+            reason = "no passage matches the path filter" if path_glob else "the index holds no documents"
+            return AskResult(question=question, answers=[], took_ms=_ms_since(began), reason=reason)
+        options: dict[str, Any] = {"top_n": top_k * 2}
+        if threshold is not None:
+            options["threshold"] = threshold
+        spans = self.reader.read(question, [hit.text for hit in hits], **options)
+        answers = _merge([_to_answer(span, hits[span.passage_index]) for span in spans])[:top_k]
+        reason = None
+        if not answers:
+            reason = f"no answer in the {len(hits)} best passages scores above the threshold"
+        return AskResult(question=question, answers=answers, took_ms=_ms_since(began), reason=reason)
+
+    def refresh(self, min_interval: float = 0.0) -> bool:
+        """Serve the newest committed generation of the index.
+
+        Cheap to call on every request: it checks at most once per ``min_interval`` seconds, and
+        a call made while another thread is refreshing returns at once (that request is served
+        by the current generation).
+
+        Returns:
+            True when a newer generation was loaded.
+        """
+        if time.monotonic() - self._last_refresh < min_interval:
+            return False
+        if not self._refresh_lock.acquire(blocking=False):
+            return False
+        try:
+            self._last_refresh = time.monotonic()
+            return bool(self._index.refresh())
+        finally:
+            self._refresh_lock.release()
+
+    def stats(self) -> dict[str, Any]:
+        """What the index holds and how it was built (see ``Index.info``)."""
+        return self._index.info()
+
+    def document(self, document_id: int) -> Any:
+        """The document with id ``document_id``.
+
+        Raises:
+            DocumentNotFound: No such document.
+        """
+        return self._index.get_document(document_id)
+
+    def close(self) -> None:
+        """Close the index."""
+        self._index.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _retrieve(self, query: str, k: int, path_glob: str | None) -> list[Hit]:
+        vector = self._index.encoder.encode([query])[0]
+        scored = self._index.search(vector, k, path_glob=path_glob)
+        if not scored:
+            return []
+        records = {r.chunk_id: r for r in self._index.fetch_chunks([chunk_id for chunk_id, _ in scored])}
+        # A chunk missing from SQL was deleted by a generation committed after the FAISS search.
+        return [
+            Hit(
+                score=float(score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path,
+                title=r.title, text=r.text, start=r.start, end=r.end,
+            )
+            for chunk_id, score in scored
+            if (r := records.get(chunk_id)) is not None
+        ]
+
+
+def _check_query(text: str, name: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidQuery(f"the {name} must be a string")
+    text = text.strip()
+    if not text:
+        raise InvalidQuery(f"the {name} is empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidQuery(f"the {name} is too long: {len(text)} characters, at most {MAX_QUERY_CHARS}")
+    return text
+
+
+def _check_count(value: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
+        raise InvalidQuery(f"{name} must be an integer from 1 to {MAX_TOP_K}, got {value!r}")
+
+
+def _ms_since(began: float) -> float:
+    return round((time.perf_counter() - began) * 1000.0, 3)
+
+
+def _to_answer(span: Any, hit: Hit) -> Answer:
+    # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
+    return Answer(
+        text=span.text, score=float(span.score), path=hit.path, title=hit.title,
+        document_id=hit.document_id, chunk_id=hit.chunk_id,
+        start=hit.start + span.start, end=hit.start + span.end,
+        context=hit.text, passage_score=hit.score,
+    )
+
+
+def _normalize(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def _merge(answers: list[Answer]) -> list[Answer]:
+    """Best first, keeping one of each answer read twice from overlapping chunks of a document."""
+    kept: list[Answer] = []
+    for answer in sorted(answers, key=lambda a: a.score, reverse=True):
+        key = _normalize(answer.text)
+        if not any(
+            k.document_id == answer.document_id and _normalize(k.text) == key
+            and k.start < answer.end and answer.start < k.end
+            for k in kept
+        ):
+            kept.append(answer)
+    return kept
