@@ -88,6 +88,16 @@ class Searcher:
         return self._index
 
     @property
+    def generation(self) -> int | None:
+        """The generation of the index being served."""
+        return getattr(self._index, "generation", None)
+
+    @property
+    def reader_loaded(self) -> bool:
+        """Whether the QA reader is loaded."""
+        return self._reader is not None
+
+    @property
     def reader(self) -> Reader:
         """The QA reader, loaded on first use and only once."""
         if self._reader is None:

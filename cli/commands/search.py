@@ -1,3 +1,82 @@
-"""CLI commands (filled in by its owner)."""
+"""``bertsearch search`` (ranked passages) and ``bertsearch ask`` (extracted answers)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import textwrap
+
+import click
+
+from bertsearch.cli.commands._common import echo_json, index_options, make_settings
+from bertsearch.search.searcher import MAX_TOP_K, Searcher
+from bertsearch.search.types import AskResult, SearchResult
+
+_COUNT = click.IntRange(1, MAX_TOP_K)
+
+
+@click.command()
+@click.argument("query")
+@index_options
+@click.option("-k", "--top-k", type=_COUNT, default=5, show_default=True, help="How many passages to show.")
+@click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, as_json: bool) -> None:
+    """Show the passages closest in meaning to QUERY, best first."""
+    with Searcher.open(make_settings(index_dir=index_dir, db_url=db_url)) as searcher:
+        result = searcher.search(query, top_k=top_k, path_glob=path_glob)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        _show_hits(result)
+
+
+@click.command()
+@click.argument("question")
+@index_options
+@click.option("-k", "--top-k", type=_COUNT, default=5, show_default=True, help="How many answers to show at most.")
+@click.option("--passages", type=_COUNT, default=5, show_default=True, help="How many passages to read.")
+@click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
+@click.option("--threshold", type=float, default=None, help="Minimum answer score (default: the reader's).")
+@click.option(
+    "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
+    envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ask(
+    question: str, index_dir, db_url, top_k: int, passages: int, path_glob: str | None,
+    threshold: float | None, qa_model_path: str | None, as_json: bool,
+) -> None:
+    """Answer QUESTION with spans extracted from the indexed documents."""
+    settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
+    with Searcher.open(settings) as searcher:
+        result = searcher.ask(question, top_k=top_k, passages=passages, path_glob=path_glob, threshold=threshold)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        _show_answers(result)
+
+
+def _show_hits(result: SearchResult) -> None:
+    if not result.hits:
+        click.echo("No passages found.")
+    for rank, hit in enumerate(result.hits, 1):
+        click.echo(f"{rank}. {hit.score:.3f}  {_source(hit.path, hit.title)}  [{hit.start}:{hit.end}]")
+        click.echo(textwrap.indent(_snippet(hit.text), "   "))
+
+
+def _show_answers(result: AskResult) -> None:
+    if not result.answers:
+        click.echo(f"No answer: {result.reason}.")
+    for rank, answer in enumerate(result.answers, 1):
+        click.echo(f"{rank}. {answer.text}")
+        click.echo(f"   score {answer.score:.3f}  {_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
+
+
+def _source(path: str, title: str | None) -> str:
+    return f"{path} ({title})" if title else path
+
+
+def _snippet(text: str, width: int = 100, lines: int = 3) -> str:
+    return textwrap.fill(" ".join(text.split()), width=width, max_lines=lines, placeholder=" ...")
+
+
+COMMANDS = [search, ask]

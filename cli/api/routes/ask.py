@@ -1,0 +1,21 @@
+"""``POST /ask``: extracted answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from bertsearch.cli.api.deps import SearcherDep
+from bertsearch.cli.api.schemas import AskRequest, AskResponse, ErrorResponse
+
+router = APIRouter(tags=["search"])
+
+
+@router.post("/ask", response_model=AskResponse, responses={422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}})
+def ask(body: AskRequest, searcher: SearcherDep) -> Any:
+    """Answers to the question read from the best passages; an empty list with a reason when none is found."""
+    result = searcher.ask(
+        body.question, top_k=body.top_k, passages=body.passages, path_glob=body.path_glob, threshold=body.threshold,
+    )
+    return result.to_dict()

@@ -1,0 +1,111 @@
+"""Request and response schemas of the HTTP API (they become the OpenAPI documentation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bertsearch.search.searcher import DEFAULT_PASSAGES, MAX_QUERY_CHARS, MAX_TOP_K
+
+
+class _Request(BaseModel):
+    # Strict: a number sent as a string, or a misspelt field, is a client bug worth a 422.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SearchRequest(_Request):
+    """A semantic search."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    path_glob: str | None = Field(
+        default=None, max_length=1000, description="Only documents whose path matches this glob, e.g. `docs/*.md`.",
+    )
+
+
+class AskRequest(_Request):
+    """A question to answer from the indexed documents."""
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many answers to return at most.")
+    passages: int = Field(default=DEFAULT_PASSAGES, ge=1, le=MAX_TOP_K, description="How many passages to read.")
+    path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
+    threshold: float | None = Field(default=None, description="Minimum answer score (default: the reader's).")
+
+
+class HitModel(BaseModel):
+    """A retrieved passage; `text == document[start:end]`."""
+
+    score: float
+    chunk_id: int
+    document_id: int
+    path: str
+    title: str | None
+    text: str
+    start: int
+    end: int
+
+
+class AnswerModel(BaseModel):
+    """An answer span; `text == document[start:end]`, `context` is the passage it was read from."""
+
+    text: str
+    score: float
+    path: str
+    title: str | None
+    document_id: int
+    chunk_id: int
+    start: int
+    end: int
+    context: str
+    passage_score: float
+
+
+class SearchResponse(BaseModel):
+    """Passages, best first."""
+
+    query: str
+    hits: list[HitModel]
+    took_ms: float
+
+
+class AskResponse(BaseModel):
+    """Answers, best first; empty with a `reason` when no passage holds one above the threshold."""
+
+    question: str
+    answers: list[AnswerModel]
+    took_ms: float
+    reason: str | None
+
+
+class HealthResponse(BaseModel):
+    """The server can answer."""
+
+    status: str = "ok"
+    generation: int | None = Field(description="Generation of the index being served.")
+    qa_model_loaded: bool
+
+
+class StatsResponse(BaseModel):
+    """What the served index holds and how it was built."""
+
+    model_config = ConfigDict(extra="allow")
+
+    took_ms: float
+
+
+class DocumentResponse(BaseModel):
+    """An indexed document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    path: str
+    title: str | None
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API reports (FastAPI's request validation errors keep their list `detail`)."""
+
+    detail: Any
