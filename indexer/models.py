@@ -1,0 +1,108 @@
+"""The SQL schema: one declarative ``Base`` and the tables ``documents``, ``chunks``, ``index_state``.
+
+SQL is the source of truth of an index: every chunk keeps its vector (float32 bytes), so the
+FAISS file can always be rebuilt without re-encoding. Only portable types are used, so the same
+models (and the same Alembic migrations) serve SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+"""Bumped with every migration that changes what an index means (checked on open)."""
+
+# Named constraints, so that Alembic's batch mode (SQLite) can alter them by name.
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """The one declarative base of bertsearch."""
+
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class Document(Base):
+    """One indexed file; ``path`` is relative to the indexed root, in POSIX form."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the file's bytes
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    n_chunks: Mapped[int] = mapped_column(Integer, default=0)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChunkRow(Base):
+    """One chunk of a document: its character span, its text and its vector.
+
+    The primary key is also the chunk's FAISS id. ``sqlite_autoincrement`` makes SQLite never
+    reuse an id (PostgreSQL sequences never do), so an old FAISS file can never point at a
+    different chunk with the same id.
+    """
+
+    __tablename__ = "chunks"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, `dimension` values
+
+
+class IndexState(Base):
+    """The single row (``id == 1``) that says what the index was built with and how far it is.
+
+    ``generation`` goes up with every commit that changes the chunks; the FAISS file is stamped
+    with the generation it reflects.
+    """
+
+    __tablename__ = "index_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    model_id: Mapped[str] = mapped_column(String(512))
+    model_path: Mapped[str] = mapped_column(Text)
+    dimension: Mapped[int] = mapped_column(Integer)
+    pooling: Mapped[str] = mapped_column(String(32))
+    chunk_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap: Mapped[int] = mapped_column(Integer)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    root: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,235 @@
+"""The SQL store: engines, migrations, short-lived sessions, and the writer lock.
+
+Every database error a user can meet (a malformed URL, a missing driver, a server that is down,
+a wrong password, a file that cannot be opened) leaves this module as a
+:class:`~bertsearch.indexer.errors.ConfigError` or :class:`~bertsearch.indexer.errors.StorageError`
+whose message shows the URL with its password masked.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bertsearch.indexer.errors import ConfigError, IndexLocked, StorageError
+
+LOCK_FILE = "write.lock"
+# Any fixed 64-bit key: every bertsearch writer of one PostgreSQL database uses the same one.
+_PG_LOCK_KEY = 0x6265727473656172  # "bertsear"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and ``info``)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable database URL>"
+
+
+def describe_db_error(exc: BaseException, url: str) -> str:
+    """A one-line reason for a database error, with the URL's password never shown."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    line = reason[0] if reason else type(exc).__name__
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        line = line.replace(str(password), "***")
+    return line
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``, checked by connecting once.
+
+    SQLite gets WAL (readers never block the writer), foreign keys on (``ON DELETE CASCADE``)
+    and a busy timeout; WAL keeps the default ``synchronous=FULL`` so a commit survives power loss.
+
+    Raises:
+        ConfigError: the URL cannot be parsed or names a database driver that is not installed.
+        StorageError: the database cannot be reached or opened.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"cannot parse the database URL {url!r}: expected e.g. "
+                          "sqlite:////path/meta.db or postgresql+psycopg://user@host/db") from exc
+    masked = mask_url(url)
+    kwargs: dict = {}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30.0}
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError as exc:
+        raise ConfigError(f"unknown database type in {masked}") from exc
+    except ImportError as exc:
+        hint = " (pip install 'bertsearch[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise ConfigError(f"the database driver for {masked} is not installed: {exc}{hint}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        raise StorageError(f"cannot open the database {masked}: {describe_db_error(exc, url)}") from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.close()
+
+
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """A session factory; open one per unit of work (``with factory() as s, s.begin(): ...``)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrations_dir() -> Path:
+    """The folder of the Alembic environment, from an installed wheel or a source checkout."""
+    package_root = Path(__file__).resolve().parent.parent
+    # Installed: bertsearch/migrations next to bertsearch/indexer. Editable: alembic/ next to indexer/.
+    for name in ("migrations", "alembic"):
+        candidate = package_root / name
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise ConfigError(f"the database migrations are missing from the installation ({package_root})")
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version of bertsearch."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head() or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or ``None`` for a database bertsearch never touched."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def has_index(engine: Engine) -> bool:
+    """Whether the database holds a bertsearch schema."""
+    return inspect(engine).has_table("index_state")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (``alembic upgrade head``) from the installed package.
+
+    Raises:
+        StorageError: the migration fails (permissions, disk full, server gone).
+    """
+    from alembic import command
+
+    if current_revision(engine) == head_revision():
+        return
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "head")
+    except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=False)
+        raise StorageError(
+            f"cannot create or upgrade the schema in {mask_url(url)}: {describe_db_error(exc, url)}"
+        ) from exc
+
+
+@contextmanager
+def writer_lock(index_dir: Path, *, timeout: float = 0.0, engine: Engine | None = None) -> Iterator[None]:
+    """Hold the index's writer lock: ``flock`` on ``<index_dir>/write.lock``.
+
+    On PostgreSQL a session advisory lock is held as well, so writers that share one database
+    from different index folders (or machines) are serialised too. Readers never take this lock.
+
+    Args:
+        index_dir: The index folder (must exist).
+        timeout: Seconds to wait for a lock held by another writer; 0 fails at once.
+        engine: The index's database; used for the advisory lock on PostgreSQL.
+
+    Raises:
+        IndexLocked: another writer holds the lock (the message names its pid).
+    """
+    path = Path(index_dir) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire_flock(fd, path, timeout)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            with _pg_advisory_lock(engine, timeout):
+                yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire_flock(fd: int, path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StorageError(f"cannot lock {path}: {exc.strerror}") from exc
+        if time.monotonic() >= deadline:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            waited = f" after waiting {timeout:g}s" if timeout else ""
+            raise IndexLocked(
+                f"the index {path.parent} is being written by another process (pid {holder}){waited}; "
+                "wait for it to finish, or set BERTSEARCH_LOCK_TIMEOUT to wait"
+            )
+        time.sleep(0.1)
+
+
+@contextmanager
+def _pg_advisory_lock(engine: Engine | None, timeout: float) -> Iterator[None]:
+    # Dialect branch (issue 5): flock only serialises writers that share one index folder;
+    # PostgreSQL can be shared by several folders/machines, so it gets a server-side lock too.
+    if engine is None or engine.dialect.name != "postgresql":
+        yield
+        return
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        deadline = time.monotonic() + timeout
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LOCK_KEY}).scalar():
+            if time.monotonic() >= deadline:
+                holder = conn.execute(
+                    text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1")
+                ).scalar()
+                raise IndexLocked(
+                    f"another bertsearch writer (server backend pid {holder}) is writing to the database "
+                    f"{mask_url(engine.url.render_as_string(hide_password=False))}; wait for it to finish"
+                )
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+    finally:
+        conn.close()
