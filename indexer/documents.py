@@ -1,0 +1,327 @@
+"""Finding documents in a folder and reading them as text, chosen by file type.
+
+Readers: plain text (``.txt``, ``.text``, no suffix), Markdown, reStructuredText (both kept as
+written; the title comes from the first heading), HTML (visible text only, title from
+``<title>``) and PDF (the text layer of every page, via pypdf).
+
+Text encodings: a byte-order mark wins (UTF-8, UTF-16, UTF-32); otherwise UTF-8, then
+Windows-1252, then Latin-1. Strict UTF-8 rarely accepts text that is not UTF-8, Windows-1252 is
+what most legacy Western text files are, and Latin-1 accepts any byte, so a text file is never
+refused for its encoding. No statistical charset detection: its guesses on short files vary
+between versions, and a document must read the same everywhere. Newlines become ``\\n``.
+
+A file that cannot be read (binary, corrupt or encrypted PDF, permission denied) raises
+:class:`~bertsearch.indexer.errors.UnsupportedDocument` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
+
+__all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "discover", "read_document"]
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """The text of a document and its title (the file name when it has none)."""
+
+    text: str
+    title: str
+
+
+def discover(
+    root: Path,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    skip: Sequence[Path] = (),
+) -> list[Path]:
+    """Find the documents under a folder, recursively, in sorted order.
+
+    Hidden files and folders (a name starting with ``.``) and anything under a path in
+    ``skip`` (the index folder) are left out. Glob patterns are matched against the path
+    relative to ``root`` with ``/`` separators: ``*`` and ``?`` stay inside one folder name,
+    ``**`` spans folders (``docs/**/*.md``). A pattern without ``/`` matches the file name or
+    any folder name on the way (``*.md``, ``drafts``); a pattern matching a folder matches
+    everything under it.
+
+    Only files with a suffix in :data:`SUPPORTED_SUFFIXES` are found, and those an include
+    pattern names by suffix (``--include '*.log'`` reads log files as plain text).
+
+    Args:
+        root: The folder to search.
+        include: If given, a file must match at least one of these patterns.
+        exclude: A file matching any of these patterns is left out.
+        skip: Paths (files or folders) to leave out, e.g. the index folder.
+
+    Returns:
+        The files, as ``root / relative path``, sorted.
+
+    Raises:
+        ConfigError: ``root`` is not an existing folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"not a folder: {root}")
+    includes = [_compile_glob(p) for p in include]
+    excludes = [_compile_glob(p) for p in exclude]
+    extra_suffixes = {_glob_suffix(p) for p in include} - {""}
+    skipped = {Path(os.path.abspath(p)) for p in skip}
+    root_abs = Path(os.path.abspath(root))
+
+    found: list[Path] = []
+    for folder, dirnames, filenames in os.walk(root):
+        rel_folder = PurePosixPath(Path(folder).relative_to(root).as_posix())
+        dirnames[:] = [
+            d for d in dirnames
+            if not d.startswith(".")
+            and root_abs / rel_folder / d not in skipped
+            and not _matches_any(excludes, rel_folder / d)
+        ]
+        for name in filenames:
+            rel = rel_folder / name
+            if name.startswith(".") or root_abs / rel in skipped:
+                continue
+            suffix = PurePosixPath(name).suffix.lower()
+            if suffix not in SUPPORTED_SUFFIXES and suffix not in extra_suffixes:
+                continue
+            if includes and not _matches_any(includes, rel):
+                continue
+            if _matches_any(excludes, rel):
+                continue
+            found.append(root / rel)
+    return sorted(found)
+
+
+def read_document(path: Path) -> LoadedDocument:
+    """Read a file as text, with a reader chosen by its suffix (plain text for unknown ones).
+
+    Args:
+        path: The file.
+
+    Returns:
+        Its text (newlines normalised to ``\\n``) and title.
+
+    Raises:
+        UnsupportedDocument: The file cannot be read: binary, corrupt or encrypted PDF,
+            permission denied, vanished.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise UnsupportedDocument(f"{path}: permission denied") from None
+    except FileNotFoundError:
+        raise UnsupportedDocument(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UnsupportedDocument(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise UnsupportedDocument(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    reader = _READERS.get(path.suffix.lower(), _read_plain)
+    return reader(path, data)
+
+
+def _read_plain(path: Path, data: bytes) -> LoadedDocument:
+    return LoadedDocument(text=_decode(path, data), title=path.name)
+
+
+def _read_markdown(path: Path, data: bytes) -> LoadedDocument:
+    text = _decode(path, data)
+    return LoadedDocument(text=text, title=_markdown_title(text) or path.name)
+
+
+def _read_rst(path: Path, data: bytes) -> LoadedDocument:
+    text = _decode(path, data)
+    return LoadedDocument(text=text, title=_rst_title(text) or path.name)
+
+
+# Elements whose end also ends a line of text; inline ones (<b>, <a>, <span>) do not.
+_HTML_BLOCKS = (
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+    "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+)
+_HTML_INVISIBLE = ("script", "style", "noscript", "template", "head", "iframe", "object", "svg")
+
+
+def _read_html(path: Path, data: bytes) -> LoadedDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_decode(path, data), "html.parser")
+    title_tag = soup.find("title")
+    title = _squash(title_tag.get_text()) if title_tag else ""
+    if not title:
+        heading = soup.find("h1")
+        title = _squash(heading.get_text()) if heading else ""
+    for tag in soup.find_all(_HTML_INVISIBLE):
+        tag.decompose()
+    for tag in soup.find_all(_HTML_BLOCKS):
+        tag.append("\n")
+    lines = (_squash(line) for line in soup.get_text().split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return LoadedDocument(text=text, title=title or path.name)
+
+
+def _read_pdf(path: Path, data: bytes) -> LoadedDocument:
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnsupportedDocument(f"{path}: encrypted PDF (needs a password)")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = reader.metadata.title if reader.metadata else None
+    except UnsupportedDocument:
+        raise
+    except Exception as exc:  # pypdf raises many types on damaged files; all mean "unreadable"
+        raise UnsupportedDocument(f"{path}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
+    text = _normalise_newlines("\n\n".join(p.strip("\n") for p in pages)).strip("\n")
+    title = meta_title.strip() if isinstance(meta_title, str) else ""
+    return LoadedDocument(text=text, title=title or path.name)
+
+
+_READERS: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
+    "": _read_plain,
+    ".txt": _read_plain,
+    ".text": _read_plain,
+    ".md": _read_markdown,
+    ".markdown": _read_markdown,
+    ".rst": _read_rst,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".pdf": _read_pdf,
+}
+
+#: File suffixes :func:`discover` finds and :func:`read_document` has a reader for
+#: (``""``: files without a suffix, read as plain text).
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_READERS)
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """Bytes to text: BOM, else UTF-8, else Windows-1252, else Latin-1; NUL bytes mean binary."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _normalise_newlines(data.decode(encoding))
+            except UnicodeDecodeError:
+                raise UnsupportedDocument(f"{path}: invalid {encoding.upper()} text") from None
+    if b"\x00" in data:
+        raise UnsupportedDocument(f"{path}: binary file (contains NUL bytes)")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return _normalise_newlines(data.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    return _normalise_newlines(data.decode("latin-1"))
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _squash(text: str) -> str:
+    """Runs of whitespace become one space; the ends are stripped."""
+    return " ".join(text.split())
+
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+
+
+def _markdown_title(text: str) -> str:
+    """The first heading: ``# Title`` or a line underlined with ``===``/``---``."""
+    lines = text.split("\n")
+    in_fence = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        match = _ATX_HEADING.match(line)
+        if match:
+            return match.group(1).strip()
+        if line.strip() and i + 1 < len(lines) and _SETEXT_UNDERLINE.match(lines[i + 1]):
+            return line.strip()
+    return ""
+
+
+_RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1+\s*$")
+
+
+def _rst_title(text: str) -> str:
+    """The first section title: a line underlined (and maybe overlined) with punctuation."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1):
+        line, under = lines[i].strip(), lines[i + 1].rstrip()
+        if line and not _RST_ADORNMENT.match(line) and _RST_ADORNMENT.match(under) and len(under) >= len(line):
+            return line
+    return ""
+
+
+def _glob_suffix(pattern: str) -> str:
+    """The suffix an include pattern names literally (``*.log`` -> ``.log``), else ``""``."""
+    match = re.search(r"(\.[A-Za-z0-9_~-]+)$", pattern)
+    return match.group(1).lower() if match else ""
+
+
+def _compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """A glob as a regex over ``/``-separated relative paths, and whether it is name-only."""
+    pattern = pattern.replace("\\", "/").strip()
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    name_only = "/" not in pattern.rstrip("/")
+    pattern = pattern.strip("/")
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            close = pattern.index("]", i + 2)
+            body = pattern[i + 1 : close]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = close + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z"), name_only
+
+
+def _matches_any(globs: Iterable[tuple[re.Pattern[str], bool]], rel: PurePosixPath) -> bool:
+    """Whether a relative path, or a folder on its way, matches one of the globs."""
+    parts = rel.parts
+    for regex, name_only in globs:
+        if name_only:
+            if any(regex.match(part) for part in parts):
+                return True
+        elif any(regex.match("/".join(parts[: n + 1])) for n in range(len(parts))):
+            return True
+    return False
