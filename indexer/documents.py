@@ -148,6 +148,7 @@ _HTML_BLOCKS = (
     "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
     "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
 )
+_BLOCK_END = "\ue000"  # a private-use character, marks where a block ends
 _HTML_INVISIBLE = ("script", "style", "noscript", "template", "head", "iframe", "object", "svg")
 
 
@@ -163,9 +164,9 @@ def _read_html(path: Path, data: bytes) -> LoadedDocument:
     for tag in soup.find_all(_HTML_INVISIBLE):
         tag.decompose()
     for tag in soup.find_all(_HTML_BLOCKS):
-        tag.append("\n")
-    lines = (_squash(line) for line in soup.get_text().split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+        tag.append(_BLOCK_END)
+    # One line per block, the source's line breaks and indentation squashed as a browser does.
+    text = "\n".join(line for line in map(_squash, soup.get_text().split(_BLOCK_END)) if line)
     return LoadedDocument(text=text, title=title or path.name)
 
 
