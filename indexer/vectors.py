@@ -138,6 +138,18 @@ class VectorIndex:
         return vi
 
 
+def read_generation(path: Path) -> int | None:
+    """The generation stamped in a FAISS file's header (not verified), or ``None`` if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEADER.size)
+    except OSError:
+        return None
+    if len(head) < _HEADER.size or not head.startswith(_MAGIC):
+        return None
+    return int(_HEADER.unpack(head)[1])
+
+
 def vectors_from_blobs(blobs: list[bytes], dimension: int) -> np.ndarray:
     """Stack float32 blobs (as stored in ``chunks.vector``) into an ``(n, dimension)`` array."""
     if not blobs:
