@@ -127,9 +127,10 @@ class Encoder:
     def model_id(self) -> str:
         """A stable fingerprint of the model: ``<name>@<12 hex digits>``.
 
-        The name is ``_name_or_path`` of ``config.json`` (or the folder name); the digest covers
-        ``config.json``, the vocabulary and, for each weights file, its size and first and last
-        MiB. Cheap to compute, the same on every machine, different for a different model.
+        The name is ``_name_or_path`` of ``config.json`` (else its ``model_type``; never the
+        folder, which differs between machines). The digest covers ``config.json``, the
+        vocabulary and, for each weights file, its size and first and last MiB. Cheap to
+        compute, the same on every machine, different for a different model.
         """
         return _fingerprint(self._path)
 
@@ -228,9 +229,10 @@ def _sentence_bert_max_length(path: Path) -> int | None:
 def _fingerprint(path: Path) -> str:
     config_bytes = (path / "config.json").read_bytes()
     try:
-        name = json.loads(config_bytes).get("_name_or_path") or path.name
-    except ValueError:
-        name = path.name
+        config = json.loads(config_bytes)
+        name = str(config.get("_name_or_path") or config.get("model_type") or "model")
+    except (ValueError, AttributeError):
+        name = "model"
     digest = hashlib.sha256(b"config.json\0" + config_bytes)
     for vocab in ("vocab.txt", "tokenizer.json"):
         if (path / vocab).is_file():
