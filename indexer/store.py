@@ -220,7 +220,9 @@ def _pg_advisory_lock(engine: Engine | None, timeout: float) -> Iterator[None]:
         while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LOCK_KEY}).scalar():
             if time.monotonic() >= deadline:
                 holder = conn.execute(
-                    text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1")
+                    text("SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                         "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() "
+                         "AND l.pid <> pg_backend_pid() LIMIT 1")
                 ).scalar()
                 raise IndexLocked(
                     f"another bertsearch writer (server backend pid {holder}) is writing to the database "

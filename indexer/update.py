@@ -99,11 +99,13 @@ def update(
     with index.writer_lock():
         index.refresh()  # another writer may have committed since this index was opened
         _check_root(index, root)
-        encoder = index.encoder
+        if index.settings.model_path:
+            index.encoder  # an explicitly named model is checked before any work
         run = _Run(index, root, show_progress)
         run.scan(include, exclude)
         run.remove_missing()
-        run.index_changed(encoder)
+        if run.changed:
+            run.index_changed(index.encoder)  # loaded only when there is something to encode
         run.finish()
     summary = run.summary
     summary.seconds = round(time.perf_counter() - began, 3)

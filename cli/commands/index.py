@@ -1,3 +1,73 @@
-"""CLI commands (filled in by its owner)."""
+"""``bertsearch index`` (build or update an index) and ``bertsearch info`` (what it holds)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bertsearch.cli.commands._common import echo_json, index_options, make_settings, show_progress
+
+
+@click.command("index")
+@click.argument("path", type=click.Path(path_type=Path))
+@index_options
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Only index files matching this glob (repeatable), e.g. '*.md' or 'guides/**'.")
+@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+              help="Leave out files or folders matching this glob (repeatable).")
+@click.option("--rebuild", is_flag=True,
+              help="Drop the index and re-encode everything (after changing the model or chunking).")
+@click.option("--model", "model_path", default=None, metavar="PATH",
+              help="Encoder model folder (default: the one the index was built with, else the packaged MiniLM).")
+@click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
+@click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path,
+                  chunk_tokens, chunk_overlap, quiet, as_json) -> None:
+    """Index the documents under PATH, or bring the index up to date with it.
+
+    Only new and changed files are encoded; files deleted or renamed away are removed.
+    """
+    from bertsearch.indexer.errors import ConfigError
+    from bertsearch.indexer.index import Index
+
+    if not path.is_dir():
+        raise ConfigError(f"not a folder: {path}")
+    settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path,
+                             chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+    with Index.open(settings, create=True, rebuild=rebuild) as index:
+        summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet))
+        total = index.info()
+    if as_json:
+        echo_json({**summary.to_dict(), "documents": total["documents"], "chunks": total["chunks"],
+                   "index_dir": total["index_dir"]})
+        return
+    s = summary
+    click.echo(f"{s.added} added, {s.updated} updated, {s.unchanged} unchanged, "
+               f"{s.removed} removed, {s.failed} failed")
+    click.echo(f"{s.chunks_written} chunks written in {s.seconds:.1f}s ({s.chunks_per_second:.1f} chunks/s); "
+               f"the index holds {total['documents']} documents, {total['chunks']} chunks ({total['index_dir']})")
+    for failed_path, reason in s.failures:
+        click.echo(f"failed: {failed_path}: {reason}", err=True)
+
+
+@click.command("info")
+@index_options
+@click.option("--json", "as_json", is_flag=True, help="Print the information as one JSON object.")
+def info_command(index_dir, db_url, as_json) -> None:
+    """Show what an index holds and how it was built."""
+    from bertsearch.indexer.index import Index
+
+    with Index.open(make_settings(index_dir=index_dir, db_url=db_url)) as index:
+        info = index.info()
+    if as_json:
+        echo_json(info)
+        return
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        click.echo(f"{key.replace('_', ' '):<{width}}  {value}")
+
+
+COMMANDS = [index_command, info_command]

@@ -1,0 +1,168 @@
+"""The SQL store (engines, errors, the writer lock) and the FAISS file on their own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from bertsearch.indexer import store
+from bertsearch.indexer.errors import ConfigError, IndexLocked, StorageError
+from bertsearch.indexer.vectors import VectorFileError, VectorIndex, read_generation
+
+
+def test_mask_url_hides_the_password():
+    assert store.mask_url("postgresql+psycopg://bob:s3cret@db/x") == "postgresql+psycopg://bob:***@db/x"
+
+
+def test_unparsable_url_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot parse the database URL"):
+        store.open_engine("not a url")
+
+
+def test_unknown_database_type_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown database type"):
+        store.open_engine("nosuchdb://host/x")
+
+
+def test_unreachable_server_is_a_storage_error_with_the_password_masked():
+    with pytest.raises(StorageError) as info:
+        store.open_engine("postgresql+psycopg://bob:s3cret@127.0.0.1:1/x")
+    assert "bob:***@127.0.0.1:1/x" in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
+def test_sqlite_in_a_missing_folder_is_a_storage_error(tmp_path: Path):
+    with pytest.raises(StorageError, match="cannot open the database"):
+        store.open_engine(f"sqlite:///{tmp_path}/no/such/folder/meta.db")
+
+
+def test_sqlite_gets_wal_and_foreign_keys(tmp_path: Path):
+    engine = store.open_engine(f"sqlite:///{tmp_path}/meta.db")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_second_writer_is_refused_and_named(tmp_path: Path):
+    with store.writer_lock(tmp_path):
+        with pytest.raises(IndexLocked, match=rf"pid {os.getpid()}"):
+            with store.writer_lock(tmp_path):
+                pass
+    with store.writer_lock(tmp_path):  # released: free again
+        pass
+
+
+def test_writer_in_another_process_is_refused(tmp_path: Path):
+    code = (
+        "import sys, time; from pathlib import Path; from bertsearch.indexer.store import writer_lock\n"
+        "with writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexLocked, match=rf"pid {proc.pid}"):
+            with store.writer_lock(tmp_path):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with store.writer_lock(tmp_path):  # the lock dies with its holder
+        pass
+
+
+def test_lock_timeout_waits_for_the_holder(tmp_path: Path):
+    held = threading.Event()
+
+    def hold() -> None:
+        with store.writer_lock(tmp_path):
+            held.set()
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    began = time.monotonic()
+    with store.writer_lock(tmp_path, timeout=5):
+        assert time.monotonic() - began >= 0.1
+    thread.join()
+
+
+def test_postgres_writers_sharing_a_database_are_serialised(pg_url: str, tmp_path: Path):
+    engine = store.open_engine(pg_url)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        with store.writer_lock(tmp_path / "a", engine=engine):
+            with pytest.raises(IndexLocked, match="another bertsearch writer"):
+                with store.writer_lock(tmp_path / "b", engine=engine):
+                    pass
+        with store.writer_lock(tmp_path / "b", engine=engine):
+            pass
+    finally:
+        engine.dispose()
+
+
+def _vectors(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_faiss_file_round_trip(tmp_path: Path):
+    vi = VectorIndex(8, generation=7)
+    vi.add(np.arange(100, 120), _vectors(20))
+    vi.save(tmp_path / "v.faiss")
+    assert read_generation(tmp_path / "v.faiss") == 7
+    back = VectorIndex.load(tmp_path / "v.faiss", 8)
+    assert (back.generation, back.count) == (7, 20)
+    q = _vectors(20)[3]
+    assert back.search(q, 3) == vi.search(q, 3)
+    assert back.search(q, 1)[0][0] == 103
+    assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]  # no temp file left behind
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "flipped", "garbage"])
+def test_damaged_faiss_file_is_detected(tmp_path: Path, damage: str):
+    path = tmp_path / "v.faiss"
+    vi = VectorIndex(8, generation=1)
+    vi.add(np.arange(10), _vectors(10))
+    vi.save(path)
+    data = path.read_bytes()
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flipped":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        path.write_bytes(b"\x00" * 200)
+    with pytest.raises(VectorFileError):
+        VectorIndex.load(path, 8)
+
+
+def test_faiss_file_of_another_dimension_is_refused(tmp_path: Path):
+    VectorIndex(8).save(tmp_path / "v.faiss")
+    with pytest.raises(VectorFileError, match="dimension"):
+        VectorIndex.load(tmp_path / "v.faiss", 16)
+
+
+def test_search_within_a_subset_is_exact(tmp_path: Path):
+    vi = VectorIndex(8)
+    x = _vectors(1000)
+    vi.add(np.arange(1000), x)
+    subset = np.array([5, 500, 999])
+    hits = vi.search(x[0], 10, subset=subset)
+    assert sorted(i for i, _ in hits) == [5, 500, 999]
+    expected = sorted(((int(i), float(x[0] @ x[i])) for i in subset), key=lambda h: -h[1])
+    assert [i for i, _ in hits] == [i for i, _ in expected]
+    assert np.allclose([s for _, s in hits], [s for _, s in expected], atol=1e-5)
+    assert vi.remove([5, 6, 12345]) == 2
+    assert vi.count == 998
