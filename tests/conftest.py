@@ -97,3 +97,19 @@ def _fresh_pg_database(base: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_bert_path: str):
+    """Settings of an index of samples/docs built with the tiny BERT (shared: read it, never write it)."""
+    from bertsearch.indexer.index import Index
+    from bertsearch.indexer.settings import Settings
+
+    root = tmp_path_factory.mktemp("sample-index")
+    settings = Settings(index_dir=root, model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:
+        index.update(SAMPLE_DOCS)
+    return Settings(index_dir=root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,19 +91,34 @@ class HealthResponse(BaseModel):
 class StatsResponse(BaseModel):
     """What the served index holds and how it was built."""
 
-    model_config = ConfigDict(extra="allow")
+    # Open to the keys a later index version adds to its info.
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
 
+    documents: int
+    chunks: int
+    generation: int
+    model_id: str
+    dimension: int
+    pooling: str
+    chunk_tokens: int
+    chunk_overlap: int
+    index_type: str
+    size_bytes: int
     took_ms: float
 
 
 class DocumentResponse(BaseModel):
-    """An indexed document."""
-
-    model_config = ConfigDict(extra="allow")
+    """An indexed document; `path` is relative to the indexed folder."""
 
     id: int
     path: str
     title: str | None
+    text: str
+    content_hash: str
+    size: int
+    mtime: float
+    n_chunks: int
+    indexed_at: datetime
 
 
 class ErrorResponse(BaseModel):

@@ -1,0 +1,156 @@
+"""The embedded mode: Searcher.search / Searcher.ask over a real index (tiny models: plumbing only)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bertsearch.indexer.errors import IndexNotFound, InvalidQuery
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.settings import Settings
+from bertsearch.search import Answer, AskResult, Hit, SearchResult, Searcher
+from bertsearch.search.searcher import _merge
+
+LOW = -1e9  # a threshold every span clears
+HIGH = 1e9  # a threshold no span clears
+
+
+@pytest.fixture
+def searcher(sample_index: Settings, tiny_qa_path: str):
+    with Searcher.open(sample_index.model_copy(update={"qa_model_path": tiny_qa_path})) as s:
+        yield s
+
+
+def test_search_hits_point_into_their_documents(searcher: Searcher) -> None:
+    result = searcher.search("How long are rotated logs kept?", top_k=3)
+    assert isinstance(result, SearchResult)
+    assert result.query == "How long are rotated logs kept?"
+    assert len(result.hits) == 3
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+    assert result.took_ms > 0
+    for hit in result.hits:
+        document = searcher.document(hit.document_id)
+        assert document.path == hit.path
+        assert document.text[hit.start:hit.end] == hit.text
+
+
+def test_search_top_k_larger_than_the_index(searcher: Searcher) -> None:
+    assert len(searcher.search("backups", top_k=100).hits) == 5
+
+
+def test_search_path_glob_filters_documents(searcher: Searcher) -> None:
+    hits = searcher.search("logs", top_k=5, path_glob="*.md").hits
+    assert {h.path for h in hits} == {"logging.md", "history.md"}
+    assert searcher.search("logs", path_glob="nowhere/*").hits == []
+
+
+@pytest.mark.parametrize(
+    ("query", "top_k", "message"),
+    [
+        ("", 5, "empty"),
+        ("   \n", 5, "empty"),
+        ("x" * 1001, 5, "too long"),
+        ("logs", 0, "top_k"),
+        ("logs", 101, "top_k"),
+        ("logs", True, "top_k"),
+        (None, 5, "string"),
+    ],
+)
+def test_invalid_queries_are_refused(searcher: Searcher, query, top_k, message: str) -> None:
+    with pytest.raises(InvalidQuery, match=message) as info:
+        searcher.search(query, top_k=top_k)
+    assert info.value.status_code == 422
+    with pytest.raises(InvalidQuery, match=message):
+        searcher.ask(query, top_k=top_k)
+
+
+def test_query_of_the_maximum_length_is_accepted(searcher: Searcher) -> None:
+    assert searcher.search("log " * 250).hits
+
+
+def test_ask_answers_point_into_their_documents(searcher: Searcher) -> None:
+    result = searcher.ask("How long are rotated logs kept?", top_k=4, passages=5, threshold=LOW)
+    assert isinstance(result, AskResult)
+    assert result.reason is None
+    assert 1 <= len(result.answers) <= 4
+    assert [a.score for a in result.answers] == sorted((a.score for a in result.answers), reverse=True)
+    for answer in result.answers:
+        document = searcher.document(answer.document_id)
+        assert answer.path == document.path
+        assert document.text[answer.start:answer.end] == answer.text
+        chunk = searcher.index.fetch_chunks([answer.chunk_id])[0]
+        assert answer.context == chunk.text
+        assert chunk.start <= answer.start <= answer.end <= chunk.end
+
+
+def test_ask_with_nothing_above_the_threshold_says_why(searcher: Searcher) -> None:
+    result = searcher.ask("How long are rotated logs kept?", threshold=HIGH)
+    assert result.answers == []
+    assert "threshold" in result.reason
+
+
+def test_reader_is_loaded_lazily_and_once(sample_index: Settings, tiny_qa_path: str) -> None:
+    with Searcher.open(sample_index.model_copy(update={"qa_model_path": tiny_qa_path})) as searcher:
+        searcher.search("logs")
+        assert not searcher.reader_loaded
+        searcher.ask("logs?", threshold=LOW)
+        reader = searcher.reader
+        searcher.ask("backups?", threshold=LOW)
+        assert searcher.reader is reader
+
+
+def test_empty_index(tmp_path: Path, db_url: str, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    Index.open(Settings(index_dir=tmp_path, db_url=db_url, model_path=tiny_bert_path), create=True).close()
+    with Searcher.open(Settings(index_dir=tmp_path, db_url=db_url, qa_model_path=tiny_qa_path)) as searcher:
+        assert searcher.search("logs").hits == []
+        result = searcher.ask("How long are logs kept?")
+        assert result.answers == []
+        assert result.reason == "the index holds no documents"
+        assert searcher.ask("logs?", path_glob="*.md").reason == "no passage matches the path filter"
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFound):
+        Searcher.open(tmp_path / "nothing-here")
+
+
+def test_refresh_serves_a_new_generation(tmp_path: Path, tiny_bert_path: str) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "samples" / "docs", docs)
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as writer:
+        writer.update(docs)
+        with Searcher.open(Settings(index_dir=tmp_path / "idx")) as searcher:
+            assert searcher.search("upgrades", path_glob="upgrade.md").hits == []
+            (docs / "upgrade.md").write_text("# Upgrades\n\nUpgrade with acme-ctl upgrade.\n", encoding="utf-8")
+            writer.update(docs)
+            assert searcher.refresh(min_interval=3600.0) is False  # checked too recently
+            assert searcher.refresh() is True
+            assert [h.path for h in searcher.search("upgrades", path_glob="upgrade.md").hits] == ["upgrade.md"]
+            assert searcher.refresh() is False
+
+
+def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id: int = 1) -> Answer:
+    return Answer(
+        text=text, score=score, path="a.md", title="A", document_id=document_id, chunk_id=chunk_id,
+        start=start, end=start + len(text), context="", passage_score=0.5,
+    )
+
+
+def test_merge_keeps_the_best_of_an_answer_read_from_overlapping_chunks() -> None:
+    first = _answer("14 days", 0.6, start=100, chunk_id=1)
+    again = _answer("14 Days.", 0.9, start=100, chunk_id=2)  # same span seen from the next chunk
+    elsewhere = _answer("14 days", 0.5, start=300)  # same words, another place: another answer
+    other_doc = _answer("14 days", 0.4, start=100, document_id=2)
+    different = _answer("fourteen days", 0.7, start=100)
+    assert _merge([first, again, elsewhere, other_doc, different]) == [again, different, elsewhere, other_doc]
+
+
+def test_results_round_trip_through_dicts(searcher: Searcher) -> None:
+    result = searcher.search("logs", top_k=2)
+    assert SearchResult.from_dict(result.to_dict()) == result
+    assert Hit.from_dict(result.hits[0].to_dict()) == result.hits[0]
+    asked = searcher.ask("How long are logs kept?", threshold=LOW)
+    assert AskResult.from_dict(asked.to_dict()) == asked
