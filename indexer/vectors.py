@@ -46,6 +46,10 @@ class VectorIndex:
         """The number of vectors held."""
         return int(self._index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """The chunk ids held, in insertion order."""
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add ``vectors`` (float32, ``(n, dimension)``) under the chunk ids ``ids``."""
         if len(ids) == 0:

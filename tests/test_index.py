@@ -1,0 +1,312 @@
+"""The index: incremental updates, FAISS repair, build parameters, search, locking (tiny BERT)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from bertsearch.indexer.encoder import Encoder
+from bertsearch.indexer.errors import (
+    ConfigError,
+    DocumentNotFound,
+    IndexLocked,
+    IndexNotFound,
+    ModelMismatch,
+)
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.models import ChunkRow, Document
+from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.store import mask_url
+from bertsearch.indexer.vectors import VectorIndex
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
+
+
+class CountingEncoder(Encoder):
+    """The real encoder, counting the texts it encodes."""
+
+    encoded = 0
+
+    def encode(self, texts, **kwargs):
+        self.encoded += len(texts)
+        return super().encode(texts, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert_path: str) -> CountingEncoder:
+    return CountingEncoder(tiny_bert_path, precision="fp32")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, db_url: str, tiny_bert_path: str):
+    def make(**overrides) -> Settings:
+        values = {"index_dir": tmp_path / "idx", "db_url": db_url, "model_path": tiny_bert_path, **overrides}
+        return Settings(**values)
+
+    return make
+
+
+def _text(seed: int, n_words: int = 40) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(rng.choice(WORDS, n_words)) + "."
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _assert_consistent(index: Index) -> dict:
+    info = index.info()
+    assert info["chunks"] == info["faiss_vectors"]
+    with index.transaction() as s:
+        sql_ids = set(s.scalars(select(ChunkRow.id)))
+        assert (s.scalar(select(func.sum(Document.n_chunks))) or 0) == len(sql_ids)
+    assert set(index.vectors.ids().tolist()) == sql_ids
+    return info
+
+
+def _counts(summary) -> tuple[int, int, int, int, int]:
+    return summary.added, summary.updated, summary.unchanged, summary.removed, summary.failed
+
+
+def test_incremental_add_change_delete_rename(tmp_path: Path, make_settings, encoder: CountingEncoder):
+    root = tmp_path / "docs"
+    _write(root / "a.md", "# Alpha\n\n" + _text(1))
+    _write(root / "b.txt", _text(2))
+    _write(root / "sub" / "c.rst", "Charlie\n=======\n\n" + _text(3, 400))  # several chunks
+    with Index.open(make_settings(chunk_tokens=64, chunk_overlap=8), create=True, encoder=encoder) as index:
+        encoder.encoded = 0
+        first = index.update(root)
+        assert _counts(first) == (3, 0, 0, 0, 0)
+        info = _assert_consistent(index)
+        assert first.chunks_written == info["chunks"] == encoder.encoded > 3
+        assert info["documents"] == 3
+
+        encoder.encoded = 0
+        again = index.update(root)
+        assert _counts(again) == (0, 0, 3, 0, 0)
+        assert again.chunks_written == 0 and encoder.encoded == 0
+
+        _write(root / "b.txt", _text(20))
+        changed = index.update(root)
+        assert _counts(changed) == (0, 1, 2, 0, 0)
+        assert changed.chunks_written == encoder.encoded == 1
+        _assert_consistent(index)
+
+        (root / "a.md").unlink()
+        deleted = index.update(root)
+        assert _counts(deleted) == (0, 0, 2, 1, 0)
+        assert _assert_consistent(index)["documents"] == 2
+
+        (root / "sub" / "c.rst").rename(root / "sub" / "d.rst")
+        renamed = index.update(root)
+        assert _counts(renamed) == (1, 0, 1, 1, 0)
+        info = _assert_consistent(index)
+        paths = {index.get_document(r.document_id).path for r in index.fetch_chunks(index.vectors.ids().tolist())}
+        assert paths == {"b.txt", "sub/d.rst"}
+
+        encoder.encoded = 0
+        os.utime(root / "b.txt", (1_000_000_000, 1_000_000_000))  # new mtime, same bytes
+        touched = index.update(root)
+        assert _counts(touched) == (0, 0, 2, 0, 0) and encoder.encoded == 0
+        generation = index.generation
+
+    with Index.open(make_settings(), encoder=encoder) as reopened:
+        assert reopened.last_repair is None  # the saved FAISS file matches SQL
+        assert reopened.generation == generation
+        assert _assert_consistent(reopened)["chunks"] == info["chunks"]
+        assert reopened.params.chunk_tokens == 64  # remembered, not the settings' default
+        assert _counts(reopened.update(root)) == (0, 0, 2, 0, 0)
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    _write(root / "good.txt", _text(1))
+    (root / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    (root / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        summary = index.update(root)
+        assert _counts(summary) == (1, 0, 0, 0, 2)
+        assert sorted(p for p, _ in summary.failures) == ["binary.txt", "broken.pdf"]
+        assert all(reason for _, reason in summary.failures)
+        _assert_consistent(index)
+        # Failed files are retried next time, and still fail.
+        assert _counts(index.update(root)) == (0, 0, 1, 0, 2)
+
+
+def test_index_folder_inside_the_root_is_skipped(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(index_dir=root / "idx"), create=True, encoder=encoder) as index:
+        _write(root / "idx" / "notes.txt", _text(2))
+        summary = index.update(root)
+        assert summary.added == 1 and index.info()["documents"] == 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "stale"])
+def test_damaged_faiss_file_is_rebuilt_on_open(tmp_path: Path, make_settings, encoder, damage: str):
+    root = tmp_path / "docs"
+    for i in range(5):
+        _write(root / f"d{i}.txt", _text(i))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(root)
+        path = index.vectors_path
+        expected = index.info()["chunks"]
+        query = index.vectors.ids()[:1]
+        old = VectorIndex.load(path, index.params.dimension)
+        _write(root / "d5.txt", _text(5))
+        index.update(root)
+    if damage == "missing":
+        path.unlink()
+    elif damage == "corrupt":
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        old.save(path)  # an older generation
+    encoder.encoded = 0
+    with Index.open(make_settings(), encoder=encoder) as index:
+        assert index.last_repair
+        assert _assert_consistent(index)["chunks"] == expected + 1
+        assert encoder.encoded == 0  # rebuilt from SQL, not re-encoded
+        assert query[0] in index.vectors.ids()
+    with Index.open(make_settings(), encoder=encoder) as index:
+        assert index.last_repair is None  # the repair was saved
+
+
+def test_model_mismatch_is_refused_and_rebuild_switches(tmp_path: Path, make_settings, encoder):
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    other = tmp_path / "other-bert"
+    torch.manual_seed(1)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(other)
+    AutoTokenizer.from_pretrained(encoder.tokenizer.name_or_path).save_pretrained(other)
+
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(root)
+    with pytest.raises(ModelMismatch, match="--rebuild"):
+        with Index.open(make_settings(model_path=str(other))) as index:
+            index.update(root)
+    with pytest.raises(ModelMismatch, match="--rebuild"):
+        Index.open(make_settings(chunk_tokens=32))
+
+    with Index.open(make_settings(model_path=str(other)), rebuild=True) as index:
+        assert index.params.dimension == 16 and index.info()["documents"] == 0
+        summary = index.update(root)
+        assert _counts(summary) == (1, 0, 0, 0, 0)
+        assert _assert_consistent(index)["dimension"] == 16
+    # Without --model, the index keeps using the model it was (re)built with.
+    with Index.open(make_settings(model_path=None)) as index:
+        assert index.encoder.dimension == 16
+
+
+def test_search_with_a_path_glob_is_exact_within_the_subset(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    for i in range(40):
+        _write(root / "common" / f"c{i}.txt", _text(i))
+    _write(root / "rare" / "only.md", _text(999))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(root)
+        query = encoder.encode([_text(3)])[0]
+        top = index.search(query, 5)
+        assert len(top) == 5 and top == sorted(top, key=lambda h: -h[1])
+        assert all(-1.0001 <= score <= 1.0001 for _, score in top)
+        rare = index.search(query, 5, path_glob="rare/*.md")
+        assert len(rare) == 1
+        assert index.fetch_chunks([rare[0][0]])[0].path == "rare/only.md"
+        assert {r.path for r in index.fetch_chunks([i for i, _ in index.search(query, 50, path_glob="*.md")])} == {
+            "rare/only.md"}
+        assert index.search(query, 5, path_glob="nothing/*") == []
+        assert len(index.search(query, 100, path_glob="common/**")) == 40
+
+
+def test_fetch_chunks_keeps_the_order_and_documents_resolve(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    text = "# Title here\n\n" + _text(1, 300)
+    _write(root / "a.md", text)
+    _write(root / "b.md", _text(2))
+    with Index.open(make_settings(chunk_tokens=32, chunk_overlap=4), create=True, encoder=encoder) as index:
+        index.update(root)
+        ids = index.vectors.ids().tolist()
+        wanted = [ids[3], ids[0], 10**9, ids[-1]]
+        records = index.fetch_chunks(wanted)
+        assert [r.chunk_id for r in records] == [ids[3], ids[0], ids[-1]]  # unknown id left out
+        doc = index.get_document(records[0].document_id)
+        assert doc.path == "a.md" and doc.title == "Title here" and doc.text == text
+        for r in records:
+            assert index.get_document(r.document_id).text[r.start:r.end] == r.text
+        with pytest.raises(DocumentNotFound):
+            index.get_document(10**9)
+
+
+def test_reader_refreshes_to_a_newer_generation(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as writer:
+        writer.update(root)
+        with Index.open(make_settings(), encoder=encoder) as reader:
+            assert reader.refresh() is False
+            _write(root / "b.txt", _text(2))
+            writer.update(root)
+            assert reader.vectors.count == 1
+            assert reader.refresh() is True
+            assert reader.vectors.count == 2 and reader.generation == writer.generation
+            assert reader.last_repair is None  # loaded the writer's file, no rebuild
+
+
+def test_second_writer_is_refused(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as first, first.writer_lock():
+        with Index.open(make_settings(), encoder=encoder) as second:
+            with pytest.raises(IndexLocked, match=f"pid {os.getpid()}"):
+                second.update(root)
+            assert second.search(encoder.encode(["alpha"])[0], 3) == []  # readers are not blocked
+
+
+def test_missing_index_and_missing_folder(tmp_path: Path, make_settings, encoder):
+    with pytest.raises(IndexNotFound, match="bertsearch index"):
+        Index.open(make_settings())
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        with pytest.raises(ConfigError, match="not a folder"):
+            index.update(tmp_path / "nope")
+
+
+def test_another_root_is_refused_but_a_moved_root_is_adopted(tmp_path: Path, make_settings, encoder):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _write(first / "a.txt", _text(1))
+    _write(second / "b.txt", _text(2))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(first)
+        with pytest.raises(ConfigError, match="--rebuild"):
+            index.update(second)
+        moved = tmp_path / "moved"
+        first.rename(moved)
+        encoder.encoded = 0
+        summary = index.update(moved)
+        assert _counts(summary) == (0, 0, 1, 0, 0) and encoder.encoded == 0
+        assert index.info()["root"] == str(moved.resolve())
+
+
+def test_info_describes_the_index(tmp_path: Path, make_settings, encoder, db_url: str):
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(root)
+        info = index.info()
+    assert info["documents"] == 1 and info["chunks"] == info["faiss_vectors"] == 1
+    assert info["model_id"] == encoder.model_id and info["dimension"] == encoder.dimension == 32
+    assert info["pooling"] == "mean" and info["chunk_tokens"] == 200 and info["chunk_overlap"] == 40
+    assert "IndexFlatIP" in info["index_type"] and info["size_bytes"] > 0
+    assert info["index_dir"] == str((tmp_path / "idx").resolve())
+    assert info["db_url"] == mask_url(db_url)
