@@ -1,0 +1,188 @@
+"""The HTTP API through FastAPI's TestClient, over a real index (tiny models: plumbing only)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bertsearch.cli.api import create_app
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.settings import Settings
+from bertsearch.search import Searcher
+
+LOW = -1e9
+
+
+@pytest.fixture(scope="module")
+def client(sample_index: Settings, tiny_qa_path: str):
+    with TestClient(create_app(sample_index.model_copy(update={"qa_model_path": tiny_qa_path}))) as client:
+        yield client
+
+
+def test_search(client: TestClient, sample_index: Settings) -> None:
+    response = client.post("/search", json={"query": "How long are rotated logs kept?", "top_k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"query", "hits", "took_ms"}
+    assert body["took_ms"] > 0
+    assert len(body["hits"]) == 3
+    with Searcher.open(sample_index) as searcher:
+        expected = searcher.search("How long are rotated logs kept?", top_k=3)
+    assert body["hits"] == [h.to_dict() for h in expected.hits]
+
+
+def test_search_path_glob(client: TestClient) -> None:
+    body = client.post("/search", json={"query": "logs", "path_glob": "*.txt"}).json()
+    assert [h["path"] for h in body["hits"]] == ["backups.txt"]
+
+
+def test_ask(client: TestClient) -> None:
+    response = client.post("/ask", json={"question": "How long are logs kept?", "top_k": 2, "threshold": LOW})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"question", "answers", "took_ms", "reason"}
+    assert 1 <= len(body["answers"]) <= 2
+    assert body["reason"] is None
+    answer = body["answers"][0]
+    document = client.get(f"/documents/{answer['document_id']}").json()
+    assert document["text"][answer["start"]:answer["end"]] == answer["text"]
+
+
+def test_ask_nothing_above_the_threshold(client: TestClient) -> None:
+    body = client.post("/ask", json={"question": "How long are logs kept?", "threshold": 1e9}).json()
+    assert body["answers"] == []
+    assert "threshold" in body["reason"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ""},
+        {"query": "x" * 1001},
+        {"query": "logs", "top_k": 0},
+        {"query": "logs", "top_k": 101},
+        {"query": 42},
+        {"query": ["logs"]},
+        {"query": "logs", "top_k": "5"},
+        {"query": "logs", "top_k": 2.5},
+        {"query": "logs", "path_glob": 3},
+        {"query": "logs", "topk": 3},
+        {},
+        [],
+        None,
+    ],
+)
+def test_bad_search_requests_are_422_with_fastapi_detail(client: TestClient, body) -> None:
+    response = client.post("/search", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail and {"loc", "msg", "type"} <= set(detail[0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"question": ""}, {"question": "x" * 1001}, {"question": "q", "top_k": 0}, {"question": "q", "passages": 101},
+     {"question": "q", "threshold": "high"}, {"query": "q"}],
+)
+def test_bad_ask_requests_are_422(client: TestClient, body) -> None:
+    response = client.post("/ask", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post("/search", content=b'{"query": ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_blank_query_is_422_with_the_error_shape(client: TestClient) -> None:
+    # Passes the schema (one character) but the core refuses it: the core error's shape.
+    response = client.post("/search", json={"query": "   "})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "the query is empty"}
+
+
+def test_unknown_document_is_404_with_the_error_shape(client: TestClient) -> None:
+    response = client.get("/documents/999999")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no document with id 999999"}
+
+
+def test_document_id_must_be_an_integer(client: TestClient) -> None:
+    assert client.get("/documents/logging.md").status_code == 422
+
+
+def test_document(client: TestClient) -> None:
+    hit = client.post("/search", json={"query": "backups", "path_glob": "backups.txt"}).json()["hits"][0]
+    response = client.get(f"/documents/{hit['document_id']}")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["path"] == "backups.txt"
+    assert document["text"] == (Path(__file__).resolve().parent.parent / "samples/docs/backups.txt").read_text()
+    assert document["n_chunks"] >= 1
+
+
+def test_health_and_stats(client: TestClient) -> None:
+    health = client.get("/health").json()
+    assert health["status"] == "ok"
+    assert health["generation"] >= 1
+    assert health["qa_model_loaded"] is True
+    stats = client.get("/stats").json()
+    assert stats["documents"] == 5
+    assert stats["chunks"] >= 5
+    assert stats["dimension"] == 32
+    assert stats["took_ms"] >= 0
+
+
+def test_openapi_documents_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/search", "/ask", "/health", "/stats", "/documents/{document_id}"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+def test_empty_index(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    Index.open(Settings(index_dir=tmp_path, model_path=tiny_bert_path), create=True).close()
+    with TestClient(create_app(Settings(index_dir=tmp_path, qa_model_path=tiny_qa_path))) as client:
+        assert client.post("/search", json={"query": "logs"}).json()["hits"] == []
+        body = client.post("/ask", json={"question": "How long are logs kept?"}).json()
+        assert body["answers"] == [] and body["reason"] == "the index holds no documents"
+        assert client.get("/stats").json()["documents"] == 0
+
+
+def test_missing_index_fails_at_startup(tmp_path: Path) -> None:
+    from bertsearch.indexer.errors import IndexNotFound
+
+    with pytest.raises(IndexNotFound):
+        with TestClient(create_app(Settings(index_dir=tmp_path / "none"))):
+            pass
+
+
+def test_missing_qa_model_fails_only_ask(sample_index: Settings, tmp_path: Path) -> None:
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    with TestClient(create_app(sample_index.model_copy(update={"qa_model_path": str(empty)}))) as client:
+        assert client.get("/health").json()["qa_model_loaded"] is False
+        assert client.post("/search", json={"query": "logs"}).status_code == 200
+        response = client.post("/ask", json={"question": "How long are logs kept?"})
+        assert response.status_code == 500
+        assert set(response.json()) == {"detail"} and str(empty) in response.json()["detail"]
+
+
+def test_a_new_generation_is_served_without_restart(tmp_path: Path, tiny_bert_path: str) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "samples" / "docs", docs)
+    with Index.open(Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path), create=True) as writer:
+        writer.update(docs)
+        app = create_app(Settings(index_dir=tmp_path / "idx"))
+        with TestClient(app) as client:
+            app.state.refresh_interval = 0.0
+            before = client.get("/health").json()["generation"]
+            (docs / "upgrade.md").write_text("# Upgrades\n\nUpgrade with acme-ctl upgrade.\n", encoding="utf-8")
+            writer.update(docs)
+            body = client.post("/search", json={"query": "upgrade", "path_glob": "upgrade.md"}).json()
+            assert [h["path"] for h in body["hits"]] == ["upgrade.md"]
+            assert client.get("/health").json()["generation"] > before
