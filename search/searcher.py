@@ -57,7 +57,12 @@ class Searcher:
         self._reader = reader
         self._qa_model_path = qa_model_path
         self._precision = precision
-        self._reader_lock = threading.Lock()
+        self._model_lock = threading.Lock()
+        self._encoder_ready = False
+        # One forward pass per model at a time: a fast tokenizer used from two threads at once
+        # fails ("Already borrowed"), and torch already spreads one pass over every core.
+        self._encode_lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._last_refresh = time.monotonic()
 
@@ -101,12 +106,23 @@ class Searcher:
     def reader(self) -> Reader:
         """The QA reader, loaded on first use and only once."""
         if self._reader is None:
-            with self._reader_lock:
+            with self._model_lock:
                 if self._reader is None:
                     from bertsearch.search.reader import Reader
 
                     self._reader = Reader(self._qa_model_path, precision=self._precision)
         return self._reader
+
+    def load_models(self, *, reader: bool = True) -> None:
+        """Load the encoder (and the QA reader) now rather than on first use.
+
+        Raises:
+            ModelLoadError: A model cannot be loaded.
+            ModelMismatch: The encoder is not the one the index was built with.
+        """
+        self._encoder()
+        if reader:
+            self.reader  # noqa: B018 (loads it)
 
     def search(self, query: str, top_k: int = 5, path_glob: str | None = None) -> SearchResult:
         """The ``top_k`` passages closest in meaning to ``query``, best first.
@@ -161,7 +177,9 @@ class Searcher:
         options: dict[str, Any] = {"top_n": top_k * 2}
         if threshold is not None:
             options["threshold"] = threshold
-        spans = self.reader.read(question, [hit.text for hit in hits], **options)
+        reader = self.reader
+        with self._read_lock:
+            spans = reader.read(question, [hit.text for hit in hits], **options)
         answers = _merge([_to_answer(span, hits[span.passage_index]) for span in spans])[:top_k]
         reason = None
         if not answers:
@@ -210,8 +228,19 @@ class Searcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _encoder(self) -> Any:
+        # Loading a model from several threads at once breaks transformers' lazy imports.
+        if not self._encoder_ready:
+            with self._model_lock:
+                encoder = self._index.encoder
+                self._encoder_ready = True
+            return encoder
+        return self._index.encoder
+
     def _retrieve(self, query: str, k: int, path_glob: str | None) -> list[Hit]:
-        vector = self._index.encoder.encode([query])[0]
+        encoder = self._encoder()
+        with self._encode_lock:
+            vector = encoder.encode([query])[0]
         scored = self._index.search(vector, k, path_glob=path_glob)
         if not scored:
             return []

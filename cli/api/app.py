@@ -35,8 +35,9 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         own = searcher is None
         app.state.searcher = Searcher.open(settings) if own else searcher
         app.state.refresh_interval = REFRESH_INTERVAL
+        app.state.searcher.load_models(reader=False)
         try:
-            app.state.searcher.reader  # load the QA model now rather than on the first /ask
+            app.state.searcher.load_models()  # the QA model now rather than on the first /ask
         except ModelLoadError as exc:
             # /search still works; /ask answers 500 with this message until the model exists.
             log.warning("QA model not loaded: %s", exc)

@@ -1,0 +1,192 @@
+"""The Python client against a real ``bertsearch serve`` process on a free loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.settings import Settings
+from bertsearch.search import AskResult, Client, ClientError, SearchResult, Searcher
+
+LOW = -1e9
+SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bertsearch() -> list[str]:
+    script = Path(sys.executable).with_name("bertsearch")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "bertsearch.cli"]
+
+
+def _serve(index_dir: Path, qa_model: str, log: Path) -> Iterator[str]:
+    """Run `bertsearch serve` until the generator is closed; yields its base URL once it answers."""
+    port = _free_port()
+    command = _bertsearch() + [
+        "serve", "--index", str(index_dir), "--qa-model", qa_model, "--port", str(port), "--log-level", "warning",
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with Client(url, timeout=5.0) as client:
+            deadline = time.monotonic() + 120.0
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"bertsearch serve exited with {process.returncode}:\n{log.read_text()}")
+                try:
+                    client.health()
+                    break
+                except ClientError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"bertsearch serve did not answer within 120 s:\n{log.read_text()}")
+                    time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(sample_index: Settings, tiny_qa_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(sample_index.index_dir, tiny_qa_path, tmp_path_factory.mktemp("serve") / "log.txt")
+
+
+@pytest.fixture(scope="module")
+def embedded(sample_index: Settings, tiny_qa_path: str) -> Iterator[Searcher]:
+    with Searcher.open(sample_index.model_copy(update={"qa_model_path": tiny_qa_path})) as searcher:
+        yield searcher
+
+
+def _without_time(result: SearchResult | AskResult) -> dict:
+    data = result.to_dict()
+    data.pop("took_ms")
+    return data
+
+
+def test_client_and_embedded_return_the_same_results(server: str, embedded: Searcher) -> None:
+    with Client(server) as client:
+        for query, k, glob in [("How long are rotated logs kept?", 3, None), ("backups", 5, "*.txt")]:
+            remote = client.search(query, top_k=k, path_glob=glob)
+            assert isinstance(remote, SearchResult) and remote.took_ms > 0
+            assert _without_time(remote) == _without_time(embedded.search(query, top_k=k, path_glob=glob))
+        remote_answers = client.ask("How long are rotated logs kept?", top_k=3, threshold=LOW)
+        assert isinstance(remote_answers, AskResult) and remote_answers.answers
+        local = embedded.ask("How long are rotated logs kept?", top_k=3, threshold=LOW)
+        assert _without_time(remote_answers) == _without_time(local)
+
+
+def test_client_health_stats_document(server: str) -> None:
+    with Client(server) as client:
+        assert client.health()["status"] == "ok"
+        assert client.stats()["documents"] == 5
+        hit = client.search("backups", path_glob="backups.txt").hits[0]
+        assert client.document(hit.document_id)["path"] == "backups.txt"
+
+
+def test_client_errors_carry_status_and_detail(server: str) -> None:
+    with Client(server) as client:
+        with pytest.raises(ClientError) as info:
+            client.search("", top_k=5)
+        assert info.value.status_code == 422
+        assert isinstance(info.value.detail, list)
+        assert "query" in str(info.value)
+        with pytest.raises(ClientError) as info:
+            client.search("logs", top_k=500)
+        assert info.value.status_code == 422
+        with pytest.raises(ClientError) as info:
+            client.document(999999)
+        assert info.value.status_code == 404
+        assert info.value.detail == "no document with id 999999"
+
+
+def test_connection_refused_is_a_client_error() -> None:
+    with Client(f"http://127.0.0.1:{_free_port()}", timeout=2.0) as client:
+        with pytest.raises(ClientError, match="cannot reach") as info:
+            client.health()
+    assert info.value.status_code is None
+
+
+def test_timeout_is_a_client_error() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with Client(f"http://127.0.0.1:{port}", timeout=0.3) as client:
+            with pytest.raises(ClientError, match="did not answer in time") as info:
+                client.search("logs")
+    assert info.value.status_code is None
+
+
+def test_client_is_a_context_manager() -> None:
+    with Client("http://127.0.0.1:1/") as client:
+        assert client.base_url == "http://127.0.0.1:1"
+    assert client._http.is_closed
+
+
+@pytest.mark.slow
+def test_server_switches_generation_without_failing_requests(
+    tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str,
+) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as writer:
+        writer.update(docs)
+    serving = _serve(tmp_path / "idx", tiny_qa_path, tmp_path / "log.txt")
+    url = next(serving)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with Client(url) as client:
+            while not stop.is_set():
+                try:
+                    client.search("logs", top_k=10)
+                    client.ask("How long are logs kept?", threshold=LOW)
+                except ClientError as exc:
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for i in range(3):  # three new generations: add, change, delete
+            if i == 0:
+                (docs / "upgrade.md").write_text("# Upgrades\n\nUpgrade with acme-ctl upgrade.\n", encoding="utf-8")
+            elif i == 1:
+                (docs / "upgrade.md").write_text("# Upgrades\n\nUpgrades need a restart.\n", encoding="utf-8")
+            else:
+                (docs / "history.md").unlink()
+            with Index.open(Settings(index_dir=tmp_path / "idx")) as writer:
+                writer.update(docs)
+            time.sleep(0.5)
+        with Client(url) as client:
+            deadline = time.monotonic() + 10.0
+            while client.stats()["documents"] != 5 or client.search("x", path_glob="history.md").hits:
+                assert time.monotonic() < deadline, "the server kept serving the old generation"
+                time.sleep(0.2)
+            assert [h.path for h in client.search("upgrade", path_glob="upgrade.md").hits] == ["upgrade.md"]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        serving.close()
+    assert failures == []
