@@ -33,11 +33,13 @@ from bertsearch.indexer.errors import (
 )
 from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexState, utcnow
 from bertsearch.indexer.settings import Settings, packaged_encoder_path
+from bertsearch.indexer.update import IndexSummary
 from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs
 
 if TYPE_CHECKING:
     from bertsearch.indexer.encoder import Encoder
-    from bertsearch.indexer.update import IndexSummary
+
+__all__ = ["ChunkRecord", "DocumentRecord", "Index", "IndexSummary"]
 
 log = logging.getLogger(__name__)
 

@@ -310,3 +310,13 @@ def test_info_describes_the_index(tmp_path: Path, make_settings, encoder, db_url
     assert "IndexFlatIP" in info["index_type"] and info["size_bytes"] > 0
     assert info["index_dir"] == str((tmp_path / "idx").resolve())
     assert info["db_url"] == mask_url(db_url)
+
+
+def test_public_surface():
+    import bertsearch.indexer as indexer
+
+    for name in ("Index", "IndexSummary", "Settings", "Encoder", "ModelMismatch", "IndexLocked", "IndexNotFound"):
+        assert name in indexer.__all__ and getattr(indexer, name) is not None
+    from bertsearch.indexer.index import IndexSummary
+
+    assert indexer.IndexSummary is IndexSummary
