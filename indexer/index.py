@@ -109,6 +109,7 @@ class Index:
         self._encoder = encoder
         self._params: BuildParams | None = None
         self._vectors: VectorIndex | None = None
+        self._saved_generation: int | None = None  # the generation of the FAISS file on disk, if known good
         self.last_repair: str | None = None
         """Why the FAISS file was last rebuilt from SQL on open or refresh, if it was."""
 
@@ -159,6 +160,10 @@ class Index:
             index = cls(settings, index_dir, engine, encoder)
             index._init_state(create=create or rebuild, rebuild=rebuild)
             index._load_vectors()
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StorageError(f"cannot read the index in {store.mask_url(url)}: "
+                               f"{store.describe_db_error(exc, url)}") from exc
         except BaseException:
             engine.dispose()
             raise
@@ -335,12 +340,14 @@ class Index:
             vectors = VectorIndex.load(self.vectors_path, dim)
             if vectors.generation == generation and vectors.count == count:
                 self._vectors = vectors
+                self._saved_generation = generation
                 return False
             reason = (f"stale (generation {vectors.generation} with {vectors.count} vectors; "
                       f"the database is at generation {generation} with {count} chunks)")
         except VectorFileError as exc:
             reason = str(exc)
         self._vectors = self._rebuild_vectors(generation)
+        self._saved_generation = None
         if count or reason != "missing":
             self.last_repair = reason
             log.warning("FAISS file %s was %s; rebuilt it from the database (%d vectors)",
@@ -365,11 +372,22 @@ class Index:
                                f"{store.describe_db_error(exc, self.url)}") from exc
         return vectors
 
+    def save_vectors(self) -> None:
+        """Write the in-memory FAISS index to the FAISS file, unless the file already holds it.
+
+        Call it while holding the writer lock.
+        """
+        if self._saved_generation == self.vectors.generation:
+            return
+        self.vectors.save(self.vectors_path)
+        self._saved_generation = self.vectors.generation
+
     def _save_if_unlocked(self) -> None:
         # A reader persists its repair only when no writer is active (else the writer saves).
         try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
             with store.writer_lock(self.index_dir, timeout=0):
-                self.vectors.save(self.vectors_path)
+                self.save_vectors()
         except (IndexLocked, StorageError, OSError) as exc:
             log.debug("not saving the repaired FAISS file: %s", exc)
 

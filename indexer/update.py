@@ -32,7 +32,6 @@ from sqlalchemy import delete, insert, select, update as sql_update
 
 from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
 from bertsearch.indexer.models import ChunkRow, Document, IndexState, utcnow
-from bertsearch.indexer.vectors import read_generation
 
 if TYPE_CHECKING:
     from bertsearch.indexer.chunking import Chunk
@@ -135,7 +134,6 @@ class _Run:
         self.gone: list[int] = []
         self.last_save = time.perf_counter()
         self.save_cost = 0.0
-        self.saved_generation = read_generation(index.vectors_path)
 
     def scan(self, include, exclude) -> None:
         from bertsearch.indexer.documents import discover
@@ -271,14 +269,10 @@ class _Run:
     def _maybe_save(self, force: bool = False) -> None:
         # Saving rewrites the whole file: keep it to about a tenth of the run's time. A crash
         # between saves only costs a rebuild from SQL on the next open, never data.
-        vi = self.index.vectors
         now = time.perf_counter()
-        if vi.generation == self.saved_generation:
-            return
         if not force and now - self.last_save < 10 * self.save_cost:
             return
-        vi.save(self.index.vectors_path)
-        self.saved_generation = vi.generation
+        self.index.save_vectors()
         self.last_save = time.perf_counter()
         self.save_cost = self.last_save - now
 

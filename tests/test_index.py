@@ -20,7 +20,7 @@ from bertsearch.indexer.errors import (
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.indexer.settings import Settings
-from bertsearch.indexer.store import mask_url
+from bertsearch.indexer.store import mask_url, writer_lock
 from bertsearch.indexer.vectors import VectorIndex
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
@@ -320,3 +320,24 @@ def test_public_surface():
     from bertsearch.indexer.index import IndexSummary
 
     assert indexer.IndexSummary is IndexSummary
+
+
+def test_a_repair_the_reader_could_not_save_is_saved_by_the_next_writer(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(root)
+        path = index.vectors_path
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # same header (generation), corrupt payload
+    path.write_bytes(bytes(data))
+    with writer_lock(tmp_path / "idx"):  # another writer is active: the repair stays in memory
+        writer = Index.open(make_settings(), encoder=encoder)
+    try:
+        assert "checksum" in writer.last_repair and writer.info()["faiss_vectors"] == 1
+        assert path.read_bytes() == bytes(data)
+        assert _counts(writer.update(root)) == (0, 0, 1, 0, 0)  # nothing to do, but it saves the repair
+    finally:
+        writer.close()
+    with Index.open(make_settings(), encoder=encoder) as index:
+        assert index.last_repair is None
