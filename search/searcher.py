@@ -9,6 +9,7 @@ The HTTP API wraps one :class:`Searcher`; the client returns the same result typ
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import string
@@ -24,6 +25,8 @@ from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
 if TYPE_CHECKING:
     from bertsearch.indexer.index import Index
     from bertsearch.search.reader import Reader
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
@@ -186,23 +189,40 @@ class Searcher:
             reason = f"no answer in the {len(hits)} best passages scores above the threshold"
         return AskResult(question=question, answers=answers, took_ms=_ms_since(began), reason=reason)
 
-    def refresh(self, min_interval: float = 0.0) -> bool:
+    def refresh(self, min_interval: float = 0.0, *, background: bool = False) -> bool:
         """Serve the newest committed generation of the index.
 
         Cheap to call on every request: it checks at most once per ``min_interval`` seconds, and
-        a call made while another thread is refreshing returns at once (that request is served
-        by the current generation).
+        a call made while another thread is refreshing returns at once. The new generation
+        replaces the old one in one assignment, so a search runs entirely on one or the other.
+
+        Args:
+            min_interval: Do nothing if the last check began less than this many seconds ago.
+            background: Check and load in a background thread and return at once, so no caller
+                waits for a reload (a failed check is logged, and the current generation stays).
 
         Returns:
-            True when a newer generation was loaded.
+            True when a newer generation was loaded (always False with ``background``).
         """
         if time.monotonic() - self._last_refresh < min_interval:
             return False
         if not self._refresh_lock.acquire(blocking=False):
             return False
+        self._last_refresh = time.monotonic()
+        if not background:
+            try:
+                return bool(self._index.refresh())
+            finally:
+                self._refresh_lock.release()
+        threading.Thread(target=self._refresh_in_background, name="bertsearch-refresh", daemon=True).start()
+        return False
+
+    def _refresh_in_background(self) -> None:
         try:
-            self._last_refresh = time.monotonic()
-            return bool(self._index.refresh())
+            if self._index.refresh():
+                log.info("serving generation %s of the index", self.generation)
+        except Exception:  # noqa: BLE001 (keep serving the current generation; the next check retries)
+            log.exception("checking for a new generation of the index failed")
         finally:
             self._refresh_lock.release()
 
@@ -219,8 +239,9 @@ class Searcher:
         return self._index.get_document(document_id)
 
     def close(self) -> None:
-        """Close the index."""
-        self._index.close()
+        """Close the index (after a refresh in progress has finished)."""
+        with self._refresh_lock:
+            self._index.close()
 
     def __enter__(self) -> Searcher:
         return self

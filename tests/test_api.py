@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,9 @@ def test_a_new_generation_is_served_without_restart(tmp_path: Path, tiny_bert_pa
             before = client.get("/health").json()["generation"]
             (docs / "upgrade.md").write_text("# Upgrades\n\nUpgrade with acme-ctl upgrade.\n", encoding="utf-8")
             writer.update(docs)
+            deadline = time.monotonic() + 10.0
+            while client.get("/health").json()["generation"] == before:  # the reload runs in the background
+                assert time.monotonic() < deadline, "the new generation was not served"
+                time.sleep(0.05)
             body = client.post("/search", json={"query": "upgrade", "path_glob": "upgrade.md"}).json()
             assert [h["path"] for h in body["hits"]] == ["upgrade.md"]
-            assert client.get("/health").json()["generation"] > before

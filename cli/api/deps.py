@@ -13,9 +13,10 @@ REFRESH_INTERVAL = 1.0
 
 
 def get_searcher(request: Request) -> Searcher:
-    """The app's searcher, switched to the newest committed generation of the index if one appeared."""
+    """The app's searcher; at most once a second, a background check for a newer generation of the index."""
     searcher: Searcher = request.app.state.searcher
-    searcher.refresh(min_interval=request.app.state.refresh_interval)
+    # In the background: no request waits for a reload, and each runs on one whole generation.
+    searcher.refresh(min_interval=request.app.state.refresh_interval, background=True)
     return searcher
 
 
