@@ -96,9 +96,9 @@ class Searcher:
         return self._index
 
     @property
-    def generation(self) -> int | None:
+    def generation(self) -> int:
         """The generation of the index being served."""
-        return getattr(self._index, "generation", None)
+        return self._index.generation
 
     @property
     def reader_loaded(self) -> bool:

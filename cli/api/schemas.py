@@ -84,7 +84,7 @@ class HealthResponse(BaseModel):
     """The server can answer."""
 
     status: str = "ok"
-    generation: int | None = Field(description="Generation of the index being served.")
+    generation: int = Field(description="Generation of the index being served.")
     qa_model_loaded: bool
 
 
