@@ -26,6 +26,7 @@ from bertsearch.indexer import store
 from bertsearch.indexer.errors import (
     ConfigError,
     DocumentNotFound,
+    IndexCorrupt,
     IndexLocked,
     IndexNotFound,
     ModelMismatch,
@@ -370,6 +371,9 @@ class Index:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the vectors from {store.mask_url(self.url)}: "
                                f"{store.describe_db_error(exc, self.url)}") from exc
+        except ValueError as exc:  # a blob that is not `dimension` float32 values
+            raise IndexCorrupt(f"the vectors stored in {store.mask_url(self.url)} do not have dimension {dim}; "
+                               "run `bertsearch index PATH --rebuild`") from exc
         return vectors
 
     def save_vectors(self) -> None:

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 COMMIT_CHUNKS = 512
 """Chunks per committed batch: the most work a killed run can lose."""
 
+MAX_PATH_CHARS = 1024
+"""The longest relative path stored (``documents.path``); longer ones are reported as failed."""
+
 
 @dataclass
 class IndexSummary:
@@ -148,6 +151,9 @@ class _Run:
             path = path if path.is_absolute() else self.root / path
             rel = path.relative_to(self.root).as_posix()
             seen.add(rel)
+            if len(rel) > MAX_PATH_CHARS:
+                self._fail(rel, f"path longer than {MAX_PATH_CHARS} characters")
+                continue
             old = self.existing.get(rel)
             try:
                 st = path.stat()
@@ -195,9 +201,11 @@ class _Run:
                 except UnsupportedDocument as exc:
                     self._fail(rel, str(exc))
                     continue
-                chunks = chunk_text(loaded.text, encoder.tokenizer, tokens, overlap)
+                # PostgreSQL text cannot hold NUL; a space keeps every character offset valid.
+                text = loaded.text.replace("\x00", " ")
+                chunks = chunk_text(text, encoder.tokenizer, tokens, overlap)
                 pending.append(_Pending(
-                    doc_id=old[0] if old else None, path=rel, title=loaded.title, text=loaded.text,
+                    doc_id=old[0] if old else None, path=rel, title=loaded.title.replace("\x00", " "), text=text,
                     content_hash=digest, size=st.st_size, mtime=st.st_mtime, chunks=chunks,
                 ))
                 n_pending += len(chunks)
