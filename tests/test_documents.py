@@ -229,3 +229,20 @@ def test_other_os_errors_are_unsupported(tmp_path: Path) -> None:
     _write(tmp_path, "file.txt", "x")
     with pytest.raises(UnsupportedDocument, match="cannot be read"):
         read_document(tmp_path / "file.txt" / "child.txt")
+
+
+def test_encrypted_pdf_is_unsupported_unless_the_password_is_empty(tmp_path: Path) -> None:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    def encrypted(password: str) -> bytes:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(_pdf_with_text(["Locked text"]))))
+        writer.encrypt(user_password=password, owner_password="owner", algorithm="RC4-128")
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        return buffer.getvalue()
+
+    with pytest.raises(UnsupportedDocument, match="encrypted"):
+        read_document(_write(tmp_path, "locked.pdf", encrypted("secret")))
+    assert "Locked text" in read_document(_write(tmp_path, "open.pdf", encrypted(""))).text
