@@ -1,3 +1,82 @@
-"""CLI commands (filled in by its owner)."""
+"""``train-qa`` and ``eval-qa``: fine-tune and measure the extractive QA head."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bertsearch.cli.commands._common import echo_json
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("train-qa")
+@click.option("--train", "train_path", type=_FILE, required=True, help="SQuAD-format training file (.json or .json.gz).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder the trained model is exported to.")
+@click.option("--eval", "eval_path", type=_FILE, default=None, help="SQuAD-format file evaluated at the end.")
+@click.option("--eval-limit", type=int, default=2000, show_default=True, help="Questions evaluated at the end (0: all).")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoints and log (default: <out>.run).")
+@click.option("--base-model", default=None, help="Encoder folder to start from (default: packaged all-MiniLM-L6-v2).")
+@click.option("--limit", type=int, default=None, help="Use only the first N training questions.")
+@click.option("--epochs", type=float, default=1.0, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")
+@click.option("--lr", type=float, default=1.5e-4, show_default=True)
+@click.option("--warmup", "warmup_ratio", type=float, default=0.06, show_default=True)
+@click.option("--max-seq-len", type=int, default=256, show_default=True)
+@click.option("--stride", type=int, default=96, show_default=True, help="Tokens shared by consecutive windows.")
+@click.option("--negatives", "negative_ratio", type=float, default=0.25, show_default=True,
+              help="Unanswerable pairs (other paragraph, same article) per question.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
+@click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
+@click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True)
+@click.option("--time-budget", "time_budget_minutes", type=float, default=None,
+              help="Minutes of training to fit the run into (the schedule follows time or steps, whichever is further).")
+@click.option("--max-steps", type=int, default=None, help="Stop after N steps (resume later).")
+@click.option("--resume", is_flag=True, help="Continue from the run folder's checkpoint.")
+@click.option("--quiet", is_flag=True, help="Only the final summary (the log file is still written).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, **options) -> None:
+    """Fine-tune a BERT extractive QA head on SQuAD-format data."""
+    from bertsearch.search.qa_train import TrainConfig, train_qa
+
+    config = TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()},
+                         eval_limit=eval_limit or None)
+    summary = train_qa(config, resume=resume, echo=None if quiet else click.echo)
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"steps {summary['steps']}/{summary['total_steps']}, model: {summary.get('out_dir', '(not finished)')}")
+        if "eval" in summary:
+            click.echo(" ".join(f"{k}={v}" for k, v in summary["eval"].items()))
+
+
+@click.command("eval-qa")
+@click.option("--model", "model_path", default=None, help="QA model folder (default: the shipped head).")
+@click.option("--data", "data_path", type=_FILE, required=True, help="SQuAD-format file (v1.1 or v2.0 dev).")
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N questions.")
+@click.option("--null-threshold", type=float, default=0.0, show_default=True,
+              help="Abstain when the no-answer score beats the best span by more than this (log space).")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the predictions ({id: text}) to this JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, null_threshold: float,
+                    batch_size: int, precision: str, predictions: Path | None, as_json: bool) -> None:
+    """Official SQuAD EM/F1 of a QA model (HasAns/NoAns and abstain rate on v2 data)."""
+    from bertsearch.search.qa_eval import evaluate_qa_model
+
+    scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
+                               batch_size=batch_size, precision=precision, predictions_path=predictions)
+    if as_json:
+        echo_json(scores)
+    else:
+        for key, value in scores.items():
+            click.echo(f"{key}: {value}")
+
+
+COMMANDS = [train_qa_command, eval_qa_command]

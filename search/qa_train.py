@@ -1,0 +1,415 @@
+"""Fine-tune a BERT extractive QA head on SQuAD-format data (``bertsearch train-qa``).
+
+Built for CPUs: bf16 autocast where the CPU supports it, eager attention, frozen word embeddings
+(fewer gradients, and the exported model need not ship them), dynamic padding with batches of
+similar length. AdamW, linear warmup then linear decay, gradient clipping, a fixed seed.
+Negatives (a question paired with another paragraph of its article, labelled at ``[CLS]``)
+teach the head to abstain.
+
+A run keeps its state in ``run_dir``: ``checkpoint.pt`` (model, optimizer, step, training time,
+RNG states), written atomically every ``checkpoint_minutes``, and ``train.log``. ``resume=True``
+continues from the checkpoint: the batch order is a function of the seed and the epoch, so the
+run goes on exactly where it stopped. At the end the model is exported to ``out_dir``
+(:func:`~bertsearch.search.qa_model.save_qa_model`) and, when ``eval_path`` is given, evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bertsearch.indexer.errors import ConfigError
+
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "train.log"
+# Fields that must not change between a run and its resumption.
+_RESUME_KEYS = (
+    "train_path", "base_model", "limit", "epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
+    "max_seq_len", "stride", "negative_ratio", "seed", "freeze_word_embeddings", "time_budget_minutes",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on.
+
+    Attributes:
+        train_path: SQuAD-format training file (``.json`` or ``.json.gz``).
+        out_dir: Where the exported model is written at the end.
+        run_dir: Checkpoints and the log (default: ``<out_dir>.run``).
+        base_model: Encoder folder to start from (default: the packaged all-MiniLM-L6-v2).
+        eval_path: SQuAD-format file evaluated at the end (optional).
+        eval_limit: Questions of ``eval_path`` evaluated (``None``: all).
+        limit: Use only the first ``limit`` training questions.
+        epochs: Passes over the data (fractions allowed).
+        batch_size: Windows per step.
+        lr: Peak learning rate.
+        warmup_ratio: Share of the steps with linearly rising learning rate.
+        weight_decay: AdamW weight decay (not on biases and LayerNorm).
+        max_seq_len: Tokens per window.
+        stride: Tokens shared by consecutive windows of one context.
+        negative_ratio: Negatives per answerable question.
+        seed: Seed of everything random.
+        freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
+        precision: ``auto`` (bf16 autocast when the CPU supports it), ``bf16`` or ``fp32``.
+        threads: Torch threads (default: all cores).
+        checkpoint_minutes: Minutes between checkpoints.
+        log_every: Steps between log lines.
+        max_steps: Stop after this many steps (a short test run); the schedule is unchanged.
+        time_budget_minutes: Fit the run into this many minutes of training: the learning rate
+            follows whichever is further along, steps or training time, and the run ends when
+            either is used up (on a shared CPU this finishes on time, seeing less data if slow).
+    """
+
+    train_path: str
+    out_dir: str
+    run_dir: str | None = None
+    base_model: str | None = None
+    eval_path: str | None = None
+    eval_limit: int | None = 2000
+    limit: int | None = None
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 1.5e-4
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    max_seq_len: int = 256
+    stride: int = 96
+    negative_ratio: float = 0.25
+    seed: int = 0
+    freeze_word_embeddings: bool = True
+    precision: str = "auto"
+    threads: int | None = None
+    checkpoint_minutes: float = 10.0
+    log_every: int = 20
+    max_steps: int | None = None
+    time_budget_minutes: float | None = None
+
+    def resolved_run_dir(self) -> Path:
+        """The folder of checkpoints and the log."""
+        return Path(self.run_dir) if self.run_dir else Path(str(self.out_dir).rstrip("/") + ".run")
+
+
+def bf16_supported() -> bool:
+    """True when this CPU runs bf16 matrix products natively (AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # noqa: BLE001 - older torch builds
+        return False
+
+
+def _use_bf16(precision: str) -> bool:
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    return precision == "bf16" or (precision == "auto" and bf16_supported())
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The batches of one epoch: shuffled, grouped by length within pools of 50 batches.
+
+    Deterministic in ``(seed, epoch)``, which is what makes ``--resume`` exact.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    pool = batch_size * 50
+    batches: list[np.ndarray] = []
+    for lo in range(0, len(order), pool):
+        part = order[lo : lo + pool]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    rng.shuffle(batches)  # type: ignore[arg-type]
+    return batches
+
+
+def collate(features: Any, index: np.ndarray, multiple: int = 8) -> dict[str, Any]:
+    """Pad the windows ``index`` to the longest of them (rounded up to ``multiple``)."""
+    import torch
+
+    longest = max(len(features.input_ids[i]) for i in index)
+    width = int(math.ceil(longest / multiple) * multiple)
+    ids = np.zeros((len(index), width), dtype=np.int64)
+    types = np.zeros((len(index), width), dtype=np.int64)
+    mask = np.zeros((len(index), width), dtype=np.int64)
+    for row, i in enumerate(index):
+        n = len(features.input_ids[i])
+        ids[row, :n] = features.input_ids[i]
+        types[row, :n] = features.token_type_ids[i]
+        mask[row, :n] = 1
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "token_type_ids": torch.from_numpy(types),
+        "attention_mask": torch.from_numpy(mask),
+        "start_positions": torch.from_numpy(features.start_positions[index]),
+        "end_positions": torch.from_numpy(features.end_positions[index]),
+    }
+
+
+def lr_factor(progress: float, warmup: float) -> float:
+    """Linear warmup over the first ``warmup`` share of the run, then linear decay to zero."""
+    if progress < warmup:
+        return max(progress / warmup, 0.01)
+    return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - warmup))
+
+
+class _ThreadTuner:
+    """Picks the torch thread count that trains fastest right now (the CPU is shared).
+
+    Mostly runs the best-known count; every ``period`` steps it tries the other for ``trial``
+    steps. Cost is measured in seconds per token, averaged exponentially.
+    """
+
+    def __init__(self, choices: list[int], period: int = 60, trial: int = 8) -> None:
+        self.choices = choices
+        self.cost: dict[int, float | None] = {c: None for c in choices}
+        self.period, self.trial = period, trial
+        self.steps = 0
+        self.current = choices[-1]
+
+    def choose(self) -> int:
+        import torch
+
+        known = {c: v for c, v in self.cost.items() if v is not None}
+        untried = [c for c in self.choices if c not in known]
+        best = min(known, key=known.__getitem__) if known else self.choices[-1]
+        want = best
+        if len(self.choices) > 1 and self.steps % self.period >= self.period - self.trial:
+            want = untried[0] if untried else next(c for c in self.choices if c != best)
+        if want != self.current:
+            torch.set_num_threads(want)
+            self.current = want
+        self.steps += 1
+        return want
+
+    def record(self, seconds: float, tokens: int) -> None:
+        value = seconds / max(tokens, 1)
+        old = self.cost[self.current]
+        self.cost[self.current] = value if old is None else 0.85 * old + 0.15 * value
+
+
+class _Log:
+    def __init__(self, path: Path, echo: Callable[[str], None] | None) -> None:
+        self.path = path
+        self.echo = echo
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}Z {message}"
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+        if self.echo is not None:
+            self.echo(line)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) a training run, export the model and evaluate it.
+
+    Args:
+        config: The run's settings.
+        resume: Continue from ``run_dir/checkpoint.pt``.
+        echo: Called with every log line (e.g. to print it); the log file is always written.
+
+    Returns:
+        A summary: steps, wall time, final loss, export folder and evaluation scores.
+
+    Raises:
+        ConfigError: Bad settings, missing data, or a checkpoint from another configuration.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    from bertsearch.indexer.settings import packaged_encoder_path
+    from bertsearch.search.squad import add_negatives, load_squad, make_train_features
+
+    run_dir = config.resolved_run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = _Log(run_dir / LOG_FILE, echo)
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    checkpoint = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise ConfigError(f"nothing to resume: no {ckpt_path}")
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        saved = checkpoint["config"]
+        changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
+        if changed:
+            raise ConfigError(f"cannot resume: the checkpoint was made with other {', '.join(changed)}")
+
+    cores = os.cpu_count() or 1
+    tuner = _ThreadTuner([config.threads] if config.threads else sorted({1, cores}))
+    torch.set_num_threads(tuner.current)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    use_bf16 = _use_bf16(config.precision)
+    base = config.base_model or packaged_encoder_path()
+
+    log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")
+    t0 = time.time()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    examples = load_squad(config.train_path, limit=config.limit)
+    if config.negative_ratio > 0:
+        examples = add_negatives(examples, config.negative_ratio, seed=config.seed)
+    features = make_train_features(examples, tokenizer, config.max_seq_len, config.stride)
+    n_questions = len(examples)
+    del examples
+    if len(features) == 0:
+        raise ConfigError(f"no training examples in {config.train_path}")
+    lengths = np.asarray([len(x) for x in features.input_ids])
+    no_answer = float(np.mean(features.start_positions == 0))
+    log(
+        f"data: {n_questions} questions (negatives included), {len(features)} windows, "
+        f"mean length {lengths.mean():.1f}, no-answer windows {no_answer:.1%}, prepared in {time.time() - t0:.0f}s"
+    )
+
+    model = BertForQuestionAnswering.from_pretrained(base, attn_implementation="eager")
+    if config.freeze_word_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_decay = ("bias", "LayerNorm.weight")
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for n, p in params if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+            {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+    )
+    steps_per_epoch = math.ceil(len(features) / config.batch_size)
+    total_steps = max(1, int(round(config.epochs * steps_per_epoch)))
+    budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    step = 0
+    trained_s = 0.0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step = int(checkpoint["step"])
+        trained_s = float(checkpoint["trained_s"])
+        _set_rng_state(checkpoint["rng"])
+        log(f"resumed at step {step}/{total_steps}")
+        del checkpoint
+
+    def save_checkpoint() -> None:
+        _atomic_torch_save(
+            {
+                "config": asdict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "step": step, "trained_s": trained_s, "rng": _rng_state(),
+            },
+            ckpt_path,
+        )
+        log(f"checkpoint at step {step}")
+
+    model.train()
+    last_ckpt = time.time()
+    t_start = time.time()
+    start_step = step
+    windows_done = 0
+    ema = None
+    stop_at = total_steps if config.max_steps is None else min(total_steps, step + config.max_steps)
+    batches: list[np.ndarray] = []
+    batches_epoch = -1
+
+    def progress() -> float:
+        done = step / total_steps
+        return max(done, trained_s / budget_s) if budget_s else done
+
+    while step < stop_at and progress() < 1.0:
+        t_step = time.time()
+        epoch, index = divmod(step, steps_per_epoch)
+        if epoch != batches_epoch:
+            batches = epoch_batches(lengths, config.batch_size, config.seed, epoch)
+            batches_epoch = epoch
+        batch = collate(features, batches[index])
+        lr = config.lr * lr_factor(progress(), config.warmup_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        threads = tuner.choose()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        took = time.time() - t_step
+        trained_s += took
+        tuner.record(took, int(batch["attention_mask"].numel()))
+        windows_done += len(batches[index])
+        value = float(loss.detach())
+        ema = value if ema is None else 0.98 * ema + 0.02 * value
+        if step % config.log_every == 0 or step == stop_at:
+            elapsed = time.time() - t_start
+            rate = (step - start_step) / elapsed
+            eta = (stop_at - step) / rate if rate > 0 else float("nan")
+            if budget_s:
+                eta = min(eta, max(0.0, budget_s - trained_s))
+            log(
+                f"step {step}/{total_steps} epoch {epoch} progress {progress():.1%} loss {value:.3f} "
+                f"ema {ema:.3f} lr {lr:.2e} {windows_done / elapsed:.1f} windows/s "
+                f"{elapsed / (step - start_step):.2f} s/step threads {threads} eta {eta / 60:.1f} min"
+            )
+        if time.time() - last_ckpt > config.checkpoint_minutes * 60 and step < stop_at:
+            save_checkpoint()
+            last_ckpt = time.time()
+    if step > start_step:
+        save_checkpoint()
+    wall = time.time() - t0
+    finished = progress() >= 1.0
+    summary: dict[str, Any] = {
+        "steps": step, "total_steps": total_steps, "finished": finished, "final_loss_ema": ema,
+        "trained_s": round(trained_s, 1), "windows_seen": step * config.batch_size,
+        "windows": len(features), "questions": n_questions, "bf16": use_bf16, "session_wall_s": round(wall, 1),
+    }
+    if not finished:
+        log(f"stopped at step {step}/{total_steps} (max_steps); resume to continue")
+        return summary
+
+    from bertsearch.search.qa_model import save_qa_model
+
+    model.eval()
+    meta = {"training": {**asdict(config), "steps": step, "trained_s": round(trained_s, 1)}}
+    out = save_qa_model(model, tokenizer, config.out_dir, drop_packaged_word_embeddings=config.freeze_word_embeddings
+                        and config.base_model is None, meta=meta)
+    summary["out_dir"] = str(out)
+    log(f"exported to {out}")
+    if config.eval_path:
+        try:
+            from bertsearch.search.qa_eval import evaluate_qa_model
+
+            scores = evaluate_qa_model(out, config.eval_path, limit=config.eval_limit)
+            summary["eval"] = scores
+            log(f"eval on {config.eval_path} (limit {config.eval_limit}): {json.dumps(scores)}")
+        except Exception as exc:  # noqa: BLE001 - the export is done; a failed eval must not lose it
+            summary["eval_error"] = repr(exc)
+            log(f"eval failed: {exc!r}")
+    (run_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

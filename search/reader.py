@@ -1,0 +1,171 @@
+"""The extractive reader: a question and passages in, scored answer spans out.
+
+Every passage is cut into overlapping windows (``max_seq_len`` tokens, ``stride`` shared); the
+windows of all passages are sorted by length and run in as few padded batches as possible,
+under ``torch.inference_mode`` and bf16 autocast where the CPU supports it.
+
+Scores are probabilities, comparable across passages: within a window, the start and end
+logits are soft-maxed over the context tokens plus the no-answer position (``[CLS]``), and a
+span's score is ``P(start) * P(end)``, in [0, 1]. A passage's ``null_score`` is the same product
+at ``[CLS]`` for its most answer-friendly window (the lowest over its windows): a span whose
+score is below its ``null_score`` is one the model would rather not give.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
+from bertsearch.search.squad import Windows, tokenize_windows
+
+
+@dataclass(frozen=True)
+class ReaderSpan:
+    """One answer found by the reader.
+
+    Attributes:
+        text: The answer, ``passages[passage_index][start:end]``.
+        score: ``P(start) * P(end)`` (see the module docstring), in [0, 1].
+        passage_index: Which passage it comes from.
+        start: First character in the passage.
+        end: One past the last character.
+        null_score: The passage's no-answer probability.
+    """
+
+    text: str
+    score: float
+    passage_index: int
+    start: int
+    end: int
+    null_score: float
+
+
+@dataclass(frozen=True)
+class _PairResult:
+    spans: list[SpanCandidate]
+    null_score: float  # log-probability
+
+
+class Reader:
+    """An extractive QA model ready to read.
+
+    Args:
+        model_path: A QA model folder (see :mod:`bertsearch.search.qa_model`); ``None`` for the
+            head shipped with bertsearch.
+        precision: ``auto`` (bf16 autocast when the CPU supports it), ``bf16`` or ``fp32``.
+        max_seq_len: Tokens per window.
+        stride: Tokens shared by consecutive windows of one passage.
+        batch_size: Windows per forward pass.
+        threshold: Default minimum score of a returned span (see :meth:`read`).
+        max_answer_len: Longest answer, in tokens.
+
+    Raises:
+        ModelLoadError: The model folder is missing or unusable.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        precision: str = "auto",
+        max_seq_len: int = 256,
+        stride: int = 96,
+        batch_size: int = 32,
+        threshold: float = 0.0,
+        max_answer_len: int = 30,
+        *,
+        model: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        from bertsearch.search.qa_model import load_qa_model
+        from bertsearch.search.qa_train import _use_bf16
+
+        if model is None:
+            model, tokenizer = load_qa_model(model_path)
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.use_bf16 = _use_bf16(precision)
+        self.precision = "bf16" if self.use_bf16 else "fp32"
+        self.max_seq_len = max_seq_len
+        self.stride = stride
+        self.batch_size = batch_size
+        self.threshold = threshold
+        self.max_answer_len = max_answer_len
+
+    def read(
+        self, question: str, passages: Sequence[str], top_n: int = 5, threshold: float | None = None
+    ) -> list[ReaderSpan]:
+        """The best answer spans to ``question`` found in ``passages``, best first.
+
+        Args:
+            question: The question.
+            passages: The texts to read (e.g. retrieved chunks).
+            top_n: At most this many spans (over all passages).
+            threshold: Spans scoring below it are dropped (default: the reader's ``threshold``);
+                when nothing reaches it the result is empty.
+
+        Returns:
+            Up to ``top_n`` spans, at most one per distinct (passage, start, end).
+        """
+        if not passages or not question.strip():
+            return []
+        limit = self.threshold if threshold is None else threshold
+        results = self.read_pairs([question] * len(passages), passages)
+        spans: list[ReaderSpan] = []
+        for p, (passage, res) in enumerate(zip(passages, results)):
+            null = math.exp(res.null_score)
+            for c in res.spans:
+                score = math.exp(c.score)
+                if score >= limit and passage[c.start : c.end].strip():
+                    spans.append(ReaderSpan(passage[c.start : c.end], score, p, c.start, c.end, null))
+        spans.sort(key=lambda s: -s.score)
+        return spans[:top_n]
+
+    def read_pairs(self, questions: Sequence[str], contexts: Sequence[str], n_best: int = 20) -> list[_PairResult]:
+        """For each (question, context) pair: its n-best spans and no-answer score (log space)."""
+        windows = tokenize_windows(self.tokenizer, questions, contexts, self.max_seq_len, self.stride)
+        start_logits, end_logits = self._logits(windows)
+        per_pair: list[list[SpanCandidate]] = [[] for _ in questions]
+        nulls = [0.0] * len(questions)
+        seen = [False] * len(questions)
+        for w in range(len(windows)):
+            pair = windows.example_index[w]
+            spans, null = window_spans(start_logits[w], end_logits[w], windows.offsets[w], n_best, self.max_answer_len)
+            per_pair[pair].extend(spans)
+            nulls[pair] = null if not seen[pair] else min(nulls[pair], null)
+            seen[pair] = True
+        return [_PairResult(merge_spans(c)[:n_best], n) for c, n in zip(per_pair, nulls)]
+
+    def _logits(self, windows: Windows) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        import torch
+
+        n = len(windows)
+        starts: list[np.ndarray] = [np.empty(0)] * n
+        ends: list[np.ndarray] = [np.empty(0)] * n
+        order = sorted(range(n), key=lambda i: -len(windows.input_ids[i]))
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
+            for lo in range(0, n, self.batch_size):
+                idx = order[lo : lo + self.batch_size]
+                width = max(len(windows.input_ids[i]) for i in idx)
+                ids = np.zeros((len(idx), width), dtype=np.int64)
+                types = np.zeros((len(idx), width), dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for row, i in enumerate(idx):
+                    k = len(windows.input_ids[i])
+                    ids[row, :k] = windows.input_ids[i]
+                    types[row, :k] = windows.token_type_ids[i]
+                    mask[row, :k] = 1
+                out = self.model(
+                    input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
+                    attention_mask=torch.from_numpy(mask),
+                )
+                s = out.start_logits.float().numpy()
+                e = out.end_logits.float().numpy()
+                for row, i in enumerate(idx):
+                    k = len(windows.input_ids[i])
+                    starts[i], ends[i] = s[row, :k], e[row, :k]
+        return starts, ends

@@ -1,0 +1,279 @@
+"""SQuAD-format data: loading (v1 and v2, plain or gzipped JSON), strided windows, training labels.
+
+A *window* is one model input: ``[CLS] question [SEP] part of the context [SEP]``. A long context
+is split into several windows that overlap by ``stride`` tokens (the Hugging Face meaning of
+``stride``). Every window keeps, for each of its tokens, the character offsets into the context
+(``None`` for question and special tokens), so a span of tokens maps back to exact characters.
+
+Training labels: a window whose context part fully holds the answer is labelled with the answer's
+first and last token; any other window (and every unanswerable question) is labelled at the
+no-answer position, index 0, the ``[CLS]`` token.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bertsearch.indexer.errors import ConfigError
+
+NO_ANSWER_INDEX = 0
+
+
+@dataclass(frozen=True)
+class SquadAnswer:
+    """One gold answer: its text and the character offset where it starts in the context."""
+
+    text: str
+    start: int
+
+
+@dataclass(frozen=True)
+class SquadExample:
+    """One question about one paragraph.
+
+    Attributes:
+        id: The question id.
+        question: The question text.
+        context: The paragraph.
+        answers: The gold answers (empty for an unanswerable question).
+        is_impossible: True when the question has no answer in the paragraph (v2 data, negatives).
+        title: The article's title (paragraphs of one article are used to build negatives).
+    """
+
+    id: str
+    question: str
+    context: str
+    answers: tuple[SquadAnswer, ...]
+    is_impossible: bool = False
+    title: str = ""
+
+
+@dataclass
+class Windows:
+    """Tokenised windows of a list of (question, context) pairs, unpadded.
+
+    Attributes:
+        input_ids: One int32 array per window.
+        token_type_ids: One int8 array per window (0 question side, 1 context side).
+        offsets: Per window, per token: ``(start, end)`` characters in the context, or ``None``
+            for question and special tokens.
+        example_index: Per window, the index of the pair it came from.
+    """
+
+    input_ids: list[np.ndarray] = field(default_factory=list)
+    token_type_ids: list[np.ndarray] = field(default_factory=list)
+    offsets: list[list[tuple[int, int] | None]] = field(default_factory=list)
+    example_index: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def read_squad_json(path: str | Path) -> dict[str, Any]:
+    """Read a SQuAD file (``.json`` or ``.json.gz``) into its JSON object.
+
+    Raises:
+        ConfigError: The file is missing or is not SQuAD-format JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"SQuAD file not found: {path}")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            obj = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read SQuAD file {path}: {exc}") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise ConfigError(f"{path} is not a SQuAD file: no top-level 'data' list")
+    return obj
+
+
+def load_squad(path: str | Path, limit: int | None = None) -> list[SquadExample]:
+    """Load the questions of a SQuAD v1 or v2 file, in file order.
+
+    Args:
+        path: A ``.json`` or ``.json.gz`` file in the SQuAD layout.
+        limit: Keep only the first ``limit`` questions.
+
+    Raises:
+        ConfigError: The file cannot be read or is not in the SQuAD layout.
+    """
+    obj = read_squad_json(path)
+    examples: list[SquadExample] = []
+    try:
+        for article in obj["data"]:
+            title = article.get("title", "")
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                for qa in paragraph["qas"]:
+                    answers = tuple(
+                        SquadAnswer(a["text"], int(a["answer_start"])) for a in qa.get("answers", [])
+                    )
+                    impossible = bool(qa.get("is_impossible", False)) or not answers
+                    examples.append(
+                        SquadExample(str(qa["id"]), qa["question"], context, answers, impossible, title)
+                    )
+                    if limit is not None and len(examples) >= limit:
+                        return examples
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not in the SQuAD layout: {exc!r}") from exc
+    return examples
+
+
+def add_negatives(examples: Sequence[SquadExample], ratio: float, seed: int = 0) -> list[SquadExample]:
+    """Add unanswerable examples: a question paired with another paragraph of its article.
+
+    About ``ratio`` negatives per answerable example are drawn. A paragraph that happens to
+    contain one of the gold answer texts is not used.
+
+    Args:
+        examples: The answerable examples (in any order).
+        ratio: Negatives per example, e.g. ``0.25`` for one negative per four positives.
+        seed: The seed of the draw.
+
+    Returns:
+        The examples followed by the negatives (ids ``<id>-neg``).
+    """
+    rng = random.Random(seed)
+    by_title: dict[str, list[str]] = {}
+    for ex in examples:
+        paragraphs = by_title.setdefault(ex.title, [])
+        if not paragraphs or paragraphs[-1] != ex.context:
+            paragraphs.append(ex.context)
+    negatives: list[SquadExample] = []
+    for ex in examples:
+        if rng.random() >= ratio:
+            continue
+        others = [p for p in by_title.get(ex.title, []) if p != ex.context]
+        if not others:
+            continue
+        context = rng.choice(others)
+        if any(a.text.lower() in context.lower() for a in ex.answers):
+            continue
+        negatives.append(SquadExample(f"{ex.id}-neg", ex.question, context, (), True, ex.title))
+    return list(examples) + negatives
+
+
+def tokenize_windows(
+    tokenizer: Any,
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    max_seq_len: int = 256,
+    stride: int = 96,
+    max_question_tokens: int = 64,
+) -> Windows:
+    """Tokenise (question, context) pairs into overlapping windows with character offsets.
+
+    Args:
+        tokenizer: A fast Hugging Face tokenizer (for the offsets).
+        questions: The questions.
+        contexts: The contexts, one per question.
+        max_seq_len: Tokens per window, special tokens included.
+        stride: Tokens shared by two consecutive windows of one context.
+        max_question_tokens: Longer questions are cut to this many tokens (keeps room for context).
+
+    Returns:
+        The windows, in the order of the pairs.
+    """
+    if len(questions) != len(contexts):
+        raise ValueError("questions and contexts differ in length")
+    windows = Windows()
+    if not questions:
+        return windows
+    q_ids = tokenizer(list(questions), add_special_tokens=False)["input_ids"]
+    short_questions = [
+        tokenizer.decode(ids[:max_question_tokens]) if len(ids) > max_question_tokens else q
+        for q, ids in zip(questions, q_ids)
+    ]
+    enc = tokenizer(
+        short_questions,
+        list(contexts),
+        truncation="only_second",
+        max_length=max_seq_len,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=False,
+    )
+    for w, ids in enumerate(enc["input_ids"]):
+        seq_ids = enc.sequence_ids(w)
+        windows.input_ids.append(np.asarray(ids, dtype=np.int32))
+        windows.token_type_ids.append(np.asarray([1 if s == 1 else 0 for s in seq_ids], dtype=np.int8))
+        windows.offsets.append(
+            [tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq_ids)]
+        )
+        windows.example_index.append(int(enc["overflow_to_sample_mapping"][w]))
+    return windows
+
+
+def label_window(offsets: Sequence[tuple[int, int] | None], answer: SquadAnswer | None) -> tuple[int, int]:
+    """The (start, end) token labels of one window for one answer.
+
+    Returns the first and last token of the answer when the window's context part holds the
+    whole answer, else ``(NO_ANSWER_INDEX, NO_ANSWER_INDEX)``.
+    """
+    if answer is None:
+        return NO_ANSWER_INDEX, NO_ANSWER_INDEX
+    a_start, a_end = answer.start, answer.start + len(answer.text)
+    ctx = [i for i, o in enumerate(offsets) if o is not None]
+    if not ctx or offsets[ctx[0]][0] > a_start or offsets[ctx[-1]][1] < a_end:  # type: ignore[index]
+        return NO_ANSWER_INDEX, NO_ANSWER_INDEX
+    start = next(i for i in ctx if offsets[i][1] > a_start)  # type: ignore[index]
+    end = next(i for i in reversed(ctx) if offsets[i][0] < a_end)  # type: ignore[index]
+    if end < start:
+        return NO_ANSWER_INDEX, NO_ANSWER_INDEX
+    return start, end
+
+
+@dataclass
+class TrainFeatures:
+    """Unpadded training windows with their labels (parallel lists)."""
+
+    input_ids: list[np.ndarray]
+    token_type_ids: list[np.ndarray]
+    start_positions: np.ndarray
+    end_positions: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def make_train_features(
+    examples: Sequence[SquadExample],
+    tokenizer: Any,
+    max_seq_len: int = 256,
+    stride: int = 96,
+    chunk: int = 2000,
+) -> TrainFeatures:
+    """Windows and labels for training (first gold answer of each example).
+
+    Offsets are dropped after labelling so that memory stays small on the full train set.
+    """
+    ids: list[np.ndarray] = []
+    types: list[np.ndarray] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo in range(0, len(examples), chunk):
+        part = examples[lo : lo + chunk]
+        win = tokenize_windows(
+            tokenizer, [e.question for e in part], [e.context for e in part], max_seq_len, stride
+        )
+        for w in range(len(win)):
+            ex = part[win.example_index[w]]
+            answer = None if ex.is_impossible or not ex.answers else ex.answers[0]
+            s, e = label_window(win.offsets[w], answer)
+            ids.append(win.input_ids[w])
+            types.append(win.token_type_ids[w])
+            starts.append(s)
+            ends.append(e)
+    return TrainFeatures(ids, types, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))
