@@ -341,3 +341,20 @@ def test_a_repair_the_reader_could_not_save_is_saved_by_the_next_writer(tmp_path
         writer.close()
     with Index.open(make_settings(), encoder=encoder) as index:
         assert index.last_repair is None
+
+
+def test_postgres_and_sqlite_indexes_answer_alike(tmp_path: Path, pg_url: str, tiny_bert_path: str, encoder):
+    root = tmp_path / "docs"
+    for i in range(12):
+        _write(root / f"d{i}.md", f"# Doc {i}\n\n" + _text(i, 120))
+    results = []
+    for name, url in (("sqlite", f"sqlite:///{tmp_path / 'meta.db'}"), ("postgres", pg_url)):
+        settings = Settings(index_dir=tmp_path / name, db_url=url, model_path=tiny_bert_path, chunk_tokens=48,
+                            chunk_overlap=8)
+        with Index.open(settings, create=True, encoder=encoder) as index:
+            index.update(root)
+            query = encoder.encode([_text(5, 20)])[0]
+            hits = index.search(query, 10)
+            records = index.fetch_chunks([i for i, _ in hits])
+            results.append([(r.path, r.start, r.end, round(s, 5)) for r, (_, s) in zip(records, hits)])
+    assert results[0] == results[1] and len(results[0]) == 10
