@@ -176,7 +176,9 @@ class Index:
             raise IndexNotFound(_not_found(self.index_dir, self.url))
         if params is None or rebuild:
             with self.writer_lock():
-                self._reset(self._read_params())
+                current = self._read_params()  # another process may have created it meanwhile
+                if current is None or rebuild:
+                    self._reset(current)
             params = self._read_params()
         assert params is not None
         self._params = params
@@ -404,7 +406,11 @@ class Index:
         generation, _ = self._sql_counts()
         if self._vectors is not None and generation == self._vectors.generation:
             return False
-        self._params = self._read_params() or self._params
+        old, new = self._params, self._read_params() or self._params
+        self._params = new
+        if old is not None and new is not None and _model_of(old) != _model_of(new):
+            # Rebuilt with another model by `index --rebuild`: queries need that model now.
+            self._encoder = None
         self._load_vectors()
         return True
 
@@ -529,6 +535,10 @@ class Index:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _model_of(params: BuildParams) -> tuple[str, int, str]:
+    return params.model_id, params.dimension, params.pooling
 
 
 def _write_error(url: str, exc: BaseException) -> str:

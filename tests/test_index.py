@@ -358,3 +358,25 @@ def test_postgres_and_sqlite_indexes_answer_alike(tmp_path: Path, pg_url: str, t
             records = index.fetch_chunks([i for i, _ in hits])
             results.append([(r.path, r.start, r.end, round(s, 5)) for r, (_, s) in zip(records, hits)])
     assert results[0] == results[1] and len(results[0]) == 10
+
+
+def test_reader_follows_a_rebuild_with_another_model(tmp_path: Path, make_settings, encoder, tiny_bert_path):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    other = tmp_path / "other-bert"
+    torch.manual_seed(2)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(other)
+    encoder.tokenizer.save_pretrained(other)
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as writer:
+        writer.update(root)
+    with Index.open(make_settings(model_path=None)) as reader:
+        assert reader.encoder.dimension == 32
+        with Index.open(make_settings(model_path=str(other)), rebuild=True) as writer:
+            writer.update(root)
+        assert reader.refresh() is True
+        assert reader.encoder.dimension == 16 and reader.params.dimension == 16
+        assert len(reader.search(reader.encoder.encode(["alpha"])[0], 3)) == 1
