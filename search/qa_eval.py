@@ -34,6 +34,24 @@ def predict(
     return predictions
 
 
+def score_predictions(data_path: str | Path, predictions_path: str | Path) -> dict[str, Any]:
+    """Score a predictions file (``{id: text}`` JSON, the official scripts' input) against SQuAD data.
+
+    Raises:
+        ConfigError: A file is missing or unreadable.
+    """
+    from bertsearch.indexer.errors import ConfigError
+
+    examples = load_squad(data_path)
+    try:
+        predictions = json.loads(Path(predictions_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read predictions {predictions_path}: {exc}") from exc
+    if not isinstance(predictions, dict):
+        raise ConfigError(f"{predictions_path} must hold a JSON object {{id: answer}}")
+    return squad_scores({e.id: [a.text for a in e.answers] for e in examples}, predictions)
+
+
 def evaluate_qa_model(
     model_path: str | Path | None,
     data_path: str | Path,

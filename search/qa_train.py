@@ -334,6 +334,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     start_step = step
     windows_done = 0
     ema = None
+    losses: list[float] = []
     stop_at = total_steps if config.max_steps is None else min(total_steps, step + config.max_steps)
     batches: list[np.ndarray] = []
     batches_epoch = -1
@@ -365,6 +366,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         tuner.record(took, int(batch["attention_mask"].numel()))
         windows_done += len(batches[index])
         value = float(loss.detach())
+        losses.append(value)
         ema = value if ema is None else 0.98 * ema + 0.02 * value
         if step % config.log_every == 0 or step == stop_at:
             elapsed = time.time() - t_start
@@ -386,6 +388,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     finished = progress() >= 1.0
     summary: dict[str, Any] = {
         "steps": step, "total_steps": total_steps, "finished": finished, "final_loss_ema": ema,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": float(np.mean(losses[-5:])) if losses else None,
         "trained_s": round(trained_s, 1), "windows_seen": step * config.batch_size,
         "windows": len(features), "questions": n_questions, "bf16": use_bf16, "session_wall_s": round(wall, 1),
     }

@@ -64,14 +64,20 @@ def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, 
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the predictions ({id: text}) to this JSON file.")
+@click.option("--score", "score_path", type=_FILE, default=None,
+              help="Score this predictions JSON ({id: text}) instead of running a model (like the official script).")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, null_threshold: float,
-                    batch_size: int, precision: str, predictions: Path | None, as_json: bool) -> None:
+                    batch_size: int, precision: str, predictions: Path | None, score_path: Path | None,
+                    as_json: bool) -> None:
     """Official SQuAD EM/F1 of a QA model (HasAns/NoAns and abstain rate on v2 data)."""
-    from bertsearch.search.qa_eval import evaluate_qa_model
+    from bertsearch.search.qa_eval import evaluate_qa_model, score_predictions
 
-    scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
-                               batch_size=batch_size, precision=precision, predictions_path=predictions)
+    if score_path is not None:
+        scores = score_predictions(data_path, score_path)
+    else:
+        scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
+                                   batch_size=batch_size, precision=precision, predictions_path=predictions)
     if as_json:
         echo_json(scores)
     else:

@@ -1,0 +1,93 @@
+"""Reader plumbing with the tiny QA model, and QA model export/loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsearch.indexer.errors import ModelLoadError
+from bertsearch.search.qa_model import default_qa_model_path, load_qa_model, save_qa_model
+from bertsearch.search.reader import Reader, ReaderSpan
+
+PASSAGES = [
+    "The Eiffel Tower was finished in 1889. It stands in Paris.",
+    " ".join(f"Line {i}: the tower is made of wrought iron and painted brown." for i in range(20)),
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def reader(tiny_qa_path: str) -> Reader:
+    return Reader(tiny_qa_path, precision="fp32", max_seq_len=48, stride=12, batch_size=4)
+
+
+def test_read_returns_spans_that_map_back_to_the_passages(reader: Reader) -> None:
+    spans = reader.read("When was the tower finished?", PASSAGES, top_n=50)
+    assert spans and len(spans) <= 50
+    assert all(isinstance(s, ReaderSpan) for s in spans)
+    assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+    for s in spans:
+        assert s.text == PASSAGES[s.passage_index][s.start : s.end]
+        assert 0.0 <= s.score <= 1.0 and 0.0 <= s.null_score <= 1.0
+    assert {s.passage_index for s in spans} <= {0, 1}
+    assert len({(s.passage_index, s.start, s.end) for s in spans}) == len(spans)
+
+
+def test_top_n_threshold_and_empty_input(reader: Reader) -> None:
+    assert len(reader.read("What?", PASSAGES, top_n=3)) == 3
+    assert reader.read("What?", PASSAGES, threshold=1.01) == []
+    assert reader.read("What?", []) == []
+    assert reader.read("   ", PASSAGES) == []
+
+
+def test_batching_does_not_change_results(tiny_qa_path: str, reader: Reader) -> None:
+    one_by_one = Reader(tiny_qa_path, precision="fp32", max_seq_len=48, stride=12, batch_size=1)
+    a = reader.read("Where?", PASSAGES, top_n=10)
+    b = one_by_one.read("Where?", PASSAGES, top_n=10)
+    assert [(s.passage_index, s.start, s.end) for s in a] == [(s.passage_index, s.start, s.end) for s in b]
+    assert np.allclose([s.score for s in a], [s.score for s in b], atol=1e-5)
+
+
+def test_missing_model_folder_is_a_model_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no QA model"):
+        load_qa_model(tmp_path / "nothing")
+
+
+def test_default_model_loads_or_says_how_to_get_one() -> None:
+    if (default_qa_model_path() / "config.json").is_file():
+        model, tokenizer = load_qa_model(None)
+        assert model.config.model_type == "bert"
+    else:
+        with pytest.raises(ModelLoadError, match="train-qa"):
+            load_qa_model(None)
+
+
+def test_export_round_trip_keeps_the_outputs(tiny_qa_path: str, tmp_path: Path) -> None:
+    import torch
+
+    model, tokenizer = load_qa_model(tiny_qa_path)
+    out = save_qa_model(model, tokenizer, tmp_path / "export", dtype="float32", card="# card\n")
+    assert (out / "MODEL_CARD.md").read_text() == "# card\n"
+    again, _ = load_qa_model(out)
+    ids = torch.tensor([[101, 2054, 102, 1996, 3578, 102]])
+    with torch.inference_mode():
+        assert torch.allclose(model(input_ids=ids).start_logits, again(input_ids=ids).start_logits, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    model = BertForQuestionAnswering.from_pretrained(minilm_path, attn_implementation="eager").eval()
+    out = save_qa_model(model, AutoTokenizer.from_pretrained(minilm_path), tmp_path / "export")
+    size = sum(f.stat().st_size for f in out.iterdir())
+    assert size < 25 * 1024 * 1024
+    again, _ = load_qa_model(out)
+    assert torch.equal(again.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight)
+    ids = torch.tensor([[101, 2054, 102, 1996, 3578, 102]])
+    with torch.inference_mode():
+        a, b = model(input_ids=ids).start_logits, again(input_ids=ids).start_logits
+    assert torch.allclose(a, b, atol=0.1)  # bf16 storage

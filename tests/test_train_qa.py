@@ -1,0 +1,114 @@
+"""Training runs for real on a few dozen examples with the tiny BERT: loss, resume, export, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from bertsearch.cli.main import cli
+from bertsearch.indexer.errors import ConfigError
+from bertsearch.search.qa_train import TrainConfig, epoch_batches, lr_factor, train_qa
+
+CITIES = ["Paris", "Rome", "Madrid", "Berlin", "Vienna", "Lisbon", "Dublin", "Prague", "Warsaw", "Athens"]
+COUNTRIES = ["France", "Italy", "Spain", "Germany", "Austria", "Portugal", "Ireland", "Czechia", "Poland", "Greece"]
+
+
+def _write_train(path: Path) -> None:
+    paragraphs = []
+    for city, country in zip(CITIES, COUNTRIES):
+        context = f"{city} is the capital of {country}. It has many old buildings and a river."
+        qas = [
+            {"id": f"{city}-1", "question": f"What is the capital of {country}?",
+             "answers": [{"text": city, "answer_start": 0}]},
+            {"id": f"{city}-2", "question": f"{city} is the capital of which country?",
+             "answers": [{"text": country, "answer_start": context.index(country)}]},
+            {"id": f"{city}-3", "question": f"What does {city} have?",
+             "answers": [{"text": "many old buildings", "answer_start": context.index("many old buildings")}]},
+        ]
+        paragraphs.append({"context": context, "qas": qas})
+    data = {"version": "1.1", "data": [{"title": "Capitals", "paragraphs": paragraphs}]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _config(tmp_path: Path, base: str, **kw) -> TrainConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    train = tmp_path / "train.json"
+    if not train.exists():
+        _write_train(train)
+    options = dict(train_path=str(train), out_dir=str(tmp_path / "out"), base_model=base, epochs=6, batch_size=8,
+                   lr=2e-3, max_seq_len=64, stride=16, negative_ratio=0.25, threads=1, log_every=5,
+                   freeze_word_embeddings=False)
+    options.update(kw)
+    return TrainConfig(**options)
+
+
+def test_a_short_run_drives_the_loss_down_and_exports(tiny_bert_path: str, tmp_path: Path) -> None:
+    summary = train_qa(_config(tmp_path, tiny_bert_path))
+    assert summary["finished"] and summary["steps"] == summary["total_steps"]
+    assert summary["last_loss"] < 0.75 * summary["first_loss"]
+    out = Path(summary["out_dir"])
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    assert "train.log" in {p.name for p in (tmp_path / "out.run").iterdir()}
+
+
+def test_resume_continues_exactly_where_it_stopped(tiny_bert_path: str, tmp_path: Path) -> None:
+    straight = train_qa(_config(tmp_path / "a", tiny_bert_path, epochs=2))
+    first = train_qa(_config(tmp_path / "b", tiny_bert_path, epochs=2, max_steps=3))
+    assert not first["finished"] and first["steps"] == 3
+    with pytest.raises(ConfigError, match="lr"):
+        train_qa(_config(tmp_path / "b", tiny_bert_path, epochs=2, lr=1e-3), resume=True)
+    resumed = train_qa(_config(tmp_path / "b", tiny_bert_path, epochs=2), resume=True)
+    assert resumed["finished"] and resumed["steps"] == straight["steps"]
+    a = load_file(str(Path(straight["out_dir"]) / "model.safetensors"))
+    b = load_file(str(Path(resumed["out_dir"]) / "model.safetensors"))
+    assert all((a[k].float() - b[k].float()).abs().max() < 1e-2 for k in a)
+
+
+def test_resume_without_a_checkpoint_is_a_config_error(tiny_bert_path: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train_qa(_config(tmp_path, tiny_bert_path), resume=True)
+
+
+def test_schedule_and_batches() -> None:
+    assert lr_factor(0.0, 0.1) == pytest.approx(0.01)
+    assert lr_factor(0.05, 0.1) == pytest.approx(0.5)
+    assert lr_factor(0.55, 0.1) == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.1) == 0.0
+    import numpy as np
+
+    lengths = np.arange(100) % 37
+    batches = epoch_batches(lengths, 8, seed=1, epoch=0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(100))
+    again = epoch_batches(lengths, 8, seed=1, epoch=0)
+    assert all((x == y).all() for x, y in zip(batches, again))
+
+
+def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path) -> None:
+    train = tmp_path / "train.json"
+    _write_train(train)
+    out = tmp_path / "model"
+    runner = CliRunner()
+    result = runner.invoke(cli, [
+        "train-qa", "--train", str(train), "--out", str(out), "--base-model", tiny_bert_path, "--epochs", "1",
+        "--batch-size", "8", "--max-seq-len", "64", "--stride", "16", "--threads", "1", "--quiet", "--json",
+        "--eval", str(train), "--eval-limit", "10",
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["finished"] and summary["eval"]["total"] == 10
+    result = runner.invoke(cli, ["eval-qa", "--model", str(out), "--data", str(train), "--limit", "6", "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output.strip().splitlines()[-1])
+    assert scores["total"] == 6 and 0.0 <= scores["f1"] <= 100.0
+    result = runner.invoke(cli, ["eval-qa", "--model", str(tmp_path / "none"), "--data", str(train)])
+    assert result.exit_code == 1 and "Error:" in result.output
+
+
+def test_commands_have_help() -> None:
+    for name in ("train-qa", "eval-qa"):
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, result.output
