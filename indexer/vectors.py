@@ -87,8 +87,9 @@ class VectorIndex:
             _MAGIC, self.generation, self.count, self.dimension, zlib.crc32(payload), len(payload)
         )
         folder = path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(header)
                 fh.write(payload)
@@ -96,7 +97,8 @@ class VectorIndex:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             raise StorageError(f"cannot write the FAISS file {path}: {exc.strerror or exc}") from exc
         _fsync_dir(folder)
 

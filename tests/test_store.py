@@ -166,3 +166,8 @@ def test_search_within_a_subset_is_exact(tmp_path: Path):
     assert np.allclose([s for _, s in hits], [s for _, s in expected], atol=1e-5)
     assert vi.remove([5, 6, 12345]) == 2
     assert vi.count == 998
+
+
+def test_unwritable_faiss_file_is_a_storage_error(tmp_path: Path):
+    with pytest.raises(StorageError, match="cannot write the FAISS file"):
+        VectorIndex(8).save(tmp_path / "missing-folder" / "v.faiss")
