@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
 DEFAULT_PASSAGES = 5
+# Minimum score of an answer (P(start) * P(end)); below it the reader would rather not answer.
+DEFAULT_THRESHOLD = 0.1
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
@@ -150,7 +152,7 @@ class Searcher:
         top_k: int = 5,
         passages: int = DEFAULT_PASSAGES,
         path_glob: str | None = None,
-        threshold: float | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
     ) -> AskResult:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
@@ -163,7 +165,9 @@ class Searcher:
             top_k: How many answers to return at most (1 to 100).
             passages: How many passages to retrieve and read (1 to 100).
             path_glob: Only read passages of documents whose path matches this glob.
-            threshold: Minimum answer score; ``None`` keeps the reader's default.
+            threshold: Minimum answer score. A score is the reader's ``P(start) * P(end)``, in
+                [0, 1], where the no-answer position takes its share of the probability, so
+                passages without an answer score low.
 
         Raises:
             InvalidQuery: The question is empty or too long, or a count is out of range.
@@ -173,20 +177,21 @@ class Searcher:
         question = _check_query(question, "question")
         _check_count(top_k, "top_k")
         _check_count(passages, "passages")
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidQuery(f"threshold must be from 0 to 1, got {threshold!r}")
         hits = self._retrieve(question, passages, path_glob)
         if not hits:
             reason = "no passage matches the path filter" if path_glob else "the index holds no documents"
             return AskResult(question=question, answers=[], took_ms=_ms_since(began), reason=reason)
-        options: dict[str, Any] = {"top_n": top_k * 2}
-        if threshold is not None:
-            options["threshold"] = threshold
+        # Ask for more spans than answers: some are the same answer read from two chunks.
+        options: dict[str, Any] = {"top_n": max(4 * top_k, 20), "threshold": threshold}
         reader = self.reader
         with self._read_lock:
             spans = reader.read(question, [hit.text for hit in hits], **options)
         answers = _merge([_to_answer(span, hits[span.passage_index]) for span in spans])[:top_k]
         reason = None
         if not answers:
-            reason = f"no answer in the {len(hits)} best passages scores above the threshold"
+            reason = f"no answer in the {len(hits)} best passages scores above the threshold ({threshold:g})"
         return AskResult(question=question, answers=answers, took_ms=_ms_since(began), reason=reason)
 
     def refresh(self, min_interval: float = 0.0, *, background: bool = False) -> bool:

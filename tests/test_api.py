@@ -14,7 +14,7 @@ from bertsearch.indexer.index import Index
 from bertsearch.indexer.settings import Settings
 from bertsearch.search import Searcher
 
-LOW = -1e9
+LOW = 0.0
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_ask(client: TestClient) -> None:
 
 
 def test_ask_nothing_above_the_threshold(client: TestClient) -> None:
-    body = client.post("/ask", json={"question": "How long are logs kept?", "threshold": 1e9}).json()
+    body = client.post("/ask", json={"question": "How long are logs kept?", "threshold": 1.0}).json()
     assert body["answers"] == []
     assert "threshold" in body["reason"]
 
@@ -86,7 +86,8 @@ def test_bad_search_requests_are_422_with_fastapi_detail(client: TestClient, bod
 @pytest.mark.parametrize(
     "body",
     [{"question": ""}, {"question": "x" * 1001}, {"question": "q", "top_k": 0}, {"question": "q", "passages": 101},
-     {"question": "q", "threshold": "high"}, {"query": "q"}],
+     {"question": "q", "threshold": "high"}, {"question": "q", "threshold": 1.5}, {"question": "q", "threshold": -0.1},
+     {"query": "q"}],
 )
 def test_bad_ask_requests_are_422(client: TestClient, body) -> None:
     response = client.post("/ask", json=body)

@@ -17,7 +17,7 @@ from bertsearch.indexer.index import Index
 from bertsearch.indexer.settings import Settings
 from bertsearch.search import AskResult, Client, ClientError, SearchResult, Searcher
 
-LOW = -1e9
+LOW = 0.0
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
 
 

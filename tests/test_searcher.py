@@ -13,8 +13,8 @@ from bertsearch.indexer.settings import Settings
 from bertsearch.search import Answer, AskResult, Hit, SearchResult, Searcher
 from bertsearch.search.searcher import _merge
 
-LOW = -1e9  # a threshold every span clears
-HIGH = 1e9  # a threshold no span clears
+LOW = 0.0  # a threshold every span clears
+HIGH = 1.0  # a threshold no span clears
 
 
 @pytest.fixture
@@ -89,6 +89,12 @@ def test_ask_with_nothing_above_the_threshold_says_why(searcher: Searcher) -> No
     result = searcher.ask("How long are rotated logs kept?", threshold=HIGH)
     assert result.answers == []
     assert "threshold" in result.reason
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5])
+def test_threshold_out_of_range_is_refused(searcher: Searcher, threshold: float) -> None:
+    with pytest.raises(InvalidQuery, match="threshold"):
+        searcher.ask("How long are logs kept?", threshold=threshold)
 
 
 def test_reader_is_loaded_lazily_and_once(sample_index: Settings, tiny_qa_path: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bertsearch.search.searcher import DEFAULT_PASSAGES, MAX_QUERY_CHARS, MAX_TOP_K
+from bertsearch.search.searcher import DEFAULT_PASSAGES, DEFAULT_THRESHOLD, MAX_QUERY_CHARS, MAX_TOP_K
 
 
 class _Request(BaseModel):
@@ -32,7 +32,9 @@ class AskRequest(_Request):
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many answers to return at most.")
     passages: int = Field(default=DEFAULT_PASSAGES, ge=1, le=MAX_TOP_K, description="How many passages to read.")
     path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
-    threshold: float | None = Field(default=None, description="Minimum answer score (default: the reader's).")
+    threshold: float = Field(
+        default=DEFAULT_THRESHOLD, ge=0.0, le=1.0, description="Minimum answer score, `P(start) * P(end)`.",
+    )
 
 
 class HitModel(BaseModel):
