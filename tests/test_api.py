@@ -191,3 +191,17 @@ def test_a_new_generation_is_served_without_restart(tmp_path: Path, tiny_bert_pa
                 time.sleep(0.05)
             body = client.post("/search", json={"query": "upgrade", "path_glob": "upgrade.md"}).json()
             assert [h["path"] for h in body["hits"]] == ["upgrade.md"]
+
+
+@pytest.mark.postgres
+def test_api_on_postgres(tmp_path: Path, pg_url: str, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    settings = Settings(index_dir=tmp_path, db_url=pg_url, model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:
+        index.update(Path(__file__).resolve().parent.parent / "samples" / "docs")
+    with TestClient(create_app(Settings(index_dir=tmp_path, db_url=pg_url, qa_model_path=tiny_qa_path))) as client:
+        hits = client.post("/search", json={"query": "logs", "top_k": 5}).json()["hits"]
+        assert len(hits) == 5
+        document = client.get(f"/documents/{hits[0]['document_id']}").json()
+        assert document["text"][hits[0]["start"]:hits[0]["end"]] == hits[0]["text"]
+        assert client.post("/ask", json={"question": "How long are logs kept?", "threshold": LOW}).json()["answers"]
+        assert client.get("/documents/999999").status_code == 404
