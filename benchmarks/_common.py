@@ -1,0 +1,399 @@
+"""Helpers shared by the benchmark scripts: machine facts, timing, memory, SQuAD, a real server.
+
+Every script prints one JSON object on stdout and writes it to ``benchmarks/results/<name>.json``
+(``--smoke`` runs write under ``benchmarks/work/smoke/`` instead, so they never replace real
+results). Each result carries the machine it was measured on, including the load average: on a
+shared machine the numbers are only as quiet as the neighbours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import os
+import platform
+import re
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+WORK = HERE / "work"  # ignored by git: corpora, indexes, caches
+DEFAULT_SQUAD_DIR = REPO.parent / "shared" / "data" / "squad"
+SQUAD_V1_DEV = ("dev-v1.1.json.gz", "dev-v1.1.json")
+
+
+class Skip(Exception):
+    """The benchmark cannot run here (e.g. the SQuAD files are absent); the message says why."""
+
+
+# -- command line and output -----------------------------------------------------------------
+
+
+def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark shares."""
+    p = argparse.ArgumentParser(
+        prog=f"python benchmarks/{name}.py",
+        description=(doc or "").strip().split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--smoke", action="store_true",
+                   help="a tiny run that only checks the script works (results under benchmarks/work/smoke/)")
+    p.add_argument("--output", type=Path, default=None,
+                   help=f"where to write the JSON (default: benchmarks/results/{name}.json)")
+    p.add_argument("--work-dir", type=Path, default=WORK, help="folder for corpora and indexes (kept between runs)")
+    return p
+
+
+def add_squad_option(p: argparse.ArgumentParser) -> None:
+    """``--squad-dir``: the folder of the SQuAD files."""
+    p.add_argument("--squad-dir", type=Path, default=DEFAULT_SQUAD_DIR,
+                   help="folder holding dev-v1.1.json(.gz)")
+
+
+def add_model_options(p: argparse.ArgumentParser, qa: bool = False) -> None:
+    """``--model`` (encoder folder) and, with ``qa``, ``--qa-model``."""
+    p.add_argument("--model", default=None, help="encoder model folder (default: the packaged all-MiniLM-L6-v2)")
+    if qa:
+        p.add_argument("--qa-model", default=None,
+                       help="QA model folder (default: the shipped head; if it is missing, an untrained head "
+                            "of the same architecture, which measures speed but not quality)")
+
+
+def output_path(name: str, args: argparse.Namespace) -> Path:
+    """Where the result goes: ``--output``, else results/ (or work/smoke/ for ``--smoke``)."""
+    if args.output is not None:
+        return args.output
+    return (WORK / "smoke" if args.smoke else RESULTS) / f"{name}.json"
+
+
+def run(name: str, main: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``main(args) -> dict``, add the machine and versions, print one JSON object and write it.
+
+    A :class:`Skip` prints ``{"benchmark": name, "skipped": reason}`` (and writes nothing).
+    """
+    load_at_start = load_average()
+    started = time.perf_counter()
+    try:
+        body = main(args)
+    except Skip as exc:
+        print(f"skipped: {exc}", file=sys.stderr)
+        print(json.dumps({"benchmark": name, "skipped": str(exc)}))
+        return {"skipped": str(exc)}
+    result = {
+        "benchmark": name,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/" + name + ".py " + " ".join(sys.argv[1:]),
+        "smoke": bool(args.smoke),
+        **body,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "machine": machine(load_at_start),
+        "versions": versions(),
+    }
+    out = output_path(name, args)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(result, ensure_ascii=False))
+    return result
+
+
+def machine(load_at_start: list[float] | None = None) -> dict[str, Any]:
+    """What the numbers were measured on, and how busy it was."""
+    from bertsearch.indexer.encoder import cpu_has_native_bf16
+
+    cpu = platform.processor()
+    with contextlib.suppress(OSError, StopIteration):
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        cpus = os.cpu_count()
+    mem_gb = None
+    with contextlib.suppress(OSError, ValueError):
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "cpu": cpu,
+        "cpus_available": cpus,
+        "memory_gb": mem_gb,
+        "native_bf16": cpu_has_native_bf16(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
+        "note": "load average = runnable processes over 1, 5, 15 min; above the CPU count means "
+                "the benchmark shared the CPUs with other work",
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that set the speed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("bertsearch", "torch", "transformers", "faiss-cpu", "sqlalchemy", "fastapi", "uvicorn",
+                 "sentence-transformers"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+# -- timing and memory -----------------------------------------------------------------------
+
+
+def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
+    """Median, p90, p99, mean, min and max of a list of durations, in milliseconds."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    if ms.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(ms.size),
+        "median_ms": round(float(np.median(ms)), 2),
+        "p90_ms": round(float(np.percentile(ms, 90)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "mean_ms": round(float(ms.mean()), 2),
+        "min_ms": round(float(ms.min()), 2),
+        "max_ms": round(float(ms.max()), 2),
+    }
+
+
+def time_calls(fn: Any, items: Sequence[Any], warmup: int = 5) -> list[float]:
+    """Call ``fn(item)`` for each item (after ``warmup`` untimed calls); the durations in seconds."""
+    for item in list(items)[:warmup]:
+        fn(item)
+    out = []
+    for item in items:
+        began = time.perf_counter()
+        fn(item)
+        out.append(time.perf_counter() - began)
+    return out
+
+
+def rss_mb(pid: int | None = None) -> float | None:
+    """Resident memory of a process now (``VmRSS``), in MiB."""
+    return _proc_status_mb(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int | None = None) -> float | None:
+    """Peak resident memory of a process so far (``VmHWM``), in MiB."""
+    value = _proc_status_mb(pid, "VmHWM")
+    if value is None and pid is None:
+        value = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    return value
+
+
+def _proc_status_mb(pid: int | None, key: str) -> float | None:
+    try:
+        with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux >= 4.0); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# -- SQuAD -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One SQuAD paragraph: its index in the file (0-based), article title and text."""
+
+    pid: int
+    title: str
+    context: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One SQuAD question, the paragraph it was asked on, and its gold answers."""
+
+    qid: str
+    question: str
+    pid: int
+    answers: tuple[str, ...]
+
+
+def squad_v1_dev(squad_dir: Path) -> Path:
+    """The SQuAD v1.1 dev file in ``squad_dir``.
+
+    Raises:
+        Skip: It is not there.
+    """
+    for name in SQUAD_V1_DEV:
+        if (squad_dir / name).is_file():
+            return squad_dir / name
+    raise Skip(f"SQuAD v1.1 dev not found in {squad_dir} (looked for {' or '.join(SQUAD_V1_DEV)}); "
+               "pass --squad-dir")
+
+
+def load_squad(path: Path, max_paragraphs: int | None = None) -> tuple[list[Paragraph], list[Question]]:
+    """The paragraphs and questions of a SQuAD file (plain or gzipped JSON), in file order."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        data = json.load(f)
+    paragraphs: list[Paragraph] = []
+    questions: list[Question] = []
+    for article in data["data"]:
+        for para in article["paragraphs"]:
+            if max_paragraphs is not None and len(paragraphs) >= max_paragraphs:
+                return paragraphs, questions
+            pid = len(paragraphs)
+            paragraphs.append(Paragraph(pid, article.get("title", ""), para["context"]))
+            for qa in para["qas"]:
+                answers = tuple(a["text"] for a in qa.get("answers", []))
+                questions.append(Question(qa["id"], qa["question"], pid, answers))
+    return paragraphs, questions
+
+
+def write_corpus(paragraphs: Sequence[Paragraph], folder: Path) -> Path:
+    """Write each paragraph as a document ``<article>/<pid>.txt`` (unchanged files are left alone,
+    so a warm ``bertsearch index`` sees nothing new). Returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in paragraphs:
+        path = folder / _slug(p.title) / f"{p.pid:05d}.txt"
+        with contextlib.suppress(OSError):
+            if path.read_text(encoding="utf-8") == p.context:
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(p.context, encoding="utf-8")
+    return folder
+
+
+def pid_of_path(path: str) -> int:
+    """The paragraph index of a document written by :func:`write_corpus`."""
+    return int(Path(path).stem)
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:80] or "untitled"
+
+
+def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name: str = "squad-v1.1-dev") -> tuple[Any, dict]:
+    """Settings of an index of ``paragraphs`` as documents, built (or brought up to date) with
+    ``Index.update``, the path of ``bertsearch index``; and what that run did."""
+    from bertsearch.indexer.index import Index
+    from bertsearch.indexer.settings import Settings
+
+    tag = "smoke" if args.smoke else "full"
+    corpus = write_corpus(paragraphs, args.work_dir / f"{name}-{tag}" / "docs")
+    settings = Settings(index_dir=args.work_dir / f"{name}-{tag}" / "index",
+                        **({"model_path": args.model} if args.model else {}))
+    with Index.open(settings, create=True) as index:
+        summary = index.update(corpus)
+        info = index.info()
+    return Settings(index_dir=settings.index_dir), {"update": summary.to_dict(), "documents": info["documents"],
+                                                    "chunks": info["chunks"], "model_id": info["model_id"],
+                                                    "chunk_tokens": info["chunk_tokens"],
+                                                    "chunk_overlap": info["chunk_overlap"]}
+
+
+# -- QA models -------------------------------------------------------------------------------
+
+
+def qa_model_for_speed(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The QA model folder to time, and a note on what it is.
+
+    ``--qa-model`` if given; else the shipped head if it is installed; else an *untrained*
+    ``BertForQuestionAnswering`` with the packaged MiniLM's encoder weights and a random head
+    (same architecture and size as the shipped head, so the same speed; its answers mean nothing).
+    """
+    from bertsearch.search.qa_model import default_qa_model_path
+
+    if args.qa_model:
+        return args.qa_model, f"--qa-model {args.qa_model}"
+    if (default_qa_model_path() / "config.json").is_file():
+        return None, f"the shipped head ({default_qa_model_path()})"
+    folder = args.work_dir / "untrained-qa-minilm"
+    if not (folder / "config.json").is_file():
+        import torch
+        from transformers import AutoTokenizer, BertForQuestionAnswering
+
+        from bertsearch.indexer.settings import packaged_encoder_path
+
+        torch.manual_seed(0)
+        model = BertForQuestionAnswering.from_pretrained(packaged_encoder_path())
+        model.save_pretrained(folder)
+        AutoTokenizer.from_pretrained(packaged_encoder_path()).save_pretrained(folder)
+    return str(folder), ("UNTRAINED: BertForQuestionAnswering from the packaged all-MiniLM-L6-v2 with a random "
+                         "span head (no shipped head installed yet); same architecture as the shipped head, so "
+                         "latency is representative, answers are not")
+
+
+# -- a real server ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(index_dir: Path, qa_model: str | None = None, timeout: float = 300.0) -> Iterator[tuple[str, int]]:
+    """Run ``bertsearch serve`` (a real uvicorn process) on a free loopback port.
+
+    Yields ``(base_url, pid)`` once ``/health`` answers; stops the server on exit.
+    """
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "bertsearch.cli", "serve", "--index", str(index_dir), "--host", "127.0.0.1",
+           "--port", str(port), "--log-level", "warning"]
+    if qa_model:
+        cmd += ["--qa-model", str(qa_model)]
+    log = open(Path(index_dir).parent / f"serve-{port}.log", "w+b")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"bertsearch serve exited with {proc.returncode}: "
+                                   f"{log.read().decode(errors='replace')[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/health", timeout=5).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bertsearch serve did not answer /health within {timeout:.0f}s")
+            time.sleep(0.25)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -1,0 +1,81 @@
+"""Answer latency: ``Searcher.ask`` and ``POST /ask`` reading 1, 5 and 10 passages.
+
+The index holds the 2,067 SQuAD v1.1 dev paragraphs as documents (built once with
+``Index.update`` and reused from ``--work-dir``); the questions are SQuAD dev questions. Each
+timed call retrieves the passages (query encoding, FAISS, SQL) and reads them with the QA model
+in one batched pass. Latency does not depend on the QA weights, only on the architecture, so
+when no trained head is installed an untrained one of the same architecture is timed (the
+result says so).
+
+Run: ``python benchmarks/ask.py [--qa-model PATH]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import _common as c
+
+PASSAGES = (1, 5, 10)
+
+
+def main(args: Any) -> dict[str, Any]:
+    import httpx
+
+    from bertsearch.indexer.index import Index
+    from bertsearch.search.searcher import Searcher
+
+    paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
+    settings, built = c.squad_index(args, paragraphs)
+    qa_path, qa_note = c.qa_model_for_speed(args)
+    n = 5 if args.smoke else args.questions
+    rng = np.random.default_rng(0)
+    qs = [questions[i].question for i in rng.choice(len(questions), size=min(n, len(questions)), replace=False)]
+
+    searcher = Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision)
+    searcher.load_models()
+    library: dict[str, Any] = {}
+    answered: dict[str, int] = {}
+    with searcher:
+        for p in PASSAGES:
+            results: list[Any] = []
+            seconds = c.time_calls(lambda q: results.append(searcher.ask(q, top_k=1, passages=p)), qs)
+            library[str(p)] = c.latency_stats(seconds)
+            answered[str(p)] = sum(1 for r in results[-len(qs):] if r.answers)
+        reader = searcher.reader
+        reader_facts = {k: str(getattr(reader, k)) for k in ("precision", "max_seq_len", "stride", "batch_size", "threshold")
+                        if hasattr(reader, k)}
+    http: dict[str, Any] = {}
+    with c.server(settings.index_dir, qa_model=qa_path) as (base, pid):
+        with httpx.Client(base_url=base, timeout=300) as client:
+            for p in PASSAGES:
+
+                def call(q: str, p: int = p) -> None:
+                    client.post("/ask", json={"question": q, "top_k": 1, "passages": p}).raise_for_status()
+
+                http[str(p)] = c.latency_stats(c.time_calls(call, qs))
+        server_rss = c.rss_mb(pid)
+    return {
+        "what": "latency of ask (retrieve + read) by number of passages read, top_k=1 answer",
+        "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
+                    "chunk_overlap": built["chunk_overlap"]},
+        "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
+        "corpus": {"documents": built["documents"], "chunks": built["chunks"],
+                   "source": "SQuAD v1.1 dev paragraphs, one document each"},
+        "questions": len(qs),
+        "library_ask": library,
+        "http_ask": http,
+        "questions_with_an_answer_above_threshold": answered,
+        "server_rss_mb": server_rss,
+        "goal": "issue 3 asks for /ask latency with 5 passages to be reported",
+    }
+
+
+if __name__ == "__main__":
+    p = c.parser("ask", __doc__)
+    c.add_squad_option(p)
+    c.add_model_options(p, qa=True)
+    p.add_argument("--questions", type=int, default=50, help="timed questions per passage count and path")
+    c.run("ask", main, p.parse_args())

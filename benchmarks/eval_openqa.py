@@ -1,0 +1,79 @@
+"""Open question answering on SQuAD v1.1 dev: retrieve, then read; exact match and F1.
+
+The index holds all 2,067 dev paragraphs as documents (as in ``eval_retrieval.py``). For each
+question (a seeded random sample of ``--limit``), ``Searcher.ask`` retrieves ``--passages``
+passages from the whole corpus and reads them; its best answer is scored against the gold
+answers with the official SQuAD normalisation (``bertsearch.search.qa_metrics``).
+
+Run: ``python benchmarks/eval_openqa.py [--qa-model PATH] [--limit 1000]``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+import _common as c
+
+
+def main(args: Any) -> dict[str, Any]:
+    from bertsearch.indexer.index import Index
+    from bertsearch.search.qa_metrics import squad_scores
+    from bertsearch.search.searcher import Searcher
+
+    paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
+    settings, built = c.squad_index(args, paragraphs)
+    qa_path, qa_note = c.qa_model_for_speed(args)
+    limit = 5 if args.smoke else args.limit
+    if limit and limit < len(questions):
+        rng = np.random.default_rng(args.seed)
+        questions = [questions[i] for i in sorted(rng.choice(len(questions), size=limit, replace=False))]
+
+    predictions: dict[str, str] = {}
+    from_gold_paragraph = 0
+    answered = 0
+    with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
+        searcher.load_models()
+        began = time.perf_counter()
+        for q in questions:
+            result = searcher.ask(q.question, top_k=1, passages=args.passages)
+            best = result.answers[0] if result.answers else None
+            predictions[q.qid] = best.text if best else ""
+            answered += best is not None
+            from_gold_paragraph += best is not None and c.pid_of_path(best.path) == q.pid
+        seconds = time.perf_counter() - began
+        reader = searcher.reader
+        reader_facts = {"precision": reader.precision, "max_seq_len": reader.max_seq_len, "stride": reader.stride,
+                        "threshold": reader.threshold, "max_answer_len": reader.max_answer_len}
+    scores = squad_scores({q.qid: list(q.answers) for q in questions}, predictions)
+    n = len(questions)
+    return {
+        "what": "open QA over all SQuAD v1.1 dev paragraphs: Searcher.ask(question, top_k=1, passages=P), "
+                "best answer scored with the official EM/F1 normalisation",
+        "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
+                    "chunk_overlap": built["chunk_overlap"]},
+        "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
+        "metrics": "bertsearch.search.qa_metrics.squad_scores (official SQuAD normalisation)",
+        "documents": built["documents"],
+        "chunks": built["chunks"],
+        "passages": args.passages,
+        "questions": n,
+        "sample": f"seeded random sample (seed {args.seed}) of the 10,570 questions" if limit else "all questions",
+        "exact_match": round(scores["exact"], 2),
+        "f1": round(scores["f1"], 2),
+        "answered": round(answered / n, 4),
+        "answer_from_the_right_paragraph": round(from_gold_paragraph / n, 4),
+        "seconds_per_question": round(seconds / n, 3),
+    }
+
+
+if __name__ == "__main__":
+    p = c.parser("eval_openqa", __doc__)
+    c.add_squad_option(p)
+    c.add_model_options(p, qa=True)
+    p.add_argument("--limit", type=int, default=1000, help="questions (a seeded random sample); 0 for all 10,570")
+    p.add_argument("--passages", type=int, default=5, help="passages retrieved and read per question")
+    p.add_argument("--seed", type=int, default=0, help="seed of the question sample")
+    c.run("eval_openqa", main, p.parse_args())

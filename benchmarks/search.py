@@ -1,0 +1,203 @@
+"""Search latency and memory for indexes of 10,000, 100,000 and 1,000,000 chunks.
+
+The index is a real bertsearch index (SQLite + the FAISS file) grown size by size. Its chunks
+are synthetic in one way only: their vectors are random unit vectors, so that a million chunks
+need no hours of encoding. Everything else is real: chunk texts are SQuAD v1.1 dev paragraphs
+(reused), grouped ten to a document, written into the ``documents`` and ``chunks`` tables
+with their vectors by the same statements ``Index.update`` commits, the generation bumped, the
+in-memory FAISS index extended and the FAISS file saved by the index's own code. An exact
+(flat) index costs the same per query whatever the vectors hold.
+
+Queries are real SQuAD questions. For each size:
+- library: ``Searcher.search(question, top_k=5)``: query encoding, FAISS, SQL fetch;
+- its parts: ``Encoder.encode([question])`` only, ``Index.search(vector, 5)`` (FAISS) only,
+  ``Index.fetch_chunks`` only;
+- HTTP: ``POST /search`` to a real ``bertsearch serve`` process on loopback (httpx, keep-alive),
+  and the server's memory (RSS) once it has loaded the index and answered the queries.
+
+Run: ``python benchmarks/search.py [--sizes 10000,100000,1000000]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import _common as c
+
+CHUNKS_PER_DOCUMENT = 10
+TOP_K = 5
+_BATCH = 20_000  # chunks per committed transaction while growing the index
+
+
+def main(args: Any) -> dict[str, Any]:
+    import httpx
+
+    from bertsearch.indexer.encoder import Encoder
+    from bertsearch.indexer.index import Index
+    from bertsearch.indexer.settings import Settings
+    from bertsearch.search.searcher import Searcher
+
+    sizes = sorted({int(s) for s in (args.sizes or ("300,1000" if args.smoke else "10000,100000,1000000")).split(",")})
+    paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=50 if args.smoke else None)
+    texts = [p.context for p in paragraphs]
+    n_queries = 10 if args.smoke else args.queries
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(questions), size=min(len(questions), max(n_queries, args.queries_large)), replace=False)
+    queries = [questions[i].question for i in picked]
+
+    settings = Settings(**({"model_path": args.model} if args.model else {}))
+    encoder = Encoder(settings.resolved_model_path(), precision=settings.precision, batch_size=settings.batch_size)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.work_dir))
+    rows: list[dict[str, Any]] = []
+    try:
+        index_settings = Settings(index_dir=tmp / "index", model_path=settings.resolved_model_path())
+        index = Index.open(index_settings, create=True, encoder=encoder)
+        grower = _Grower(index, texts, rng)
+        searcher = Searcher(index)
+        for size in sizes:
+            build_s = grower.grow_to(size)
+            n = n_queries if size < 1_000_000 else min(n_queries, args.queries_large)
+            qs = queries[:n]
+            vectors = encoder.encode(qs)
+            ids = [[i for i, _ in index.search(v, TOP_K)] for v in vectors[:1]]
+            row: dict[str, Any] = {
+                "chunks": index.vectors.count,
+                "documents": grower.documents,
+                "build_seconds": round(build_s, 1),
+                "queries": n,
+                "faiss_file_bytes": index.vectors_path.stat().st_size,
+                "faiss_bytes_per_chunk": round(index.vectors_path.stat().st_size / index.vectors.count, 1),
+                "library_search": c.latency_stats(c.time_calls(lambda q: searcher.search(q, top_k=TOP_K), qs)),
+                "encode_only": c.latency_stats(c.time_calls(lambda q: encoder.encode([q]), qs)),
+                "faiss_only": c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K), list(vectors))),
+                "fetch_only": c.latency_stats(c.time_calls(lambda _: index.fetch_chunks(ids[0]), qs)),
+            }
+            with c.server(index_settings.index_dir) as (base, pid):
+                rss_loaded = c.rss_mb(pid)
+                took: list[float] = []
+                with httpx.Client(base_url=base, timeout=120) as http:
+
+                    def call(q: str) -> None:
+                        r = http.post("/search", json={"query": q, "top_k": TOP_K})
+                        r.raise_for_status()
+                        took.append(r.json()["took_ms"])
+
+                    seconds = c.time_calls(call, qs)
+                row["http_search"] = c.latency_stats(seconds)
+                row["http_server_took_ms_median"] = round(float(np.median(took[-len(qs):])), 2)
+                row["server_rss_mb_loaded"] = rss_loaded
+                row["server_rss_mb_after_queries"] = c.rss_mb(pid)
+            rows.append(row)
+            _progress(row)
+        index.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "what": "search latency (top_k=5) and memory by index size; vectors synthetic (random unit vectors) "
+                "written through the real SQL tables and FAISS file; queries real SQuAD v1.1 dev questions",
+        "model": {"path": settings.resolved_model_path(), "id": encoder.model_id, "precision": encoder.precision},
+        "index_type": "faiss IndexIDMap2(IndexFlatIP), exact; SQLite metadata",
+        "top_k": TOP_K,
+        "chunks_per_document": CHUNKS_PER_DOCUMENT,
+        "goal": "issue 3: /search at 100,000 chunks under 50 ms median",
+        "sizes": rows,
+        "memory_per_chunk": _memory_per_chunk(rows),
+    }
+
+
+def _memory_per_chunk(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"faiss_bytes_per_chunk": rows[-1]["faiss_bytes_per_chunk"] if rows else None}
+    if len(rows) >= 2:
+        first, last = rows[0], rows[-1]
+        grown = last["chunks"] - first["chunks"]
+        out["server_rss_bytes_per_chunk"] = round(
+            (last["server_rss_mb_after_queries"] - first["server_rss_mb_after_queries"]) * 2**20 / grown, 1)
+        out["note"] = (f"RSS growth of the `bertsearch serve` process between {first['chunks']:,} and "
+                       f"{last['chunks']:,} chunks, divided by the chunks added")
+    return out
+
+
+def _progress(row: dict[str, Any]) -> None:
+    import sys
+
+    print(f"{row['chunks']:>9,} chunks: library {row['library_search']['median_ms']} ms, "
+          f"http {row['http_search']['median_ms']} ms, faiss {row['faiss_only']['median_ms']} ms (median)",
+          file=sys.stderr, flush=True)
+
+
+class _Grower:
+    """Adds synthetic chunks to an open index the way ``Index.update`` commits encoded ones."""
+
+    def __init__(self, index: Any, texts: list[str], rng: np.random.Generator) -> None:
+        self.index = index
+        self.texts = texts
+        self.rng = rng
+        self.documents = 0
+        self.next_text = 0
+        tokenizer = index.encoder.tokenizer
+        self.n_tokens = [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+
+    def grow_to(self, size: int) -> float:
+        began = time.perf_counter()
+        with self.index.writer_lock():
+            while self.index.vectors.count < size:
+                self._commit(min(_BATCH, size - self.index.vectors.count))
+            self.index.save_vectors()
+        return time.perf_counter() - began
+
+    def _commit(self, n: int) -> None:
+        from sqlalchemy import insert, select, update
+
+        from bertsearch.indexer.models import ChunkRow, Document, IndexState, utcnow
+
+        dim = self.index.params.dimension
+        vectors = self.rng.standard_normal((n, dim), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        blobs = iter(np.ascontiguousarray(vectors, dtype="<f4"))
+        docs, chunk_rows = [], []
+        now = utcnow()
+        for first in range(0, n, CHUNKS_PER_DOCUMENT):
+            picks = [(self.next_text + i) % len(self.texts) for i in range(min(CHUNKS_PER_DOCUMENT, n - first))]
+            parts = [self.texts[i] for i in picks]
+            self.next_text += len(parts)
+            text = "\n\n".join(parts)
+            spans, start = [], 0
+            for part in parts:
+                spans.append((start, start + len(part)))
+                start += len(part) + 2
+            encoded = text.encode("utf-8")
+            docs.append(dict(path=f"synthetic/{self.documents:07d}.txt", title=f"synthetic {self.documents}",
+                             text=text, content_hash=hashlib.sha256(encoded).hexdigest(), size=len(encoded),
+                             mtime=0.0, n_chunks=len(parts), indexed_at=now))
+            chunk_rows.append([(i, s, e, part, self.n_tokens[k])
+                               for i, ((s, e), part, k) in enumerate(zip(spans, parts, picks))])
+            self.documents += 1
+        with self.index.transaction() as s:
+            doc_ids = s.scalars(insert(Document).returning(Document.id, sort_by_parameter_order=True), docs).all()
+            rows = [dict(document_id=doc_id, ordinal=i, start=st, end=en, text=part, n_tokens=n_tok,
+                         vector=next(blobs).tobytes())
+                    for doc_id, chunks in zip(doc_ids, chunk_rows) for i, st, en, part, n_tok in chunks]
+            chunk_ids = s.scalars(insert(ChunkRow).returning(ChunkRow.id, sort_by_parameter_order=True), rows).all()
+            s.execute(update(IndexState).where(IndexState.id == 1)
+                      .values(generation=IndexState.generation + 1, updated_at=utcnow()))
+            generation = int(s.scalar(select(IndexState.generation).where(IndexState.id == 1)))
+        self.index.vectors.add(np.asarray(chunk_ids, dtype=np.int64), vectors)
+        self.index.vectors.generation = generation
+
+
+if __name__ == "__main__":
+    p = c.parser("search", __doc__)
+    c.add_squad_option(p)
+    c.add_model_options(p)
+    p.add_argument("--sizes", default=None, help="comma-separated index sizes in chunks (default 10000,100000,1000000)")
+    p.add_argument("--queries", type=int, default=300, help="timed queries per size and path")
+    p.add_argument("--queries-large", type=int, default=100, help="timed queries per path at 1,000,000 chunks and more")
+    c.run("search", main, p.parse_args())
