@@ -17,21 +17,27 @@ from bertsearch.search.qa_metrics import squad_scores
 from bertsearch.search.squad import load_squad
 
 
-def predict(
-    reader: Any, examples: list[Any], abstain: bool, null_threshold: float = 0.0, chunk: int = 256
-) -> dict[str, str]:
-    """Question id -> predicted text for SQuAD examples (each read against its own context)."""
-    predictions: dict[str, str] = {}
+SWEEP = (-6.0, -4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
+
+
+def best_spans(reader: Any, examples: list[Any], chunk: int = 256) -> dict[str, tuple[str, float]]:
+    """Question id -> (best span text, ``log P(null) - log P(best span)``), each read against its own context."""
+    out: dict[str, tuple[str, float]] = {}
     for lo in range(0, len(examples), chunk):
         part = examples[lo : lo + chunk]
         results = reader.read_pairs([e.question for e in part], [e.context for e in part])
         for ex, res in zip(part, results):
-            best = res.spans[0] if res.spans else None
-            if best is None or (abstain and res.null_score - best.score > null_threshold):
-                predictions[ex.id] = ""
+            if res.spans:
+                best = res.spans[0]
+                out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
             else:
-                predictions[ex.id] = ex.context[best.start : best.end]
-    return predictions
+                out[ex.id] = ("", float("inf"))
+    return out
+
+
+def predictions_at(spans: dict[str, tuple[str, float]], abstain: bool, null_threshold: float) -> dict[str, str]:
+    """Predictions: the best span, or ``""`` when abstaining and the null score wins by > threshold."""
+    return {q: ("" if not text or (abstain and diff > null_threshold) else text) for q, (text, diff) in spans.items()}
 
 
 def score_predictions(data_path: str | Path, predictions_path: str | Path) -> dict[str, Any]:
@@ -62,6 +68,8 @@ def evaluate_qa_model(
     precision: str = "auto",
     predictions_path: str | Path | None = None,
     reader: Any = None,
+    sweep: bool = False,
+    record: bool = False,
 ) -> dict[str, Any]:
     """Official EM/F1 of a QA model on a SQuAD file.
 
@@ -75,6 +83,8 @@ def evaluate_qa_model(
         precision: ``auto``, ``bf16`` or ``fp32``.
         predictions_path: Also write ``{id: prediction}`` here (the official scripts' input).
         reader: An already loaded :class:`~bertsearch.search.reader.Reader` (overrides the model).
+        sweep: Also score a range of null thresholds (``threshold_sweep``; no extra model runs).
+        record: Store the scores in the model folder (``bertsearch_qa.json``, ``MODEL_CARD.md``).
 
     Returns:
         The scores of :func:`squad_scores` plus ``seconds`` and ``null_threshold``.
@@ -87,11 +97,24 @@ def evaluate_qa_model(
     if reader is None:
         reader = Reader(model_path, precision=precision, batch_size=batch_size)
     t0 = time.time()
-    predictions = predict(reader, examples, abstain, null_threshold)
-    scores: dict[str, Any] = squad_scores({e.id: [a.text for a in e.answers] for e in examples}, predictions)
+    spans = best_spans(reader, examples)
+    gold = {e.id: [a.text for a in e.answers] for e in examples}
+    predictions = predictions_at(spans, abstain, null_threshold)
+    scores: dict[str, Any] = squad_scores(gold, predictions)
     scores["seconds"] = round(time.time() - t0, 1)
     if abstain:
         scores["null_threshold"] = null_threshold
+    if sweep:
+        keys = ("f1", "HasAns_f1", "NoAns_abstain_rate", "abstain_rate")
+        scores["threshold_sweep"] = [
+            {"null_threshold": t, **{k: v for k, v in squad_scores(gold, predictions_at(spans, True, t)).items() if k in keys}}
+            for t in SWEEP
+        ]
+    if record:
+        from bertsearch.search.qa_model import default_qa_model_path, record_evaluation
+
+        name = Path(data_path).name + (f" (first {limit})" if limit else "")
+        record_evaluation(model_path or default_qa_model_path(), name, {k: v for k, v in scores.items() if k != "threshold_sweep"})
     if predictions_path is not None:
         Path(predictions_path).write_text(json.dumps(predictions, ensure_ascii=False), encoding="utf-8")
     return scores

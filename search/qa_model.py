@@ -47,6 +47,92 @@ def _packaged_word_embeddings() -> Any:
     raise ModelLoadError("the packaged encoder has no word embeddings to attach to the QA head")
 
 
+def machine_description() -> str:
+    """One line about the machine a model was trained on (CPU model, cores, torch version)."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def render_model_card(info: dict[str, Any]) -> str:
+    """``MODEL_CARD.md`` from the facts of ``bertsearch_qa.json`` (training run and evaluations)."""
+    train = info.get("training", {})
+    lines = [
+        "# bertsearch extractive QA head",
+        "",
+        "A start/end span head fine-tuned with `bertsearch train-qa` on top of the packaged",
+        "all-MiniLM-L6-v2 encoder (6 layers, 384 dimensions). The word embeddings were kept frozen and",
+        "are not stored here: they are re-attached from the packaged encoder on load (checked by SHA-256).",
+        "The other weights are stored in bfloat16.",
+        "",
+        "## Training",
+        "",
+        f"- Data: `{Path(str(train.get('train_path', '?'))).name}` (SQuAD v1.0 train, rebuilt from the SQuAD",
+        "  explorer pages; CC BY-SA 4.0, Rajpurkar et al. 2016), plus negatives: each question paired with",
+        f"  another paragraph of its article, {train.get('negative_ratio', '?')} per question, labelled no-answer.",
+    ]
+    if train:
+        lines += [
+            f"- Steps: {train.get('steps', '?')} of {train.get('batch_size', '?')} windows "
+            f"({train.get('max_seq_len', '?')} tokens max, stride {train.get('stride', '?')}); "
+            f"peak lr {train.get('lr', '?')}, warmup {train.get('warmup_ratio', '?')}, linear decay, AdamW, "
+            f"weight decay {train.get('weight_decay', '?')}, grad clip 1.0, seed {train.get('seed', '?')}.",
+            f"- Training time: {float(train.get('trained_s', 0)) / 60:.0f} minutes"
+            + (f" (time budget {train['time_budget_minutes']} minutes)" if train.get("time_budget_minutes") else "")
+            + ".",
+            f"- Machine: {info.get('machine', '?')}.",
+            "- Command:",
+            "",
+            "```",
+            train.get("command") or _train_command(train),
+            "```",
+        ]
+    evaluations = info.get("evaluation", {})
+    if evaluations:
+        lines += ["", "## Evaluation (`bertsearch eval-qa`, each question against its own paragraph)", ""]
+        lines += ["| data | questions | EM | F1 | HasAns F1 | NoAns abstained | null threshold |", "|---|---|---|---|---|---|---|"]
+        for name, sc in evaluations.items():
+            lines.append(
+                f"| {name} | {sc.get('total')} | {sc.get('exact')} | {sc.get('f1')} | {sc.get('HasAns_f1', '')} "
+                f"| {sc.get('NoAns_abstain_rate', '')} | {sc.get('null_threshold', '')} |"
+            )
+    lines += ["", "Licence of the training data: CC BY-SA 4.0; this model is derived from it.", ""]
+    return "\n".join(lines)
+
+
+def _train_command(train: dict[str, Any]) -> str:
+    parts = ["bertsearch train-qa", f"--train {train.get('train_path')}", f"--out {train.get('out_dir')}"]
+    flags = {
+        "epochs": "--epochs", "time_budget_minutes": "--time-budget", "batch_size": "--batch-size", "lr": "--lr",
+        "warmup_ratio": "--warmup", "max_seq_len": "--max-seq-len", "stride": "--stride",
+        "negative_ratio": "--negatives", "seed": "--seed", "limit": "--limit",
+    }
+    parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]
+    return " \\\n  ".join(parts)
+
+
+def record_evaluation(folder: str | Path, name: str, scores: dict[str, Any]) -> None:
+    """Store evaluation scores in a model folder's ``bertsearch_qa.json`` and refresh its model card."""
+    meta_file = Path(folder) / QA_META_FILE
+    if not meta_file.is_file():
+        raise ModelLoadError(f"{folder} is not a model exported by bertsearch ({QA_META_FILE} missing)")
+    info = json.loads(meta_file.read_text(encoding="utf-8"))
+    info.setdefault("evaluation", {})[name] = scores
+    meta_file.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (Path(folder) / "MODEL_CARD.md").write_text(render_model_card(info), encoding="utf-8")
+
+
 def save_qa_model(
     model: Any,
     tokenizer: Any,
@@ -66,7 +152,7 @@ def save_qa_model(
         drop_packaged_word_embeddings: Leave the word embeddings out when they equal the packaged
             encoder's (they are re-attached on load). If they differ they are always kept.
         dtype: ``"bfloat16"`` (small) or ``"float32"``.
-        card: Text of ``MODEL_CARD.md``.
+        card: Text of ``MODEL_CARD.md`` (default: rendered from ``meta``).
         meta: Extra facts stored in ``bertsearch_qa.json`` (data, seed, scores...).
 
     Returns:
@@ -92,10 +178,9 @@ def save_qa_model(
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     model.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    info = {"format": 1, "dtype": dtype, "word_embeddings": word_source, **(meta or {})}
+    info = {"format": 1, "dtype": dtype, "word_embeddings": word_source, "machine": machine_description(), **(meta or {})}
     (out / QA_META_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    if card is not None:
-        (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(card if card is not None else render_model_card(info), encoding="utf-8")
     return out
 
 

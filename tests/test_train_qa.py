@@ -104,6 +104,13 @@ def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output.strip().splitlines()[-1])
     assert scores["total"] == 6 and 0.0 <= scores["f1"] <= 100.0
+    result = runner.invoke(cli, ["eval-qa", "--model", str(out), "--data", str(train), "--limit", "6", "--sweep",
+                                 "--record", "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output.strip().splitlines()[-1])
+    assert [row["null_threshold"] for row in scores["threshold_sweep"]][:2] == [-6.0, -4.0]
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| train.json (first 6) | 6 |" in card and "bertsearch train-qa" in card
     result = runner.invoke(cli, ["eval-qa", "--model", str(tmp_path / "none"), "--data", str(train)])
     assert result.exit_code == 1 and "Error:" in result.output
 

@@ -66,10 +66,12 @@ def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, 
               help="Also write the predictions ({id: text}) to this JSON file.")
 @click.option("--score", "score_path", type=_FILE, default=None,
               help="Score this predictions JSON ({id: text}) instead of running a model (like the official script).")
+@click.option("--sweep", is_flag=True, help="Also score a range of null thresholds (no extra model runs).")
+@click.option("--record", is_flag=True, help="Store the scores in the model folder and its MODEL_CARD.md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, null_threshold: float,
                     batch_size: int, precision: str, predictions: Path | None, score_path: Path | None,
-                    as_json: bool) -> None:
+                    sweep: bool, record: bool, as_json: bool) -> None:
     """Official SQuAD EM/F1 of a QA model (HasAns/NoAns and abstain rate on v2 data)."""
     from bertsearch.search.qa_eval import evaluate_qa_model, score_predictions
 
@@ -77,12 +79,16 @@ def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, 
         scores = score_predictions(data_path, score_path)
     else:
         scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
-                                   batch_size=batch_size, precision=precision, predictions_path=predictions)
+                                   batch_size=batch_size, precision=precision, predictions_path=predictions,
+                                   sweep=sweep, record=record)
     if as_json:
         echo_json(scores)
     else:
         for key, value in scores.items():
-            click.echo(f"{key}: {value}")
+            if key != "threshold_sweep":
+                click.echo(f"{key}: {value}")
+        for row in scores.get("threshold_sweep", []):
+            click.echo("  " + " ".join(f"{k}={v}" for k, v in row.items()))
 
 
 COMMANDS = [train_qa_command, eval_qa_command]
