@@ -193,9 +193,10 @@ class _Run:
         tokens, overlap = self.index.params.chunk_tokens, self.index.params.chunk_overlap
         pending: list[_Pending] = []
         n_pending = 0
+        files = _progress(self.changed, self.show_progress, "indexing", "files")
         chunk_bar = _bar(self.show_progress, "encoding", "chunks")
         try:
-            for path, rel, st, old, digest in _progress(self.changed, self.show_progress, "indexing", "files"):
+            for path, rel, st, old, digest in files:
                 try:
                     loaded = read_document(path)
                 except UnsupportedDocument as exc:
