@@ -16,11 +16,32 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.errors import ModelLoadError
+from bertsearch.indexer.errors import ConfigError, ModelLoadError
 
 QA_META_FILE = "bertsearch_qa.json"
 WORD_EMBEDDINGS_KEY = "bert.embeddings.word_embeddings.weight"
 PACKAGED = "packaged"
+
+
+def bf16_supported() -> bool:
+    """True when this CPU runs bf16 matrix products natively (AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # noqa: BLE001 - older torch builds
+        return False
+
+
+def use_bf16_autocast(precision: str) -> bool:
+    """Whether to run under bf16 autocast for a ``precision`` of ``auto``, ``bf16`` or ``fp32``.
+
+    Raises:
+        ConfigError: Another value.
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    return precision == "bf16" or (precision == "auto" and bf16_supported())
 
 
 def default_qa_model_path() -> Path:

@@ -98,22 +98,6 @@ class TrainConfig:
         return Path(self.run_dir) if self.run_dir else Path(str(self.out_dir).rstrip("/") + ".run")
 
 
-def bf16_supported() -> bool:
-    """True when this CPU runs bf16 matrix products natively (AVX512-BF16 or AMX)."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # noqa: BLE001 - older torch builds
-        return False
-
-
-def _use_bf16(precision: str) -> bool:
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ConfigError(f"precision must be auto, bf16 or fp32, not {precision!r}")
-    return precision == "bf16" or (precision == "auto" and bf16_supported())
-
-
 def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     """The batches of one epoch: shuffled, grouped by length within pools of 50 batches.
 
@@ -249,6 +233,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     from transformers import AutoTokenizer, BertForQuestionAnswering
 
     from bertsearch.indexer.settings import packaged_encoder_path
+    from bertsearch.search.qa_model import use_bf16_autocast
     from bertsearch.search.squad import add_negatives, load_squad, make_train_features
 
     run_dir = config.resolved_run_dir()
@@ -271,7 +256,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    use_bf16 = _use_bf16(config.precision)
+    use_bf16 = use_bf16_autocast(config.precision)
     base = config.base_model or packaged_encoder_path()
 
     log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")

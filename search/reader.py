@@ -81,14 +81,13 @@ class Reader:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        from bertsearch.search.qa_model import load_qa_model
-        from bertsearch.search.qa_train import _use_bf16
+        from bertsearch.search.qa_model import load_qa_model, use_bf16_autocast
 
         if model is None:
             model, tokenizer = load_qa_model(model_path)
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.use_bf16 = _use_bf16(precision)
+        self.use_bf16 = use_bf16_autocast(precision)
         self.precision = "bf16" if self.use_bf16 else "fp32"
         self.max_seq_len = max_seq_len
         self.stride = stride
