@@ -385,6 +385,8 @@ class Index:
         """
         if self._saved_generation == self.vectors.generation:
             return
+        for leftover in self.index_dir.glob(f".{FILE_NAME}.*.tmp"):  # from a run killed while saving
+            leftover.unlink(missing_ok=True)
         self.vectors.save(self.vectors_path)
         self._saved_generation = self.vectors.generation
 

@@ -162,6 +162,7 @@ def test_damaged_faiss_file_is_rebuilt_on_open(tmp_path: Path, make_settings, en
         old = VectorIndex.load(path, index.params.dimension)
         _write(root / "d5.txt", _text(5))
         index.update(root)
+    (path.parent / f".{path.name}.abc123.tmp").write_bytes(b"half a file from a killed save")
     if damage == "missing":
         path.unlink()
     elif damage == "corrupt":
@@ -178,6 +179,7 @@ def test_damaged_faiss_file_is_rebuilt_on_open(tmp_path: Path, make_settings, en
         assert query[0] in index.vectors.ids()
     with Index.open(make_settings(), encoder=encoder) as index:
         assert index.last_repair is None  # the repair was saved
+    assert not list(path.parent.glob("*.tmp"))  # and the leftover of a killed save removed
 
 
 def test_model_mismatch_is_refused_and_rebuild_switches(tmp_path: Path, make_settings, encoder):
