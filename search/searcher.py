@@ -308,7 +308,7 @@ def _to_answer(span: Any, hit: Hit) -> Answer:
         text=span.text, score=float(span.score), path=hit.path, title=hit.title,
         document_id=hit.document_id, chunk_id=hit.chunk_id,
         start=hit.start + span.start, end=hit.start + span.end,
-        context=hit.text, passage_score=hit.score,
+        context=hit.text, passage_score=hit.score, context_start=hit.start,
     )
 
 

@@ -64,6 +64,8 @@ class Answer:
         end: Character offset just past the answer in the document.
         context: Text of the passage the answer was read from.
         passage_score: Retrieval score of that passage.
+        context_start: Character offset of the passage in the document, so the answer is
+            ``context[start - context_start:end - context_start]``.
     """
 
     text: str
@@ -76,6 +78,7 @@ class Answer:
     end: int
     context: str
     passage_score: float
+    context_start: int
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""

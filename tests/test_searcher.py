@@ -82,6 +82,8 @@ def test_ask_answers_point_into_their_documents(searcher: Searcher) -> None:
         assert document.text[answer.start:answer.end] == answer.text
         chunk = searcher.index.fetch_chunks([answer.chunk_id])[0]
         assert answer.context == chunk.text
+        assert answer.context_start == chunk.start
+        assert answer.context[answer.start - chunk.start:answer.end - chunk.start] == answer.text
         assert chunk.start <= answer.start <= answer.end <= chunk.end
 
 
@@ -141,7 +143,7 @@ def test_refresh_serves_a_new_generation(tmp_path: Path, tiny_bert_path: str) ->
 def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id: int = 1) -> Answer:
     return Answer(
         text=text, score=score, path="a.md", title="A", document_id=document_id, chunk_id=chunk_id,
-        start=start, end=start + len(text), context="", passage_score=0.5,
+        start=start, end=start + len(text), context="", passage_score=0.5, context_start=0,
     )
 
 

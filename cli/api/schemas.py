@@ -51,7 +51,7 @@ class HitModel(BaseModel):
 
 
 class AnswerModel(BaseModel):
-    """An answer span; `text == document[start:end]`, `context` is the passage it was read from."""
+    """An answer span; `text == document[start:end] == context[start - context_start:end - context_start]`."""
 
     text: str
     score: float
@@ -63,6 +63,7 @@ class AnswerModel(BaseModel):
     end: int
     context: str
     passage_score: float
+    context_start: int
 
 
 class SearchResponse(BaseModel):

@@ -8,7 +8,7 @@ import click
 
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings
 from bertsearch.search.searcher import DEFAULT_THRESHOLD, MAX_TOP_K, Searcher
-from bertsearch.search.types import AskResult, SearchResult
+from bertsearch.search.types import Answer, AskResult, SearchResult
 
 _COUNT = click.IntRange(1, MAX_TOP_K)
 
@@ -68,16 +68,29 @@ def _show_answers(result: AskResult) -> None:
     if not result.answers:
         click.echo(f"No answer: {result.reason}.")
     for rank, answer in enumerate(result.answers, 1):
-        click.echo(f"{rank}. {answer.text}")
+        click.echo(f"{rank}. {_oneline(answer.text)}")
         click.echo(f"   score {answer.score:.3f}  {_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
+        click.echo(f"   {_in_context(answer)}")
 
 
 def _source(path: str, title: str | None) -> str:
-    return f"{path} ({title})" if title else path
+    return f"{path} ({title})" if title and title not in (path, path.rsplit("/", 1)[-1]) else path
+
+
+def _oneline(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _snippet(text: str, width: int = 100, lines: int = 3) -> str:
-    return textwrap.fill(" ".join(text.split()), width=width, max_lines=lines, placeholder=" ...")
+    return textwrap.fill(_oneline(text), width=width, max_lines=lines, placeholder=" ...")
+
+
+def _in_context(answer: Answer, around: int = 60) -> str:
+    """The answer in [brackets] with some of the passage on either side."""
+    at, to = answer.start - answer.context_start, answer.end - answer.context_start
+    before, after = answer.context[max(0, at - around):at], answer.context[to:to + around]
+    return (("..." if at > around else "") + _oneline(before) + " [" + _oneline(answer.text) + "] "
+            + _oneline(after) + ("..." if to + around < len(answer.context) else ""))
 
 
 COMMANDS = [search, ask]
