@@ -72,7 +72,9 @@ class Searcher:
         self._last_refresh = time.monotonic()
 
     @classmethod
-    def open(cls, settings: Settings | str | os.PathLike[str] | None = None, *, reader: Reader | None = None) -> Searcher:
+    def open(
+        cls, settings: Settings | str | os.PathLike[str] | None = None, *, reader: Reader | None = None,
+    ) -> Searcher:
         """Open the index described by ``settings`` (or found in an index folder) for searching.
 
         Args:

@@ -12,7 +12,9 @@ from bertsearch.cli.api.schemas import AskRequest, AskResponse, ErrorResponse
 router = APIRouter(tags=["search"])
 
 
-@router.post("/ask", response_model=AskResponse, responses={422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}})
+@router.post(
+    "/ask", response_model=AskResponse, responses={422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
+)
 def ask(body: AskRequest, searcher: SearcherDep) -> Any:
     """Answers to the question read from the best passages; an empty list with a reason when none is found."""
     result = searcher.ask(
