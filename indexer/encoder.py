@@ -160,7 +160,7 @@ class Encoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         bar = _progress(len(texts)) if show_progress else None
         try:
-            # One autocast region for all batches: the weights are cast to bf16 once, not per batch.
+            # Autocast feeds the (bf16) linear layers bf16 inputs and keeps layer norms in fp32.
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._precision == "bf16"):
                 for first in range(0, len(order), self._batch_size):
                     batch = order[first : first + self._batch_size]
