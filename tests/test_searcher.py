@@ -140,6 +140,24 @@ def test_refresh_serves_a_new_generation(tmp_path: Path, tiny_bert_path: str) ->
             assert searcher.refresh() is False
 
 
+def test_answers_from_overlapping_chunks_are_reported_once(
+    tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str,
+) -> None:
+    settings = Settings(index_dir=tmp_path, model_path=tiny_bert_path, chunk_tokens=32, chunk_overlap=16)
+    with Index.open(settings, create=True) as index:
+        index.update(Path(__file__).resolve().parent.parent / "samples" / "docs")
+    with Searcher.open(Settings(index_dir=tmp_path, qa_model_path=tiny_qa_path)) as searcher:
+        result = searcher.ask("How long are rotated logs kept?", top_k=100, passages=30, threshold=LOW)
+        answers = result.answers
+        assert len({a.chunk_id for a in answers}) > 1
+        for answer in answers:
+            assert searcher.document(answer.document_id).text[answer.start:answer.end] == answer.text
+        for i, a in enumerate(answers):
+            for b in answers[i + 1:]:
+                assert not (a.document_id == b.document_id and a.start < b.end and b.start < a.end
+                            and " ".join(a.text.lower().split()) == " ".join(b.text.lower().split())), (a, b)
+
+
 def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id: int = 1) -> Answer:
     return Answer(
         text=text, score=score, path="a.md", title="A", document_id=document_id, chunk_id=chunk_id,
