@@ -12,10 +12,11 @@ from bertsearch.search.searcher import Searcher
 REFRESH_INTERVAL = 1.0
 
 
-def get_searcher(request: Request) -> Searcher:
+async def get_searcher(request: Request) -> Searcher:
     """The app's searcher; at most once a second, a background check for a newer generation of the index."""
     searcher: Searcher = request.app.state.searcher
-    # In the background: no request waits for a reload, and each runs on one whole generation.
+    # Async: no thread hop for a timestamp check. The reload runs in a background thread: no
+    # request waits for it, and each runs on one whole generation.
     searcher.refresh(min_interval=request.app.state.refresh_interval, background=True)
     return searcher
 
