@@ -140,7 +140,7 @@ def test_refresh_serves_a_new_generation(tmp_path: Path, tiny_bert_path: str) ->
             assert searcher.refresh() is False
 
 
-def test_answers_from_overlapping_chunks_are_reported_once(
+def test_answers_never_overlap_in_a_document(
     tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str,
 ) -> None:
     settings = Settings(index_dir=tmp_path, model_path=tiny_bert_path, chunk_tokens=32, chunk_overlap=16)
@@ -154,8 +154,7 @@ def test_answers_from_overlapping_chunks_are_reported_once(
             assert searcher.document(answer.document_id).text[answer.start:answer.end] == answer.text
         for i, a in enumerate(answers):
             for b in answers[i + 1:]:
-                assert not (a.document_id == b.document_id and a.start < b.end and b.start < a.end
-                            and " ".join(a.text.lower().split()) == " ".join(b.text.lower().split())), (a, b)
+                assert not (a.document_id == b.document_id and a.start < b.end and b.start < a.end), (a, b)
 
 
 def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id: int = 1) -> Answer:
@@ -165,13 +164,14 @@ def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id:
     )
 
 
-def test_merge_keeps_the_best_of_an_answer_read_from_overlapping_chunks() -> None:
+def test_merge_keeps_the_best_of_overlapping_answers() -> None:
     first = _answer("14 days", 0.6, start=100, chunk_id=1)
-    again = _answer("14 Days.", 0.9, start=100, chunk_id=2)  # same span seen from the next chunk
-    elsewhere = _answer("14 days", 0.5, start=300)  # same words, another place: another answer
+    again = _answer("14 Days.", 0.9, start=100, chunk_id=2)  # the same span seen from the next chunk
+    variant = _answer("for 14 days", 0.7, start=96)  # a variant around the better answer
+    elsewhere = _answer("14 days", 0.5, start=300)  # the same words in another place: another answer
     other_doc = _answer("14 days", 0.4, start=100, document_id=2)
-    different = _answer("fourteen days", 0.7, start=100)
-    assert _merge([first, again, elsewhere, other_doc, different]) == [again, different, elsewhere, other_doc]
+    adjacent = _answer("After", 0.3, start=108)  # touches, does not overlap
+    assert _merge([first, again, variant, elsewhere, other_doc, adjacent]) == [again, elsewhere, other_doc, adjacent]
 
 
 def test_results_round_trip_through_dicts(searcher: Searcher) -> None:
