@@ -60,7 +60,7 @@ class Searcher:
         self._qa_model_path = qa_model_path
         self._precision = precision
         self._model_lock = threading.Lock()
-        self._encoder_ready = False
+        self._encoder_lock = threading.Lock()
         # One forward pass per model at a time: a fast tokenizer used from two threads at once
         # fails ("Already borrowed"), and torch already spreads one pass over every core.
         self._encode_lock = threading.Lock()
@@ -225,6 +225,7 @@ class Searcher:
     def _refresh_in_background(self) -> None:
         try:
             if self._index.refresh():
+                self._encoder()  # a rebuild with another model needs it: load it here, not in a request
                 log.info("serving generation %s of the index", self.generation)
         except Exception:  # noqa: BLE001 (keep serving the current generation; the next check retries)
             log.exception("checking for a new generation of the index failed")
@@ -255,13 +256,10 @@ class Searcher:
         self.close()
 
     def _encoder(self) -> Any:
-        # Loading a model from several threads at once breaks transformers' lazy imports.
-        if not self._encoder_ready:
-            with self._model_lock:
-                encoder = self._index.encoder
-                self._encoder_ready = True
-            return encoder
-        return self._index.encoder
+        # The index loads its encoder on first use, and again after a rebuild with another
+        # model; loading a model from two threads at once breaks transformers' lazy imports.
+        with self._encoder_lock:
+            return self._index.encoder
 
     def _retrieve(self, query: str, k: int, path_glob: str | None) -> list[Hit]:
         encoder = self._encoder()

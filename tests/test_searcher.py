@@ -157,6 +157,29 @@ def test_answers_never_overlap_in_a_document(
                 assert not (a.document_id == b.document_id and a.start < b.end and b.start < a.end), (a, b)
 
 
+def test_a_rebuild_with_another_model_is_served(tmp_path: Path, tiny_bert_path: str) -> None:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    other = tmp_path / "other-bert"
+    torch.manual_seed(1)
+    BertModel(BertConfig.from_pretrained(tiny_bert_path)).save_pretrained(other)
+    for name in Path(tiny_bert_path).iterdir():
+        if "token" in name.name or name.name == "vocab.txt":
+            shutil.copy(name, other / name.name)
+    docs = Path(__file__).resolve().parent.parent / "samples" / "docs"
+    with Index.open(Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path), create=True) as index:
+        index.update(docs)
+    with Searcher.open(Settings(index_dir=tmp_path / "idx")) as searcher:
+        assert searcher.search("logs").hits
+        before = searcher.index.encoder.model_id
+        with Index.open(Settings(index_dir=tmp_path / "idx", model_path=str(other)), rebuild=True) as index:
+            index.update(docs)
+        assert searcher.refresh() is True
+        assert searcher.index.encoder.model_id == searcher.index.params.model_id != before
+        assert len(searcher.search("logs").hits) == 5
+
+
 def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id: int = 1) -> Answer:
     return Answer(
         text=text, score=score, path="a.md", title="A", document_id=document_id, chunk_id=chunk_id,
