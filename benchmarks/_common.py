@@ -51,7 +51,7 @@ def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--smoke", action="store_true",
-                   help="a tiny run that only checks the script works (results under benchmarks/work/smoke/)")
+                   help="a tiny run that only checks the script works (results under WORK_DIR/smoke/)")
     p.add_argument("--output", type=Path, default=None,
                    help=f"where to write the JSON (default: benchmarks/results/{name}.json)")
     p.add_argument("--work-dir", type=Path, default=WORK, help="folder for corpora and indexes (kept between runs)")
@@ -74,10 +74,10 @@ def add_model_options(p: argparse.ArgumentParser, qa: bool = False) -> None:
 
 
 def output_path(name: str, args: argparse.Namespace) -> Path:
-    """Where the result goes: ``--output``, else results/ (or work/smoke/ for ``--smoke``)."""
+    """Where the result goes: ``--output``, else results/ (or WORK_DIR/smoke/ for ``--smoke``)."""
     if args.output is not None:
         return args.output
-    return (WORK / "smoke" if args.smoke else RESULTS) / f"{name}.json"
+    return (args.work_dir / "smoke" if args.smoke else RESULTS) / f"{name}.json"
 
 
 def run(name: str, main: Any, args: argparse.Namespace) -> dict[str, Any]:

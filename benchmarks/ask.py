@@ -30,7 +30,7 @@ def main(args: Any) -> dict[str, Any]:
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
     settings, built = c.squad_index(args, paragraphs)
     qa_path, qa_note = c.qa_model_for_speed(args)
-    n = 5 if args.smoke else args.questions
+    n = args.questions or (5 if args.smoke else 50)
     rng = np.random.default_rng(0)
     qs = [questions[i].question for i in rng.choice(len(questions), size=min(n, len(questions)), replace=False)]
 
@@ -77,5 +77,6 @@ if __name__ == "__main__":
     p = c.parser("ask", __doc__)
     c.add_squad_option(p)
     c.add_model_options(p, qa=True)
-    p.add_argument("--questions", type=int, default=50, help="timed questions per passage count and path")
+    p.add_argument("--questions", type=int, default=None,
+                   help="timed questions per passage count and path (default 50; 5 with --smoke)")
     c.run("ask", main, p.parse_args())

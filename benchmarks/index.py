@@ -47,6 +47,7 @@ def main(args: Any) -> dict[str, Any]:
     }
     if reference is not None:
         result["reference_sentence_transformers"] = reference
+    if reference is not None and "chunks_per_s" in reference:
         result["ratio_vs_reference"] = {
             "update_chunks_per_s": round(result["cold"]["update_chunks_per_s"] / reference["chunks_per_s"], 2),
             "note": "bertsearch's whole update (read, chunk, encode, SQL commit, FAISS save) against the "
@@ -101,7 +102,11 @@ def _reference(index_dir: Path, cold: dict[str, Any]) -> dict[str, Any]:
     """The same chunks through sentence-transformers (defaults) + a FAISS flat index."""
     import faiss
     import numpy as np
-    from sentence_transformers import SentenceTransformer
+
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return {"skipped": "sentence-transformers is not installed (pip install -e '.[bench]')"}
 
     from bertsearch.indexer.index import Index
     from bertsearch.indexer.settings import Settings

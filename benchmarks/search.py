@@ -47,7 +47,7 @@ def main(args: Any) -> dict[str, Any]:
     sizes = sorted({int(s) for s in (args.sizes or ("300,1000" if args.smoke else "10000,100000,1000000")).split(",")})
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=50 if args.smoke else None)
     texts = [p.context for p in paragraphs]
-    n_queries = 10 if args.smoke else args.queries
+    n_queries = args.queries or (10 if args.smoke else 300)
     rng = np.random.default_rng(0)
     picked = rng.choice(len(questions), size=min(len(questions), max(n_queries, args.queries_large)), replace=False)
     queries = [questions[i].question for i in picked]
@@ -105,6 +105,7 @@ def main(args: Any) -> dict[str, Any]:
                 "written through the real SQL tables and FAISS file; queries real SQuAD v1.1 dev questions",
         "model": {"path": settings.resolved_model_path(), "id": encoder.model_id, "precision": encoder.precision},
         "index_type": "faiss IndexIDMap2(IndexFlatIP), exact; SQLite metadata",
+        "dimension": encoder.dimension,
         "top_k": TOP_K,
         "chunks_per_document": CHUNKS_PER_DOCUMENT,
         "goal": "issue 3: /search at 100,000 chunks under 50 ms median",
@@ -198,6 +199,6 @@ if __name__ == "__main__":
     c.add_squad_option(p)
     c.add_model_options(p)
     p.add_argument("--sizes", default=None, help="comma-separated index sizes in chunks (default 10000,100000,1000000)")
-    p.add_argument("--queries", type=int, default=300, help="timed queries per size and path")
+    p.add_argument("--queries", type=int, default=None, help="timed queries per size and path (default 300; 10 with --smoke)")
     p.add_argument("--queries-large", type=int, default=100, help="timed queries per path at 1,000,000 chunks and more")
     c.run("search", main, p.parse_args())

@@ -1,0 +1,153 @@
+"""The benchmark scripts keep working: each runs ``--smoke`` on a tiny SQuAD file with the tiny BERT."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load_common():
+    # By file, not by sys.path: benchmarks/ holds scripts named like common modules (index, search).
+    spec = importlib.util.spec_from_file_location("bertsearch_benchmarks_common", BENCHMARKS / "_common.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_common = _load_common()
+
+_FACTS = [
+    ("Rivers", "The Nile is the longest river in Africa. It flows north into the Mediterranean Sea.",
+     "Where does the Nile flow?", "into the Mediterranean Sea"),
+    ("Rivers", "The Amazon carries more water than any other river. Its basin covers much of Brazil.",
+     "Which river carries the most water?", "The Amazon"),
+    ("Rivers", "The Danube passes through ten countries, more than any other river in the world.",
+     "How many countries does the Danube pass through?", "ten"),
+    ("Mountains", "Mount Everest is 8,849 metres high. It lies on the border of Nepal and China.",
+     "How high is Mount Everest?", "8,849 metres"),
+    ("Mountains", "K2 is the second highest mountain. Climbers call it the savage mountain.",
+     "What do climbers call K2?", "the savage mountain"),
+    ("Mountains", "Mont Blanc is the highest mountain of the Alps, at 4,806 metres.",
+     "What is the highest mountain of the Alps?", "Mont Blanc"),
+]
+
+
+@pytest.fixture(scope="module")
+def squad_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SQuAD v1.1-format dev file (6 paragraphs, 12 questions)."""
+    folder = tmp_path_factory.mktemp("squad")
+    articles: dict[str, list] = {}
+    for n, (title, context, question, answer) in enumerate(_FACTS):
+        qas = [
+            {"id": f"q{n}a", "question": question,
+             "answers": [{"text": answer, "answer_start": context.index(answer)}]},
+            {"id": f"q{n}b", "question": f"{question.rstrip('?')}, according to the text?",
+             "answers": [{"text": answer, "answer_start": context.index(answer)}]},
+        ]
+        articles.setdefault(title, []).append({"context": context, "qas": qas})
+    data = {"version": "1.1", "data": [{"title": t, "paragraphs": p} for t, p in articles.items()]}
+    with gzip.open(folder / "dev-v1.1.json.gz", "wt", encoding="utf-8") as f:
+        json.dump(data, f)
+    return folder
+
+
+def _run(script: str, tmp_path: Path, *args: str) -> dict:
+    output = tmp_path / f"{script}.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{script}.py"), "--smoke", "--work-dir", str(tmp_path / "work"),
+         "--output", str(output), *args],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert printed == json.loads(output.read_text(encoding="utf-8"))
+    assert printed["benchmark"] == script and printed["smoke"] is True
+    assert printed["machine"]["load_average_at_start"] is not None
+    return printed
+
+
+@pytest.mark.slow
+def test_index_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
+    result = _run("index", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)
+    assert result["documents"] == 6
+    assert result["cold"]["documents_encoded"] == 6 and result["cold"]["chunks_written"] == result["chunks"]
+    assert result["warm"]["unchanged"] == 6 and result["warm"]["chunks_written"] == 0
+    assert result["cold"]["peak_rss_mb"] > 0
+    assert "reference_sentence_transformers" in result
+
+
+@pytest.mark.slow
+def test_search_benchmark_and_plot(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
+    result = _run("search", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
+                  "--sizes", "40,100", "--queries", "4")
+    assert [row["chunks"] for row in result["sizes"]] == [40, 100]
+    for row in result["sizes"]:
+        for key in ("library_search", "faiss_only", "http_search"):
+            assert row[key]["n"] == 4 and row[key]["median_ms"] > 0
+        assert row["faiss_bytes_per_chunk"] > 0
+    assert "server_rss_bytes_per_chunk" in result["memory_per_chunk"]
+
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "latency.png"
+    subprocess.run([sys.executable, str(BENCHMARKS / "plot.py"), "--input", str(tmp_path / "search.json"),
+                    "--output", str(png)], check=True, capture_output=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    result = _run("ask", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
+                  "--qa-model", tiny_qa_path)
+    assert set(result["library_ask"]) == set(result["http_ask"]) == {"1", "5", "10"}
+    assert result["http_ask"]["5"]["n"] == result["questions"]
+
+
+@pytest.mark.slow
+def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    retrieval = _run("eval_retrieval", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)
+    assert retrieval["documents"] == 6 and retrieval["questions"] == 12
+    assert 0 <= retrieval["recall@1"] <= retrieval["recall@5"] <= retrieval["recall@20"] == 1.0
+    openqa = _run("eval_openqa", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
+                  "--qa-model", tiny_qa_path)
+    assert openqa["questions"] == 5 and 0 <= openqa["exact_match"] <= openqa["f1"] <= 100
+
+
+def test_missing_squad_is_a_clear_skip(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "eval_retrieval.py"), "--squad-dir", str(tmp_path / "nowhere"),
+         "--output", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "SQuAD v1.1 dev not found" in proc.stderr
+    assert json.loads(proc.stdout)["skipped"].startswith("SQuAD v1.1 dev not found")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_latency_stats() -> None:
+    stats = _common.latency_stats([0.001 * i for i in range(1, 101)])
+    assert stats["n"] == 100
+    assert stats["median_ms"] == pytest.approx(50.5)
+    assert stats["min_ms"] <= stats["median_ms"] <= stats["p90_ms"] <= stats["p99_ms"] <= stats["max_ms"] == 100.0
+
+
+def test_corpus_round_trip(tmp_path: Path, squad_dir: Path) -> None:
+    paragraphs, questions = _common.load_squad(_common.squad_v1_dev(squad_dir))
+    assert len(paragraphs) == 6 and len(questions) == 12
+    folder = _common.write_corpus(paragraphs, tmp_path / "docs")
+    files = sorted(folder.rglob("*.txt"))
+    assert len(files) == 6
+    for path in files:
+        assert path.read_text(encoding="utf-8") == paragraphs[_common.pid_of_path(str(path))].context
+    mtimes = [p.stat().st_mtime_ns for p in files]
+    _common.write_corpus(paragraphs, folder)  # unchanged files are not rewritten (a warm index sees nothing new)
+    assert [p.stat().st_mtime_ns for p in files] == mtimes
