@@ -1,5 +1,6 @@
 """Result types shared by the embedded mode (:class:`Searcher`) and the HTTP client (:class:`Client`).
 
+:class:`SearchResult` and :class:`AskResult` also read as their lists (``client.ask(q)[0].text``).
 Each type turns into plain JSON data with ``to_dict`` and back with ``from_dict``; the HTTP API
 sends exactly these dictionaries, so the three ways of asking return equal objects.
 """
@@ -7,6 +8,7 @@ sends exactly these dictionaries, so the three ways of asking return equal objec
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -104,6 +106,16 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     took_ms: float = 0.0
 
+    # A result reads as its list of hits: ``result[0].path``, ``for hit in result``.
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __getitem__(self, index: int) -> Hit:
+        return self.hits[index]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
         return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "took_ms": self.took_ms}
@@ -133,6 +145,16 @@ class AskResult:
     answers: list[Answer] = field(default_factory=list)
     took_ms: float = 0.0
     reason: str | None = None
+
+    # A result reads as its list of answers: ``result[0].text``, ``for answer in result``.
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    def __iter__(self) -> Iterator[Answer]:
+        return iter(self.answers)
+
+    def __getitem__(self, index: int) -> Answer:
+        return self.answers[index]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""

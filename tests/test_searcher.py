@@ -197,6 +197,14 @@ def test_merge_keeps_the_best_of_overlapping_answers() -> None:
     assert _merge([first, again, variant, elsewhere, other_doc, adjacent]) == [again, elsewhere, other_doc, adjacent]
 
 
+def test_results_read_as_their_lists(searcher: Searcher) -> None:
+    result = searcher.search("logs", top_k=2)
+    assert len(result) == 2 and result[0] == result.hits[0] and list(result) == result.hits
+    asked = searcher.ask("How long are logs kept?", top_k=2, threshold=LOW)
+    assert asked[0].text == asked.answers[0].text and list(asked) == asked.answers
+    assert not searcher.ask("How long are logs kept?", threshold=HIGH)
+
+
 def test_results_round_trip_through_dicts(searcher: Searcher) -> None:
     result = searcher.search("logs", top_k=2)
     assert SearchResult.from_dict(result.to_dict()) == result
