@@ -45,6 +45,7 @@ class Searcher:
             :meth:`ask` (never before, so :meth:`search` needs no QA model).
         qa_model_path: Folder of the QA model; ``None`` means the shipped default head.
         precision: Precision of the QA model (``auto``, ``bf16`` or ``fp32``).
+        threshold: Default minimum score of an answer (see :meth:`ask`).
     """
 
     def __init__(
@@ -54,8 +55,10 @@ class Searcher:
         *,
         qa_model_path: str | None = None,
         precision: str = "auto",
+        threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         self._index = index
+        self.threshold = threshold
         self._reader = reader
         self._qa_model_path = qa_model_path
         self._precision = precision
@@ -151,7 +154,7 @@ class Searcher:
         top_k: int = 5,
         passages: int = DEFAULT_PASSAGES,
         path_glob: str | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
     ) -> AskResult:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
@@ -165,9 +168,9 @@ class Searcher:
             top_k: How many answers to return at most (1 to 100).
             passages: How many passages to retrieve and read (1 to 100).
             path_glob: Only read passages of documents whose path matches this glob.
-            threshold: Minimum answer score. A score is the reader's ``P(start) * P(end)``, in
-                [0, 1], where the no-answer position takes its share of the probability, so
-                passages without an answer score low.
+            threshold: Minimum answer score (default: :attr:`threshold`). A score is the
+                reader's ``P(start) * P(end)``, in [0, 1], where the no-answer position takes its
+                share of the probability, so passages without an answer score low.
 
         Raises:
             InvalidQuery: The question is empty or too long, or a count is out of range.
@@ -177,6 +180,7 @@ class Searcher:
         question = _check_query(question, "question")
         _check_count(top_k, "top_k")
         _check_count(passages, "passages")
+        threshold = self.threshold if threshold is None else threshold
         if not 0.0 <= threshold <= 1.0:
             raise InvalidQuery(f"threshold must be from 0 to 1, got {threshold!r}")
         hits = self._retrieve(question, passages, path_glob)

@@ -32,8 +32,9 @@ class AskRequest(_Request):
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many answers to return at most.")
     passages: int = Field(default=DEFAULT_PASSAGES, ge=1, le=MAX_TOP_K, description="How many passages to read.")
     path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
-    threshold: float = Field(
-        default=DEFAULT_THRESHOLD, ge=0.0, le=1.0, description="Minimum answer score, `P(start) * P(end)`.",
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description=f"Minimum answer score, `P(start) * P(end)` (default: {DEFAULT_THRESHOLD}).",
     )
 
 

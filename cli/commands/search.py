@@ -35,8 +35,8 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, as_
 @click.option("-k", "--top-k", type=_COUNT, default=5, show_default=True, help="How many answers to show at most.")
 @click.option("--passages", type=_COUNT, default=5, show_default=True, help="How many passages to read.")
 @click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=DEFAULT_THRESHOLD, show_default=True,
-              help="Minimum answer score, P(start) * P(end).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help=f"Minimum answer score, P(start) * P(end).  [default: {DEFAULT_THRESHOLD}]")
 @click.option(
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
@@ -44,7 +44,7 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, as_
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str, index_dir, db_url, top_k: int, passages: int, path_glob: str | None,
-    threshold: float, qa_model_path: str | None, as_json: bool,
+    threshold: float | None, qa_model_path: str | None, as_json: bool,
 ) -> None:
     """Answer QUESTION with spans extracted from the indexed documents."""
     settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
