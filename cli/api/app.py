@@ -33,19 +33,20 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = searcher is None
-        app.state.searcher = Searcher.open(settings) if own else searcher
-        app.state.refresh_interval = REFRESH_INTERVAL
-        app.state.searcher.load_models(reader=False)
+        served = Searcher.open(settings) if own else searcher
         try:
-            app.state.searcher.load_models()  # the QA model now rather than on the first /ask
-        except ModelLoadError as exc:
-            # /search still works; /ask answers 500 with this message until the model exists.
-            log.warning("QA model not loaded: %s", exc)
-        try:
+            served.load_models(reader=False)
+            try:
+                served.load_models()  # the QA model now rather than on the first /ask
+            except ModelLoadError as exc:
+                # /search still works; /ask answers 500 with this message until the model exists.
+                log.warning("QA model not loaded: %s", exc)
+            app.state.searcher = served
+            app.state.refresh_interval = REFRESH_INTERVAL
             yield
         finally:
             if own:
-                app.state.searcher.close()
+                served.close()
 
     app = FastAPI(
         title="bertsearch",
