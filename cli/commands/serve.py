@@ -28,9 +28,11 @@ def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, lo
     from bertsearch.search.searcher import Searcher
 
     settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
-    # Opened here, not in the lifespan, so a missing index is the CLI's `Error: ...` before the port is bound.
+    # Opened here, not in the lifespan, so a missing index or encoder is the CLI's `Error: ...`
+    # before the port is bound.
     searcher = Searcher.open(settings)
     try:
+        searcher.load_models(reader=False)
         uvicorn.run(create_app(settings, searcher=searcher), host=host, port=port, log_level=log_level)
     finally:
         searcher.close()
