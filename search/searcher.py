@@ -237,8 +237,9 @@ class Searcher:
             self._refresh_lock.release()
 
     def stats(self) -> dict[str, Any]:
-        """What the index holds and how it was built (see ``Index.info``)."""
-        return self._index.info()
+        """What the index holds and how it was built (see ``Index.info``, which refreshes first)."""
+        with self._refresh_lock:  # one refresh at a time
+            return self._index.info()
 
     def document(self, document_id: int) -> Any:
         """The document with id ``document_id``.
