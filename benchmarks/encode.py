@@ -1,0 +1,170 @@
+"""Encoding throughput: bertsearch's Encoder against sentence-transformers' defaults.
+
+Same model folder, same chunks (SQuAD v1.1 dev paragraphs cut by ``chunk_text`` with the
+default chunk size), same process. Both encoders are warmed up, then timed slice by slice
+(``--slice`` chunks), back to back, the order flipping every slice, so that a neighbour's load
+on a shared CPU falls on both alike.
+Prints one JSON object and writes it to ``benchmarks/results/encode.json``.
+
+Run: ``python benchmarks/encode.py`` (needs ``pip install -e '.[bench]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from bertsearch.indexer.chunking import chunk_text
+from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
+from bertsearch.indexer.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_SQUAD = HERE.parent.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+
+
+def squad_chunks(path: Path, tokenizer, max_tokens: int, overlap: int, limit: int) -> list[str]:
+    """The first ``limit`` chunks of the SQuAD paragraphs, each paragraph a document."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        data = json.load(f)
+    texts: list[str] = []
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            texts.extend(c.text for c in chunk_text(paragraph["context"], tokenizer, max_tokens, overlap))
+            if len(texts) >= limit:
+                return texts[:limit]
+    return texts
+
+
+def machine(load_at_start: list[float] | None) -> dict:
+    """What the numbers were measured on."""
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    return {
+        "cpu": model,
+        "cpus_available": cpus,
+        "native_bf16": cpu_has_native_bf16(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": _load(),
+    }
+
+
+def _load() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD, help="SQuAD v1.1 dev JSON (.json or .json.gz)")
+    parser.add_argument("--limit", type=int, default=2000, help="number of chunks")
+    parser.add_argument("--rounds", type=int, default=1, help="times each encoder encodes every chunk")
+    parser.add_argument("--slice", type=int, default=256, help="chunks per timed slice (encoders alternate per slice)")
+    parser.add_argument("--model", default=None, help="model folder (default: the packaged MiniLM)")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "encode.json")
+    args = parser.parse_args()
+    load_at_start = _load()
+    if not args.squad.is_file():
+        parser.exit(2, f"Error: SQuAD file not found: {args.squad} (pass --squad)\n")
+
+    import sentence_transformers
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    settings = Settings()
+    model_path = args.model or settings.resolved_model_path()
+    ours = Encoder(model_path, precision=settings.precision, batch_size=settings.batch_size)
+    reference = SentenceTransformer(model_path, device="cpu")  # its defaults otherwise
+    texts = squad_chunks(args.squad, ours.tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.limit)
+    n_tokens = int(sum(len(ids) for ids in ours.tokenizer(texts, truncation=True, max_length=ours.max_length)["input_ids"]))
+
+    runners = {"bertsearch": ours.encode, "sentence_transformers": reference.encode}
+    warmup = texts[: min(64, len(texts))]
+    for encode in runners.values():
+        encode(warmup)
+
+    # Timed slice by slice, the two encoders back to back, in alternating order: on a shared CPU
+    # the load changes by the minute, and this way each slice meets the same load on both sides.
+    seconds: dict[str, float] = {name: 0.0 for name in runners}
+    slice_ratios: list[float] = []
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in runners}
+    slices = [texts[i : i + args.slice] for i in range(0, len(texts), args.slice)]
+    turn = 0
+    for round_ in range(args.rounds):
+        for part in slices:
+            taken = {}
+            names = list(runners) if turn % 2 == 0 else list(reversed(runners))
+            turn += 1
+            for name in names:
+                start = time.perf_counter()
+                result = np.asarray(runners[name](part), dtype=np.float32)
+                taken[name] = time.perf_counter() - start
+                if round_ == 0:
+                    parts[name].append(result)
+            for name in runners:
+                seconds[name] += taken[name]
+            slice_ratios.append(taken["sentence_transformers"] / taken["bertsearch"])
+    vectors = {name: np.concatenate(parts[name]) for name in runners}
+
+    def rate(name: str) -> dict:
+        return {
+            "chunks_per_s": round(len(texts) * args.rounds / seconds[name], 2),
+            "tokens_per_s": round(n_tokens * args.rounds / seconds[name], 1),
+            "seconds": round(seconds[name], 1),
+        }
+
+    a, b = vectors["bertsearch"], vectors["sentence_transformers"]
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    ours_rate, ref_rate = rate("bertsearch"), rate("sentence_transformers")
+    result = {
+        "benchmark": "encode",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(load_at_start),
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+        },
+        "torch_threads": torch.get_num_threads(),
+        "model": {"path": str(model_path), "id": ours.model_id, "dimension": ours.dimension},
+        "data": {"source": str(args.squad.name), "chunks": len(texts), "tokens": n_tokens,
+                 "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
+                 "mean_tokens_per_chunk": round(n_tokens / len(texts), 1)},
+        "rounds": args.rounds,
+        "slice_chunks": args.slice,
+        "bertsearch": {**ours_rate, "precision": ours.precision, "attention": ours.attention,
+                       "batch_size": ours.batch_size, "max_length": ours.max_length},
+        "sentence_transformers": {**ref_rate, "settings": "SentenceTransformer(model_folder).encode(texts), defaults",
+                                  "batch_size": 32, "max_seq_length": reference.max_seq_length},
+        "ratio": round(ours_rate["chunks_per_s"] / ref_rate["chunks_per_s"], 2),
+        "ratio_per_slice": {"median": round(float(np.median(slice_ratios)), 2),
+                            "min": round(min(slice_ratios), 2), "max": round(max(slice_ratios), 2)},
+        "note": "shared CPU: other jobs ran during the measurement (see the load averages); "
+                "the encoders alternate slice by slice so both meet the same load",
+        "cosine": {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
