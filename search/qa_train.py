@@ -34,6 +34,7 @@ LOG_FILE = "train.log"
 _RESUME_KEYS = (
     "train_path", "base_model", "limit", "epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
     "max_seq_len", "stride", "negative_ratio", "seed", "freeze_word_embeddings", "time_budget_minutes",
+    "hard_negative_ratio", "init_from",
 )
 
 
@@ -56,7 +57,10 @@ class TrainConfig:
         weight_decay: AdamW weight decay (not on biases and LayerNorm).
         max_seq_len: Tokens per window.
         stride: Tokens shared by consecutive windows of one context.
-        negative_ratio: Negatives per answerable question.
+        negative_ratio: Negatives per answerable question (another paragraph of the article).
+        hard_negative_ratio: Hard negatives per answerable question (its own paragraph without
+            the answer's sentences), closer to SQuAD 2.0's unanswerable questions.
+        init_from: Start from this exported QA model (continue training) instead of ``base_model``.
         seed: Seed of everything random.
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
         precision: ``auto`` (bf16 autocast when the CPU supports it), ``bf16`` or ``fp32``.
@@ -84,6 +88,8 @@ class TrainConfig:
     max_seq_len: int = 256
     stride: int = 96
     negative_ratio: float = 0.25
+    hard_negative_ratio: float = 0.0
+    init_from: str | None = None
     seed: int = 0
     freeze_word_embeddings: bool = True
     precision: str = "auto"
@@ -234,7 +240,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
 
     from bertsearch.indexer.settings import packaged_encoder_path
     from bertsearch.search.qa_model import use_bf16_autocast
-    from bertsearch.search.squad import add_negatives, load_squad, make_train_features
+    from bertsearch.search.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
 
     run_dir = config.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -246,7 +252,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             raise ConfigError(f"nothing to resume: no {ckpt_path}")
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         saved = checkpoint["config"]
-        changed = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
+        defaults = TrainConfig(train_path="", out_dir="")
+        changed = [k for k in _RESUME_KEYS if saved.get(k, getattr(defaults, k)) != getattr(config, k)]
         if changed:
             raise ConfigError(f"cannot resume: the checkpoint was made with other {', '.join(changed)}")
 
@@ -265,6 +272,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     examples = load_squad(config.train_path, limit=config.limit)
     if config.negative_ratio > 0:
         examples = add_negatives(examples, config.negative_ratio, seed=config.seed)
+    if config.hard_negative_ratio > 0:
+        examples = add_hard_negatives(examples, config.hard_negative_ratio, seed=config.seed)
     features = make_train_features(examples, tokenizer, config.max_seq_len, config.stride)
     n_questions = len(examples)
     del examples
@@ -277,7 +286,13 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         f"mean length {lengths.mean():.1f}, no-answer windows {no_answer:.1%}, prepared in {time.time() - t0:.0f}s"
     )
 
-    model = BertForQuestionAnswering.from_pretrained(base, attn_implementation="eager")
+    if config.init_from:
+        from bertsearch.search.qa_model import load_qa_model
+
+        model, _ = load_qa_model(config.init_from)
+        model.train()
+    else:
+        model = BertForQuestionAnswering.from_pretrained(base, attn_implementation="eager")
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -161,6 +162,55 @@ def add_negatives(examples: Sequence[SquadExample], ratio: float, seed: int = 0)
         if any(a.text.lower() in context.lower() for a in ex.answers):
             continue
         negatives.append(SquadExample(f"{ex.id}-neg", ex.question, context, (), True, ex.title))
+    return list(examples) + negatives
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def remove_answer_sentences(context: str, answers: Sequence[SquadAnswer]) -> str | None:
+    """The context without the sentences that hold the answers, or ``None`` if nothing useful is left.
+
+    ``None`` too when an answer text still occurs in what is left (it would not be unanswerable).
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(context):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(context)))
+    kept = [
+        context[s:e] for s, e in spans
+        if not any(s < a.start + len(a.text) and a.start < e for a in answers)
+    ]
+    if len(kept) < 2:
+        return None
+    rest = " ".join(kept)
+    if any(a.text.lower() in rest.lower() for a in answers):
+        return None
+    return rest
+
+
+def add_hard_negatives(examples: Sequence[SquadExample], ratio: float, seed: int = 0) -> list[SquadExample]:
+    """Add unanswerable examples closer to SQuAD 2.0's: the question with its own paragraph, minus
+    the sentences that hold the answer (same topic, same words, but no answer).
+
+    Args:
+        examples: The examples (answerable ones are used).
+        ratio: Hard negatives per answerable example.
+        seed: The seed of the draw (independent of :func:`add_negatives`).
+
+    Returns:
+        The examples followed by the hard negatives (ids ``<id>-hard``).
+    """
+    rng = random.Random(seed + 7919)
+    negatives: list[SquadExample] = []
+    for ex in examples:
+        if ex.is_impossible or not ex.answers or rng.random() >= ratio:
+            continue
+        rest = remove_answer_sentences(ex.context, ex.answers)
+        if rest is not None:
+            negatives.append(SquadExample(f"{ex.id}-hard", ex.question, rest, (), True, ex.title))
     return list(examples) + negatives
 
 

@@ -13,10 +13,12 @@ from bertsearch.search.squad import (
     NO_ANSWER_INDEX,
     SquadAnswer,
     SquadExample,
+    add_hard_negatives,
     add_negatives,
     label_window,
     load_squad,
     make_train_features,
+    remove_answer_sentences,
     tokenize_windows,
 )
 
@@ -139,3 +141,17 @@ def test_negatives_pair_questions_with_other_paragraphs_of_the_article() -> None
     same = [SquadExample("s", "Q?", "x is 1.", (SquadAnswer("1", 5),), False, "B"),
             SquadExample("t", "Q?", "y is 1 too.", (SquadAnswer("1", 5),), False, "B")]
     assert add_negatives(same, ratio=1.0) == same
+
+
+def test_hard_negatives_drop_the_answer_sentence() -> None:
+    context = "Paris is big. The tower was finished in 1889. It is made of iron. Many people visit it."
+    ex = SquadExample("q", "When was it finished?", context, (SquadAnswer("1889", context.index("1889")),))
+    assert remove_answer_sentences(context, ex.answers) == "Paris is big. It is made of iron. Many people visit it."
+    out = add_hard_negatives([ex], ratio=1.0)
+    assert len(out) == 2 and out[1].id == "q-hard" and out[1].is_impossible and out[1].answers == ()
+    assert "1889" not in out[1].context and out[1].question == ex.question
+    # the answer text elsewhere in the paragraph, or too little left: no hard negative
+    twice = "In 1889 it opened. The tower was finished in 1889. It is tall."
+    assert remove_answer_sentences(twice, (SquadAnswer("1889", twice.index("finished") + 12),)) is None
+    short = "The tower was finished in 1889. It is tall."
+    assert remove_answer_sentences(short, (SquadAnswer("1889", short.index("1889")),)) is None

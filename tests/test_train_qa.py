@@ -20,7 +20,7 @@ COUNTRIES = ["France", "Italy", "Spain", "Germany", "Austria", "Portugal", "Irel
 def _write_train(path: Path) -> None:
     paragraphs = []
     for city, country in zip(CITIES, COUNTRIES):
-        context = f"{city} is the capital of {country}. It has many old buildings and a river."
+        context = f"{city} is the capital of {country}. It has many old buildings and a river. The weather is mild in spring."
         qas = [
             {"id": f"{city}-1", "question": f"What is the capital of {country}?",
              "answers": [{"text": city, "answer_start": 0}]},
@@ -66,6 +66,13 @@ def test_resume_continues_exactly_where_it_stopped(tiny_bert_path: str, tmp_path
     a = load_file(str(Path(straight["out_dir"]) / "model.safetensors"))
     b = load_file(str(Path(resumed["out_dir"]) / "model.safetensors"))
     assert all((a[k].float() - b[k].float()).abs().max() < 1e-2 for k in a)
+
+
+def test_continue_from_an_exported_model_with_hard_negatives(tiny_bert_path: str, tmp_path: Path) -> None:
+    first = train_qa(_config(tmp_path / "a", tiny_bert_path, epochs=1))
+    second = train_qa(_config(tmp_path / "b", tiny_bert_path, epochs=1, init_from=first["out_dir"],
+                              hard_negative_ratio=1.0))
+    assert second["finished"] and second["questions"] > first["questions"]
 
 
 def test_resume_without_a_checkpoint_is_a_config_error(tiny_bert_path: str, tmp_path: Path) -> None:

@@ -29,6 +29,9 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--stride", type=int, default=96, show_default=True, help="Tokens shared by consecutive windows.")
 @click.option("--negatives", "negative_ratio", type=float, default=0.25, show_default=True,
               help="Unanswerable pairs (other paragraph, same article) per question.")
+@click.option("--hard-negatives", "hard_negative_ratio", type=float, default=0.0, show_default=True,
+              help="Unanswerable pairs (own paragraph minus the answer's sentences) per question.")
+@click.option("--init-from", default=None, help="Continue from this exported QA model instead of the base encoder.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
