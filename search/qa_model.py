@@ -103,6 +103,13 @@ def render_model_card(info: dict[str, Any]) -> str:
         "  explorer pages; CC BY-SA 4.0, Rajpurkar et al. 2016), plus negatives: each question paired with",
         f"  another paragraph of its article, {train.get('negative_ratio', '?')} per question, labelled no-answer.",
     ]
+    if train.get("hard_negative_ratio"):
+        lines.append(
+            f"- Hard negatives: {train['hard_negative_ratio']} per question, the question with its own paragraph "
+            "minus the sentences holding the answer."
+        )
+    if train.get("init_from"):
+        lines.append(f"- Continued from the QA model `{train['init_from']}`.")
     if train:
         lines += [
             f"- Steps: {train.get('steps', '?')} of {train.get('batch_size', '?')} windows "
@@ -137,7 +144,8 @@ def _train_command(train: dict[str, Any]) -> str:
     flags = {
         "epochs": "--epochs", "time_budget_minutes": "--time-budget", "batch_size": "--batch-size", "lr": "--lr",
         "warmup_ratio": "--warmup", "max_seq_len": "--max-seq-len", "stride": "--stride",
-        "negative_ratio": "--negatives", "seed": "--seed", "limit": "--limit",
+        "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives", "init_from": "--init-from",
+        "seed": "--seed", "limit": "--limit",
     }
     parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]
     return " \\\n  ".join(parts)
