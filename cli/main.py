@@ -6,6 +6,7 @@ Errors of the core (:class:`~bertsearch.indexer.errors.BertsearchError`) are tur
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -29,6 +30,9 @@ class _Group(click.Group):
 @click.version_option(package_name="bertsearch")
 def cli() -> None:
     """bertsearch: semantic search and answers over your documents."""
+    # A damaged PDF is reported once, as a failed document in the summary; pypdf's own
+    # warnings about it would only clutter the output.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def _register() -> None:
