@@ -34,23 +34,26 @@ def main(args: Any) -> dict[str, Any]:
     predictions: dict[str, str] = {}
     from_gold_paragraph = 0
     answered = 0
+    above_default = 0
     with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
         searcher.load_models()
+        default_threshold = getattr(searcher, "threshold", None)
         began = time.perf_counter()
         for q in questions:
-            result = searcher.ask(q.question, top_k=1, passages=args.passages)
+            result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=args.threshold)
             best = result.answers[0] if result.answers else None
             predictions[q.qid] = best.text if best else ""
             answered += best is not None
+            above_default += best is not None and default_threshold is not None and best.score >= default_threshold
             from_gold_paragraph += best is not None and c.pid_of_path(best.path) == q.pid
         seconds = time.perf_counter() - began
         reader = searcher.reader
         reader_facts = {"precision": reader.precision, "max_seq_len": reader.max_seq_len, "stride": reader.stride,
-                        "threshold": reader.threshold, "max_answer_len": reader.max_answer_len}
+                        "reader_threshold": reader.threshold, "max_answer_len": reader.max_answer_len}
     scores = squad_scores({q.qid: list(q.answers) for q in questions}, predictions)
     n = len(questions)
     return {
-        "what": "open QA over all SQuAD v1.1 dev paragraphs: Searcher.ask(question, top_k=1, passages=P), "
+        "what": "open QA over all SQuAD v1.1 dev paragraphs: Searcher.ask(question, top_k=1, passages=P, threshold), "
                 "best answer scored with the official EM/F1 normalisation",
         "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
                     "chunk_overlap": built["chunk_overlap"]},
@@ -63,7 +66,10 @@ def main(args: Any) -> dict[str, Any]:
         "sample": f"seeded random sample (seed {args.seed}) of the 10,570 questions" if limit else "all questions",
         "exact_match": round(scores["exact"], 2),
         "f1": round(scores["f1"], 2),
+        "threshold": args.threshold,
         "answered": round(answered / n, 4),
+        "searcher_default_threshold": default_threshold,
+        "answered_at_default_threshold": round(above_default / n, 4),
         "answer_from_the_right_paragraph": round(from_gold_paragraph / n, 4),
         "seconds_per_question": round(seconds / n, 3),
     }
@@ -76,4 +82,6 @@ if __name__ == "__main__":
     p.add_argument("--limit", type=int, default=1000, help="questions (a seeded random sample); 0 for all 10,570")
     p.add_argument("--passages", type=int, default=5, help="passages retrieved and read per question")
     p.add_argument("--seed", type=int, default=0, help="seed of the question sample")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="answer score threshold; 0 always answers (every SQuAD v1.1 question has an answer)")
     c.run("eval_openqa", main, p.parse_args())
