@@ -10,6 +10,7 @@ The HTTP API wraps one :class:`Searcher`; the client returns the same result typ
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -29,10 +30,15 @@ log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
 DEFAULT_PASSAGES = 5
-# Minimum score of an answer (P(start) * P(end)). On samples/docs, an early checkpoint of the
+# Minimum reader score of an answer (P(start) * P(end) in its passage). On samples/docs, an early checkpoint of the
 # shipped head scored right answers 0.02 to 0.25 and its best guess for questions the corpus
 # cannot answer at most 0.006.
 DEFAULT_THRESHOLD = 0.03
+# An answer's score is its reader score times its passage's weight, a softmax of the retrieval
+# scores at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067 dev paragraphs
+# (5 passages, an early checkpoint of the shipped head) the best answer's F1 went from 0.42
+# (reader score alone) to 0.50 (0.44 with the plain product of the two scores).
+PASSAGE_TEMPERATURE = 0.05
 
 class Searcher:
     """Search passages and extract answers from one index.
@@ -158,7 +164,9 @@ class Searcher:
     ) -> AskResult:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
-        The reader reads every passage in one batched call. Answers found in the overlap of two
+        The reader reads every passage in one batched call. An answer's ``score`` weighs its
+        ``reader_score`` by how much better its passage matches the question than the other
+        passages (see :data:`PASSAGE_TEMPERATURE`). Answers found in the overlap of two
         chunks are reported once, with the better score, and so are overlapping variants of one
         answer (the best of them is kept). When no passage holds an answer above
         the threshold, ``answers`` is empty and ``reason`` says why.
@@ -168,9 +176,9 @@ class Searcher:
             top_k: How many answers to return at most (1 to 100).
             passages: How many passages to retrieve and read (1 to 100).
             path_glob: Only read passages of documents whose path matches this glob.
-            threshold: Minimum answer score (default: :attr:`threshold`). A score is the
-                reader's ``P(start) * P(end)``, in [0, 1], where the no-answer position takes its
-                share of the probability, so passages without an answer score low.
+            threshold: Minimum ``reader_score`` of an answer (default: :attr:`threshold`): the
+                reader's ``P(start) * P(end)`` within its passage, in [0, 1], where the no-answer
+                position takes its share of the probability, so passages without an answer score low.
 
         Raises:
             InvalidQuery: The question is empty or too long, or a count is out of range.
@@ -192,7 +200,8 @@ class Searcher:
         reader = self.reader
         with self._read_lock:
             spans = reader.read(question, [hit.text for hit in hits], **options)
-        answers = _merge([_to_answer(span, hits[span.passage_index]) for span in spans])[:top_k]
+        weights = _passage_weights([hit.score for hit in hits])
+        answers = _merge([_to_answer(span, hits[span.passage_index], weights) for span in spans])[:top_k]
         reason = None
         if not answers:
             reason = f"no answer in the {len(hits)} best passages scores above the threshold ({threshold:g})"
@@ -305,10 +314,19 @@ def _ms_since(began: float) -> float:
     return round((time.perf_counter() - began) * 1000.0, 3)
 
 
-def _to_answer(span: Any, hit: Hit) -> Answer:
+def _passage_weights(scores: list[float]) -> list[float]:
+    """How likely each passage is to be the one holding the answer: a softmax of retrieval scores."""
+    logits = [s / PASSAGE_TEMPERATURE for s in scores]
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    return [e / sum(exps) for e in exps]
+
+
+def _to_answer(span: Any, hit: Hit, weights: list[float]) -> Answer:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     return Answer(
-        text=span.text, score=float(span.score), path=hit.path, title=hit.title,
+        text=span.text, score=float(span.score) * weights[span.passage_index], reader_score=float(span.score),
+        path=hit.path, title=hit.title,
         document_id=hit.document_id, chunk_id=hit.chunk_id,
         start=hit.start + span.start, end=hit.start + span.end,
         context=hit.text, passage_score=hit.score, context_start=hit.start,

@@ -57,7 +57,9 @@ class Answer:
 
     Attributes:
         text: The answer; ``text == document[start:end]``.
-        score: Reader score of the span, comparable across passages.
+        score: How good an answer it is, comparable across passages and the order of answers:
+            ``reader_score`` weighted by how well its passage matches the question compared
+            with the other passages read.
         path: Path of the document holding the answer.
         title: Title of that document, if it has one.
         document_id: Id of that document.
@@ -66,6 +68,8 @@ class Answer:
         end: Character offset just past the answer in the document.
         context: Text of the passage the answer was read from.
         passage_score: Retrieval score of that passage.
+        reader_score: The reader's ``P(start) * P(end)`` for the span within its passage, in
+            [0, 1] (the answer threshold applies to it).
         context_start: Character offset of the passage in the document, so the answer is
             ``context[start - context_start:end - context_start]``.
     """
@@ -81,6 +85,7 @@ class Answer:
     context: str
     passage_score: float
     context_start: int
+    reader_score: float
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""

@@ -12,14 +12,16 @@ from bertsearch.search import Searcher
 
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
 
+# (question, the document holding the answer, the answer's region in it: a right answer overlaps it)
 QUESTIONS = [
     ("How long are rotated logs kept?", "logging.md", "14 days"),
-    ("How do I rotate the logs by hand?", "logging.md", "acme-ctl logs rotate"),
+    ("Which command rotates the logs by hand?", "logging.md", "acme-ctl logs rotate"),
     ("When is the full backup of the database taken?", "backups.txt", "every Sunday at 02:00"),
     ("How long does restoring a 10 GB database take?", "backups.txt", "about fifteen minutes"),
     ("How much disk space does the installation need?", "install.rst", "about 200 MB"),
-    ("How do I upgrade to a new version?", "install.rst", "pip install --upgrade acme-server"),
-    ("How are passwords stored?", "security.html", "Argon2id"),
+    ("How do I upgrade to a new version?", "install.rst",
+     "Stop the service, install the new version with\n``pip install --upgrade acme-server``"),
+    ("How are passwords stored?", "security.html", "hashed with Argon2id"),
     ("When do sessions expire?", "security.html", "after 30 minutes of inactivity"),
     ("Who started Acme?", "history.md", "Maria Lopez and Tom Becker"),
 ]

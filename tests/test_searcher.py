@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from bertsearch.indexer.errors import IndexNotFound, InvalidQuery
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.settings import Settings
 from bertsearch.search import Answer, AskResult, Hit, SearchResult, Searcher
-from bertsearch.search.searcher import _merge
+from bertsearch.search.searcher import PASSAGE_TEMPERATURE, _merge, _passage_weights
 
 LOW = 0.0  # a threshold every span clears
 HIGH = 1.0  # a threshold no span clears
@@ -83,6 +84,7 @@ def test_ask_answers_point_into_their_documents(searcher: Searcher) -> None:
         chunk = searcher.index.fetch_chunks([answer.chunk_id])[0]
         assert answer.context == chunk.text
         assert answer.context_start == chunk.start
+        assert 0.0 <= answer.score <= answer.reader_score <= 1.0
         assert answer.context[answer.start - chunk.start:answer.end - chunk.start] == answer.text
         assert chunk.start <= answer.start <= answer.end <= chunk.end
 
@@ -183,7 +185,7 @@ def test_a_rebuild_with_another_model_is_served(tmp_path: Path, tiny_bert_path: 
 def _answer(text: str, score: float, start: int, document_id: int = 1, chunk_id: int = 1) -> Answer:
     return Answer(
         text=text, score=score, path="a.md", title="A", document_id=document_id, chunk_id=chunk_id,
-        start=start, end=start + len(text), context="", passage_score=0.5, context_start=0,
+        start=start, end=start + len(text), context="", passage_score=0.5, context_start=0, reader_score=score,
     )
 
 
@@ -195,6 +197,14 @@ def test_merge_keeps_the_best_of_overlapping_answers() -> None:
     other_doc = _answer("14 days", 0.4, start=100, document_id=2)
     adjacent = _answer("After", 0.3, start=108)  # touches, does not overlap
     assert _merge([first, again, variant, elsewhere, other_doc, adjacent]) == [again, elsewhere, other_doc, adjacent]
+
+
+def test_passage_weights_favour_the_better_passage() -> None:
+    weights = _passage_weights([0.62, 0.57, 0.31])
+    assert sum(weights) == pytest.approx(1.0)
+    assert weights[0] > weights[1] > weights[2]
+    assert weights[0] / weights[1] == pytest.approx(math.exp(0.05 / PASSAGE_TEMPERATURE))
+    assert _passage_weights([0.4, 0.4]) == [0.5, 0.5]
 
 
 def test_results_read_as_their_lists(searcher: Searcher) -> None:

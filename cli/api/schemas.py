@@ -65,6 +65,7 @@ class AnswerModel(BaseModel):
     context: str
     passage_score: float
     context_start: int
+    reader_score: float
 
 
 class SearchResponse(BaseModel):

@@ -69,7 +69,7 @@ def _show_answers(result: AskResult) -> None:
         click.echo(f"No answer: {result.reason}.")
     for rank, answer in enumerate(result.answers, 1):
         click.echo(f"{rank}. {_oneline(answer.text)}")
-        click.echo(f"   score {answer.score:.3f}  {_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
+        click.echo(f"   score {answer.score:.3f} (reader {answer.reader_score:.3f})  {_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
         click.echo(f"   {_in_context(answer)}")
 
 
