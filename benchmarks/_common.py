@@ -132,11 +132,18 @@ def machine(load_at_start: list[float] | None = None) -> dict[str, Any]:
         "native_bf16": cpu_has_native_bf16(),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "torch_threads": _torch_threads(),
+        "omp_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if k in os.environ},
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_average(),
         "note": "load average = runnable processes over 1, 5, 15 min; above the CPU count means "
                 "the benchmark shared the CPUs with other work",
     }
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else None
 
 
 def versions() -> dict[str, str]:

@@ -124,6 +124,15 @@ def _library_latency(index_dir: str, queries: list[str]) -> dict[str, Any]:
         out["encode_only"] = c.latency_stats(c.time_calls(lambda q: encoder.encode([q]), queries))
         vectors = list(encoder.encode(queries))
         out["faiss_only"] = c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K), vectors))
+        # FAISS splits even one query over its OpenMP threads; on a busy CPU waiting for a descheduled
+        # thread can cost far more than the scan. Measured for comparison, then restored.
+        import faiss
+
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        out["faiss_only_one_omp_thread"] = c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K), vectors))
+        faiss.omp_set_num_threads(threads)
+        out["faiss_omp_threads"] = threads
         ids = [i for i, _ in index.search(vectors[0], TOP_K)]
         out["fetch_only"] = c.latency_stats(c.time_calls(lambda _: index.fetch_chunks(ids), queries))
         out["library_rss_mb"] = {"before_open": rss_before, "after_open_and_model_load": rss_open,
