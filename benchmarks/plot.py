@@ -19,6 +19,7 @@ SERIES = (
     ("library_search", "Searcher.search (encode + FAISS + SQL)", "tab:blue"),
     ("encode_only", "query encoding only", "tab:gray"),
     ("faiss_only", "FAISS only (Index.search)", "tab:green"),
+    ("faiss_only_one_omp_thread", "FAISS only, one OpenMP thread", "tab:olive"),
 )
 
 
@@ -43,7 +44,7 @@ def plot(result: dict, output: Path) -> Path:
     ax.set_xlabel(f"chunks in the index (exact FAISS IndexFlatIP, {result.get('dimension', '?')} dims)")
     ax.set_ylabel("latency (ms)")
     machine = result.get("machine", {})
-    load = machine.get("load_average_at_start")
+    load = f"{machine.get('load_average_at_start')} -> {machine.get('load_average_at_end')}"
     ax.set_title(f"bertsearch search latency, top_k={result.get('top_k', 5)}\n"
                  f"{machine.get('cpu', '?')}, {machine.get('cpus_available', '?')} CPUs, load {load}, "
                  f"{result.get('date', '')[:10]}", fontsize=9)
