@@ -68,7 +68,7 @@ class Encoder:
         model_path: str,
         *,
         precision: str = "auto",
-        batch_size: int = 64,
+        batch_size: int = 32,
         max_length: int | None = None,
     ) -> None:
         if precision not in _PRECISIONS:
