@@ -125,16 +125,9 @@ def collate(features: Any, index: np.ndarray, multiple: int = 8) -> dict[str, An
     """Pad the windows ``index`` to the longest of them (rounded up to ``multiple``)."""
     import torch
 
-    longest = max(len(features.input_ids[i]) for i in index)
-    width = int(math.ceil(longest / multiple) * multiple)
-    ids = np.zeros((len(index), width), dtype=np.int64)
-    types = np.zeros((len(index), width), dtype=np.int64)
-    mask = np.zeros((len(index), width), dtype=np.int64)
-    for row, i in enumerate(index):
-        n = len(features.input_ids[i])
-        ids[row, :n] = features.input_ids[i]
-        types[row, :n] = features.token_type_ids[i]
-        mask[row, :n] = 1
+    from bertsearch.search.squad import pad_windows
+
+    ids, types, mask = pad_windows(features.input_ids, features.token_type_ids, index, multiple)
     return {
         "input_ids": torch.from_numpy(ids),
         "token_type_ids": torch.from_numpy(types),

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
-from bertsearch.search.squad import Windows, tokenize_windows
+from bertsearch.search.squad import Windows, pad_windows, tokenize_windows
 
 
 @dataclass(frozen=True)
@@ -149,15 +149,7 @@ class Reader:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
             for lo in range(0, n, self.batch_size):
                 idx = order[lo : lo + self.batch_size]
-                width = max(len(windows.input_ids[i]) for i in idx)
-                ids = np.zeros((len(idx), width), dtype=np.int64)
-                types = np.zeros((len(idx), width), dtype=np.int64)
-                mask = np.zeros((len(idx), width), dtype=np.int64)
-                for row, i in enumerate(idx):
-                    k = len(windows.input_ids[i])
-                    ids[row, :k] = windows.input_ids[i]
-                    types[row, :k] = windows.token_type_ids[i]
-                    mask[row, :k] = 1
+                ids, types, mask = pad_windows(windows.input_ids, windows.token_type_ids, idx)
                 out = self.model(
                     input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
                     attention_mask=torch.from_numpy(mask),

@@ -266,6 +266,26 @@ def tokenize_windows(
     return windows
 
 
+def pad_windows(
+    input_ids: Sequence[np.ndarray], token_type_ids: Sequence[np.ndarray], index: Sequence[int], multiple: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack the windows ``index`` into int64 ``(ids, token types, attention mask)`` arrays.
+
+    Padded to the longest of them, rounded up to ``multiple``; shared by training and the reader.
+    """
+    longest = max(len(input_ids[i]) for i in index)
+    width = -(-longest // multiple) * multiple
+    ids = np.zeros((len(index), width), dtype=np.int64)
+    types = np.zeros((len(index), width), dtype=np.int64)
+    mask = np.zeros((len(index), width), dtype=np.int64)
+    for row, i in enumerate(index):
+        n = len(input_ids[i])
+        ids[row, :n] = input_ids[i]
+        types[row, :n] = token_type_ids[i]
+        mask[row, :n] = 1
+    return ids, types, mask
+
+
 def label_window(offsets: Sequence[tuple[int, int] | None], answer: SquadAnswer | None) -> tuple[int, int]:
     """The (start, end) token labels of one window for one answer.
 
