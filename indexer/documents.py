@@ -70,8 +70,8 @@ def discover(
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"not a folder: {root}")
-    includes = [_compile_glob(p) for p in include]
-    excludes = [_compile_glob(p) for p in exclude]
+    includes = [compile_glob(p) for p in include]
+    excludes = [compile_glob(p) for p in exclude]
     extra_suffixes = {_glob_suffix(p) for p in include} - {""}
     skipped = {Path(os.path.abspath(p)) for p in skip}
     root_abs = Path(os.path.abspath(root))
@@ -83,7 +83,7 @@ def discover(
             d for d in dirnames
             if not d.startswith(".")
             and root_abs / rel_folder / d not in skipped
-            and not _matches_any(excludes, rel_folder / d)
+            and not matches_any(excludes, rel_folder / d)
         ]
         for name in filenames:
             rel = rel_folder / name
@@ -92,9 +92,9 @@ def discover(
             suffix = PurePosixPath(name).suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES and suffix not in extra_suffixes:
                 continue
-            if includes and not _matches_any(includes, rel):
+            if includes and not matches_any(includes, rel):
                 continue
-            if _matches_any(excludes, rel):
+            if matches_any(excludes, rel):
                 continue
             found.append(root / rel)
     return sorted(found)
@@ -281,7 +281,7 @@ def _glob_suffix(pattern: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def _compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     """A glob as a regex over ``/``-separated relative paths, and whether it is name-only."""
     pattern = pattern.replace("\\", "/").strip()
     if pattern.startswith("./"):
@@ -316,7 +316,7 @@ def _compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     return re.compile("".join(out) + r"\Z"), name_only
 
 
-def _matches_any(globs: Iterable[tuple[re.Pattern[str], bool]], rel: PurePosixPath) -> bool:
+def matches_any(globs: Iterable[tuple[re.Pattern[str], bool]], rel: PurePosixPath) -> bool:
     """Whether a relative path, or a folder on its way, matches one of the globs."""
     parts = rel.parts
     for regex, name_only in globs:

@@ -441,13 +441,13 @@ class Index:
         return self.vectors.search(query, k, subset=subset)
 
     def _chunk_ids_matching(self, path_glob: str) -> np.ndarray:
-        from bertsearch.indexer.documents import _compile_glob, _matches_any
+        from bertsearch.indexer.documents import compile_glob, matches_any
         from pathlib import PurePosixPath
 
-        globs = [_compile_glob(path_glob)]
+        globs = [compile_glob(path_glob)]
         with self._sessions() as s:
             doc_ids = [i for i, p in s.execute(select(Document.id, Document.path))
-                       if _matches_any(globs, PurePosixPath(p))]
+                       if matches_any(globs, PurePosixPath(p))]
             if not doc_ids:
                 return np.zeros(0, dtype=np.int64)
             ids = s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
