@@ -1,0 +1,57 @@
+"""SQuAD 2.0-style near-miss negatives made from answerable questions."""
+
+from __future__ import annotations
+
+import random
+
+from bertsearch.search.perturb import ANTONYMS, add_perturbed_negatives, flip_antonym, negate, swap_entity
+from bertsearch.search.squad import SquadAnswer, SquadExample
+
+CONTEXT = "The Eiffel Tower was finished in 1889 by Gustave Eiffel. It was the tallest building in Paris."
+
+
+def test_swap_entity_replaces_a_mentioned_name_or_year_with_an_unmentioned_one_of_its_kind() -> None:
+    pool = {"year": ["1889", "1901"], "name": ["Paris", "Lyon"], "number": ["12"]}
+    rng = random.Random(0)
+    seen = {swap_entity("When did Gustave Eiffel finish the tower in 1889?", CONTEXT, pool, rng) for _ in range(20)}
+    assert seen == {"When did Lyon finish the tower in 1889?", "When did Gustave Eiffel finish the tower in 1901?"}
+    # nothing of the question is in the paragraph, or no replacement is absent from it
+    assert swap_entity("When did Napoleon die?", CONTEXT, pool, rng) is None
+    assert swap_entity("When was it finished in 1889?", CONTEXT, {"year": ["1889"]}, rng) is None
+    # the first word is never swapped (questions start with a capital)
+    assert swap_entity("Paris has what?", CONTEXT, {"name": ["Lyon"]}, rng) is None
+
+
+def test_flip_antonym_keeps_case_and_skips_opposites_the_paragraph_mentions() -> None:
+    rng = random.Random(0)
+    assert flip_antonym("What was the tallest building?", CONTEXT, rng) is None  # no pair for "tallest"
+    assert flip_antonym("Who finished it first?", CONTEXT, rng) == "Who finished it last?"
+    assert flip_antonym("Largest city?", CONTEXT, rng) == "Smallest city?"
+    assert flip_antonym("Who finished it first?", CONTEXT + " It was the last one.", rng) is None
+    assert all(ANTONYMS[ANTONYMS[w]] in ANTONYMS for w in ANTONYMS)
+
+
+def test_negate_the_first_auxiliary() -> None:
+    assert negate("Who was the architect?") == "Who was not the architect?"
+    assert negate("When did Eiffel finish it?") == "When didn't Eiffel finish it?"
+    assert negate("Does it rust?") == "Doesn't it rust?"
+    assert negate("Who was not there?") is None
+    assert negate("Name the architect.") is None
+
+
+def test_perturbed_negatives_are_unanswerable_changed_questions_on_the_same_paragraph() -> None:
+    context2 = "Lyon is a city in France. It was founded in 43 BC by the Romans."
+    examples = [
+        SquadExample("a", "When was the Eiffel Tower finished?", CONTEXT, (SquadAnswer("1889", CONTEXT.index("1889")),), False, "T"),
+        SquadExample("b", "Who founded Lyon?", context2, (SquadAnswer("the Romans", context2.index("the Romans")),), False, "T"),
+        SquadExample("c", "Who is impossible?", context2, (), True, "T"),
+    ]
+    out = add_perturbed_negatives(examples, ratio=1.0, seed=3)
+    assert out[:3] == examples
+    negatives = out[3:]
+    assert {n.id for n in negatives} == {"a-perturbed", "b-perturbed"}
+    for neg in negatives:
+        original = next(e for e in examples if f"{e.id}-perturbed" == neg.id)
+        assert neg.is_impossible and neg.answers == () and neg.context == original.context
+        assert neg.question != original.question
+    assert add_perturbed_negatives(examples, ratio=0.0) == examples
