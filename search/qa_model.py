@@ -108,8 +108,16 @@ def render_model_card(info: dict[str, Any]) -> str:
             f"- Hard negatives: {train['hard_negative_ratio']} per question, the question with its own paragraph "
             "minus the sentences holding the answer."
         )
+    if train.get("perturbed_negative_ratio"):
+        lines.append(
+            f"- Near-miss negatives: {train['perturbed_negative_ratio']} per question, the question with an entity "
+            "or number swapped for one its paragraph lacks, a word flipped to its antonym, or its verb negated, "
+            "paired with its own paragraph (SQuAD 2.0's main kinds of unanswerable question; "
+            "`bertsearch.search.perturb`)."
+        )
     if train.get("init_from"):
-        lines.append(f"- Continued from the QA model `{train['init_from']}`.")
+        lines.append(f"- Continued from the QA model `{train['init_from']}`" + (
+            ", itself trained as below." if info.get("continued_from") else "."))
     if train:
         lines += [
             f"- Steps: {train.get('steps', '?')} of {train.get('batch_size', '?')} windows "
@@ -124,6 +132,20 @@ def render_model_card(info: dict[str, Any]) -> str:
             "",
             "```",
             train.get("command") or _train_command(train),
+            "```",
+        ]
+    earlier = info.get("continued_from", {}).get("training")
+    if earlier:
+        lines += [
+            "",
+            "### The run it continued",
+            "",
+            f"- Steps: {earlier.get('steps', '?')}; training time {float(earlier.get('trained_s', 0)) / 60:.0f} minutes; "
+            f"negatives {earlier.get('negative_ratio', '?')} per question; seed {earlier.get('seed', '?')}.",
+            "- Command:",
+            "",
+            "```",
+            earlier.get("command") or _train_command(earlier),
             "```",
         ]
     evaluations = info.get("evaluation", {})
@@ -144,19 +166,30 @@ def _train_command(train: dict[str, Any]) -> str:
     flags = {
         "epochs": "--epochs", "time_budget_minutes": "--time-budget", "batch_size": "--batch-size", "lr": "--lr",
         "warmup_ratio": "--warmup", "max_seq_len": "--max-seq-len", "stride": "--stride",
-        "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives", "init_from": "--init-from",
+        "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives",
+        "perturbed_negative_ratio": "--perturbed-negatives", "init_from": "--init-from",
         "seed": "--seed", "limit": "--limit",
     }
     parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]
     return " \\\n  ".join(parts)
 
 
-def record_evaluation(folder: str | Path, name: str, scores: dict[str, Any]) -> None:
-    """Store evaluation scores in a model folder's ``bertsearch_qa.json`` and refresh its model card."""
+def read_qa_meta(folder: str | Path) -> dict[str, Any]:
+    """The facts a model folder exported by bertsearch holds (``bertsearch_qa.json``).
+
+    Raises:
+        ModelLoadError: The folder holds no such file.
+    """
     meta_file = Path(folder) / QA_META_FILE
     if not meta_file.is_file():
         raise ModelLoadError(f"{folder} is not a model exported by bertsearch ({QA_META_FILE} missing)")
-    info = json.loads(meta_file.read_text(encoding="utf-8"))
+    return json.loads(meta_file.read_text(encoding="utf-8"))
+
+
+def record_evaluation(folder: str | Path, name: str, scores: dict[str, Any]) -> None:
+    """Store evaluation scores in a model folder's ``bertsearch_qa.json`` and refresh its model card."""
+    meta_file = Path(folder) / QA_META_FILE
+    info = read_qa_meta(folder)
     info.setdefault("evaluation", {})[name] = scores
     meta_file.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (Path(folder) / "MODEL_CARD.md").write_text(render_model_card(info), encoding="utf-8")

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.errors import ConfigError, ModelLoadError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.log"
@@ -397,10 +397,15 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         log(f"stopped at step {step}/{total_steps} (max_steps); resume to continue")
         return summary
 
-    from bertsearch.search.qa_model import save_qa_model
+    from bertsearch.search.qa_model import read_qa_meta, save_qa_model
 
     model.eval()
-    meta = {"training": {**asdict(config), "steps": step, "trained_s": round(trained_s, 1)}}
+    meta: dict[str, Any] = {"training": {**asdict(config), "steps": step, "trained_s": round(trained_s, 1)}}
+    if config.init_from:
+        try:
+            meta["continued_from"] = read_qa_meta(config.init_from)
+        except ModelLoadError:
+            pass  # a Hugging Face QA model: nothing recorded about its training
     out = save_qa_model(model, tokenizer, config.out_dir, drop_packaged_word_embeddings=config.freeze_word_embeddings
                         and config.base_model is None, meta=meta)
     summary["out_dir"] = str(out)

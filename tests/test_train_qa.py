@@ -68,11 +68,18 @@ def test_resume_continues_exactly_where_it_stopped(tiny_bert_path: str, tmp_path
     assert all((a[k].float() - b[k].float()).abs().max() < 1e-2 for k in a)
 
 
-def test_continue_from_an_exported_model_with_hard_negatives(tiny_bert_path: str, tmp_path: Path) -> None:
+def test_continue_from_an_exported_model_with_hard_and_perturbed_negatives(tiny_bert_path: str, tmp_path: Path) -> None:
     first = train_qa(_config(tmp_path / "a", tiny_bert_path, epochs=1))
     second = train_qa(_config(tmp_path / "b", tiny_bert_path, epochs=1, init_from=first["out_dir"],
                               hard_negative_ratio=1.0))
     assert second["finished"] and second["questions"] > first["questions"]
+    third = train_qa(_config(tmp_path / "c", tiny_bert_path, epochs=1, init_from=first["out_dir"],
+                             perturbed_negative_ratio=1.0))
+    assert third["finished"] and third["questions"] > first["questions"]
+    # the card tells the whole lineage: this run's near-miss negatives and the run it continued
+    card = (Path(third["out_dir"]) / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "--perturbed-negatives 1.0" in card and "Near-miss negatives: 1.0 per question" in card
+    assert "### The run it continued" in card and f"--out {first['out_dir']}" in card
 
 
 def test_resume_without_a_checkpoint_is_a_config_error(tiny_bert_path: str, tmp_path: Path) -> None:
