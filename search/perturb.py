@@ -12,7 +12,10 @@ any SQuAD 2.0 data:
   paragraph;
 - *antonym*: a word with a clear opposite (first/last, largest/smallest...) is flipped, when the
   opposite does not appear in the paragraph;
-- *negation*: the question's auxiliary verb is negated ("was" -> "was not", "did" -> "didn't").
+- *negation*: the question's auxiliary verb is negated ("was" -> "was not", "did" -> "didn't");
+- *word swap*: a content word that the question shares with the paragraph is replaced by another
+  word of the article that the paragraph lacks, so the question asks about a relation the paragraph
+  does not state (a rough stand-in for SQuAD 2.0's "other neutral" questions).
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
 the price of having no human-written unanswerable training data.
@@ -24,7 +27,10 @@ import random
 import re
 from typing import Sequence
 
+from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.squad import SquadExample
+
+KINDS = ("swap", "antonym", "word", "negate")
 
 _PAIRS = (
     ("first", "last"), ("largest", "smallest"), ("biggest", "smallest"), ("most", "least"),
@@ -51,6 +57,13 @@ _YEAR = re.compile(r"^(1[0-9]{3}|20[0-9]{2})$")
 _CANDIDATE = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'\-]*(?:\s+(?:of|the|de|von|van|del|la)?\s*[A-Z][\w'\-]*)*)")
 _AUXILIARY = re.compile(r"\b(is|was|are|were|can|could|will|would|should|has|have|had|does|did|do)\b", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"[.!?:;\"(]\s*$")
+_WORD = re.compile(r"\b[a-z]{5,}\b")
+_STOPWORDS = frozenset(
+    "about above after again against along among another around because before being below between "
+    "called could during early either every first found given known large later least often other "
+    "people place since small still their there these thing things those three through under until "
+    "where which while whose would years named there".split()
+)
 _CONTRACTED = {"do": "don't", "does": "doesn't", "did": "didn't"}
 
 
@@ -85,8 +98,27 @@ def swap_entity(question: str, context: str, pool: dict[str, list[str]], rng: ra
     Returns:
         The changed question, or ``None`` when nothing suitable can be swapped.
     """
-    lowered = context.lower()
     anchors = [(s, e, k) for s, e, k in _spans(question) if s > 0 and question[s:e] in context]
+    return _replace_one(question, context, anchors, pool, rng)
+
+
+def swap_word(question: str, context: str, words: list[str], rng: random.Random) -> str | None:
+    """The question with one content word it shares with the context replaced by a word of
+    ``words`` with the same last three letters that the context lacks, or ``None``."""
+    lowered = set(_WORD.findall(context.lower()))
+    anchors = [(m.start(), m.end(), m.group(0)[-3:]) for m in _WORD.finditer(question)
+               if m.group(0) in lowered and m.group(0) not in _STOPWORDS]
+    # a word of the same ending ("-ing", "-ion", "-ers"): a rough match of the part of speech,
+    # so that the question stays grammatical
+    by_ending: dict[str, list[str]] = {}
+    for word in words:
+        by_ending.setdefault(word[-3:], []).append(word)
+    return _replace_one(question, context, anchors, by_ending, rng)
+
+
+def _replace_one(question: str, context: str, anchors: list[tuple[int, int, str]], pool: dict[str, list[str]],
+                 rng: random.Random) -> str | None:
+    lowered = context.lower()
     rng.shuffle(anchors)
     for start, end, kind in anchors:
         original = question[start:end]
@@ -141,6 +173,7 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
             continue
         seen.add((ex.title, ex.context))
         pool = pools.setdefault(ex.title, {})
+        pool.setdefault("word", []).extend(w for w in _WORD.findall(ex.context) if w not in _STOPWORDS)
         for s, e, kind in _spans(ex.context):
             # a capitalised word that opens a sentence is often not a name ("This", "All")
             if s > 0 and not (kind == "name" and _SENTENCE_START.search(ex.context, 0, s)):
@@ -148,17 +181,38 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
     return pools
 
 
-def add_perturbed_negatives(examples: Sequence[SquadExample], ratio: float, seed: int = 0) -> list[SquadExample]:
-    """Add unanswerable near-miss questions: an answerable question with an entity swapped, a
-    word flipped to its antonym, or its verb negated, paired with its own paragraph.
+def parse_weights(text: str) -> tuple[float, ...]:
+    """``"3,1,2,1"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation).
 
-    The first kind tried is drawn with weights near SQuAD 2.0's shares (entity swap 3/5, antonym
-    1/5, negation 1/5); if a swap or an antonym does not apply, the other of the two is tried.
+    Raises:
+        ConfigError: Not four non-negative numbers with a positive sum.
+    """
+    try:
+        weights = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != len(KINDS) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"perturbation weights must be {len(KINDS)} non-negative numbers "
+                          f"({', '.join(KINDS)}) with a positive sum, e.g. 3,1,2,1; got {text!r}")
+    return weights
+
+
+def add_perturbed_negatives(
+    examples: Sequence[SquadExample], ratio: float, seed: int = 0, weights: Sequence[float] = (3, 1, 0, 1)
+) -> list[SquadExample]:
+    """Add unanswerable near-miss questions: an answerable question with an entity swapped, a
+    word flipped to its antonym, a content word swapped, or its verb negated, paired with its own
+    paragraph.
+
+    The first kind tried is drawn with ``weights`` (entity swap, antonym, word swap, negation; the
+    default is near SQuAD 2.0's shares); if an entity swap or an antonym does not apply, the other
+    of the two is tried.
 
     Args:
         examples: The examples (answerable ones are perturbed).
         ratio: Perturbed negatives per answerable example (at most one each).
         seed: The seed of the draw (independent of the other negatives').
+        weights: Relative frequency of the four kinds.
 
     Returns:
         The examples followed by the negatives (ids ``<id>-perturbed``).
@@ -169,12 +223,14 @@ def add_perturbed_negatives(examples: Sequence[SquadExample], ratio: float, seed
     for ex in examples:
         if ex.is_impossible or not ex.answers or rng.random() >= ratio:
             continue
-        kinds = ["swap", "antonym", "negate"]
-        first = rng.choices(kinds, weights=(3, 1, 1))[0]
-        # negation applies to almost any question: only when drawn, so that it keeps its share
-        for kind in [first] if first == "negate" else [first, *(k for k in ("swap", "antonym") if k != first)]:
+        first = rng.choices(KINDS, weights=weights)[0]
+        # negation and word swaps apply to almost any question: only when drawn, so that they keep their share
+        for kind in [first] if first in ("negate", "word") else [first, *(k for k in ("swap", "antonym") if k != first)]:
+            pool = pools.get(ex.title, {})
             if kind == "swap":
-                question = swap_entity(ex.question, ex.context, pools.get(ex.title, {}), rng)
+                question = swap_entity(ex.question, ex.context, pool, rng)
+            elif kind == "word":
+                question = swap_word(ex.question, ex.context, pool.get("word", []), rng)
             elif kind == "antonym":
                 question = flip_antonym(ex.question, ex.context, rng)
             else:

@@ -111,9 +111,9 @@ def render_model_card(info: dict[str, Any]) -> str:
     if train.get("perturbed_negative_ratio"):
         lines.append(
             f"- Near-miss negatives: {train['perturbed_negative_ratio']} per question, the question with an entity "
-            "or number swapped for one its paragraph lacks, a word flipped to its antonym, or its verb negated, "
-            "paired with its own paragraph (SQuAD 2.0's main kinds of unanswerable question; "
-            "`bertsearch.search.perturb`)."
+            "or number swapped for one its paragraph lacks, a word flipped to its antonym, a content word swapped, "
+            "or its verb negated, in the proportions "
+            f"{train.get('perturbed_weights', '3,1,0,1')} (`bertsearch.search.perturb`), paired with its own paragraph."
         )
     if train.get("init_from"):
         lines.append(f"- Continued from the QA model `{train['init_from']}`" + (
@@ -134,11 +134,12 @@ def render_model_card(info: dict[str, Any]) -> str:
             train.get("command") or _train_command(train),
             "```",
         ]
-    earlier = info.get("continued_from", {}).get("training")
-    if earlier:
+    earlier_info = info.get("continued_from") or {}
+    while earlier_info.get("training"):
+        earlier = earlier_info["training"]
         lines += [
             "",
-            "### The run it continued",
+            "### The run it continued" if earlier_info is info.get("continued_from") else "### The run that one continued",
             "",
             f"- Steps: {earlier.get('steps', '?')}; training time {float(earlier.get('trained_s', 0)) / 60:.0f} minutes; "
             f"negatives {earlier.get('negative_ratio', '?')} per question; seed {earlier.get('seed', '?')}.",
@@ -148,6 +149,7 @@ def render_model_card(info: dict[str, Any]) -> str:
             earlier.get("command") or _train_command(earlier),
             "```",
         ]
+        earlier_info = earlier_info.get("continued_from") or {}
     evaluations = info.get("evaluation", {})
     if evaluations:
         lines += ["", "## Evaluation (`bertsearch eval-qa`, each question against its own paragraph)", ""]
@@ -167,9 +169,12 @@ def _train_command(train: dict[str, Any]) -> str:
         "epochs": "--epochs", "time_budget_minutes": "--time-budget", "batch_size": "--batch-size", "lr": "--lr",
         "warmup_ratio": "--warmup", "max_seq_len": "--max-seq-len", "stride": "--stride",
         "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives",
-        "perturbed_negative_ratio": "--perturbed-negatives", "init_from": "--init-from",
+        "perturbed_negative_ratio": "--perturbed-negatives", "perturbed_weights": "--perturbed-weights",
+        "init_from": "--init-from",
         "seed": "--seed", "limit": "--limit",
     }
+    if not train.get("perturbed_negative_ratio"):
+        flags.pop("perturbed_weights")
     parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]
     return " \\\n  ".join(parts)
 

@@ -34,7 +34,7 @@ LOG_FILE = "train.log"
 _RESUME_KEYS = (
     "train_path", "base_model", "limit", "epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
     "max_seq_len", "stride", "negative_ratio", "seed", "freeze_word_embeddings", "time_budget_minutes",
-    "hard_negative_ratio", "init_from", "perturbed_negative_ratio",
+    "hard_negative_ratio", "init_from", "perturbed_negative_ratio", "perturbed_weights",
 )
 
 
@@ -63,6 +63,7 @@ class TrainConfig:
         perturbed_negative_ratio: Near-miss negatives per answerable question (its question with
             an entity swapped, a word flipped to its antonym, or negated; see
             :mod:`bertsearch.search.perturb`), like most of SQuAD 2.0's unanswerable questions.
+        perturbed_weights: Relative frequency of the near-miss kinds, ``"swap,antonym,word,negate"``.
         init_from: Start from this exported QA model (continue training) instead of ``base_model``.
         seed: Seed of everything random.
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
@@ -93,6 +94,7 @@ class TrainConfig:
     negative_ratio: float = 0.25
     hard_negative_ratio: float = 0.0
     perturbed_negative_ratio: float = 0.0
+    perturbed_weights: str = "3,1,0,1"
     init_from: str | None = None
     seed: int = 0
     freeze_word_embeddings: bool = True
@@ -237,7 +239,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
 
     from bertsearch.indexer.settings import packaged_encoder_path
     from bertsearch.search.qa_model import use_bf16_autocast
-    from bertsearch.search.perturb import add_perturbed_negatives
+    from bertsearch.search.perturb import add_perturbed_negatives, parse_weights
     from bertsearch.search.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
 
     run_dir = config.resolved_run_dir()
@@ -273,7 +275,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     if config.hard_negative_ratio > 0:
         examples = add_hard_negatives(examples, config.hard_negative_ratio, seed=config.seed)
     if config.perturbed_negative_ratio > 0:
-        examples = add_perturbed_negatives(examples, config.perturbed_negative_ratio, seed=config.seed)
+        examples = add_perturbed_negatives(examples, config.perturbed_negative_ratio, seed=config.seed,
+                                           weights=parse_weights(config.perturbed_weights))
     features = make_train_features(examples, tokenizer, config.max_seq_len, config.stride)
     n_questions = len(examples)
     del examples

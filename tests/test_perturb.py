@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import random
 
-from bertsearch.search.perturb import ANTONYMS, add_perturbed_negatives, flip_antonym, negate, swap_entity
+import pytest
+
+from bertsearch.indexer.errors import ConfigError
+from bertsearch.search.perturb import (
+    ANTONYMS, add_perturbed_negatives, flip_antonym, negate, parse_weights, swap_entity, swap_word,
+)
 from bertsearch.search.squad import SquadAnswer, SquadExample
 
 CONTEXT = "The Eiffel Tower was finished in 1889 by Gustave Eiffel. It was the tallest building in Paris."
@@ -55,3 +60,24 @@ def test_perturbed_negatives_are_unanswerable_changed_questions_on_the_same_para
         assert neg.is_impossible and neg.answers == () and neg.context == original.context
         assert neg.question != original.question
     assert add_perturbed_negatives(examples, ratio=0.0) == examples
+
+
+def test_swap_word_keeps_the_ending_and_picks_a_word_the_paragraph_lacks() -> None:
+    rng = random.Random(0)
+    words = ["completed", "destroyed", "building", "finished", "painting"]
+    seen = {swap_word("When was the tower finished?", CONTEXT, words, rng) for _ in range(20)}
+    # "finished" is the only shared content word and no other "-hed" word is at hand: left alone
+    assert seen == {None}
+    # "building" is shared; of the "-ing" words only "painting" is absent from the paragraph
+    seen = {swap_word("Which building was the tallest?", CONTEXT, words, rng) for _ in range(20)}
+    assert seen == {"Which painting was the tallest?"}
+
+
+def test_perturbation_weights_pick_the_kinds() -> None:
+    examples = [SquadExample(f"q{i}", "Who was the tallest building in Paris?", CONTEXT,
+                             (SquadAnswer("Eiffel", CONTEXT.index("Eiffel")),), False, "T") for i in range(20)]
+    negated = add_perturbed_negatives(examples, 1.0, weights=parse_weights("0,0,0,1"))[20:]
+    assert len(negated) == 20 and {n.question for n in negated} == {"Who was not the tallest building in Paris?"}
+    for bad in ("1,2,3", "1,x,1,1", "0,0,0,0", "-1,1,1,1"):
+        with pytest.raises(ConfigError, match="perturbation weights"):
+            parse_weights(bad)
