@@ -114,7 +114,7 @@ def evaluate_qa_model(
         from bertsearch.search.qa_model import default_qa_model_path, record_evaluation
 
         name = Path(data_path).name + (f" (first {limit})" if limit else "")
-        record_evaluation(model_path or default_qa_model_path(), name, {k: v for k, v in scores.items() if k != "threshold_sweep"})
+        record_evaluation(model_path or default_qa_model_path(), name, scores)
     if predictions_path is not None:
         Path(predictions_path).write_text(json.dumps(predictions, ensure_ascii=False), encoding="utf-8")
     return scores

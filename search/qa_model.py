@@ -159,6 +159,23 @@ def render_model_card(info: dict[str, Any]) -> str:
                 f"| {name} | {sc.get('total')} | {sc.get('exact')} | {sc.get('f1')} | {sc.get('HasAns_f1', '')} "
                 f"| {sc.get('NoAns_abstain_rate', '')} | {sc.get('null_threshold', '')} |"
             )
+        for name, sc in evaluations.items():
+            sweep = sc.get("threshold_sweep")
+            if not sweep or "NoAns_abstain_rate" not in sweep[0]:
+                continue
+            lines += [
+                "",
+                f"Null threshold trade-off on {name}: the head abstains when log P(no answer) - log P(best span) "
+                "exceeds the threshold (`eval-qa --null-threshold`).",
+                "",
+                "| null threshold | F1 | HasAns F1 | NoAns abstained | all abstained |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {row['null_threshold']} | {row.get('f1', 0):.1f} | {row.get('HasAns_f1', 0):.1f} "
+                f"| {row.get('NoAns_abstain_rate', 0):.1f} | {row.get('abstain_rate', 0):.1f} |"
+                for row in sweep
+            ]
     lines += ["", "Licence of the training data: CC BY-SA 4.0; this model is derived from it.", ""]
     return "\n".join(lines)
 

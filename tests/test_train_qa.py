@@ -125,6 +125,18 @@ def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path) -> N
     assert [row["null_threshold"] for row in scores["threshold_sweep"]][:2] == [-6.0, -4.0]
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "| train.json (first 6) | 6 |" in card and "bertsearch train-qa" in card
+    assert "trade-off" not in card  # no unanswerable questions, no abstention to trade
+    v2 = json.loads(train.read_text(encoding="utf-8"))
+    for paragraph in v2["data"][0]["paragraphs"]:
+        paragraph["qas"].append({"id": paragraph["qas"][0]["id"] + "-x", "question": "Who painted it?",
+                                 "answers": [], "is_impossible": True})
+    (tmp_path / "v2.json").write_text(json.dumps(v2), encoding="utf-8")
+    result = runner.invoke(cli, ["eval-qa", "--model", str(out), "--data", str(tmp_path / "v2.json"), "--sweep",
+                                 "--record", "--json"])
+    assert result.exit_code == 0, result.output
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "| v2.json | 40 |" in card and "Null threshold trade-off on v2.json" in card
+    assert card.count("\n| -6.0 |") == 1
     result = runner.invoke(cli, ["eval-qa", "--model", str(tmp_path / "none"), "--data", str(train)])
     assert result.exit_code == 1 and "Error:" in result.output
 
