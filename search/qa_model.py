@@ -128,11 +128,7 @@ def render_model_card(info: dict[str, Any]) -> str:
             + (f" (time budget {train['time_budget_minutes']} minutes)" if train.get("time_budget_minutes") else "")
             + ".",
             f"- Machine: {info.get('machine', '?')}.",
-            "- Command:",
-            "",
-            "```",
-            train.get("command") or _train_command(train),
-            "```",
+            *_command_block(train),
         ]
     earlier_info = info.get("continued_from") or {}
     while earlier_info.get("training"):
@@ -143,11 +139,7 @@ def render_model_card(info: dict[str, Any]) -> str:
             "",
             f"- Steps: {earlier.get('steps', '?')}; training time {float(earlier.get('trained_s', 0)) / 60:.0f} minutes; "
             f"negatives {earlier.get('negative_ratio', '?')} per question; seed {earlier.get('seed', '?')}.",
-            "- Command:",
-            "",
-            "```",
-            earlier.get("command") or _train_command(earlier),
-            "```",
+            *_command_block(earlier),
         ]
         earlier_info = earlier_info.get("continued_from") or {}
     evaluations = info.get("evaluation", {})
@@ -178,6 +170,10 @@ def render_model_card(info: dict[str, Any]) -> str:
             ]
     lines += ["", "Licence of the training data: CC BY-SA 4.0; this model is derived from it.", ""]
     return "\n".join(lines)
+
+
+def _command_block(train: dict[str, Any]) -> list[str]:
+    return ["- Command:", "", "```", train.get("command") or _train_command(train), "```"]
 
 
 def _train_command(train: dict[str, Any]) -> str:
