@@ -14,8 +14,8 @@ any SQuAD 2.0 data:
   opposite does not appear in the paragraph;
 - *negation*: the question's auxiliary verb is negated ("was" -> "was not", "did" -> "didn't");
 - *word swap*: a content word that the question shares with the paragraph is replaced by another
-  word of the article that the paragraph lacks, so the question asks about a relation the paragraph
-  does not state (a rough stand-in for SQuAD 2.0's "other neutral" questions).
+  word of the article with the same ending that the paragraph lacks, so the question asks about a
+  relation the paragraph does not state (a rough stand-in for SQuAD 2.0's "other neutral" questions).
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
 the price of having no human-written unanswerable training data.
@@ -62,7 +62,7 @@ _STOPWORDS = frozenset(
     "about above after again against along among another around because before being below between "
     "called could during early either every first found given known large later least often other "
     "people place since small still their there these thing things those three through under until "
-    "where which while whose would years named there".split()
+    "where which while whose would years named".split()
 )
 _CONTRACTED = {"do": "don't", "does": "doesn't", "did": "didn't"}
 

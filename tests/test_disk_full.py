@@ -20,6 +20,7 @@ import pytest
 # Runs inside the namespace; argv: the tmpfs, small corpus, big corpus, model.
 SCRIPT = r"""
 import json, os, shutil, subprocess, sys
+from pathlib import Path
 disk, small, big, model = sys.argv[1:5]
 idx = os.path.join(disk, "idx")
 ballast = os.path.join(disk, "ballast")
@@ -38,15 +39,15 @@ common = ["--index", idx, "--model", model, "--chunk-tokens", "32", "--chunk-ove
 steps = {"first": cli("index", small, *common)}
 steps["info_before"] = info()
 # the big corpus goes into the indexed folder: the update cannot fit
-for p in sorted(__import__("pathlib").Path(big).iterdir()):
+for p in sorted(Path(big).iterdir()):
     shutil.copy(p, small)
 steps["full"] = cli("index", small, *common)
 steps["info_after"] = info()
 steps["search_after"] = cli("search", "alpha bravo", "--index", idx, "--json")
 # make room on the disk, take the big files out of the folder, and run again
 os.remove(ballast)
-for p in __import__("pathlib").Path(big).iterdir():
-    (__import__("pathlib").Path(small) / p.name).unlink()
+for p in Path(big).iterdir():
+    (Path(small) / p.name).unlink()
 steps["again"] = cli("index", small, *common)
 steps["info_again"] = info()
 print(json.dumps(steps))
