@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.squad import SquadExample
@@ -102,18 +102,32 @@ def swap_entity(question: str, context: str, pool: dict[str, list[str]], rng: ra
     return _replace_one(question, context, anchors, pool, rng)
 
 
-def swap_word(question: str, context: str, words: list[str], rng: random.Random) -> str | None:
-    """The question with one content word it shares with the context replaced by a word of
-    ``words`` with the same last three letters that the context lacks, or ``None``."""
+def swap_word(question: str, context: str, pool: dict[str, list[str]], rng: random.Random) -> str | None:
+    """The question with one content word it shares with the context replaced by a word of the
+    pool with the same last three letters that the context lacks, or ``None``.
+
+    Args:
+        pool: Replacement candidates keyed by :func:`word_ending` (see :func:`words_by_ending`).
+    """
     lowered = set(_WORD.findall(context.lower()))
-    anchors = [(m.start(), m.end(), m.group(0)[-3:]) for m in _WORD.finditer(question)
+    anchors = [(m.start(), m.end(), word_ending(m.group(0))) for m in _WORD.finditer(question)
                if m.group(0) in lowered and m.group(0) not in _STOPWORDS]
-    # a word of the same ending ("-ing", "-ion", "-ers"): a rough match of the part of speech,
-    # so that the question stays grammatical
-    by_ending: dict[str, list[str]] = {}
+    return _replace_one(question, context, anchors, pool, rng)
+
+
+def word_ending(word: str) -> str:
+    """The key a word is pooled under: its last three letters ("-ing", "-ion", "-ers"), a rough
+    match of the part of speech, so that a swapped question stays grammatical."""
+    return "-" + word[-3:]
+
+
+def words_by_ending(words: Iterable[str]) -> dict[str, list[str]]:
+    """Content words grouped by :func:`word_ending`, in their order (stop words left out)."""
+    pool: dict[str, list[str]] = {}
     for word in words:
-        by_ending.setdefault(word[-3:], []).append(word)
-    return _replace_one(question, context, anchors, by_ending, rng)
+        if word not in _STOPWORDS:
+            pool.setdefault(word_ending(word), []).append(word)
+    return pool
 
 
 def _replace_one(question: str, context: str, anchors: list[tuple[int, int, str]], pool: dict[str, list[str]],
@@ -165,7 +179,8 @@ def negate(question: str) -> str | None:
 
 
 def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
-    """Per article title, the names and numbers of its paragraphs, by kind."""
+    """Per article title, the names and numbers of its paragraphs by kind, and its content words
+    by :func:`word_ending`."""
     pools: dict[str, dict[str, list[str]]] = {}
     seen: set[tuple[str, str]] = set()
     for ex in examples:
@@ -173,7 +188,8 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
             continue
         seen.add((ex.title, ex.context))
         pool = pools.setdefault(ex.title, {})
-        pool.setdefault("word", []).extend(w for w in _WORD.findall(ex.context) if w not in _STOPWORDS)
+        for ending, words in words_by_ending(_WORD.findall(ex.context)).items():
+            pool.setdefault(ending, []).extend(words)
         for s, e, kind in _spans(ex.context):
             # a capitalised word that opens a sentence is often not a name ("This", "All")
             if s > 0 and not (kind == "name" and _SENTENCE_START.search(ex.context, 0, s)):
@@ -230,7 +246,7 @@ def add_perturbed_negatives(
             if kind == "swap":
                 question = swap_entity(ex.question, ex.context, pool, rng)
             elif kind == "word":
-                question = swap_word(ex.question, ex.context, pool.get("word", []), rng)
+                question = swap_word(ex.question, ex.context, pool, rng)
             elif kind == "antonym":
                 question = flip_antonym(ex.question, ex.context, rng)
             else:

@@ -8,7 +8,7 @@ import pytest
 
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.perturb import (
-    ANTONYMS, add_perturbed_negatives, flip_antonym, negate, parse_weights, swap_entity, swap_word,
+    ANTONYMS, add_perturbed_negatives, flip_antonym, negate, parse_weights, swap_entity, swap_word, words_by_ending,
 )
 from bertsearch.search.squad import SquadAnswer, SquadExample
 
@@ -64,7 +64,7 @@ def test_perturbed_negatives_are_unanswerable_changed_questions_on_the_same_para
 
 def test_swap_word_keeps_the_ending_and_picks_a_word_the_paragraph_lacks() -> None:
     rng = random.Random(0)
-    words = ["completed", "destroyed", "building", "finished", "painting"]
+    words = words_by_ending(["completed", "destroyed", "building", "finished", "painting"])
     seen = {swap_word("When was the tower finished?", CONTEXT, words, rng) for _ in range(20)}
     # "finished" is the only shared content word and no other "-hed" word is at hand: left alone
     assert seen == {None}
