@@ -37,14 +37,15 @@ def main(args: Any) -> dict[str, Any]:
     above_default = 0
     with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
         searcher.load_models()
-        default_threshold = getattr(searcher, "threshold", None)
+        default_threshold = searcher.threshold
         began = time.perf_counter()
         for q in questions:
             result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=args.threshold)
             best = result.answers[0] if result.answers else None
             predictions[q.qid] = best.text if best else ""
             answered += best is not None
-            above_default += best is not None and default_threshold is not None and best.score >= default_threshold
+            # the searcher's threshold applies to the reader score, not to the passage-weighted score
+            above_default += best is not None and best.reader_score >= default_threshold
             from_gold_paragraph += best is not None and c.pid_of_path(best.path) == q.pid
         seconds = time.perf_counter() - began
         reader = searcher.reader

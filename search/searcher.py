@@ -319,7 +319,8 @@ def _passage_weights(scores: list[float]) -> list[float]:
     logits = [s / PASSAGE_TEMPERATURE for s in scores]
     top = max(logits)
     exps = [math.exp(x - top) for x in logits]
-    return [e / sum(exps) for e in exps]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def _to_answer(span: Any, hit: Hit, weights: list[float]) -> Answer:
