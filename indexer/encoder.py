@@ -22,6 +22,9 @@ import numpy as np
 
 from bertsearch.indexer.errors import ConfigError, ModelLoadError
 
+# Texts per forward pass: 32 measured fastest on 2 cores with bf16 (16: same, 64: 0.87x, 128: 0.73x).
+DEFAULT_BATCH_SIZE = 32
+
 __all__ = ["Encoder", "cpu_has_native_bf16"]
 
 _PRECISIONS = ("auto", "bf16", "fp32")
@@ -68,7 +71,7 @@ class Encoder:
         model_path: str,
         *,
         precision: str = "auto",
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         max_length: int | None = None,
     ) -> None:
         if precision not in _PRECISIONS:
