@@ -15,7 +15,12 @@ any SQuAD 2.0 data:
 - *negation*: the question's auxiliary verb is negated ("was" -> "was not", "did" -> "didn't");
 - *word swap*: a content word that the question shares with the paragraph is replaced by another
   word of the article with the same ending that the paragraph lacks, so the question asks about a
-  relation the paragraph does not state (a rough stand-in for SQuAD 2.0's "other neutral" questions).
+  relation the paragraph does not state (a rough stand-in for SQuAD 2.0's "other neutral" questions);
+- *role swap*: a name or number of the question is replaced by another of the same kind from the
+  same paragraph, so every word is still there but the relation is not ("Who did Robert lead?" when
+  the paragraph says Bohemond, Robert's son, led); the paragraph's words no longer give it away;
+- *ordinal*: a superlative or "first" becomes "second ..." ("the busiest airport" -> "the second
+  busiest airport") when the paragraph never says "second", close to SQuAD 2.0's impossible conditions.
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
 the price of having no human-written unanswerable training data.
@@ -30,7 +35,7 @@ from typing import Iterable, Sequence
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.squad import SquadExample
 
-KINDS = ("swap", "antonym", "word", "negate")
+KINDS = ("swap", "antonym", "word", "negate", "role", "ordinal")
 
 _PAIRS = (
     ("first", "last"), ("largest", "smallest"), ("biggest", "smallest"), ("most", "least"),
@@ -46,6 +51,10 @@ _PAIRS = (
     ("legal", "illegal"), ("allowed", "banned"), ("support", "oppose"), ("supported", "opposed"),
     ("open", "close"), ("opened", "closed"), ("rise", "fall"), ("rose", "fell"), ("entered", "left"),
     ("gained", "lost"), ("common", "rare"), ("popular", "unpopular"), ("same", "different"),
+    ("include", "exclude"), ("included", "excluded"), ("includes", "excludes"), ("pro", "anti"),
+    ("worse", "better"), ("cheaper", "dearer"), ("slower", "faster"), ("weaker", "stronger"),
+    ("import", "export"), ("imported", "exported"), ("imports", "exports"), ("domestic", "foreign"),
+    ("minimum", "maximum"), ("inner", "outer"), ("upper", "lower"), ("forward", "backward"),
 )
 ANTONYMS: dict[str, str] = {a: b for a, b in _PAIRS} | {b: a for a, b in _PAIRS if b not in dict(_PAIRS)}
 
@@ -178,6 +187,52 @@ def negate(question: str) -> str | None:
     return question[: m.end()] + " not" + question[m.end():]
 
 
+_SUPERLATIVE = re.compile(r"\b(first|most|least|[a-z]{3,}est)\b", re.IGNORECASE)
+_NOT_SUPERLATIVE = frozenset(
+    "interest forest request suggest honest modest protest harvest contest arrest invest manifest "
+    "conquest earnest priest digest behest southwest northwest midwest".split()
+)
+
+
+def ordinal(question: str, context: str) -> str | None:
+    """The question asking for the second instead of the first or the superlative ("the largest"
+    -> "the second largest"), or ``None`` (no superlative, or the paragraph says "second")."""
+    if re.search(r"\bsecond\b", context, re.IGNORECASE) or re.search(r"\bsecond\b", question, re.IGNORECASE):
+        return None
+    m = next((m for m in _SUPERLATIVE.finditer(question) if m.group(0).lower() not in _NOT_SUPERLATIVE), None)
+    if m is None or m.start() == 0:
+        return None
+    if m.group(0).lower() == "first":
+        return question[: m.start()] + "second" + question[m.end():]
+    return question[: m.start()] + "second " + question[m.start():]
+
+
+def swap_role(question: str, context: str, answers: Sequence[str], rng: random.Random) -> str | None:
+    """The question with one name or number that the context mentions replaced by another of the
+    same kind from the context (not an answer, not a variant of the original), or ``None``.
+
+    Args:
+        question: The question.
+        context: Its paragraph.
+        answers: The gold answer texts, never used as replacements.
+        rng: The random draw.
+    """
+    by_kind: dict[str, list[str]] = {}
+    for s, e, kind in _spans(context):
+        if s > 0 and not (kind == "name" and _SENTENCE_START.search(context, 0, s)):
+            by_kind.setdefault(kind, []).append(context[s:e])
+    anchors = [(s, e, k) for s, e, k in _spans(question) if s > 0 and question[s:e] in context]
+    rng.shuffle(anchors)
+    for start, end, kind in anchors:
+        original = question[start:end].lower()
+        candidates = [c for c in by_kind.get(kind, [])
+                      if len(c) > 2 and original not in c.lower() and c.lower() not in original and c not in question
+                      and not any(c.lower() in a.lower() or a.lower() in c.lower() for a in answers)]
+        if candidates:
+            return question[:start] + rng.choice(candidates) + question[end:]
+    return None
+
+
 def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
     """Per article title, the names and numbers of its paragraphs by kind, and its content words
     by :func:`word_ending`."""
@@ -198,50 +253,55 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
 
 
 def parse_weights(text: str) -> tuple[float, ...]:
-    """``"3,1,2,1"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation).
+    """``"3,1,2,1,2,1"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation,
+    role swap, ordinal). Kinds left off the end get weight 0, so ``"3,1,2,1"`` (the kinds of
+    earlier releases) still means what it meant.
 
     Raises:
-        ConfigError: Not four non-negative numbers with a positive sum.
+        ConfigError: Not 1 to 6 non-negative numbers with a positive sum.
     """
     try:
         weights = tuple(float(x) for x in text.split(","))
     except ValueError:
         weights = ()
-    if len(weights) != len(KINDS) or min(weights) < 0 or sum(weights) <= 0:
-        raise ConfigError(f"perturbation weights must be {len(KINDS)} non-negative numbers "
-                          f"({', '.join(KINDS)}) with a positive sum, e.g. 3,1,2,1; got {text!r}")
-    return weights
+    if not 0 < len(weights) <= len(KINDS) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"perturbation weights must be up to {len(KINDS)} non-negative numbers "
+                          f"({', '.join(KINDS)}) with a positive sum, e.g. 3,1,2,1,2,1; got {text!r}")
+    return weights + (0.0,) * (len(KINDS) - len(weights))
+
+
+_FALLBACKS = {"swap": ("antonym",), "antonym": ("swap",), "ordinal": ("antonym", "swap")}
 
 
 def add_perturbed_negatives(
     examples: Sequence[SquadExample], ratio: float, seed: int = 0, weights: Sequence[float] = (3, 1, 0, 1)
 ) -> list[SquadExample]:
-    """Add unanswerable near-miss questions: an answerable question with an entity swapped, a
-    word flipped to its antonym, a content word swapped, or its verb negated, paired with its own
-    paragraph.
+    """Add unanswerable near-miss questions: an answerable question changed by one of
+    :data:`KINDS`, paired with its own paragraph.
 
-    The first kind tried is drawn with ``weights`` (entity swap, antonym, word swap, negation; the
-    default is near SQuAD 2.0's shares); if an entity swap or an antonym does not apply, the other
-    of the two is tried.
+    The kind tried first is drawn with ``weights`` (in the order of :data:`KINDS`, missing ones 0;
+    the default is near SQuAD 2.0's shares). If an entity swap or an antonym does not apply, the
+    other of the two is tried; if an ordinal does not, an antonym and then an entity swap are. The
+    other kinds apply to most questions and are only used when drawn, so that they keep their share.
 
     Args:
         examples: The examples (answerable ones are perturbed).
         ratio: Perturbed negatives per answerable example (at most one each).
         seed: The seed of the draw (independent of the other negatives').
-        weights: Relative frequency of the four kinds.
+        weights: Relative frequency of the kinds.
 
     Returns:
         The examples followed by the negatives (ids ``<id>-perturbed``).
     """
     rng = random.Random(seed + 104729)
+    weights = tuple(weights) + (0.0,) * (len(KINDS) - len(weights))
     pools = _pools(examples)
     negatives: list[SquadExample] = []
     for ex in examples:
         if ex.is_impossible or not ex.answers or rng.random() >= ratio:
             continue
         first = rng.choices(KINDS, weights=weights)[0]
-        # negation and word swaps apply to almost any question: only when drawn, so that they keep their share
-        for kind in [first] if first in ("negate", "word") else [first, *(k for k in ("swap", "antonym") if k != first)]:
+        for kind in (first, *_FALLBACKS.get(first, ())):
             pool = pools.get(ex.title, {})
             if kind == "swap":
                 question = swap_entity(ex.question, ex.context, pool, rng)
@@ -249,6 +309,10 @@ def add_perturbed_negatives(
                 question = swap_word(ex.question, ex.context, pool, rng)
             elif kind == "antonym":
                 question = flip_antonym(ex.question, ex.context, rng)
+            elif kind == "role":
+                question = swap_role(ex.question, ex.context, [a.text for a in ex.answers], rng)
+            elif kind == "ordinal":
+                question = ordinal(ex.question, ex.context)
             else:
                 question = negate(ex.question)
             if question is not None and question != ex.question:

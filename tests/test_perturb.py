@@ -8,7 +8,8 @@ import pytest
 
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.perturb import (
-    ANTONYMS, add_perturbed_negatives, flip_antonym, negate, parse_weights, swap_entity, swap_word, words_by_ending,
+    ANTONYMS, KINDS, add_perturbed_negatives, flip_antonym, negate, ordinal, parse_weights, swap_entity, swap_role,
+    swap_word, words_by_ending,
 )
 from bertsearch.search.squad import SquadAnswer, SquadExample
 
@@ -78,6 +79,33 @@ def test_perturbation_weights_pick_the_kinds() -> None:
                              (SquadAnswer("Eiffel", CONTEXT.index("Eiffel")),), False, "T") for i in range(20)]
     negated = add_perturbed_negatives(examples, 1.0, weights=parse_weights("0,0,0,1"))[20:]
     assert len(negated) == 20 and {n.question for n in negated} == {"Who was not the tallest building in Paris?"}
-    for bad in ("1,2,3", "1,x,1,1", "0,0,0,0", "-1,1,1,1"):
+    for bad in ("1,2,3,1,1,1,1", "1,x,1,1", "0,0,0,0", "-1,1,1,1", ""):
         with pytest.raises(ConfigError, match="perturbation weights"):
             parse_weights(bad)
+    # the four-kind weights of earlier runs still parse, the newer kinds off
+    assert parse_weights("3,1,2,1") == (3, 1, 2, 1, 0, 0) and len(KINDS) == 6
+
+
+def test_ordinal_asks_for_the_second_unless_the_paragraph_has_one() -> None:
+    assert ordinal("What was the tallest building in Paris?", CONTEXT) == "What was the second tallest building in Paris?"
+    assert ordinal("Who finished it first?", CONTEXT) == "Who finished it second?"
+    assert ordinal("What is the most famous tower?", CONTEXT) == "What is the second most famous tower?"
+    # "interest" is no superlative; a paragraph that says "second" may answer the changed question
+    assert ordinal("What interest did Eiffel have?", CONTEXT) is None
+    assert ordinal("What was the tallest building?", CONTEXT + " The Louvre was the second.") is None
+    assert ordinal("Tallest building in Paris?", CONTEXT) is None  # the first word is left alone
+
+
+def test_swap_role_uses_another_name_of_the_paragraph_never_the_answer_or_a_variant() -> None:
+    context = "In 1107 Bohemond, son of Robert Guiscard, and his army besieged Dyrrachium with Robert."
+    rng = random.Random(0)
+    seen = {swap_role("Who did Robert lead against Dyrrachium?", context, ["Bohemond"], rng) for _ in range(30)}
+    # "Robert" becomes neither "Robert Guiscard" (a variant) nor "Bohemond" (the answer), and
+    # "Dyrrachium" not "Robert" (already in the question)
+    assert seen == {"Who did Robert lead against Robert Guiscard?"}
+    assert swap_role("Who did Robert lead?", "Robert and Bohemond left.", ["Bohemond"], rng) is None
+    # a capitalised word that opens a sentence ("They") is not taken for a name
+    seen = {swap_role("Who besieged Dyrrachium in 1107?", context + " They met Tancred in 1108.", ["Bohemond"], rng)
+            for _ in range(30)}
+    assert seen == {"Who besieged Dyrrachium in 1108?", "Who besieged Robert Guiscard in 1107?",
+                    "Who besieged Tancred in 1107?", "Who besieged Robert in 1107?"}

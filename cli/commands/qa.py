@@ -32,9 +32,11 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--hard-negatives", "hard_negative_ratio", type=float, default=0.0, show_default=True,
               help="Unanswerable pairs (own paragraph minus the answer's sentences) per question.")
 @click.option("--perturbed-negatives", "perturbed_negative_ratio", type=float, default=0.0, show_default=True,
-              help="Near-miss unanswerable questions (entity swapped, antonym, word swapped, negation) per question.")
+              help="Near-miss unanswerable questions (entity swapped, antonym, word swapped, negation, "
+                   "names swapped within the paragraph, 'second' for a superlative) per question.")
 @click.option("--perturbed-weights", default="3,1,0,1", show_default=True,
-              help="Relative frequency of the near-miss kinds: entity swap, antonym, word swap, negation.")
+              help="Relative frequency of the near-miss kinds: entity swap, antonym, word swap, negation, "
+                   "role swap, ordinal (missing ones 0).")
 @click.option("--init-from", default=None, help="Continue from this exported QA model instead of the base encoder.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
