@@ -316,6 +316,17 @@ def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     return re.compile("".join(out) + r"\Z"), name_only
 
 
+def glob_prefix(pattern: str) -> str:
+    """The literal start every path matching ``pattern`` has (``docs/api/*.md`` -> ``docs/api/``),
+    ``""`` for a name-only pattern, which matches at any depth. A pre-filter for SQL ``LIKE``."""
+    pattern = pattern.replace("\\", "/").strip()
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    if "/" not in pattern.rstrip("/"):
+        return ""
+    return re.split(r"[*?\[]", pattern.strip("/"), maxsplit=1)[0]
+
+
 def matches_any(globs: Iterable[tuple[re.Pattern[str], bool]], rel: PurePosixPath) -> bool:
     """Whether a relative path, or a folder on its way, matches one of the globs."""
     parts = rel.parts

@@ -9,6 +9,8 @@ the writer lock; :meth:`~Index.update` does (see :mod:`bertsearch.indexer.update
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 INDEX_TYPE = "faiss IndexIDMap2(IndexFlatIP): exact inner product of L2-normalised vectors (cosine)"
 _STREAM_ROWS = 4096
+_SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class Index:
         self._params: BuildParams | None = None
         self._vectors: VectorIndex | None = None
         self._saved_generation: int | None = None  # the generation of the FAISS file on disk, if known good
+        self._subsets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # path filter -> chunk ids
+        self._subsets_lock = threading.Lock()
         self.last_repair: str | None = None
         """Why the FAISS file was last rebuilt from SQL on open or refresh, if it was."""
 
@@ -441,16 +446,40 @@ class Index:
         return self.vectors.search(query, k, subset=subset)
 
     def _chunk_ids_matching(self, path_glob: str) -> np.ndarray:
-        from bertsearch.indexer.documents import compile_glob, matches_any
+        """The chunk ids of the documents matching ``path_glob``, kept per generation for the next
+        query with the same filter (a server answers many)."""
+        key = (path_glob, self.generation)
+        with self._subsets_lock:
+            if key in self._subsets:
+                self._subsets.move_to_end(key)
+                return self._subsets[key]
+        ids = self._query_chunk_ids_matching(path_glob)
+        with self._subsets_lock:
+            self._subsets[key] = ids
+            while len(self._subsets) > _SUBSET_CACHE_SIZE:
+                self._subsets.popitem(last=False)
+        return ids
+
+    def _query_chunk_ids_matching(self, path_glob: str) -> np.ndarray:
+        from bertsearch.indexer.documents import compile_glob, glob_prefix, matches_any
         from pathlib import PurePosixPath
 
         globs = [compile_glob(path_glob)]
+        prefix = glob_prefix(path_glob)
+        # No id list in the statement (PostgreSQL takes at most 65,535 parameters): the chunks of
+        # the documents under the literal prefix, matched by path here.
+        stmt = select(ChunkRow.id, Document.path).join(Document, Document.id == ChunkRow.document_id)
+        if prefix:
+            stmt = stmt.where(Document.path.startswith(prefix, autoescape=True))
+        matched: dict[str, bool] = {}
+        ids: list[int] = []
         with self._sessions() as s:
-            doc_ids = [i for i, p in s.execute(select(Document.id, Document.path))
-                       if matches_any(globs, PurePosixPath(p))]
-            if not doc_ids:
-                return np.zeros(0, dtype=np.int64)
-            ids = s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(doc_ids))).all()
+            for chunk_id, path in s.execute(stmt):
+                hit = matched.get(path)
+                if hit is None:
+                    hit = matched[path] = matches_any(globs, PurePosixPath(path))
+                if hit:
+                    ids.append(chunk_id)
         return np.asarray(ids, dtype=np.int64)
 
     def fetch_chunks(self, ids: list[int]) -> list[ChunkRecord]:

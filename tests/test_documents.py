@@ -246,3 +246,14 @@ def test_encrypted_pdf_is_unsupported_unless_the_password_is_empty(tmp_path: Pat
     with pytest.raises(UnsupportedDocument, match="encrypted"):
         read_document(_write(tmp_path, "locked.pdf", encrypted("secret")))
     assert "Locked text" in read_document(_write(tmp_path, "open.pdf", encrypted(""))).text
+
+
+def test_glob_prefix_is_the_literal_start_of_every_match() -> None:
+    from bertsearch.indexer.documents import glob_prefix
+
+    assert glob_prefix("docs/api/*.md") == "docs/api/"
+    assert glob_prefix("./guides/**") == "guides/"
+    assert glob_prefix("guides/intro.md") == "guides/intro.md"
+    assert glob_prefix("docs/[ab]*/x") == "docs/"
+    assert glob_prefix("*.md") == glob_prefix("guides") == glob_prefix("**/x.md") == ""
+
