@@ -13,6 +13,8 @@ Queries are real SQuAD questions. For each size:
   ``Searcher.open`` (as a user's script would): query encoding, FAISS, SQL fetch;
 - its parts: ``Encoder.encode([question])`` only, ``Index.search(vector, 5)`` (FAISS) only,
   ``Index.fetch_chunks`` only;
+- path filters: ``Index.search(vector, 5, path_glob=...)``, its first query (the matching chunk ids
+  read from SQL) and the ones after it (kept per generation);
 - HTTP: ``POST /search`` to a real ``bertsearch serve`` process on loopback (httpx, keep-alive),
   and the server's memory (RSS) once it has loaded the index and answered the queries.
 
@@ -36,6 +38,9 @@ import _common as c
 
 CHUNKS_PER_DOCUMENT = 10
 TOP_K = 5
+# a folder-like filter (a tenth of the documents up to 10,000; its literal start goes to SQL) and a
+# name-only one that matches every document (no SQL pre-filter)
+PATH_FILTERS = ("synthetic/000*.txt", "*.txt")
 _BATCH = 20_000  # chunks per committed transaction while growing the index
 
 
@@ -133,11 +138,23 @@ def _library_latency(index_dir: str, queries: list[str]) -> dict[str, Any]:
         out["faiss_only_one_omp_thread"] = c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K), vectors))
         faiss.omp_set_num_threads(threads)
         out["faiss_omp_threads"] = threads
+        out["path_filter"] = [_filtered(index, glob, vectors) for glob in PATH_FILTERS]
         ids = [i for i, _ in index.search(vectors[0], TOP_K)]
         out["fetch_only"] = c.latency_stats(c.time_calls(lambda _: index.fetch_chunks(ids), queries))
         out["library_rss_mb"] = {"before_open": rss_before, "after_open_and_model_load": rss_open,
                                  "after_queries": c.rss_mb()}
     return out
+
+
+def _filtered(index: Any, glob: str, vectors: list[Any]) -> dict[str, Any]:
+    """``Index.search`` with a path filter: the first query (reads the matching chunk ids from SQL)
+    and the ones after it (the ids are kept for the generation)."""
+    began = time.perf_counter()
+    index.search(vectors[0], TOP_K, path_glob=glob)
+    first_ms = (time.perf_counter() - began) * 1000
+    return {"glob": glob, "matching_chunks": int(len(index._chunk_ids_matching(glob))),
+            "first_query_ms": round(first_ms, 2),
+            "repeated": c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K, path_glob=glob), vectors))}
 
 
 def _memory_per_chunk(rows: list[dict[str, Any]]) -> dict[str, Any]:
