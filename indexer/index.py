@@ -443,7 +443,7 @@ class Index:
             subset = self._chunk_ids_matching(path_glob)
             if subset.size == 0:
                 return []
-        return self.vectors.search(query, k, subset=subset)
+        return self.vectors.search(query, k, subset=subset, threads=self.settings.search_threads)
 
     def _chunk_ids_matching(self, path_glob: str) -> np.ndarray:
         """The chunk ids of the documents matching ``path_glob``, kept per generation for the next

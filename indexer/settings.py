@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
     precision: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
     lock_timeout: float = Field(default=0.0, ge=0.0, description="Seconds a writer waits for the lock.")
+    search_threads: int = Field(
+        default=1, ge=0,
+        description="OpenMP threads of one FAISS query (0: FAISS's default, all cores). One measured "
+                    "fastest on 2 cores up to 1M chunks, quiet or busy (benchmarks/search.py).",
+    )
 
     def resolved_db_url(self) -> str:
         """The database URL, defaulting to an SQLite file inside the index folder."""

@@ -64,8 +64,15 @@ class VectorIndex:
             return 0
         return int(self._index.remove_ids(faiss.IDSelectorBatch(arr)))
 
-    def search(self, query: np.ndarray, k: int, *, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The ``k`` nearest chunk ids by inner product, best first, optionally within ``subset`` ids."""
+    def search(
+        self, query: np.ndarray, k: int, *, subset: np.ndarray | None = None, threads: int = 0
+    ) -> list[tuple[int, float]]:
+        """The ``k`` nearest chunk ids by inner product, best first, optionally within ``subset`` ids.
+
+        ``threads`` > 0 caps FAISS's OpenMP threads for this call. The cap is the calling thread's
+        own (an OpenMP setting per thread), so concurrent searches and the caller's later FAISS
+        calls are unaffected.
+        """
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
         k = min(k, self.count if subset is None else min(self.count, len(subset)))
         if k <= 0:
@@ -73,7 +80,13 @@ class VectorIndex:
         params = None
         if subset is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(subset, dtype=np.int64)))
-        scores, ids = self._index.search(query, k, params=params)
+        before = faiss.omp_get_max_threads()
+        if threads > 0:
+            faiss.omp_set_num_threads(threads)
+        try:
+            scores, ids = self._index.search(query, k, params=params)
+        finally:
+            faiss.omp_set_num_threads(before)
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i != -1]
 
     def save(self, path: Path) -> None:

@@ -129,6 +129,30 @@ def test_faiss_file_round_trip(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]  # no temp file left behind
 
 
+def test_a_thread_cap_gives_the_same_hits_and_is_undone_after_the_search():
+    import threading
+
+    import faiss
+
+    vi = VectorIndex(8)
+    vi.add(np.arange(5000), _vectors(5000))
+    q = _vectors(1, seed=1)[0]
+    default = faiss.omp_get_max_threads()
+    assert vi.search(q, 10, threads=1) == vi.search(q, 10)
+    assert faiss.omp_get_max_threads() == default
+    seen: list[int] = []
+
+    def in_a_worker() -> None:  # a server's request thread, with its own cap
+        faiss.omp_set_num_threads(3)
+        vi.search(q, 10, threads=1)
+        seen.append(faiss.omp_get_max_threads())
+
+    worker = threading.Thread(target=in_a_worker)
+    worker.start()
+    worker.join()
+    assert seen == [3] and faiss.omp_get_max_threads() == default
+
+
 @pytest.mark.parametrize("damage", ["missing", "truncated", "flipped", "garbage"])
 def test_damaged_faiss_file_is_detected(tmp_path: Path, damage: str):
     path = tmp_path / "v.faiss"
