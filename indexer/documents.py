@@ -281,13 +281,18 @@ def _glob_suffix(pattern: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
-    """A glob as a regex over ``/``-separated relative paths, and whether it is name-only."""
+def _normalise_glob(pattern: str) -> tuple[str, bool]:
+    """The pattern with ``/`` separators and no leading ``./`` or outer slashes, and whether it is
+    name-only (no ``/`` inside: it matches a file or folder name at any depth)."""
     pattern = pattern.replace("\\", "/").strip()
     if pattern.startswith("./"):
         pattern = pattern[2:]
-    name_only = "/" not in pattern.rstrip("/")
-    pattern = pattern.strip("/")
+    return pattern.strip("/"), "/" not in pattern.rstrip("/")
+
+
+def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """A glob as a regex over ``/``-separated relative paths, and whether it is name-only."""
+    pattern, name_only = _normalise_glob(pattern)
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -319,12 +324,8 @@ def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
 def glob_prefix(pattern: str) -> str:
     """The literal start every path matching ``pattern`` has (``docs/api/*.md`` -> ``docs/api/``),
     ``""`` for a name-only pattern, which matches at any depth. A pre-filter for SQL ``LIKE``."""
-    pattern = pattern.replace("\\", "/").strip()
-    if pattern.startswith("./"):
-        pattern = pattern[2:]
-    if "/" not in pattern.rstrip("/"):
-        return ""
-    return re.split(r"[*?\[]", pattern.strip("/"), maxsplit=1)[0]
+    pattern, name_only = _normalise_glob(pattern)
+    return "" if name_only else re.split(r"[*?\[]", pattern, maxsplit=1)[0]
 
 
 def matches_any(globs: Iterable[tuple[re.Pattern[str], bool]], rel: PurePosixPath) -> bool:
