@@ -5,7 +5,14 @@ question (a seeded random sample of ``--limit``), ``Searcher.ask`` retrieves ``-
 passages from the whole corpus and reads them; its best answer is scored against the gold
 answers with the official SQuAD normalisation (``bertsearch.search.qa_metrics``).
 
-Run: ``python benchmarks/eval_openqa.py [--qa-model PATH] [--limit 1000]``.
+Trust: ``--unanswerable N`` also asks a seeded sample of SQuAD 2.0 dev's unanswerable questions.
+Their paragraphs are all in the corpus (SQuAD 2.0 dev reuses v1.1 dev's), written to look as if
+they held the answer, so a good system answers nothing. ``threshold_sweep`` gives, for each
+reader-score threshold, the share of answerable questions still answered and their EM/F1
+(unanswered counts as wrong) beside the share of unanswerable ones left unanswered. The best
+answer's reader score is recorded once per question, so the sweep costs no extra runs.
+
+Run: ``python benchmarks/eval_openqa.py [--qa-model PATH] [--limit 1000] [--unanswerable 500]``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ from typing import Any
 import numpy as np
 
 import _common as c
+
+SQUAD_V2_DEV = ("dev-v2.0-reconstructed.json.gz", "dev-v2.0.json.gz", "dev-v2.0.json")
+SWEEP = (0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 def main(args: Any) -> dict[str, Any]:
@@ -31,7 +41,9 @@ def main(args: Any) -> dict[str, Any]:
         rng = np.random.default_rng(args.seed)
         questions = [questions[i] for i in sorted(rng.choice(len(questions), size=limit, replace=False))]
 
+    unanswerable, unanswerable_note = _unanswerable_sample(args) if args.unanswerable else ([], None)
     predictions: dict[str, str] = {}
+    best_scores: dict[str, float] = {}  # reader score of the best answer, 0 when none
     from_gold_paragraph = 0
     answered = 0
     above_default = 0
@@ -43,16 +55,31 @@ def main(args: Any) -> dict[str, Any]:
             result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=args.threshold)
             best = result.answers[0] if result.answers else None
             predictions[q.qid] = best.text if best else ""
+            best_scores[q.qid] = best.reader_score if best else 0.0
             answered += best is not None
             # the searcher's threshold applies to the reader score, not to the passage-weighted score
             above_default += best is not None and best.reader_score >= default_threshold
             from_gold_paragraph += best is not None and c.pid_of_path(best.path) == q.pid
         seconds = time.perf_counter() - began
+        for q in unanswerable:
+            result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=0.0)
+            best_scores[q.qid] = result.answers[0].reader_score if result.answers else 0.0
         reader = searcher.reader
         reader_facts = {"precision": reader.precision, "max_seq_len": reader.max_seq_len, "stride": reader.stride,
                         "reader_threshold": reader.threshold, "max_answer_len": reader.max_answer_len}
-    scores = squad_scores({q.qid: list(q.answers) for q in questions}, predictions)
+    gold = {q.qid: list(q.answers) for q in questions}
+    scores = squad_scores(gold, predictions)
     n = len(questions)
+    sweep = []
+    for t in SWEEP:
+        kept = {qid: text if best_scores[qid] >= t else "" for qid, text in predictions.items()}
+        at = squad_scores(gold, kept)
+        row = {"threshold": t, "answerable_answered": round(sum(map(bool, kept.values())) / n, 4),
+               "exact_match": round(at["exact"], 2), "f1": round(at["f1"], 2)}
+        if unanswerable:
+            row["unanswerable_abstained"] = round(
+                sum(best_scores[q.qid] < t for q in unanswerable) / len(unanswerable), 4)
+        sweep.append(row)
     return {
         "what": "open QA over all SQuAD v1.1 dev paragraphs: Searcher.ask(question, top_k=1, passages=P, threshold), "
                 "best answer scored with the official EM/F1 normalisation",
@@ -73,7 +100,25 @@ def main(args: Any) -> dict[str, Any]:
         "answered_at_default_threshold": round(above_default / n, 4),
         "answer_from_the_right_paragraph": round(from_gold_paragraph / n, 4),
         "seconds_per_question": round(seconds / n, 3),
+        "unanswerable_questions": len(unanswerable),
+        "unanswerable_sample": unanswerable_note,
+        "threshold_sweep": sweep,
     }
+
+
+def _unanswerable_sample(args: Any) -> tuple[list[Any], str]:
+    """A seeded sample of SQuAD 2.0 dev's unanswerable questions and what it is (none, and why,
+    when the file is absent)."""
+    path = next((args.squad_dir / name for name in SQUAD_V2_DEV if (args.squad_dir / name).is_file()), None)
+    if path is None:
+        return [], f"none: SQuAD 2.0 dev not found in {args.squad_dir} ({' or '.join(SQUAD_V2_DEV)})"
+    _, questions = c.load_squad(path)
+    questions = [q for q in questions if not q.answers]
+    size = min(len(questions), 5 if args.smoke else args.unanswerable)
+    rng = np.random.default_rng(args.seed)
+    sample = [questions[i] for i in sorted(rng.choice(len(questions), size=size, replace=False))]
+    return sample, (f"seeded random sample (seed {args.seed}) of the {len(questions):,} unanswerable questions "
+                    f"of {path.name}, asked against the same corpus")
 
 
 if __name__ == "__main__":
@@ -85,4 +130,6 @@ if __name__ == "__main__":
     p.add_argument("--seed", type=int, default=0, help="seed of the question sample")
     p.add_argument("--threshold", type=float, default=0.0,
                    help="answer score threshold; 0 always answers (every SQuAD v1.1 question has an answer)")
+    p.add_argument("--unanswerable", type=int, default=500,
+                   help="also ask this many of SQuAD 2.0 dev's unanswerable questions (0: none)")
     c.run("eval_openqa", main, p.parse_args())

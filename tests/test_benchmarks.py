@@ -43,7 +43,8 @@ _FACTS = [
 
 @pytest.fixture(scope="module")
 def squad_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny SQuAD v1.1-format dev file (6 paragraphs, 12 questions)."""
+    """A tiny SQuAD v1.1-format dev file (6 paragraphs, 12 questions) and a v2.0-format one with
+    an unanswerable question for each paragraph."""
     folder = tmp_path_factory.mktemp("squad")
     articles: dict[str, list] = {}
     for n, (title, context, question, answer) in enumerate(_FACTS):
@@ -57,6 +58,11 @@ def squad_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = {"version": "1.1", "data": [{"title": t, "paragraphs": p} for t, p in articles.items()]}
     with gzip.open(folder / "dev-v1.1.json.gz", "wt", encoding="utf-8") as f:
         json.dump(data, f)
+    for n, paragraph in enumerate(p for ps in articles.values() for p in ps):
+        paragraph["qas"].append({"id": f"u{n}", "question": "Who painted the ceiling of the train station?",
+                                  "answers": [], "is_impossible": True})
+    with gzip.open(folder / "dev-v2.0.json.gz", "wt", encoding="utf-8") as f:
+        json.dump({"version": "v2.0", **data}, f)
     return folder
 
 
@@ -119,6 +125,12 @@ def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, t
     openqa = _run("eval_openqa", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
                   "--qa-model", tiny_qa_path)
     assert openqa["questions"] == 5 and 0 <= openqa["exact_match"] <= openqa["f1"] <= 100
+    assert openqa["unanswerable_questions"] == 5
+    sweep = openqa["threshold_sweep"]
+    assert sweep[0]["threshold"] == 0 and sweep[0]["f1"] == openqa["f1"]
+    # a higher threshold answers fewer and leaves more unanswered
+    assert [r["answerable_answered"] for r in sweep] == sorted((r["answerable_answered"] for r in sweep), reverse=True)
+    assert [r["unanswerable_abstained"] for r in sweep] == sorted(r["unanswerable_abstained"] for r in sweep)
 
 
 def test_missing_squad_is_a_clear_skip(tmp_path: Path) -> None:
