@@ -36,6 +36,14 @@ from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.squad import SquadExample
 
 KINDS = ("swap", "antonym", "word", "negate", "role", "ordinal")
+DESCRIPTIONS = {
+    "swap": "an entity or number swapped for one its paragraph lacks",
+    "antonym": "a word flipped to its antonym",
+    "word": "a content word swapped",
+    "negate": "its verb negated",
+    "role": "a name or number swapped for another one of its paragraph",
+    "ordinal": "a superlative made 'second ...'",
+}
 
 _PAIRS = (
     ("first", "last"), ("largest", "smallest"), ("biggest", "smallest"), ("most", "least"),

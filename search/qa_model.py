@@ -109,11 +109,13 @@ def render_model_card(info: dict[str, Any]) -> str:
             "minus the sentences holding the answer."
         )
     if train.get("perturbed_negative_ratio"):
+        from bertsearch.search.perturb import DESCRIPTIONS, KINDS, parse_weights
+
+        weights = parse_weights(train.get("perturbed_weights", "3,1,0,1"))
+        kinds = "; ".join(f"{DESCRIPTIONS[k]} ({w:g})" for k, w in zip(KINDS, weights) if w > 0)
         lines.append(
-            f"- Near-miss negatives: {train['perturbed_negative_ratio']} per question, the question with an entity "
-            "or number swapped for one its paragraph lacks, a word flipped to its antonym, a content word swapped, "
-            "or its verb negated, in the proportions "
-            f"{train.get('perturbed_weights', '3,1,0,1')} (`bertsearch.search.perturb`), paired with its own paragraph."
+            f"- Near-miss negatives: {train['perturbed_negative_ratio']} per question, the question changed in one "
+            f"of these ways (relative weight): {kinds} (`bertsearch.search.perturb`), paired with its own paragraph."
         )
     if train.get("init_from"):
         lines.append(f"- Continued from the QA model `{train['init_from']}`" + (

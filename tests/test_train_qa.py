@@ -74,11 +74,14 @@ def test_continue_from_an_exported_model_with_hard_and_perturbed_negatives(tiny_
                               hard_negative_ratio=1.0))
     assert second["finished"] and second["questions"] > first["questions"]
     third = train_qa(_config(tmp_path / "c", tiny_bert_path, epochs=1, init_from=first["out_dir"],
-                             perturbed_negative_ratio=1.0))
+                             perturbed_negative_ratio=1.0, perturbed_weights="0,1,0,1,2"))
     assert third["finished"] and third["questions"] > first["questions"]
     # the card tells the whole lineage: this run's near-miss negatives and the run it continued
     card = (Path(third["out_dir"]) / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "--perturbed-negatives 1.0" in card and "Near-miss negatives: 1.0 per question" in card
+    # with the kinds it was given and their weights, and no other
+    assert "antonym (1); its verb negated (1); a name or number swapped for another one of its paragraph (2)" in card
+    assert "--perturbed-weights 0,1,0,1,2" in card and "lacks" not in card and "second" not in card
     assert "### The run it continued" in card and f"--out {first['out_dir']}" in card
 
 
