@@ -38,8 +38,8 @@ import _common as c
 
 CHUNKS_PER_DOCUMENT = 10
 TOP_K = 5
-# a folder-like filter (a tenth of the documents up to 10,000; its literal start goes to SQL) and a
-# name-only one that matches every document (no SQL pre-filter)
+# a folder-like filter, its literal start sent to SQL (the first 10,000 documents: all of them up to
+# 100,000 chunks, a tenth at 1M), and a name-only one that matches every document (no SQL pre-filter)
 PATH_FILTERS = ("synthetic/000*.txt", "*.txt")
 _BATCH = 20_000  # chunks per committed transaction while growing the index
 
