@@ -35,7 +35,6 @@ from typing import Iterable, Sequence
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.squad import SquadExample
 
-KINDS = ("swap", "antonym", "word", "negate", "role", "ordinal")
 DESCRIPTIONS = {
     "swap": "an entity or number swapped for one its paragraph lacks",
     "antonym": "a word flipped to its antonym",
@@ -44,6 +43,7 @@ DESCRIPTIONS = {
     "role": "a name or number swapped for another one of its paragraph",
     "ordinal": "a superlative made 'second ...'",
 }
+KINDS = tuple(DESCRIPTIONS)  # the order of --perturbed-weights
 
 _PAIRS = (
     ("first", "last"), ("largest", "smallest"), ("biggest", "smallest"), ("most", "least"),
@@ -92,6 +92,19 @@ def _kind(span: str) -> str:
     return "name"
 
 
+def _mentioned_spans(question: str, context: str) -> list[tuple[int, int, str]]:
+    """The question's names and numbers that the context mentions (its first word excluded)."""
+    return [(s, e, k) for s, e, k in _spans(question) if s > 0 and question[s:e] in context]
+
+
+def _names(text: str) -> Iterable[tuple[str, str]]:
+    """``(kind, span)`` of a paragraph's names and numbers, without capitalised words that open a
+    sentence (often not a name: "This", "All")."""
+    for s, e, kind in _spans(text):
+        if s > 0 and not (kind == "name" and _SENTENCE_START.search(text, 0, s)):
+            yield kind, text[s:e]
+
+
 def _spans(text: str) -> list[tuple[int, int, str]]:
     """Names and numbers of a text: ``(start, end, kind)``, question words excluded."""
     out = []
@@ -115,8 +128,7 @@ def swap_entity(question: str, context: str, pool: dict[str, list[str]], rng: ra
     Returns:
         The changed question, or ``None`` when nothing suitable can be swapped.
     """
-    anchors = [(s, e, k) for s, e, k in _spans(question) if s > 0 and question[s:e] in context]
-    return _replace_one(question, context, anchors, pool, rng)
+    return _replace_one(question, context, _mentioned_spans(question, context), pool, rng)
 
 
 def swap_word(question: str, context: str, pool: dict[str, list[str]], rng: random.Random) -> str | None:
@@ -226,10 +238,9 @@ def swap_role(question: str, context: str, answers: Sequence[str], rng: random.R
         rng: The random draw.
     """
     by_kind: dict[str, list[str]] = {}
-    for s, e, kind in _spans(context):
-        if s > 0 and not (kind == "name" and _SENTENCE_START.search(context, 0, s)):
-            by_kind.setdefault(kind, []).append(context[s:e])
-    anchors = [(s, e, k) for s, e, k in _spans(question) if s > 0 and question[s:e] in context]
+    for kind, name in _names(context):
+        by_kind.setdefault(kind, []).append(name)
+    anchors = _mentioned_spans(question, context)
     rng.shuffle(anchors)
     for start, end, kind in anchors:
         original = question[start:end].lower()
@@ -253,10 +264,8 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
         pool = pools.setdefault(ex.title, {})
         for ending, words in words_by_ending(_WORD.findall(ex.context)).items():
             pool.setdefault(ending, []).extend(words)
-        for s, e, kind in _spans(ex.context):
-            # a capitalised word that opens a sentence is often not a name ("This", "All")
-            if s > 0 and not (kind == "name" and _SENTENCE_START.search(ex.context, 0, s)):
-                pool.setdefault(kind, []).append(ex.context[s:e])
+        for kind, name in _names(ex.context):
+            pool.setdefault(kind, []).append(name)
     return pools
 
 
