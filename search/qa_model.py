@@ -69,7 +69,7 @@ def _packaged_word_embeddings() -> Any:
 
 
 def machine_description() -> str:
-    """One line about the machine a model was trained on (CPU model, cores, torch version)."""
+    """One line about the machine a model was trained on (CPU model, cores, torch version, GPU if used)."""
     import os
     import platform
 
@@ -83,7 +83,10 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}, torch {torch.__version__}"
+    line = f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}, torch {torch.__version__}"
+    if torch.cuda.is_initialized():  # the model was trained (or is being exported) on a GPU
+        line += f", GPU {torch.cuda.get_device_name()}"
+    return line
 
 
 def render_model_card(info: dict[str, Any]) -> str:
@@ -130,6 +133,7 @@ def render_model_card(info: dict[str, Any]) -> str:
             + (f" (time budget {train['time_budget_minutes']} minutes)" if train.get("time_budget_minutes") else "")
             + ".",
             f"- Machine: {info.get('machine', '?')}.",
+            *(f"- {note}" for note in info.get("notes", [])),
             *_command_block(train),
         ]
     earlier_info = info.get("continued_from") or {}
@@ -186,7 +190,7 @@ def _train_command(train: dict[str, Any]) -> str:
         "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives",
         "perturbed_negative_ratio": "--perturbed-negatives", "perturbed_weights": "--perturbed-weights",
         "init_from": "--init-from",
-        "seed": "--seed", "limit": "--limit",
+        "seed": "--seed", "limit": "--limit", "device": "--device",
     }
     if not train.get("perturbed_negative_ratio"):
         flags.pop("perturbed_weights")

@@ -2,7 +2,9 @@
 
 Built for CPUs: bf16 autocast where the CPU supports it, eager attention, frozen word embeddings
 (fewer gradients, and the exported model need not ship them), dynamic padding with batches of
-similar length. AdamW, linear warmup then linear decay, gradient clipping, a fixed seed.
+similar length. AdamW, linear warmup then linear decay, gradient clipping, a fixed seed. On a
+CUDA GPU (``device="cuda"``, or ``"auto"`` when one is present) it trains there instead, with
+bf16 autocast, SDPA attention and fused AdamW; the export and the evaluation run on the CPU.
 Negatives (a question paired with another paragraph of its article, labelled at ``[CLS]``)
 teach the head to abstain.
 
@@ -68,7 +70,9 @@ class TrainConfig:
         init_from: Start from this exported QA model (continue training) instead of ``base_model``.
         seed: Seed of everything random.
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
-        precision: ``auto`` (bf16 autocast when the CPU supports it), ``bf16`` or ``fp32``.
+        precision: ``auto`` (bf16 autocast when the device supports it), ``bf16`` or ``fp32``.
+        device: ``auto`` (a CUDA GPU when one is present, else the CPU), ``cpu`` or ``cuda``
+            (``cuda:N`` too). A run may be resumed on another device.
         threads: Torch threads (default: all cores).
         checkpoint_minutes: Minutes between checkpoints.
         log_every: Steps between log lines.
@@ -100,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     freeze_word_embeddings: bool = True
     precision: str = "auto"
+    device: str = "auto"
     threads: int | None = None
     checkpoint_minutes: float = 10.0
     log_every: int = 20
@@ -210,7 +215,10 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 def _rng_state() -> dict[str, Any]:
     import torch
 
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
@@ -219,6 +227,29 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resolve_device(name: str) -> Any:
+    """The ``torch.device`` for a ``device`` setting of ``auto``, ``cpu`` or ``cuda[:N]``.
+
+    Raises:
+        ConfigError: Another value, or CUDA asked for where there is none.
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be auto, cpu or cuda, not {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, not {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU here")
+    return device
 
 
 def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -243,6 +274,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     from bertsearch.search.perturb import add_perturbed_negatives, parse_weights
     from bertsearch.search.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
 
+    device = resolve_device(config.device)
+    on_gpu = device.type == "cuda"
     run_dir = config.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     log = _Log(run_dir / LOG_FILE, echo)
@@ -259,12 +292,19 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             raise ConfigError(f"cannot resume: the checkpoint was made with other {', '.join(changed)}")
 
     cores = os.cpu_count() or 1
-    tuner = _ThreadTuner([config.threads] if config.threads else sorted({1, cores}))
+    # On a GPU the CPU only pads batches: no thread tuning (one fixed count).
+    tuner = _ThreadTuner([config.threads] if config.threads else [min(cores, 4)] if on_gpu else sorted({1, cores}))
     torch.set_num_threads(tuner.current)
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    use_bf16 = use_bf16_autocast(config.precision)
+    if on_gpu:
+        use_bf16 = config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_bf16_supported())
+        use_bf16_autocast(config.precision)  # validates the value
+    else:
+        use_bf16 = use_bf16_autocast(config.precision)
+    # Eager attention is fastest on a CPU in bf16; on a GPU SDPA's fused kernels are.
+    attention = "sdpa" if on_gpu else "eager"
     base = config.base_model or packaged_encoder_path()
 
     log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")
@@ -293,10 +333,11 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     if config.init_from:
         from bertsearch.search.qa_model import load_qa_model
 
-        model, _ = load_qa_model(config.init_from)
+        model, _ = load_qa_model(config.init_from, attn_implementation=attention)
         model.train()
     else:
-        model = BertForQuestionAnswering.from_pretrained(base, attn_implementation="eager")
+        model = BertForQuestionAnswering.from_pretrained(base, attn_implementation=attention)
+    model.to(device)
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -307,6 +348,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
         ],
         lr=config.lr,
+        **({"fused": True} if on_gpu else {}),
     )
     steps_per_epoch = math.ceil(len(features) / config.batch_size)
     total_steps = max(1, int(round(config.epochs * steps_per_epoch)))
@@ -319,7 +361,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         step = int(checkpoint["step"])
         trained_s = float(checkpoint["trained_s"])
         _set_rng_state(checkpoint["rng"])
-        log(f"resumed at step {step}/{total_steps}")
+        log(f"resumed at step {step}/{total_steps} on {device}")
         del checkpoint
 
     def save_checkpoint() -> None:
@@ -339,6 +381,15 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     windows_done = 0
     ema = None
     losses: list[float] = []
+    pending: list[Any] = []  # losses still on the device: read at log steps, not every step
+
+    def read_losses() -> float | None:
+        nonlocal ema
+        for value in torch.stack(pending).float().cpu().tolist() if pending else []:
+            losses.append(value)
+            ema = value if ema is None else 0.98 * ema + 0.02 * value
+        pending.clear()
+        return losses[-1] if losses else None
     stop_at = total_steps if config.max_steps is None else min(total_steps, step + config.max_steps)
     batches: list[np.ndarray] = []
     batches_epoch = -1
@@ -353,12 +404,12 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         if epoch != batches_epoch:
             batches = epoch_batches(lengths, config.batch_size, config.seed, epoch)
             batches_epoch = epoch
-        batch = collate(features, batches[index])
+        batch = {k: v.to(device, non_blocking=True) for k, v in collate(features, batches[index]).items()}
         lr = config.lr * lr_factor(progress(), config.warmup_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
         threads = tuner.choose()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -369,9 +420,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         trained_s += took
         tuner.record(took, int(batch["attention_mask"].numel()))
         windows_done += len(batches[index])
-        value = float(loss.detach())
-        losses.append(value)
-        ema = value if ema is None else 0.98 * ema + 0.02 * value
+        pending.append(loss.detach())
+        if not on_gpu or step % config.log_every == 0 or step == stop_at:
+            value = read_losses()
         if step % config.log_every == 0 or step == stop_at:
             elapsed = time.time() - t_start
             rate = (step - start_step) / elapsed
@@ -386,6 +437,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         if time.time() - last_ckpt > config.checkpoint_minutes * 60 and step < stop_at:
             save_checkpoint()
             last_ckpt = time.time()
+    read_losses()
     if step > start_step:
         save_checkpoint()
     wall = time.time() - t0
@@ -395,7 +447,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         "first_loss": losses[0] if losses else None,
         "last_loss": float(np.mean(losses[-5:])) if losses else None,
         "trained_s": round(trained_s, 1), "windows_seen": step * config.batch_size,
-        "windows": len(features), "questions": n_questions, "bf16": use_bf16, "session_wall_s": round(wall, 1),
+        "windows": len(features), "questions": n_questions, "bf16": use_bf16, "device": str(device),
+        "session_wall_s": round(wall, 1),
     }
     if not finished:
         log(f"stopped at step {step}/{total_steps} (max_steps); resume to continue")
@@ -403,7 +456,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
 
     from bertsearch.search.qa_model import read_qa_meta, save_qa_model
 
-    model.eval()
+    model.to("cpu").eval()
     meta: dict[str, Any] = {"training": {**asdict(config), "steps": step, "trained_s": round(trained_s, 1)}}
     if config.init_from:
         try:

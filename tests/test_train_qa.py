@@ -90,6 +90,24 @@ def test_resume_without_a_checkpoint_is_a_config_error(tiny_bert_path: str, tmp_
         train_qa(_config(tmp_path, tiny_bert_path), resume=True)
 
 
+def test_device_setting(tiny_bert_path: str, tmp_path: Path) -> None:
+    import torch
+
+    from bertsearch.search.qa_train import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "gpu", "cuda:x"):
+        with pytest.raises(ConfigError, match="device must be"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            train_qa(_config(tmp_path, tiny_bert_path, device="cuda"))
+        assert not (tmp_path / "out.run").exists()  # refused before anything was written
+    summary = train_qa(_config(tmp_path / "cpu", tiny_bert_path, epochs=1, device="cpu"))
+    assert summary["finished"] and summary["device"] == "cpu"
+
+
 def test_schedule_and_batches() -> None:
     assert lr_factor(0.0, 0.1) == pytest.approx(0.01)
     assert lr_factor(0.05, 0.1) == pytest.approx(0.5)
@@ -142,6 +160,8 @@ def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path) -> N
     assert card.count("\n| -6.0 |") == 1
     result = runner.invoke(cli, ["eval-qa", "--model", str(tmp_path / "none"), "--data", str(train)])
     assert result.exit_code == 1 and "Error:" in result.output
+    result = runner.invoke(cli, ["train-qa", "--train", str(train), "--out", str(tmp_path / "x"), "--device", "tpu"])
+    assert result.exit_code == 1 and "Error: device must be auto, cpu or cuda" in result.output
 
 
 def test_commands_have_help() -> None:

@@ -40,6 +40,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--init-from", default=None, help="Continue from this exported QA model instead of the base encoder.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="cpu, cuda (or cuda:N), or auto: a CUDA GPU when torch sees one, else the CPU.")
 @click.option("--threads", type=int, default=None, help="Torch threads (default: all cores).")
 @click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True)
 @click.option("--time-budget", "time_budget_minutes", type=float, default=None,
