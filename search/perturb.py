@@ -20,7 +20,10 @@ any SQuAD 2.0 data:
   same paragraph, so every word is still there but the relation is not ("Who did Robert lead?" when
   the paragraph says Bohemond, Robert's son, led); the paragraph's words no longer give it away;
 - *ordinal*: a superlative or "first" becomes "second ..." ("the busiest airport" -> "the second
-  busiest airport") when the paragraph never says "second", close to SQuAD 2.0's impossible conditions.
+  busiest airport") when the paragraph never says "second", close to SQuAD 2.0's impossible conditions;
+- *reword*: the role swap for common words: a content word the question shares with the paragraph
+  is replaced by another word of the same paragraph with the same ending ("Which treaty ended the
+  war?" -> "Which treaty ended the occupation?"), so again every word is in the paragraph.
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
 the price of having no human-written unanswerable training data.
@@ -42,6 +45,7 @@ DESCRIPTIONS = {
     "negate": "its verb negated",
     "role": "a name or number swapped for another one of its paragraph",
     "ordinal": "a superlative made 'second ...'",
+    "reword": "a content word swapped for another one of its paragraph",
 }
 KINDS = tuple(DESCRIPTIONS)  # the order of --perturbed-weights
 
@@ -159,6 +163,33 @@ def words_by_ending(words: Iterable[str]) -> dict[str, list[str]]:
     return pool
 
 
+def reword(question: str, context: str, answers: Sequence[str], rng: random.Random) -> str | None:
+    """The question with one content word it shares with the context replaced by another word of the
+    context with the same :func:`word_ending`, or ``None``.
+
+    The replacement is a lower-case content word (names are :func:`swap_role`'s), not already in the
+    question and not part of a gold answer.
+
+    Args:
+        question: The question.
+        context: Its paragraph.
+        answers: The gold answer texts.
+        rng: The random draw.
+    """
+    words = _WORD.findall(context)
+    answer_text = " ".join(answers).lower()
+    pool = words_by_ending(w for w in dict.fromkeys(words) if w not in answer_text)
+    present = set(words)
+    anchors = [(m.start(), m.end(), word_ending(m.group(0))) for m in _WORD.finditer(question)
+               if m.group(0) in present and m.group(0) not in _STOPWORDS]
+    rng.shuffle(anchors)
+    for start, end, ending in anchors:
+        candidates = [w for w in pool.get(ending, []) if w not in question]
+        if candidates:
+            return question[:start] + rng.choice(candidates) + question[end:]
+    return None
+
+
 def _replace_one(question: str, context: str, anchors: list[tuple[int, int, str]], pool: dict[str, list[str]],
                  rng: random.Random) -> str | None:
     lowered = context.lower()
@@ -270,12 +301,12 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
 
 
 def parse_weights(text: str) -> tuple[float, ...]:
-    """``"3,1,2,1,2,1"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation,
-    role swap, ordinal). Kinds left off the end get weight 0, so ``"3,1,2,1"`` (the kinds of
+    """``"3,1,2,1,2,1,2"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation,
+    role swap, ordinal, reword). Kinds left off the end get weight 0, so ``"3,1,2,1"`` (the kinds of
     earlier releases) still means what it meant.
 
     Raises:
-        ConfigError: Not 1 to 6 non-negative numbers with a positive sum.
+        ConfigError: Not 1 to ``len(KINDS)`` non-negative numbers with a positive sum.
     """
     try:
         weights = tuple(float(x) for x in text.split(","))
@@ -287,7 +318,7 @@ def parse_weights(text: str) -> tuple[float, ...]:
     return weights + (0.0,) * (len(KINDS) - len(weights))
 
 
-_FALLBACKS = {"swap": ("antonym",), "antonym": ("swap",), "ordinal": ("antonym", "swap")}
+_FALLBACKS = {"swap": ("antonym",), "antonym": ("swap",), "ordinal": ("antonym", "swap"), "reword": ("role", "word")}
 
 
 def add_perturbed_negatives(
@@ -298,8 +329,9 @@ def add_perturbed_negatives(
 
     The kind tried first is drawn with ``weights`` (in the order of :data:`KINDS`, missing ones 0;
     the default is near SQuAD 2.0's shares). If an entity swap or an antonym does not apply, the
-    other of the two is tried; if an ordinal does not, an antonym and then an entity swap are. The
-    other kinds apply to most questions and are only used when drawn, so that they keep their share.
+    other of the two is tried; if an ordinal does not, an antonym and then an entity swap are; if a
+    reword does not, a role swap and then a word swap are. The other kinds apply to most questions
+    and are only used when drawn, so that they keep their share.
 
     Args:
         examples: The examples (answerable ones are perturbed).
@@ -330,6 +362,8 @@ def add_perturbed_negatives(
                 question = swap_role(ex.question, ex.context, [a.text for a in ex.answers], rng)
             elif kind == "ordinal":
                 question = ordinal(ex.question, ex.context)
+            elif kind == "reword":
+                question = reword(ex.question, ex.context, [a.text for a in ex.answers], rng)
             else:
                 question = negate(ex.question)
             if question is not None and question != ex.question:

@@ -8,8 +8,8 @@ import pytest
 
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.perturb import (
-    ANTONYMS, KINDS, add_perturbed_negatives, flip_antonym, negate, ordinal, parse_weights, swap_entity, swap_role,
-    swap_word, words_by_ending,
+    ANTONYMS, KINDS, add_perturbed_negatives, flip_antonym, negate, ordinal, parse_weights, reword, swap_entity,
+    swap_role, swap_word, words_by_ending,
 )
 from bertsearch.search.squad import SquadAnswer, SquadExample
 
@@ -79,11 +79,11 @@ def test_perturbation_weights_pick_the_kinds() -> None:
                              (SquadAnswer("Eiffel", CONTEXT.index("Eiffel")),), False, "T") for i in range(20)]
     negated = add_perturbed_negatives(examples, 1.0, weights=parse_weights("0,0,0,1"))[20:]
     assert len(negated) == 20 and {n.question for n in negated} == {"Who was not the tallest building in Paris?"}
-    for bad in ("1,2,3,1,1,1,1", "1,x,1,1", "0,0,0,0", "-1,1,1,1", ""):
+    for bad in ("1,2,3,1,1,1,1,1", "1,x,1,1", "0,0,0,0", "-1,1,1,1", ""):
         with pytest.raises(ConfigError, match="perturbation weights"):
             parse_weights(bad)
     # the four-kind weights of earlier runs still parse, the newer kinds off
-    assert parse_weights("3,1,2,1") == (3, 1, 2, 1, 0, 0) and len(KINDS) == 6
+    assert parse_weights("3,1,2,1") == (3, 1, 2, 1, 0, 0, 0) and len(KINDS) == 7
 
 
 def test_ordinal_asks_for_the_second_unless_the_paragraph_has_one() -> None:
@@ -109,3 +109,18 @@ def test_swap_role_uses_another_name_of_the_paragraph_never_the_answer_or_a_vari
             for _ in range(30)}
     assert seen == {"Who besieged Dyrrachium in 1108?", "Who besieged Robert Guiscard in 1107?",
                     "Who besieged Tancred in 1107?", "Who besieged Robert in 1107?"}
+
+
+def test_reword_uses_another_word_of_the_paragraph_with_the_same_ending() -> None:
+    context = "The treaty ended the occupation of the region and the war. Its signature ended a famine."
+    rng = random.Random(0)
+    seen = {reword("Which treaty ended the war?", context, ["Its signature"], rng) for _ in range(40)}
+    # "treaty" and "ended" have no other word of their ending in the paragraph; "signature" is
+    # in the answer; so only "treaty" -> nothing, "ended" -> nothing: the question has no anchor left
+    assert seen == {None}
+    context = "The northern treaty ended the occupation of the region. The southern battle ended the invasion."
+    seen = {reword("Which treaty ended the occupation?", context, ["The northern treaty"], rng) for _ in range(40)}
+    # "occupation" -> "invasion" (same "-ion" ending, in the paragraph); "region" is also "-ion";
+    # the answer's words ("northern", "treaty") are never used
+    assert seen == {"Which treaty ended the invasion?", "Which treaty ended the region?"}
+    assert reword("Who was he?", context, [], rng) is None
