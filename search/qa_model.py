@@ -33,15 +33,22 @@ def bf16_supported() -> bool:
         return False
 
 
-def use_bf16_autocast(precision: str) -> bool:
-    """Whether to run under bf16 autocast for a ``precision`` of ``auto``, ``bf16`` or ``fp32``.
+def use_bf16_autocast(precision: str, device_type: str = "cpu") -> bool:
+    """Whether to run under bf16 autocast for a ``precision`` of ``auto``, ``bf16`` or ``fp32``
+    on a ``device_type`` of ``cpu`` or ``cuda`` (``auto``: when the device runs bf16 natively).
 
     Raises:
         ConfigError: Another value.
     """
     if precision not in ("auto", "bf16", "fp32"):
         raise ConfigError(f"precision must be auto, bf16 or fp32, not {precision!r}")
-    return precision == "bf16" or (precision == "auto" and bf16_supported())
+    if precision != "auto":
+        return precision == "bf16"
+    if device_type == "cuda":
+        import torch
+
+        return bool(torch.cuda.is_bf16_supported())
+    return bf16_supported()
 
 
 def default_qa_model_path() -> Path:

@@ -298,11 +298,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    if on_gpu:
-        use_bf16 = config.precision == "bf16" or (config.precision == "auto" and torch.cuda.is_bf16_supported())
-        use_bf16_autocast(config.precision)  # validates the value
-    else:
-        use_bf16 = use_bf16_autocast(config.precision)
+    use_bf16 = use_bf16_autocast(config.precision, device.type)
     # Eager attention is fastest on a CPU in bf16; on a GPU SDPA's fused kernels are.
     attention = "sdpa" if on_gpu else "eager"
     base = config.base_model or packaged_encoder_path()
