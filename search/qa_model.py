@@ -152,6 +152,8 @@ def render_model_card(info: dict[str, Any]) -> str:
             "",
             f"- Steps: {earlier.get('steps', '?')}; training time {float(earlier.get('trained_s', 0)) / 60:.0f} minutes; "
             f"negatives {earlier.get('negative_ratio', '?')} per question; seed {earlier.get('seed', '?')}.",
+            *([f"- Machine: {earlier_info['machine']}."] if earlier_info.get("machine") else []),
+            *(f"- {note}" for note in earlier_info.get("notes", [])),
             *_command_block(earlier),
         ]
         earlier_info = earlier_info.get("continued_from") or {}

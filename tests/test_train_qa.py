@@ -83,6 +83,14 @@ def test_continue_from_an_exported_model_with_hard_and_perturbed_negatives(tiny_
     assert "antonym (1); its verb negated (1); a name or number swapped for another one of its paragraph (2)" in card
     assert "--perturbed-weights 0,1,0,1,2" in card and "lacks" not in card and "second" not in card
     assert "### The run it continued" in card and f"--out {first['out_dir']}" in card
+    # facts noted in an earlier run's record (where it ran, how it was chosen) stay in the lineage
+    meta_file = Path(first["out_dir"]) / "bertsearch_qa.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta_file.write_text(json.dumps({**meta, "notes": ["Chosen among three seeds."]}), encoding="utf-8")
+    fourth = train_qa(_config(tmp_path / "d", tiny_bert_path, epochs=1, init_from=first["out_dir"]))
+    card = (Path(fourth["out_dir"]) / "MODEL_CARD.md").read_text(encoding="utf-8")
+    earlier = card[card.index("### The run it continued"):]
+    assert "- Chosen among three seeds." in earlier and f"- Machine: {meta['machine']}." in earlier
 
 
 def test_resume_without_a_checkpoint_is_a_config_error(tiny_bert_path: str, tmp_path: Path) -> None:
