@@ -23,7 +23,7 @@ any SQuAD 2.0 data:
   busiest airport") when the paragraph never says "second", close to SQuAD 2.0's impossible conditions;
 - *reword*: the role swap for common words: a content word the question shares with the paragraph
   is replaced by another word of the same paragraph with the same ending ("Which treaty ended the
-  war?" -> "Which treaty ended the occupation?"), so again every word is in the paragraph.
+  occupation?" -> "Which treaty ended the invasion?"), so again every word is in the paragraph.
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
 the price of having no human-written unanswerable training data.

@@ -115,8 +115,8 @@ def test_reword_uses_another_word_of_the_paragraph_with_the_same_ending() -> Non
     context = "The treaty ended the occupation of the region and the war. Its signature ended a famine."
     rng = random.Random(0)
     seen = {reword("Which treaty ended the war?", context, ["Its signature"], rng) for _ in range(40)}
-    # "treaty" and "ended" have no other word of their ending in the paragraph; "signature" is
-    # in the answer; so only "treaty" -> nothing, "ended" -> nothing: the question has no anchor left
+    # "treaty" (-aty) and "ended" (-ded) have no other word of their ending in the paragraph, and
+    # "war" is too short to count as a content word: nothing to swap
     assert seen == {None}
     context = "The northern treaty ended the occupation of the region. The southern battle ended the invasion."
     seen = {reword("Which treaty ended the occupation?", context, ["The northern treaty"], rng) for _ in range(40)}
