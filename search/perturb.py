@@ -142,10 +142,13 @@ def swap_word(question: str, context: str, pool: dict[str, list[str]], rng: rand
     Args:
         pool: Replacement candidates keyed by :func:`word_ending` (see :func:`words_by_ending`).
     """
-    lowered = set(_WORD.findall(context.lower()))
-    anchors = [(m.start(), m.end(), word_ending(m.group(0))) for m in _WORD.finditer(question)
-               if m.group(0) in lowered and m.group(0) not in _STOPWORDS]
-    return _replace_one(question, context, anchors, pool, rng)
+    return _replace_one(question, context, _shared_words(question, set(_WORD.findall(context.lower()))), pool, rng)
+
+
+def _shared_words(question: str, words: set[str]) -> list[tuple[int, int, str]]:
+    """``(start, end, ending)`` of the question's content words that are in ``words``."""
+    return [(m.start(), m.end(), word_ending(m.group(0))) for m in _WORD.finditer(question)
+            if m.group(0) in words and m.group(0) not in _STOPWORDS]
 
 
 def word_ending(word: str) -> str:
@@ -179,9 +182,7 @@ def reword(question: str, context: str, answers: Sequence[str], rng: random.Rand
     words = _WORD.findall(context)
     answer_text = " ".join(answers).lower()
     pool = words_by_ending(w for w in dict.fromkeys(words) if w not in answer_text)
-    present = set(words)
-    anchors = [(m.start(), m.end(), word_ending(m.group(0))) for m in _WORD.finditer(question)
-               if m.group(0) in present and m.group(0) not in _STOPWORDS]
+    anchors = _shared_words(question, set(words))
     rng.shuffle(anchors)
     for start, end, ending in anchors:
         candidates = [w for w in pool.get(ending, []) if w not in question]
