@@ -20,9 +20,19 @@ from bertsearch.search.squad import load_squad
 SWEEP = (-6.0, -4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
 
 
-def best_spans(reader: Any, examples: list[Any], chunk: int = 256) -> dict[str, tuple[str, float]]:
-    """Question id -> (best span text, ``log P(null) - log P(best span)``), each read against its own context."""
+def best_spans(
+    reader: Any, examples: list[Any], chunk: int = 256, show_progress: bool = False
+) -> dict[str, tuple[str, float]]:
+    """Question id -> (best span text, ``log P(null) - log P(best span)``), each read against its own context.
+
+    ``show_progress`` shows a tqdm bar of the questions read.
+    """
     out: dict[str, tuple[str, float]] = {}
+    bar = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(examples), desc="reading", unit=" questions", leave=False)
     for lo in range(0, len(examples), chunk):
         part = examples[lo : lo + chunk]
         results = reader.read_pairs([e.question for e in part], [e.context for e in part])
@@ -32,6 +42,10 @@ def best_spans(reader: Any, examples: list[Any], chunk: int = 256) -> dict[str, 
                 out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
             else:
                 out[ex.id] = ("", float("inf"))
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
     return out
 
 
@@ -70,6 +84,7 @@ def evaluate_qa_model(
     reader: Any = None,
     sweep: bool = False,
     record: bool = False,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Official EM/F1 of a QA model on a SQuAD file.
 
@@ -85,6 +100,7 @@ def evaluate_qa_model(
         reader: An already loaded :class:`~bertsearch.search.reader.Reader` (overrides the model).
         sweep: Also score a range of null thresholds (``threshold_sweep``; no extra model runs).
         record: Store the scores in the model folder (``bertsearch_qa.json``, ``MODEL_CARD.md``).
+        show_progress: Show a progress bar of the questions read.
 
     Returns:
         The scores of :func:`squad_scores` plus ``seconds`` and ``null_threshold``.
@@ -97,7 +113,7 @@ def evaluate_qa_model(
     if reader is None:
         reader = Reader(model_path, precision=precision, batch_size=batch_size)
     t0 = time.time()
-    spans = best_spans(reader, examples)
+    spans = best_spans(reader, examples, show_progress=show_progress)
     gold = {e.id: [a.text for a in e.answers] for e in examples}
     predictions = predictions_at(spans, abstain, null_threshold)
     scores: dict[str, Any] = squad_scores(gold, predictions)

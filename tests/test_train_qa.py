@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from bertsearch.cli.main import cli
 from bertsearch.indexer.errors import ConfigError
+from bertsearch.search.qa_eval import evaluate_qa_model
 from bertsearch.search.qa_train import TrainConfig, epoch_batches, lr_factor, train_qa
 
 CITIES = ["Paris", "Rome", "Madrid", "Berlin", "Vienna", "Lisbon", "Dublin", "Prague", "Warsaw", "Athens"]
@@ -130,7 +131,7 @@ def test_schedule_and_batches() -> None:
     assert all((x == y).all() for x, y in zip(batches, again))
 
 
-def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path) -> None:
+def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     train = tmp_path / "train.json"
     _write_train(train)
     out = tmp_path / "model"
@@ -143,10 +144,14 @@ def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["finished"] and summary["eval"]["total"] == 10
-    result = runner.invoke(cli, ["eval-qa", "--model", str(out), "--data", str(train), "--limit", "6", "--json"])
+    result = runner.invoke(cli, ["eval-qa", "--model", str(out), "--data", str(train), "--limit", "6", "--quiet",
+                                 "--json"])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output.strip().splitlines()[-1])
     assert scores["total"] == 6 and 0.0 <= scores["f1"] <= 100.0
+    capsys.readouterr()
+    assert evaluate_qa_model(out, train, limit=6, show_progress=True)["f1"] == scores["f1"]
+    assert "reading" in capsys.readouterr().err  # the progress bar a terminal shows
     result = runner.invoke(cli, ["eval-qa", "--model", str(out), "--data", str(train), "--limit", "6", "--sweep",
                                  "--record", "--json"])
     assert result.exit_code == 0, result.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bertsearch.cli.commands._common import echo_json
+from bertsearch.cli.commands._common import echo_json, show_progress
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -80,10 +80,11 @@ def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, 
               help="Score this predictions JSON ({id: text}) instead of running a model (like the official script).")
 @click.option("--sweep", is_flag=True, help="Also score a range of null thresholds (no extra model runs).")
 @click.option("--record", is_flag=True, help="Store the scores in the model folder and its MODEL_CARD.md.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, null_threshold: float,
                     batch_size: int, precision: str, predictions: Path | None, score_path: Path | None,
-                    sweep: bool, record: bool, as_json: bool) -> None:
+                    sweep: bool, record: bool, quiet: bool, as_json: bool) -> None:
     """Official SQuAD EM/F1 of a QA model (HasAns/NoAns and abstain rate on v2 data)."""
     from bertsearch.search.qa_eval import evaluate_qa_model, score_predictions
 
@@ -92,7 +93,7 @@ def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, 
     else:
         scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
                                    batch_size=batch_size, precision=precision, predictions_path=predictions,
-                                   sweep=sweep, record=record)
+                                   sweep=sweep, record=record, show_progress=show_progress(quiet))
     if as_json:
         echo_json(scores)
     else:
