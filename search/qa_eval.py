@@ -27,25 +27,20 @@ def best_spans(
 
     ``show_progress`` shows a tqdm bar of the questions read.
     """
-    out: dict[str, tuple[str, float]] = {}
-    bar = None
-    if show_progress:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(examples), desc="reading", unit=" questions", leave=False)
-    for lo in range(0, len(examples), chunk):
-        part = examples[lo : lo + chunk]
-        results = reader.read_pairs([e.question for e in part], [e.context for e in part])
-        for ex, res in zip(part, results):
-            if res.spans:
-                best = res.spans[0]
-                out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
-            else:
-                out[ex.id] = ("", float("inf"))
-        if bar is not None:
+    out: dict[str, tuple[str, float]] = {}
+    with tqdm(total=len(examples), desc="reading", unit=" questions", leave=False, disable=not show_progress) as bar:
+        for lo in range(0, len(examples), chunk):
+            part = examples[lo : lo + chunk]
+            results = reader.read_pairs([e.question for e in part], [e.context for e in part])
+            for ex, res in zip(part, results):
+                if res.spans:
+                    best = res.spans[0]
+                    out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
+                else:
+                    out[ex.id] = ("", float("inf"))
             bar.update(len(part))
-    if bar is not None:
-        bar.close()
     return out
 
 
