@@ -23,7 +23,10 @@ any SQuAD 2.0 data:
   busiest airport") when the paragraph never says "second", close to SQuAD 2.0's impossible conditions;
 - *reword*: the role swap for common words: a content word the question shares with the paragraph
   is replaced by another word of the same paragraph with the same ending ("Which treaty ended the
-  occupation?" -> "Which treaty ended the invasion?"), so again every word is in the paragraph.
+  occupation?" -> "Which treaty ended the invasion?"), so again every word is in the paragraph;
+- *exchange*: two names, numbers or content words of the question that the paragraph mentions
+  trade places ("Hmong are what fraction of Asians?" -> "Asians are what fraction of Hmong?"), so
+  the words are all there but the relation is reversed (lists, "X and Y", are left alone).
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
 the price of having no human-written unanswerable training data.
@@ -46,6 +49,7 @@ DESCRIPTIONS = {
     "role": "a name or number swapped for another one of its paragraph",
     "ordinal": "a superlative made 'second ...'",
     "reword": "a content word swapped for another one of its paragraph",
+    "exchange": "two of its names, numbers or words exchanged",
 }
 KINDS = tuple(DESCRIPTIONS)  # the order of --perturbed-weights
 
@@ -284,6 +288,35 @@ def swap_role(question: str, context: str, answers: Sequence[str], rng: random.R
     return None
 
 
+_LIST_GAP = re.compile(r"[\s,;&]*(?:(?:and|or|nor|the|a|an)\b[\s,;&]*)*", re.IGNORECASE)
+
+
+def exchange(question: str, context: str, rng: random.Random) -> str | None:
+    """The question with two of its names or numbers (or else two content words with the same
+    :func:`word_ending`) that the context mentions exchanged, or ``None``.
+
+    Two items separated only by commas, "and", "or" or an article are a list, whose order rarely matters, so
+    they are never exchanged; nor are two spellings of one item.
+
+    Args:
+        question: The question.
+        context: Its paragraph.
+        rng: The random draw.
+    """
+    groups = (
+        [a for a in _mentioned_spans(question, context) if a[1] - a[0] >= 3],
+        _shared_words(question, set(_WORD.findall(context))),
+    )
+    for anchors in groups:
+        pairs = [(a, b) for i, a in enumerate(anchors) for b in anchors[i + 1:]
+                 if a[2] == b[2] and a[1] < b[0] and not _LIST_GAP.fullmatch(question, a[1], b[0])
+                 and question[a[0]:a[1]].lower() != question[b[0]:b[1]].lower()]
+        if pairs:
+            (s1, e1, _), (s2, e2, _) = rng.choice(pairs)
+            return question[:s1] + question[s2:e2] + question[e1:s2] + question[s1:e1] + question[e2:]
+    return None
+
+
 def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
     """Per article title, the names and numbers of its paragraphs by kind, and its content words
     by :func:`word_ending`."""
@@ -302,8 +335,8 @@ def _pools(examples: Sequence[SquadExample]) -> dict[str, dict[str, list[str]]]:
 
 
 def parse_weights(text: str) -> tuple[float, ...]:
-    """``"3,1,2,1,2,1,2"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation,
-    role swap, ordinal, reword). Kinds left off the end get weight 0, so ``"3,1,2,1"`` (the kinds of
+    """``"3,1,2,1,2,1,2,2"`` as the weights of :data:`KINDS` (entity swap, antonym, word swap, negation,
+    role swap, ordinal, reword, exchange). Kinds left off the end get weight 0, so ``"3,1,2,1"`` (the kinds of
     earlier releases) still means what it meant.
 
     Raises:
@@ -319,7 +352,8 @@ def parse_weights(text: str) -> tuple[float, ...]:
     return weights + (0.0,) * (len(KINDS) - len(weights))
 
 
-_FALLBACKS = {"swap": ("antonym",), "antonym": ("swap",), "ordinal": ("antonym", "swap"), "reword": ("role", "word")}
+_FALLBACKS = {"swap": ("antonym",), "antonym": ("swap",), "ordinal": ("antonym", "swap"), "reword": ("role", "word"),
+              "exchange": ("reword", "role", "word")}
 
 
 def add_perturbed_negatives(
@@ -331,7 +365,8 @@ def add_perturbed_negatives(
     The kind tried first is drawn with ``weights`` (in the order of :data:`KINDS`, missing ones 0;
     the default is near SQuAD 2.0's shares). If an entity swap or an antonym does not apply, the
     other of the two is tried; if an ordinal does not, an antonym and then an entity swap are; if a
-    reword does not, a role swap and then a word swap are. The other kinds apply to most questions
+    reword does not, a role swap and then a word swap are; if an exchange does not, a reword, a role
+    swap and a word swap are. The other kinds apply to most questions
     and are only used when drawn, so that they keep their share.
 
     Args:
@@ -365,6 +400,8 @@ def add_perturbed_negatives(
                 question = ordinal(ex.question, ex.context)
             elif kind == "reword":
                 question = reword(ex.question, ex.context, [a.text for a in ex.answers], rng)
+            elif kind == "exchange":
+                question = exchange(ex.question, ex.context, rng)
             else:
                 question = negate(ex.question)
             if question is not None and question != ex.question:

@@ -8,7 +8,7 @@ import pytest
 
 from bertsearch.indexer.errors import ConfigError
 from bertsearch.search.perturb import (
-    ANTONYMS, KINDS, add_perturbed_negatives, flip_antonym, negate, ordinal, parse_weights, reword, swap_entity,
+    ANTONYMS, KINDS, add_perturbed_negatives, exchange, flip_antonym, negate, ordinal, parse_weights, reword, swap_entity,
     swap_role, swap_word, words_by_ending,
 )
 from bertsearch.search.squad import SquadAnswer, SquadExample
@@ -79,11 +79,11 @@ def test_perturbation_weights_pick_the_kinds() -> None:
                              (SquadAnswer("Eiffel", CONTEXT.index("Eiffel")),), False, "T") for i in range(20)]
     negated = add_perturbed_negatives(examples, 1.0, weights=parse_weights("0,0,0,1"))[20:]
     assert len(negated) == 20 and {n.question for n in negated} == {"Who was not the tallest building in Paris?"}
-    for bad in ("1,2,3,1,1,1,1,1", "1,x,1,1", "0,0,0,0", "-1,1,1,1", ""):
+    for bad in ("1,2,3,1,1,1,1,1,1", "1,x,1,1", "0,0,0,0", "-1,1,1,1", ""):
         with pytest.raises(ConfigError, match="perturbation weights"):
             parse_weights(bad)
     # the four-kind weights of earlier runs still parse, the newer kinds off
-    assert parse_weights("3,1,2,1") == (3, 1, 2, 1, 0, 0, 0) and len(KINDS) == 7
+    assert parse_weights("3,1,2,1") == (3, 1, 2, 1, 0, 0, 0, 0) and len(KINDS) == 8
 
 
 def test_ordinal_asks_for_the_second_unless_the_paragraph_has_one() -> None:
@@ -124,3 +124,21 @@ def test_reword_uses_another_word_of_the_paragraph_with_the_same_ending() -> Non
     # the answer's words ("northern", "treaty") are never used
     assert seen == {"Which treaty ended the invasion?", "Which treaty ended the region?"}
     assert reword("Who was he?", context, [], rng) is None
+
+
+def test_exchange_swaps_two_mentions_of_one_kind_but_never_list_items() -> None:
+    context = "The Hmong are 11.2% of the Asians of Fresno; in 2010 the Lao were 4.1% of them, after 1990."
+    rng = random.Random(0)
+    assert exchange("Hmong are what fraction of Asians?", context, rng) is None  # the first word is never a name
+    assert exchange("What fraction of Asians are Hmong?", context, rng) == "What fraction of Hmong are Asians?"
+    # two years trade places; a name and a year never do
+    seen = {exchange("How many Lao were there in 2010 after 1990?", context, rng) for _ in range(20)}
+    assert seen == {"How many Lao were there in 1990 after 2010?"}
+    # "Hmong and Lao" is a list: its order does not change the answer; no names left, no shared
+    # words with the same ending, so nothing to exchange
+    assert exchange("What share were the Hmong and Lao?", context, rng) is None
+    assert exchange("What share were the Hmong, or the Lao?", context, rng) is None
+    # without two names of a kind, two content words with the same ending are exchanged
+    context = "The regional treaty ended the occupation and the rebellion of the province."
+    assert exchange("Which treaty ended the occupation of the rebellion?", context, rng) == (
+        "Which treaty ended the rebellion of the occupation?")

@@ -34,10 +34,10 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--perturbed-negatives", "perturbed_negative_ratio", type=float, default=0.0, show_default=True,
               help="Near-miss unanswerable questions (entity swapped, antonym, word swapped, negation, "
                    "a name swapped for another of the paragraph, 'second' before a superlative, a word "
-                   "swapped for another of the paragraph) per question.")
+                   "swapped for another of the paragraph, two of its names or words exchanged) per question.")
 @click.option("--perturbed-weights", default="3,1,0,1", show_default=True,
               help="Relative frequency of the near-miss kinds: entity swap, antonym, word swap, negation, "
-                   "role swap, ordinal, reword (missing ones 0).")
+                   "role swap, ordinal, reword, exchange (missing ones 0).")
 @click.option("--init-from", default=None, help="Continue from this exported QA model instead of the base encoder.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
