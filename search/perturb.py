@@ -25,7 +25,7 @@ any SQuAD 2.0 data:
   is replaced by another word of the same paragraph with the same ending ("Which treaty ended the
   occupation?" -> "Which treaty ended the invasion?"), so again every word is in the paragraph;
 - *exchange*: two names, numbers or content words of the question that the paragraph mentions
-  trade places ("Hmong are what fraction of Asians?" -> "Asians are what fraction of Hmong?"), so
+  trade places ("What fraction of Asians are Hmong?" -> "What fraction of Hmong are Asians?"), so
   the words are all there but the relation is reversed (lists, "X and Y", are left alone).
 
 Each is a heuristic and sometimes yields a question that still has an answer; that label noise is
@@ -295,8 +295,8 @@ def exchange(question: str, context: str, rng: random.Random) -> str | None:
     """The question with two of its names or numbers (or else two content words with the same
     :func:`word_ending`) that the context mentions exchanged, or ``None``.
 
-    Two items separated only by commas, "and", "or" or an article are a list, whose order rarely matters, so
-    they are never exchanged; nor are two spellings of one item.
+    Two items separated only by commas, "and", "or" or an article are a list, whose order rarely
+    matters, so they are never exchanged; nor are two spellings of one item.
 
     Args:
         question: The question.
@@ -366,8 +366,8 @@ def add_perturbed_negatives(
     the default is near SQuAD 2.0's shares). If an entity swap or an antonym does not apply, the
     other of the two is tried; if an ordinal does not, an antonym and then an entity swap are; if a
     reword does not, a role swap and then a word swap are; if an exchange does not, a reword, a role
-    swap and a word swap are. The other kinds apply to most questions
-    and are only used when drawn, so that they keep their share.
+    swap and a word swap are. The other kinds apply to most questions and are only used when drawn,
+    so that they keep their share.
 
     Args:
         examples: The examples (answerable ones are perturbed).

@@ -63,11 +63,11 @@ class TrainConfig:
         hard_negative_ratio: Hard negatives per answerable question (its own paragraph without
             the answer's sentences), closer to SQuAD 2.0's unanswerable questions.
         perturbed_negative_ratio: Near-miss negatives per answerable question (its question with
-            an entity or word swapped, an antonym, a negation, a role swap, an ordinal, a reword or an
-            exchange; see
-            :mod:`bertsearch.search.perturb`), like most of SQuAD 2.0's unanswerable questions.
-        perturbed_weights: Relative frequency of the near-miss kinds, ``"swap,antonym,word,negate,role,ordinal,reword,exchange"``
-            (missing ones 0).
+            an entity or word swapped, an antonym, a negation, a role swap, an ordinal, a reword or
+            an exchange; see :mod:`bertsearch.search.perturb`), like most of SQuAD 2.0's
+            unanswerable questions.
+        perturbed_weights: Relative frequency of the near-miss kinds,
+            ``"swap,antonym,word,negate,role,ordinal,reword,exchange"`` (missing ones 0).
         init_from: Start from this exported QA model (continue training) instead of ``base_model``.
         seed: Seed of everything random.
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
