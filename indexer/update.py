@@ -32,6 +32,7 @@ from sqlalchemy import delete, insert, select, update as sql_update
 
 from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
 from bertsearch.indexer.models import ChunkRow, Document, IndexState, utcnow
+from bertsearch.indexer.progress import progress_bar
 
 if TYPE_CHECKING:
     from bertsearch.indexer.chunking import Chunk
@@ -147,7 +148,7 @@ class _Run:
             self.existing = {path: (doc_id, size, mtime, digest) for doc_id, path, size, mtime, digest in rows}
         files = discover(self.root, include, exclude, skip=[self.index.index_dir])
         seen: set[str] = set()
-        for path in _progress(files, self.show_progress, "checking", "files"):
+        for path in progress_bar(self.show_progress, "checking", " files", iterable=files):
             path = path if path.is_absolute() else self.root / path
             rel = path.relative_to(self.root).as_posix()
             seen.add(rel)
@@ -193,8 +194,8 @@ class _Run:
         tokens, overlap = self.index.params.chunk_tokens, self.index.params.chunk_overlap
         pending: list[_Pending] = []
         n_pending = 0
-        files = _progress(self.changed, self.show_progress, "indexing", "files")
-        chunk_bar = _bar(self.show_progress, "encoding", "chunks")
+        files = progress_bar(self.show_progress, "indexing", " files", iterable=self.changed)
+        chunk_bar = progress_bar(self.show_progress, "encoding", " chunks")
         try:
             for path, rel, st, old, digest in files:
                 try:
@@ -216,14 +217,12 @@ class _Run:
             if pending:
                 self._commit(pending, encoder, chunk_bar)
         finally:
-            if chunk_bar is not None:
-                chunk_bar.close()
+            chunk_bar.close()
 
     def _commit(self, pending: list[_Pending], encoder: Any, chunk_bar: Any) -> None:
         texts = [c.text for p in pending for c in p.chunks]
         vectors = encoder.encode(texts) if texts else np.zeros((0, self.index.params.dimension), np.float32)
-        if chunk_bar is not None:
-            chunk_bar.update(len(texts))
+        chunk_bar.update(len(texts))
         blobs = iter(np.ascontiguousarray(vectors, dtype="<f4"))
         now = utcnow()
         changed_ids = [p.doc_id for p in pending if p.doc_id is not None]
@@ -316,17 +315,3 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _progress(items: list, show: bool, desc: str, unit: str):
-    if not show:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit=f" {unit}", leave=False)
-
-
-def _bar(show: bool, desc: str, unit: str):
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(desc=desc, unit=f" {unit}", leave=False)

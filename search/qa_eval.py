@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bertsearch.indexer.progress import progress_bar
 from bertsearch.search.qa_metrics import squad_scores
 from bertsearch.search.squad import load_squad
 
@@ -27,10 +28,8 @@ def best_spans(
 
     ``show_progress`` shows a tqdm bar of the questions read.
     """
-    from tqdm.auto import tqdm
-
     out: dict[str, tuple[str, float]] = {}
-    with tqdm(total=len(examples), desc="reading", unit=" questions", leave=False, disable=not show_progress) as bar:
+    with progress_bar(show_progress, "reading", " questions", total=len(examples)) as bar:
         for lo in range(0, len(examples), chunk):
             part = examples[lo : lo + chunk]
             results = reader.read_pairs([e.question for e in part], [e.context for e in part])
