@@ -108,7 +108,7 @@ def update(
         run.scan(include, exclude)
         run.remove_missing()
         if run.changed:
-            run.index_changed(index.encoder)  # loaded only when there is something to encode
+            run.index_changed()
         run.finish()
     summary = run.summary
     summary.seconds = round(time.perf_counter() - began, 3)
@@ -187,7 +187,9 @@ class _Run:
         self.summary.removed = len(self.gone)
         self._maybe_save()
 
-    def index_changed(self, encoder: Any) -> None:
+    def index_changed(self) -> None:
+        """Read, chunk and encode the changed files. The encoder loads at the first file with text,
+        so a run whose only changes are files that fail (or are empty) never loads the model."""
         from bertsearch.indexer.chunking import chunk_text
         from bertsearch.indexer.documents import read_document
 
@@ -205,23 +207,23 @@ class _Run:
                     continue
                 # PostgreSQL text cannot hold NUL; a space keeps every character offset valid.
                 text = loaded.text.replace("\x00", " ")
-                chunks = chunk_text(text, encoder.tokenizer, tokens, overlap)
+                chunks = chunk_text(text, self.index.encoder.tokenizer, tokens, overlap) if text.strip() else []
                 pending.append(_Pending(
                     doc_id=old[0] if old else None, path=rel, title=loaded.title.replace("\x00", " "), text=text,
                     content_hash=digest, size=st.st_size, mtime=st.st_mtime, chunks=chunks,
                 ))
                 n_pending += len(chunks)
                 if n_pending >= COMMIT_CHUNKS:
-                    self._commit(pending, encoder, chunk_bar)
+                    self._commit(pending, chunk_bar)
                     pending, n_pending = [], 0
             if pending:
-                self._commit(pending, encoder, chunk_bar)
+                self._commit(pending, chunk_bar)
         finally:
             chunk_bar.close()
 
-    def _commit(self, pending: list[_Pending], encoder: Any, chunk_bar: Any) -> None:
+    def _commit(self, pending: list[_Pending], chunk_bar: Any) -> None:
         texts = [c.text for p in pending for c in p.chunks]
-        vectors = encoder.encode(texts) if texts else np.zeros((0, self.index.params.dimension), np.float32)
+        vectors = self.index.encoder.encode(texts) if texts else np.zeros((0, self.index.params.dimension), np.float32)
         chunk_bar.update(len(texts))
         blobs = iter(np.ascontiguousarray(vectors, dtype="<f4"))
         now = utcnow()

@@ -140,6 +140,26 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path: Path, make_settings,
         assert _counts(index.update(root)) == (0, 0, 1, 0, 2)
 
 
+def test_a_run_with_nothing_to_encode_never_loads_the_model(tmp_path: Path, make_settings, encoder, monkeypatch):
+    root = tmp_path / "docs"
+    _write(root / "good.txt", _text(1))
+    with Index.open(make_settings(), create=True, encoder=encoder) as index:
+        index.update(root)
+    loads = []
+    load = Index._load_encoder
+    monkeypatch.setattr(Index, "_load_encoder", lambda self, path: loads.append(path) or load(self, path))
+    (root / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    _write(root / "empty.txt", "  \n")
+    # No model named: the one the index was built with loads when, and only if, there is text to encode.
+    with Index.open(make_settings(model_path=None)) as index:
+        assert _counts(index.update(root)) == (1, 0, 1, 0, 1)  # the empty file is a document without chunks
+        assert loads == []
+        _write(root / "new.txt", _text(2))
+        assert _counts(index.update(root)) == (1, 0, 2, 0, 1)
+        assert len(loads) == 1
+        _assert_consistent(index)
+
+
 def test_index_folder_inside_the_root_is_skipped(tmp_path: Path, make_settings, encoder):
     root = tmp_path / "docs"
     _write(root / "a.txt", _text(1))
