@@ -334,7 +334,7 @@ def qa_model_for_speed(args: argparse.Namespace) -> tuple[str | None, str]:
     ``BertForQuestionAnswering`` with the packaged MiniLM's encoder weights and a random head
     (same architecture and size as the shipped head, so the same speed; its answers mean nothing).
     """
-    from bertsearch.search.qa_model import default_qa_model_path
+    from bertsearch.search.qa_head import default_qa_model_path
 
     if args.qa_model:
         return args.qa_model, f"--qa-model {args.qa_model}"

@@ -3,7 +3,7 @@
 The index holds all 2,067 dev paragraphs as documents (as in ``eval_retrieval.py``). For each
 question (a seeded random sample of ``--limit``), ``Searcher.ask`` retrieves ``--passages``
 passages from the whole corpus and reads them; its best answer is scored against the gold
-answers with the official SQuAD normalisation (``bertsearch.search.qa_metrics``).
+answers with the official SQuAD normalisation (``bertsearch.search.training.metrics``).
 
 Trust: ``--unanswerable N`` also asks a seeded sample of SQuAD 2.0 dev's unanswerable questions.
 Their paragraphs are all in the corpus (SQuAD 2.0 dev reuses v1.1 dev's), written to look as if
@@ -30,7 +30,7 @@ SWEEP = (0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 def main(args: Any) -> dict[str, Any]:
     from bertsearch.indexer.index import Index
-    from bertsearch.search.qa_metrics import squad_scores
+    from bertsearch.search.training.metrics import squad_scores
     from bertsearch.search.searcher import Searcher
 
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
@@ -86,7 +86,7 @@ def main(args: Any) -> dict[str, Any]:
         "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
                     "chunk_overlap": built["chunk_overlap"]},
         "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
-        "metrics": "bertsearch.search.qa_metrics.squad_scores (official SQuAD normalisation)",
+        "metrics": "bertsearch.search.training.metrics.squad_scores (official SQuAD normalisation)",
         "documents": built["documents"],
         "chunks": built["chunks"],
         "passages": args.passages,

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bertsearch.indexer.precision import cpu_has_native_bf16, use_bf16
 from bertsearch.indexer.errors import ConfigError, ModelLoadError
 from bertsearch.indexer.progress import progress_bar
 
@@ -28,23 +29,9 @@ DEFAULT_BATCH_SIZE = 32
 
 __all__ = ["Encoder", "cpu_has_native_bf16"]
 
-_PRECISIONS = ("auto", "bf16", "fp32")
 _MAX_LENGTH_CAP = 512
 _FINGERPRINT_BYTES = 1 << 20
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16), read from ``/proc/cpuinfo``."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
-    except OSError:
-        pass
-    return False
 
 
 class Encoder:
@@ -75,8 +62,7 @@ class Encoder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_length: int | None = None,
     ) -> None:
-        if precision not in _PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
+        bf16 = use_bf16(precision)  # raises ConfigError for another value
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self._path = Path(model_path)
@@ -91,7 +77,7 @@ class Encoder:
         self._torch = torch
         self._tokenizer, self._model = _load(self._path)
         self._batch_size = batch_size
-        self._precision = "bf16" if precision == "bf16" or (precision == "auto" and cpu_has_native_bf16()) else "fp32"
+        self._precision = "bf16" if bf16 else "fp32"
         if self._precision == "bf16":
             # What autocast would cast on every call, cast once: the same numbers, no copies.
             for module in self._model.modules():

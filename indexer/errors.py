@@ -2,7 +2,7 @@
 
 Every error a user can cause or meet is a subclass of :class:`BertsearchError`. The CLI turns
 them into ``Error: ...`` and exit code 1; the HTTP API into one JSON shape (``{"detail": ...}``)
-with the status code named by :attr:`BertsearchError.status_code`.
+with a status code chosen there (``bertsearch.cli.api.errors``): the core knows no HTTP.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 class BertsearchError(Exception):
     """Base class of every error bertsearch reports to a user."""
-
-    status_code: int = 400
 
 
 class ConfigError(BertsearchError):
@@ -21,37 +19,25 @@ class ConfigError(BertsearchError):
 class IndexNotFound(BertsearchError):
     """No index exists at the given location."""
 
-    status_code = 404
-
 
 class DocumentNotFound(BertsearchError):
     """No document with the given id exists in the index."""
-
-    status_code = 404
 
 
 class ModelMismatch(BertsearchError):
     """The index was built with other build parameters (model, dimension, pooling, chunking)."""
 
-    status_code = 409
-
 
 class IndexLocked(BertsearchError):
     """Another writer holds the index."""
-
-    status_code = 409
 
 
 class IndexCorrupt(BertsearchError):
     """The index files cannot be read and cannot be repaired from the database."""
 
-    status_code = 500
-
 
 class StorageError(BertsearchError):
     """The database cannot be reached or written (server down, wrong password, disk full)."""
-
-    status_code = 503
 
 
 class UnsupportedDocument(BertsearchError):
@@ -61,10 +47,6 @@ class UnsupportedDocument(BertsearchError):
 class ModelLoadError(BertsearchError):
     """A model directory is missing or does not hold a usable model."""
 
-    status_code = 500
-
 
 class InvalidQuery(BertsearchError):
     """A query or question is empty, too long, or asks for an out-of-range number of results."""
-
-    status_code = 422

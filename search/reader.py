@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
-from bertsearch.search.squad import Windows, pad_windows, tokenize_windows
+from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Reader:
     """An extractive QA model ready to read.
 
     Args:
-        model_path: A QA model folder (see :mod:`bertsearch.search.qa_model`); ``None`` for the
+        model_path: A QA model folder (see :mod:`bertsearch.search.qa_head`); ``None`` for the
             head shipped with bertsearch.
         precision: ``auto`` (bf16 autocast when the CPU supports it), ``bf16`` or ``fp32``.
         max_seq_len: Tokens per window.
@@ -81,13 +81,14 @@ class Reader:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        from bertsearch.search.qa_model import load_qa_model, use_bf16_autocast
+        from bertsearch.indexer.precision import use_bf16
+        from bertsearch.search.qa_head import load_qa_model
 
         if model is None:
             model, tokenizer = load_qa_model(model_path)
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.use_bf16 = use_bf16_autocast(precision)
+        self.use_bf16 = use_bf16(precision)
         self.precision = "bf16" if self.use_bf16 else "fp32"
         self.max_seq_len = max_seq_len
         self.stride = stride

@@ -7,11 +7,11 @@ import random
 import pytest
 
 from bertsearch.indexer.errors import ConfigError
-from bertsearch.search.perturb import (
+from bertsearch.search.training.perturb import (
     ANTONYMS, KINDS, add_perturbed_negatives, exchange, flip_antonym, negate, ordinal, parse_weights, reword, swap_entity,
     swap_role, swap_word, words_by_ending,
 )
-from bertsearch.search.squad import SquadAnswer, SquadExample
+from bertsearch.search.training.squad import SquadAnswer, SquadExample
 
 CONTEXT = "The Eiffel Tower was finished in 1889 by Gustave Eiffel. It was the tallest building in Paris."
 

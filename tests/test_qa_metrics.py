@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bertsearch.cli.main import cli
-from bertsearch.search.qa_metrics import exact_match, f1_score, normalize_answer, squad_scores
+from bertsearch.search.training.metrics import exact_match, f1_score, normalize_answer, squad_scores
 
 
 def test_normalize_answer_follows_the_official_script() -> None:

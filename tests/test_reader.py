@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bertsearch.indexer.errors import ModelLoadError
-from bertsearch.search.qa_model import default_qa_model_path, load_qa_model, save_qa_model
+from bertsearch.search.qa_head import default_qa_model_path, load_qa_model
+from bertsearch.search.training.export import save_qa_model
 from bertsearch.search.reader import Reader, ReaderSpan
 
 PASSAGES = [

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bertsearch.indexer.errors import ConfigError
-from bertsearch.search.squad import (
+from bertsearch.search.training.squad import (
     NO_ANSWER_INDEX,
     SquadAnswer,
     SquadExample,

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 from bertsearch.cli.main import cli
 from bertsearch.indexer.errors import ConfigError
-from bertsearch.search.qa_eval import evaluate_qa_model
-from bertsearch.search.qa_train import TrainConfig, epoch_batches, lr_factor, train_qa
+from bertsearch.search.training.evaluate import evaluate_qa_model
+from bertsearch.search.training.train import TrainConfig, epoch_batches, lr_factor, train_qa
 
 CITIES = ["Paris", "Rome", "Madrid", "Berlin", "Vienna", "Lisbon", "Dublin", "Prague", "Warsaw", "Athens"]
 COUNTRIES = ["France", "Italy", "Spain", "Germany", "Austria", "Portugal", "Ireland", "Czechia", "Poland", "Greece"]
@@ -102,7 +102,7 @@ def test_resume_without_a_checkpoint_is_a_config_error(tiny_bert_path: str, tmp_
 def test_device_setting(tiny_bert_path: str, tmp_path: Path) -> None:
     import torch
 
-    from bertsearch.search.qa_train import resolve_device
+    from bertsearch.search.training.train import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -34,7 +34,7 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
 
-from bertsearch.search.qa_model import default_qa_model_path
+from bertsearch.search.qa_head import default_qa_model_path
 from bertsearch.search.reader import Reader
 
 context = "The Eiffel Tower in Paris was finished in 1889. Gustave Eiffel's company built it."

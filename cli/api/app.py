@@ -6,10 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from bertsearch.cli.api.deps import REFRESH_INTERVAL
+from bertsearch.cli.api.errors import bertsearch_error
 from bertsearch.cli.api.routes import ask, documents, health, search
 from bertsearch.indexer.errors import BertsearchError, ModelLoadError
 from bertsearch.indexer.settings import Settings
@@ -54,15 +54,10 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         version=_version(),
         lifespan=lifespan,
     )
-    app.add_exception_handler(BertsearchError, _bertsearch_error)  # type: ignore[arg-type]
+    app.add_exception_handler(BertsearchError, bertsearch_error)  # type: ignore[arg-type]
     for module in (search, ask, health, documents):
         app.include_router(module.router)
     return app
-
-
-async def _bertsearch_error(request: Request, exc: BertsearchError) -> JSONResponse:
-    """Every core error becomes ``{"detail": message}`` with the status code it names."""
-    return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
 
 
 def _version() -> str:

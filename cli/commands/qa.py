@@ -53,7 +53,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, **options) -> None:
     """Fine-tune a BERT extractive QA head on SQuAD-format data."""
-    from bertsearch.search.qa_train import TrainConfig, train_qa
+    from bertsearch.search.training.train import TrainConfig, train_qa
 
     config = TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()},
                          eval_limit=eval_limit or None)
@@ -86,7 +86,7 @@ def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, 
                     batch_size: int, precision: str, predictions: Path | None, score_path: Path | None,
                     sweep: bool, record: bool, quiet: bool, as_json: bool) -> None:
     """Official SQuAD EM/F1 of a QA model (HasAns/NoAns and abstain rate on v2 data)."""
-    from bertsearch.search.qa_eval import evaluate_qa_model, score_predictions
+    from bertsearch.search.training.evaluate import evaluate_qa_model, score_predictions
 
     if score_path is not None:
         scores = score_predictions(data_path, score_path)

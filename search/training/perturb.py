@@ -39,7 +39,7 @@ import re
 from typing import Iterable, Sequence
 
 from bertsearch.indexer.errors import ConfigError
-from bertsearch.search.squad import SquadExample
+from bertsearch.search.training.squad import SquadExample
 
 DESCRIPTIONS = {
     "swap": "an entity or number swapped for one its paragraph lacks",

@@ -3,7 +3,7 @@
 Each question is read against its own paragraph. The prediction is the best span; on data with
 unanswerable questions (v2) the model abstains (predicts ``""``) when its no-answer score beats
 the best span's by more than ``null_threshold`` (log-probability difference, as in the BERT
-SQuAD 2.0 recipe). Scores come from :func:`bertsearch.search.qa_metrics.squad_scores`.
+SQuAD 2.0 recipe). Scores come from :func:`bertsearch.search.training.metrics.squad_scores`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bertsearch.indexer.progress import progress_bar
-from bertsearch.search.qa_metrics import squad_scores
-from bertsearch.search.squad import load_squad
+from bertsearch.search.training.metrics import squad_scores
+from bertsearch.search.training.squad import load_squad
 
 
 SWEEP = (-6.0, -4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
@@ -101,6 +101,8 @@ def evaluate_qa_model(
     """
     from bertsearch.search.reader import Reader
 
+    if record:
+        _check_recordable(model_path)
     examples = load_squad(data_path, limit=limit)
     if abstain is None:
         abstain = any(e.is_impossible for e in examples)
@@ -121,10 +123,20 @@ def evaluate_qa_model(
             for t in SWEEP
         ]
     if record:
-        from bertsearch.search.qa_model import default_qa_model_path, record_evaluation
+        from bertsearch.search.training.export import record_evaluation
 
         name = Path(data_path).name + (f" (first {limit})" if limit else "")
-        record_evaluation(model_path or default_qa_model_path(), name, scores)
+        record_evaluation(model_path, name, scores)
     if predictions_path is not None:
         Path(predictions_path).write_text(json.dumps(predictions, ensure_ascii=False), encoding="utf-8")
     return scores
+
+
+def _check_recordable(model_path: str | Path | None) -> None:
+    """``--record`` writes into a model folder of the user's, never into the installed package."""
+    from bertsearch.indexer.errors import ConfigError
+    from bertsearch.search.qa_head import default_qa_model_path
+
+    if model_path is None or Path(model_path).resolve() == default_qa_model_path().resolve():
+        raise ConfigError("--record writes into the model folder, and the shipped head is part of the installed "
+                          "package; copy it to a folder of your own and pass that with --model")

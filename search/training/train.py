@@ -12,7 +12,7 @@ A run keeps its state in ``run_dir``: ``checkpoint.pt`` (model, optimizer, step,
 RNG states), written atomically every ``checkpoint_minutes``, and ``train.log``. ``resume=True``
 continues from the checkpoint: the batch order is a function of the seed and the epoch, so the
 run goes on exactly where it stopped. At the end the model is exported to ``out_dir``
-(:func:`~bertsearch.search.qa_model.save_qa_model`) and, when ``eval_path`` is given, evaluated.
+(:func:`~bertsearch.search.training.export.save_qa_model`) and, when ``eval_path`` is given, evaluated.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class TrainConfig:
             the answer's sentences), closer to SQuAD 2.0's unanswerable questions.
         perturbed_negative_ratio: Near-miss negatives per answerable question (its question with
             an entity or word swapped, an antonym, a negation, a role swap, an ordinal, a reword or
-            an exchange; see :mod:`bertsearch.search.perturb`), like most of SQuAD 2.0's
+            an exchange; see :mod:`bertsearch.search.training.perturb`), like most of SQuAD 2.0's
             unanswerable questions.
         perturbed_weights: Relative frequency of the near-miss kinds,
             ``"swap,antonym,word,negate,role,ordinal,reword,exchange"`` (missing ones 0).
@@ -138,7 +138,7 @@ def collate(features: Any, index: np.ndarray, multiple: int = 8) -> dict[str, An
     """Pad the windows ``index`` to the longest of them (rounded up to ``multiple``)."""
     import torch
 
-    from bertsearch.search.squad import pad_windows
+    from bertsearch.search.training.squad import pad_windows
 
     ids, types, mask = pad_windows(features.input_ids, features.token_type_ids, index, multiple)
     return {
@@ -271,9 +271,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     from transformers import AutoTokenizer, BertForQuestionAnswering
 
     from bertsearch.indexer.settings import packaged_encoder_path
-    from bertsearch.search.qa_model import use_bf16_autocast
-    from bertsearch.search.perturb import add_perturbed_negatives, parse_weights
-    from bertsearch.search.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
+    from bertsearch.indexer.precision import use_bf16 as use_bf16_autocast
+    from bertsearch.search.training.perturb import add_perturbed_negatives, parse_weights
+    from bertsearch.search.training.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
 
     device = resolve_device(config.device)
     on_gpu = device.type == "cuda"
@@ -328,7 +328,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     )
 
     if config.init_from:
-        from bertsearch.search.qa_model import load_qa_model
+        from bertsearch.search.qa_head import load_qa_model
 
         model, _ = load_qa_model(config.init_from, attn_implementation=attention)
         model.train()
@@ -451,7 +451,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         log(f"stopped at step {step}/{total_steps} (max_steps); resume to continue")
         return summary
 
-    from bertsearch.search.qa_model import read_qa_meta, save_qa_model
+    from bertsearch.search.qa_head import read_qa_meta
+    from bertsearch.search.training.export import save_qa_model
 
     model.to("cpu").eval()
     meta: dict[str, Any] = {"training": {**asdict(config), "steps": step, "trained_s": round(trained_s, 1)}}
@@ -466,7 +467,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     log(f"exported to {out}")
     if config.eval_path:
         try:
-            from bertsearch.search.qa_eval import evaluate_qa_model
+            from bertsearch.search.training.evaluate import evaluate_qa_model
 
             scores = evaluate_qa_model(out, config.eval_path, limit=config.eval_limit)
             summary["eval"] = scores

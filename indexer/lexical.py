@@ -1,0 +1,262 @@
+"""The lexical index: BM25 over the chunk texts (tantivy), derived from SQL like the FAISS file.
+
+The folder ``lexical/`` holds one tantivy index per build, named by the pointer file
+``lexical.json`` (replaced atomically, so a reader opens either the old build or the new one).
+Each document is one chunk, keyed by its SQL id. One extra document (``chunk_id`` 0, no text)
+holds the SQL generation the index reflects; the writer replaces it in the same tantivy commit
+as the chunks, so a reader's point-in-time searcher knows exactly which generation it sees.
+A missing, corrupt or stale index is never served: it is rebuilt from the SQL chunk texts.
+
+Terms come from :func:`bertsearch.indexer.terms.lexical_terms`, then tantivy lower-cases and
+stems them (English), on the indexed text and the query alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from bertsearch.indexer.errors import StorageError
+from bertsearch.indexer.terms import lexical_terms
+
+__all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]
+
+POINTER_FILE = "lexical.json"
+FOLDER = "lexical"
+_ANALYZER = "bertsearch_terms"
+_STAMP_ID = 0
+_WRITER_HEAP = 50_000_000
+_MAX_QUERY_TERMS = 64
+
+
+class LexicalFileError(Exception):
+    """The lexical index is missing or unreadable (internal: repaired by rebuilding)."""
+
+
+def _tantivy():
+    import tantivy
+
+    return tantivy
+
+
+def _schema():
+    t = _tantivy()
+    builder = t.SchemaBuilder()
+    builder.add_unsigned_field("chunk_id", stored=True, indexed=True, fast=True)
+    builder.add_unsigned_field("generation", stored=True)
+    builder.add_text_field("text", stored=False, tokenizer_name=_ANALYZER, index_option="freq")
+    return builder.build()
+
+
+def _analyzer():
+    t = _tantivy()
+    return (t.TextAnalyzerBuilder(t.Tokenizer.whitespace())
+            .filter(t.Filter.lowercase()).filter(t.Filter.stemmer("english")).build())
+
+
+class LexicalIndex:
+    """A point-in-time BM25 view of one generation (immutable once opened)."""
+
+    def __init__(self, index, generation: int, count: int, path: Path | None) -> None:
+        self._index = index
+        self._schema = index.schema
+        self._searcher = index.searcher()
+        self._analyzer = _analyzer()
+        self.generation = generation
+        self.count = count
+        self.path = path
+
+    # -- building ------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, generation: int, chunks: Iterable[tuple[int, str]], folder: Path | None = None) -> LexicalIndex:
+        """An index of ``(chunk_id, text)`` pairs stamped ``generation``; in memory when ``folder`` is None."""
+        t = _tantivy()
+        index = t.Index(_schema(), path=str(folder)) if folder is not None else t.Index(_schema())
+        index.register_tokenizer(_ANALYZER, _analyzer())
+        writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        count = 0
+        for chunk_id, text in chunks:
+            writer.add_document(_doc(chunk_id, text))
+            count += 1
+        writer.add_document(_stamp(generation))
+        writer.commit()
+        writer.wait_merging_threads()
+        index.reload()
+        return cls(index, generation, count, folder)
+
+    @classmethod
+    def rebuild_on_disk(cls, index_dir: Path, generation: int, chunks: Iterable[tuple[int, str]]) -> LexicalIndex:
+        """Build a new folder under ``index_dir/lexical/`` and point ``lexical.json`` at it.
+
+        Raises:
+            StorageError: The folder cannot be written (the old index stays in use).
+        """
+        root = index_dir / FOLDER
+        name = f"g{generation}-{uuid.uuid4().hex[:8]}"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / name).mkdir()
+            built = cls.build(generation, chunks, root / name)
+            _write_pointer(index_dir, name)
+        except (OSError, ValueError) as exc:
+            shutil.rmtree(root / name, ignore_errors=True)
+            raise StorageError(f"cannot write the lexical index in {root}: {exc}") from exc
+        _remove_other_builds(root, keep=name)
+        return built
+
+    @classmethod
+    def load(cls, index_dir: Path) -> LexicalIndex:
+        """Open the build ``lexical.json`` names.
+
+        Raises:
+            LexicalFileError: No pointer, no such build, or tantivy cannot read it.
+        """
+        folder = _current_folder(index_dir)
+        t = _tantivy()
+        try:
+            index = t.Index.open(str(folder))
+            index.register_tokenizer(_ANALYZER, _analyzer())
+            view = cls(index, 0, 0, folder)
+        except (ValueError, OSError) as exc:
+            raise LexicalFileError(f"unreadable ({exc})") from exc
+        view.generation, view.count = view._read_stamp()
+        return view
+
+    def _read_stamp(self) -> tuple[int, int]:
+        t = _tantivy()
+        hits = self._searcher.search(t.Query.term_query(self._schema, "chunk_id", _STAMP_ID), 1).hits
+        if not hits:
+            raise LexicalFileError("no generation stamp")
+        generation = int(self._searcher.doc(hits[0][1])["generation"][0])
+        return generation, int(self._searcher.num_docs) - 1
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def query_terms(self, query: str) -> list[str]:
+        """The distinct analysed terms of ``query`` (at most 64), in order."""
+        tokens = self._analyzer.analyze(" ".join(lexical_terms(query)))
+        return list(dict.fromkeys(tokens))[:_MAX_QUERY_TERMS]
+
+    def search(self, query: str, k: int, *, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best chunks for ``query`` by BM25 as ``(chunk_id, score)``, optionally within ``subset``."""
+        t = _tantivy()
+        terms = self.query_terms(query)
+        if not terms or k <= 0:
+            return []
+        should = [(t.Occur.Should, t.Query.term_query(self._schema, "text", term, index_option="freq"))
+                  for term in terms]
+        query_obj = t.Query.boolean_query(should)
+        if subset is not None:
+            if subset.size == 0:
+                return []
+            query_obj = t.Query.boolean_query([
+                (t.Occur.Must, query_obj),
+                (t.Occur.Must, t.Query.const_score_query(  # a filter: adds nothing to the BM25 score
+                    t.Query.term_set_query(self._schema, "chunk_id", [int(i) for i in subset]), 0.0)),
+            ])
+        result = self._searcher.search(query_obj, k, count=False)
+        out = []
+        for score, address in result.hits:
+            out.append((int(self._searcher.doc(address)["chunk_id"][0]), float(score)))
+        return out
+
+
+class LexicalWriter:
+    """Applies one writer's commits to the on-disk lexical index, incrementally."""
+
+    def __init__(self, view: LexicalIndex) -> None:
+        if view.path is None:
+            raise ValueError("an in-memory lexical index has no writer")
+        self._index = view._index
+        self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        self.path = view.path
+        self.count = view.count
+
+    def apply(self, generation: int, removed: Iterable[int], added: Iterable[tuple[int, str]]) -> LexicalIndex:
+        """Remove and add chunks, restamp with ``generation``, commit; returns the view of the result.
+
+        Raises:
+            StorageError: tantivy cannot write (disk full): the previous commit stays.
+        """
+        t = _tantivy()
+        try:
+            gone = [_STAMP_ID, *(int(i) for i in removed)]
+            for lo in range(0, len(gone), 1024):
+                self._writer.delete_documents_by_query(
+                    t.Query.term_set_query(self._index.schema, "chunk_id", gone[lo:lo + 1024]))
+            n_added = 0
+            for chunk_id, text in added:
+                self._writer.add_document(_doc(chunk_id, text))
+                n_added += 1
+            self._writer.add_document(_stamp(generation))
+            self._writer.commit()
+        except (OSError, ValueError) as exc:
+            self._writer.rollback()
+            raise StorageError(f"cannot write the lexical index in {self.path}: {exc}") from exc
+        self._index.reload()
+        view = LexicalIndex(self._index, generation, 0, self.path)
+        view.count = int(view._searcher.num_docs) - 1
+        return view
+
+    def close(self) -> None:
+        """Let merges finish and release tantivy's writer lock."""
+        try:
+            self._writer.wait_merging_threads()
+        except (OSError, ValueError):
+            pass
+
+
+def _doc(chunk_id: int, text: str):
+    doc = _tantivy().Document()
+    doc.add_unsigned("chunk_id", int(chunk_id))
+    doc.add_text("text", " ".join(lexical_terms(text)))
+    return doc
+
+
+def _stamp(generation: int):
+    doc = _tantivy().Document()
+    doc.add_unsigned("chunk_id", _STAMP_ID)
+    doc.add_unsigned("generation", int(generation))
+    return doc
+
+
+def _current_folder(index_dir: Path) -> Path:
+    try:
+        pointer = json.loads((index_dir / POINTER_FILE).read_text(encoding="utf-8"))
+        name = str(pointer["build"])
+    except FileNotFoundError as exc:
+        raise LexicalFileError("missing") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LexicalFileError(f"unreadable pointer ({exc})") from exc
+    folder = index_dir / FOLDER / name
+    if "/" in name or not (folder / "meta.json").is_file():
+        raise LexicalFileError(f"build {name!r} missing")
+    return folder
+
+
+def _write_pointer(index_dir: Path, name: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{POINTER_FILE}.", suffix=".tmp", dir=index_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"build": name}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, index_dir / POINTER_FILE)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _remove_other_builds(root: Path, keep: str) -> None:
+    # A reader that opened an older build keeps its files open (memory-mapped) after they go.
+    for child in root.iterdir():
+        if child.name != keep:
+            shutil.rmtree(child, ignore_errors=True)
