@@ -197,44 +197,29 @@ class _Grower:
         return time.perf_counter() - began
 
     def _commit(self, n: int) -> None:
-        from sqlalchemy import insert, select, update
-
-        from bertsearch.indexer.models import ChunkRow, Document, IndexState, utcnow
+        from bertsearch.indexer.chunking import Chunk
+        from bertsearch.indexer.commit import Batch, DocumentWrite
 
         dim = self.index.params.dimension
         vectors = self.rng.standard_normal((n, dim), dtype=np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        blobs = iter(np.ascontiguousarray(vectors, dtype="<f4"))
-        docs, chunk_rows = [], []
-        now = utcnow()
+        docs = []
         for first in range(0, n, CHUNKS_PER_DOCUMENT):
             picks = [(self.next_text + i) % len(self.texts) for i in range(min(CHUNKS_PER_DOCUMENT, n - first))]
             parts = [self.texts[i] for i in picks]
             self.next_text += len(parts)
             text = "\n\n".join(parts)
-            spans, start = [], 0
-            for part in parts:
-                spans.append((start, start + len(part)))
+            chunks, start = [], 0
+            for part, k in zip(parts, picks):
+                chunks.append(Chunk(part, start, start + len(part), self.n_tokens[k]))
                 start += len(part) + 2
             encoded = text.encode("utf-8")
-            docs.append(dict(path=f"synthetic/{self.documents:07d}.txt", title=f"synthetic {self.documents}",
-                             text=text, content_hash=hashlib.sha256(encoded).hexdigest(), size=len(encoded),
-                             mtime=0.0, n_chunks=len(parts), indexed_at=now))
-            chunk_rows.append([(i, s, e, part, self.n_tokens[k])
-                               for i, ((s, e), part, k) in enumerate(zip(spans, parts, picks))])
+            docs.append(DocumentWrite(
+                doc_id=None, path=f"synthetic/{self.documents:07d}.txt", title=f"synthetic {self.documents}",
+                text=text, content_hash=hashlib.sha256(encoded).hexdigest(), size=len(encoded), mtime=0.0,
+                chunks=chunks))
             self.documents += 1
-        with self.index.transaction() as s:
-            doc_ids = s.scalars(insert(Document).returning(Document.id, sort_by_parameter_order=True), docs).all()
-            rows = [dict(document_id=doc_id, ordinal=i, start=st, end=en, text=part, n_tokens=n_tok,
-                         vector=next(blobs).tobytes())
-                    for doc_id, chunks in zip(doc_ids, chunk_rows) for i, st, en, part, n_tok in chunks]
-            chunk_ids = s.scalars(insert(ChunkRow).returning(ChunkRow.id, sort_by_parameter_order=True), rows).all()
-            s.execute(update(IndexState).where(IndexState.id == 1)
-                      .values(generation=IndexState.generation + 1, updated_at=utcnow()))
-            generation = int(s.scalar(select(IndexState.generation).where(IndexState.id == 1)))
-        self.index.vectors.add(np.asarray(chunk_ids, dtype=np.int64), vectors)
-        self.index.vectors.generation = generation
-
+        self.index.commit(Batch(documents=docs, vectors=vectors))  # the same commit as `bertsearch index`)
 
 if __name__ == "__main__":
     p = c.parser("search", __doc__)

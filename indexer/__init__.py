@@ -30,13 +30,14 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Index": "index", "ChunkRecord": "index", "DocumentRecord": "index",
+    "Index": "index", "ChunkRecord": "records", "DocumentRecord": "records",
     "IndexSummary": "update", "Encoder": "encoder",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from bertsearch.indexer.encoder import Encoder
-    from bertsearch.indexer.index import ChunkRecord, DocumentRecord, Index
+    from bertsearch.indexer.index import Index
+    from bertsearch.indexer.records import ChunkRecord, DocumentRecord
     from bertsearch.indexer.update import IndexSummary
 
 

@@ -9,12 +9,11 @@ the writer lock; :meth:`~Index.update` does (see :mod:`bertsearch.indexer.update
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,73 +33,30 @@ from bertsearch.indexer.errors import (
     ModelMismatch,
     StorageError,
 )
+from bertsearch.indexer.commit import Batch, Committed, bump_generation, write_batch
+from bertsearch.indexer.lexical import FOLDER as LEXICAL_FOLDER
+from bertsearch.indexer.lexical import POINTER_FILE as LEXICAL_POINTER
+from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
 from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexState, utcnow
+from bertsearch.indexer.reading import ChunkReader
+from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.settings import Settings, packaged_encoder_path
-from bertsearch.indexer.update import IndexSummary
-from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs
+from bertsearch.indexer.snapshot import BuildParams, Snapshot, load_snapshot, read_params, sql_state
+from bertsearch.indexer.vectors import FILE_NAME, VectorIndex
 
 if TYPE_CHECKING:
     from bertsearch.indexer.encoder import Encoder
+    from bertsearch.indexer.update import IndexSummary
 
-__all__ = ["ChunkRecord", "DocumentRecord", "Index", "IndexSummary"]
+__all__ = ["BuildParams", "ChunkRecord", "DocumentRecord", "Index", "Snapshot"]
 
 log = logging.getLogger(__name__)
 
 INDEX_TYPE = "faiss IndexIDMap2(IndexFlatIP): exact inner product of L2-normalised vectors (cosine)"
-_STREAM_ROWS = 4096
-_SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
 
 
-@dataclass(frozen=True)
-class ChunkRecord:
-    """A chunk with the path and title of its document; ``text == document.text[start:end]``."""
-
-    chunk_id: int
-    document_id: int
-    path: str
-    title: str
-    text: str
-    start: int
-    end: int
-    ordinal: int
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    """An indexed document; ``path`` is relative to the indexed folder, with ``/`` separators."""
-
-    id: int
-    path: str
-    title: str
-    text: str
-    content_hash: str
-    size: int
-    mtime: float
-    n_chunks: int
-    indexed_at: datetime
-
-
-@dataclass(frozen=True)
-class BuildParams:
-    """What an index was built with (the ``index_state`` row, read once)."""
-
-    generation: int
-    model_id: str
-    model_path: str
-    dimension: int
-    pooling: str
-    chunk_tokens: int
-    chunk_overlap: int
-    schema_version: int
-    root: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: IndexState) -> BuildParams:
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
-
-
+# Over 250 lines: the one facade of an open index (opening checks, snapshots, commits); the
+# work itself lives in snapshot.py, reading.py, commit.py and update.py. Next split: build rules.
 class Index:
     """An open bertsearch index. Use :meth:`open`; close it (or use it as a context manager)."""
 
@@ -111,13 +67,15 @@ class Index:
         self._engine = engine
         self._sessions = store.sessions(engine)
         self._encoder = encoder
-        self._params: BuildParams | None = None
-        self._vectors: VectorIndex | None = None
-        self._saved_generation: int | None = None  # the generation of the FAISS file on disk, if known good
-        self._subsets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # path filter -> chunk ids
-        self._subsets_lock = threading.Lock()
-        self.last_repair: str | None = None
-        """Why the FAISS file was last rebuilt from SQL on open or refresh, if it was."""
+        # Loading a model from two threads at once breaks transformers' lazy imports; a refresh
+        # that drops the encoder after a model change takes the same lock.
+        self._encoder_lock = threading.RLock()
+        self._params: BuildParams | None = None  # while opening, before the first snapshot
+        self._snapshot: Snapshot | None = None
+        self._writing = 0  # writer_lock depth held by this process
+        self._lexical_writer: LexicalWriter | None = None
+        self._chunks = ChunkReader(self._sessions, settings.search_threads)
+        self._last_repair: str | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -165,7 +123,7 @@ class Index:
             store.migrate(engine)
             index = cls(settings, index_dir, engine, encoder)
             index._init_state(create=create or rebuild, rebuild=rebuild)
-            index._load_vectors()
+            index._serve(index._load_snapshot(index.params))
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StorageError(f"cannot read the index in {store.mask_url(url)}: "
@@ -221,11 +179,11 @@ class Index:
             else:
                 s.execute(delete(ChunkRow))
                 s.execute(delete(Document))
-                s.execute(
-                    update(IndexState).where(IndexState.id == 1)
-                    .values(generation=IndexState.generation + 1, **values)
-                )
+                s.execute(update(IndexState).where(IndexState.id == 1).values(**values))
+                bump_generation(s)
         (self.index_dir / FILE_NAME).unlink(missing_ok=True)
+        (self.index_dir / LEXICAL_POINTER).unlink(missing_ok=True)
+        shutil.rmtree(self.index_dir / LEXICAL_FOLDER, ignore_errors=True)
 
     def _model_path(self, params: BuildParams | None) -> str:
         # Explicit setting > the model the index was built with (if still there) > packaged default.
@@ -275,30 +233,45 @@ class Index:
         Raises:
             ModelMismatch: The model is not the one the index was built with.
         """
-        if self._encoder is None:
-            encoder = self._load_encoder(self._model_path(self.params))
-            self._check_model(encoder)
-            self._encoder = encoder
-        return self._encoder
+        with self._encoder_lock:
+            if self._encoder is None:
+                encoder = self._load_encoder(self._model_path(self.params))
+                self._check_model(encoder)
+                self._encoder = encoder
+            return self._encoder
 
     # -- state -------------------------------------------------------------------------------
 
     @property
+    def snapshot(self) -> Snapshot:
+        """The generation being served: take it once per request and read only from it."""
+        snapshot = self._snapshot
+        assert snapshot is not None, "index is closed"
+        return snapshot
+
+    @property
     def params(self) -> BuildParams:
-        """The build parameters, as read on open (or after the last rebuild)."""
+        """The build parameters of the snapshot being served."""
+        return self._snapshot.params if self._snapshot is not None else self._opening_params()
+
+    def _opening_params(self) -> BuildParams:
         assert self._params is not None, "index is closed"
         return self._params
 
     @property
     def generation(self) -> int:
-        """The SQL generation the in-memory FAISS index reflects."""
-        return self._vectors.generation if self._vectors is not None else 0
+        """The SQL generation the snapshot being served reflects."""
+        return self._snapshot.generation if self._snapshot is not None else 0
 
     @property
     def vectors(self) -> VectorIndex:
-        """The in-memory FAISS index."""
-        assert self._vectors is not None, "index is closed"
-        return self._vectors
+        """The FAISS index of the snapshot being served."""
+        return self.snapshot.vectors
+
+    @property
+    def last_repair(self) -> str | None:
+        """Why a derived index (FAISS, lexical) was last rebuilt from SQL on open or refresh, if it was."""
+        return self._last_repair
 
     @property
     def vectors_path(self) -> Path:
@@ -318,183 +291,159 @@ class Index:
         except SQLAlchemyError as exc:
             raise StorageError(_write_error(self.url, exc)) from exc
 
-    def writer_lock(self, timeout: float | None = None):
-        """The writer lock of this index (see :func:`bertsearch.indexer.store.writer_lock`)."""
-        wait = self.settings.lock_timeout if timeout is None else timeout
-        return store.writer_lock(self.index_dir, timeout=wait, engine=self._engine)
+    @contextmanager
+    def writer_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """The writer lock of this index (see :func:`bertsearch.indexer.store.writer_lock`).
 
-    def reload_params(self) -> None:
-        """Re-read the build parameters (after a writer changed the recorded root)."""
-        self._params = self._read_params() or self._params
+        While it is held, this process repairs the derived files on disk and commits.
+        """
+        wait = self.settings.lock_timeout if timeout is None else timeout
+        with store.writer_lock(self.index_dir, timeout=wait, engine=self._engine):
+            self._writing += 1
+            try:
+                yield
+            finally:
+                self._writing -= 1
+                if not self._writing:
+                    self._close_lexical_writer()
 
     def _read_params(self) -> BuildParams | None:
-        with self._sessions() as s:
-            row = s.get(IndexState, 1)
-            return BuildParams.from_row(row) if row is not None else None
+        return read_params(self._sessions)
 
-    def _sql_counts(self) -> tuple[int, int]:
-        with self._sessions() as s:
-            generation = s.scalar(select(IndexState.generation).where(IndexState.id == 1)) or 0
-            count = s.scalar(select(func.count()).select_from(ChunkRow)) or 0
-        return int(generation), int(count)
+    # -- snapshots -------------------------------------------------------------------------------
 
-    # -- the FAISS file ----------------------------------------------------------------------
-
-    def _load_vectors(self) -> bool:
-        """Load the FAISS file, or rebuild it from SQL when it does not match; True if rebuilt."""
-        generation, count = self._sql_counts()
-        dim = self.params.dimension
-        try:
-            vectors = VectorIndex.load(self.vectors_path, dim)
-            if vectors.generation == generation and vectors.count == count:
-                self._vectors = vectors
-                self._saved_generation = generation
-                return False
-            reason = (f"stale (generation {vectors.generation} with {vectors.count} vectors; "
-                      f"the database is at generation {generation} with {count} chunks)")
-        except VectorFileError as exc:
-            reason = str(exc)
-        self._vectors = self._rebuild_vectors(generation)
-        self._saved_generation = None
-        if count or reason != "missing":
-            self.last_repair = reason
-            log.warning("FAISS file %s was %s; rebuilt it from the database (%d vectors)",
-                        self.vectors_path, reason, self._vectors.count)
-        self._save_if_unlocked()
-        return True
-
-    def _rebuild_vectors(self, generation: int) -> VectorIndex:
-        dim = self.params.dimension
-        # Stamped with the generation read *before* streaming: if a writer commits meanwhile,
-        # the stamp is older than the content and the next open/refresh simply rebuilds again.
-        vectors = VectorIndex(dim, generation)
-        stmt = select(ChunkRow.id, ChunkRow.vector).order_by(ChunkRow.id)
-        try:
-            with self._engine.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=_STREAM_ROWS).execute(stmt)
-                for part in result.partitions():
-                    ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
-                    vectors.add(ids, vectors_from_blobs([r[1] for r in part], dim))
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot read the vectors from {store.mask_url(self.url)}: "
-                               f"{store.describe_db_error(exc, self.url)}") from exc
-        except ValueError as exc:  # a blob that is not `dimension` float32 values
-            raise IndexCorrupt(f"the vectors stored in {store.mask_url(self.url)} do not have dimension {dim}; "
-                               "run `bertsearch index PATH --rebuild`") from exc
-        return vectors
-
-    def save_vectors(self) -> None:
-        """Write the in-memory FAISS index to the FAISS file, unless the file already holds it.
-
-        Call it while holding the writer lock.
-        """
-        if self._saved_generation == self.vectors.generation:
-            return
-        for leftover in self.index_dir.glob(f".{FILE_NAME}.*.tmp"):  # from a run killed while saving
-            leftover.unlink(missing_ok=True)
-        self.vectors.save(self.vectors_path)
-        self._saved_generation = self.vectors.generation
-
-    def _save_if_unlocked(self) -> None:
-        # A reader persists its repair only when no writer is active (else the writer saves).
+    def _load_snapshot(self, params: BuildParams) -> Snapshot:
+        """The newest generation, complete; repairs are written back when no other writer runs."""
+        if self._writing:
+            return load_snapshot(self._engine, self._sessions, self.index_dir, self.url, params, may_write=True)
         try:
             self.index_dir.mkdir(parents=True, exist_ok=True)
             with store.writer_lock(self.index_dir, timeout=0):
-                self.save_vectors()
-        except (IndexLocked, StorageError, OSError) as exc:
-            log.debug("not saving the repaired FAISS file: %s", exc)
+                snapshot = load_snapshot(self._engine, self._sessions, self.index_dir, self.url, params,
+                                         may_write=True)
+                self._save_vectors_of(snapshot)
+                return snapshot
+        except (IndexLocked, OSError) as exc:
+            log.debug("another writer holds the index; repairs stay in memory: %s", exc)
+        return load_snapshot(self._engine, self._sessions, self.index_dir, self.url, params, may_write=False)
+
+    def _serve(self, snapshot: Snapshot) -> None:
+        if snapshot.repaired:
+            self._last_repair = snapshot.repaired
+        self._snapshot = snapshot  # the one assignment that moves readers to the next generation
 
     def refresh(self) -> bool:
         """Serve the newest committed generation (for long-running readers such as a server).
 
+        The next snapshot is built completely before it replaces the current one.
+
         Returns:
             Whether a newer generation was loaded.
         """
-        generation, _ = self._sql_counts()
-        if self._vectors is not None and generation == self._vectors.generation:
+        generation, _ = sql_state(self._sessions)
+        if self._snapshot is not None and generation == self._snapshot.generation:
             return False
-        old, new = self._params, self._read_params() or self._params
-        self._params = new
-        if old is not None and new is not None and _model_of(old) != _model_of(new):
-            # Rebuilt with another model by `index --rebuild`: queries need that model now.
-            self._encoder = None
-        self._load_vectors()
+        params = self._read_params() or self.params
+        old = self._snapshot.params if self._snapshot is not None else None
+        snapshot = self._load_snapshot(params)
+        with self._encoder_lock:
+            if old is not None and old.model != params.model:
+                # Rebuilt with another model by `index --rebuild`: queries need that model now.
+                self._encoder = None
+            self._serve(snapshot)
         return True
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def commit(self, batch: Batch, root: Path | None = None) -> Committed:
+        """Write ``batch`` to SQL in one transaction that bumps the generation, then apply it to
+        the derived indexes. Call it while holding :meth:`writer_lock`.
+
+        In the writer's own process the FAISS index is advanced in place (a copy per commit would
+        cost the whole index); readers in other processes load their own snapshots.
+
+        Raises:
+            StorageError: The database or the lexical index refused the write.
+        """
+        assert self._writing, "commit needs the writer lock"
+        snapshot = self.snapshot
+        lexical_writer = self._lexical_writer_for(snapshot)  # before the commit: it may rebuild from SQL
+        with self.transaction() as s:
+            done = write_batch(s, batch, self.params.dimension, root)
+        vectors = snapshot.vectors
+        vectors.remove(done.removed_chunk_ids)
+        vectors.add(done.added_chunk_ids, done.vectors)
+        vectors.generation = done.generation
+        lexical = lexical_writer.apply(
+            done.generation, done.removed_chunk_ids, zip(done.added_chunk_ids.tolist(), done.added_texts))
+        self._serve(snapshot.advanced(self._read_params() or snapshot.params, lexical))
+        return done
+
+    def _lexical_writer_for(self, snapshot: Snapshot) -> LexicalWriter:
+        if self._lexical_writer is None:
+            lexical = snapshot.lexical
+            if lexical.path is None or lexical.generation != snapshot.generation:
+                lexical = LexicalIndex.rebuild_on_disk(
+                    self.index_dir, snapshot.generation,
+                    ((i, r.text) for i, r in zip(*self._all_chunk_texts())))
+            self._lexical_writer = LexicalWriter(lexical)
+        return self._lexical_writer
+
+    def _all_chunk_texts(self) -> tuple[list[int], list[Any]]:
+        with self._sessions() as s:
+            rows = s.execute(select(ChunkRow.id, ChunkRow.text).order_by(ChunkRow.id)).all()
+        return [r[0] for r in rows], rows
+
+    def _close_lexical_writer(self) -> None:
+        if self._lexical_writer is not None:
+            self._lexical_writer.close()
+            self._lexical_writer = None
+
+    def save_vectors(self) -> None:
+        """Write the served FAISS index to the FAISS file, unless the file already holds it.
+
+        Call it while holding the writer lock.
+        """
+        self._save_vectors_of(self.snapshot)
+
+    def _save_vectors_of(self, snapshot: Snapshot) -> None:
+        vectors = snapshot.vectors
+        if vectors.saved_generation == vectors.generation:
+            return
+        for leftover in self.index_dir.glob(f".{FILE_NAME}.*.tmp"):  # from a run killed while saving
+            leftover.unlink(missing_ok=True)
+        vectors.save(self.vectors_path)
+
+    def record_run(self, root: Path, touched: list[dict[str, Any]]) -> None:
+        """Record the indexed folder and the refreshed mtimes of unchanged files (no new generation)."""
+        with self.transaction() as s:
+            if touched:
+                s.execute(update(Document), touched)
+            s.execute(update(IndexState).where(IndexState.id == 1).values(root=str(root), updated_at=utcnow()))
+        params = self._read_params()
+        if params is not None and self._snapshot is not None:
+            self._serve(self._snapshot.advanced(params, self._snapshot.lexical))
 
     # -- reading -----------------------------------------------------------------------------
 
-    def search(self, query_vector: Any, k: int, *, path_glob: str | None = None) -> list[tuple[int, float]]:
-        """The ``k`` chunks nearest to ``query_vector`` as ``(chunk_id, cosine score)``, best first.
+    @property
+    def reader(self) -> ChunkReader:
+        """Searches over a snapshot and reads chunks and documents from SQL."""
+        return self._chunks
 
-        Args:
-            query_vector: A vector of the index's dimension (normalised here).
-            k: How many chunks at most.
-            path_glob: Only chunks of documents whose path matches this glob (the syntax of
-                ``--include``: ``*.md``, ``guides/**``, ``docs/*.rst``). Exact within the subset.
-        """
-        query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        if query.shape[0] != self.params.dimension:
-            raise ConfigError(f"query vector has dimension {query.shape[0]}, the index {self.params.dimension}")
-        norm = float(np.linalg.norm(query))
-        if norm > 0:
-            query = query / norm
-        subset = None
-        if path_glob:
-            subset = self._chunk_ids_matching(path_glob)
-            if subset.size == 0:
-                return []
-        return self.vectors.search(query, k, subset=subset, threads=self.settings.search_threads)
+    def search(self, query_vector: Any, k: int, *, path_glob: str | None = None,
+               snapshot: Snapshot | None = None) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest to ``query_vector`` (see :meth:`ChunkReader.dense`)."""
+        return self._chunks.dense(snapshot or self.snapshot, query_vector, k, path_glob=path_glob)
 
-    def _chunk_ids_matching(self, path_glob: str) -> np.ndarray:
-        """The chunk ids of the documents matching ``path_glob``, kept per generation for the next
-        query with the same filter (a server answers many)."""
-        key = (path_glob, self.generation)
-        with self._subsets_lock:
-            if key in self._subsets:
-                self._subsets.move_to_end(key)
-                return self._subsets[key]
-        ids = self._query_chunk_ids_matching(path_glob)
-        with self._subsets_lock:
-            self._subsets[key] = ids
-            while len(self._subsets) > _SUBSET_CACHE_SIZE:
-                self._subsets.popitem(last=False)
-        return ids
-
-    def _query_chunk_ids_matching(self, path_glob: str) -> np.ndarray:
-        from bertsearch.indexer.documents import compile_glob, glob_prefix, matches_any
-        from pathlib import PurePosixPath
-
-        globs = [compile_glob(path_glob)]
-        prefix = glob_prefix(path_glob)
-        # No id list in the statement (PostgreSQL takes at most 65,535 parameters): the chunks of
-        # the documents under the literal prefix, matched by path here.
-        stmt = select(ChunkRow.id, Document.path).join(Document, Document.id == ChunkRow.document_id)
-        if prefix:
-            stmt = stmt.where(Document.path.startswith(prefix, autoescape=True))
-        matched: dict[str, bool] = {}
-        ids: list[int] = []
-        with self._sessions() as s:
-            for chunk_id, path in s.execute(stmt):
-                hit = matched.get(path)
-                if hit is None:
-                    hit = matched[path] = matches_any(globs, PurePosixPath(path))
-                if hit:
-                    ids.append(chunk_id)
-        return np.asarray(ids, dtype=np.int64)
+    def search_lexical(self, query: str, k: int, *, path_glob: str | None = None,
+                       snapshot: Snapshot | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best chunks for ``query`` by BM25 (see :meth:`ChunkReader.lexical`)."""
+        return self._chunks.lexical(snapshot or self.snapshot, query, k, path_glob=path_glob)
 
     def fetch_chunks(self, ids: list[int]) -> list[ChunkRecord]:
         """The chunks with these ids, in the same order (ids no longer in SQL are left out)."""
-        if not ids:
-            return []
-        stmt = (
-            select(ChunkRow.id, ChunkRow.document_id, Document.path, Document.title, ChunkRow.text,
-                   ChunkRow.start, ChunkRow.end, ChunkRow.ordinal)
-            .join(Document, Document.id == ChunkRow.document_id)
-            .where(ChunkRow.id.in_([int(i) for i in ids]))
-        )
-        with self._sessions() as s:
-            found = {row[0]: ChunkRecord(*row) for row in s.execute(stmt)}
-        return [found[i] for i in ids if i in found]
+        return self._chunks.fetch(ids)
 
     def get_document(self, doc_id: int) -> DocumentRecord:
         """The document with this id.
@@ -502,19 +451,13 @@ class Index:
         Raises:
             DocumentNotFound: No such document.
         """
-        with self._sessions() as s:
-            doc = s.get(Document, int(doc_id))
-            if doc is None:
-                raise DocumentNotFound(f"no document with id {doc_id}")
-            return DocumentRecord(
-                id=doc.id, path=doc.path, title=doc.title, text=doc.text, content_hash=doc.content_hash,
-                size=doc.size, mtime=doc.mtime, n_chunks=doc.n_chunks, indexed_at=doc.indexed_at,
-            )
+        return self._chunks.document(doc_id)
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how it was built (refreshes to the newest generation first)."""
         self.refresh()
-        p = self.params
+        snapshot = self.snapshot
+        p = snapshot.params
         with self._sessions() as s:
             documents = s.scalar(select(func.count()).select_from(Document)) or 0
             chunks = s.scalar(select(func.count()).select_from(ChunkRow)) or 0
@@ -524,8 +467,9 @@ class Index:
             "root": p.root,
             "documents": int(documents),
             "chunks": int(chunks),
-            "faiss_vectors": self.vectors.count,
-            "generation": self.generation,
+            "faiss_vectors": snapshot.vectors.count,
+            "lexical_chunks": snapshot.lexical.count,
+            "generation": snapshot.generation,
             "model_id": p.model_id,
             "model_path": p.model_path,
             "dimension": p.dimension,
@@ -558,7 +502,8 @@ class Index:
 
     def close(self) -> None:
         """Release the database connections and the in-memory index."""
-        self._vectors = None
+        self._close_lexical_writer()
+        self._snapshot = None
         self._engine.dispose()
 
     def __enter__(self) -> Index:
@@ -566,10 +511,6 @@ class Index:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _model_of(params: BuildParams) -> tuple[str, int, str]:
-    return params.model_id, params.dimension, params.pooling
 
 
 def _write_error(url: str, exc: BaseException) -> str:

@@ -7,8 +7,8 @@ One run, under the writer lock:
 2. remove the documents whose files are gone (deleted, renamed away, now excluded);
 3. read, chunk and encode only new and changed files, and commit them in batches of about
    :data:`COMMIT_CHUNKS` chunks: delete the old chunks of changed documents, insert the new
-   rows in bulk, bump the generation, commit; then update the in-memory FAISS index and save
-   the FAISS file.
+   rows in bulk, bump the generation, commit (:meth:`Index.commit`, the one commit function);
+   then the derived indexes apply the batch (FAISS in memory, saved at times; lexical on disk).
 
 A run killed at any instant keeps every committed batch; the FAISS file is then stale and is
 rebuilt from SQL on the next open, and the next run re-reads only what was not committed.
@@ -25,18 +25,33 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import numpy as np
-from sqlalchemy import delete, insert, select, update as sql_update
+from sqlalchemy import select
 
+from bertsearch.indexer.commit import Batch, DocumentWrite
 from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
-from bertsearch.indexer.models import ChunkRow, Document, IndexState, utcnow
+from bertsearch.indexer.models import Document
 from bertsearch.indexer.progress import progress_bar
 
-if TYPE_CHECKING:
-    from bertsearch.indexer.chunking import Chunk
-    from bertsearch.indexer.index import Index
+
+
+class Index(Protocol):
+    """What a run uses of :class:`bertsearch.indexer.index.Index` (which imports this module, not back)."""
+
+    index_dir: Path
+    settings: Any
+
+    @property
+    def params(self) -> Any: ...
+    @property
+    def encoder(self) -> Any: ...
+    def writer_lock(self, timeout: float | None = None) -> Any: ...
+    def refresh(self) -> bool: ...
+    def transaction(self) -> Any: ...
+    def commit(self, batch: Batch, root: Path | None = None) -> Any: ...
+    def record_run(self, root: Path, touched: list[dict[str, Any]]) -> None: ...
+    def save_vectors(self) -> None: ...
 
 COMMIT_CHUNKS = 512
 """Chunks per committed batch: the most work a killed run can lose."""
@@ -64,18 +79,6 @@ class IndexSummary:
         out = asdict(self)
         out["failures"] = [{"path": p, "reason": r} for p, r in self.failures]
         return out
-
-
-@dataclass
-class _Pending:
-    doc_id: int | None  # None: a new document
-    path: str
-    title: str
-    text: str
-    content_hash: str
-    size: int
-    mtime: float
-    chunks: list[Chunk]
 
 
 def update(
@@ -176,14 +179,7 @@ class _Run:
     def remove_missing(self) -> None:
         if not self.gone:
             return
-        with self.index.transaction() as s:
-            old_ids = _chunk_ids_of(s, self.gone)
-            for part in _parts(self.gone):
-                s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(part)))
-                s.execute(delete(Document).where(Document.id.in_(part)))
-            generation = _bump(s, self.root)
-        self.index.vectors.remove(old_ids)
-        self.index.vectors.generation = generation
+        self.index.commit(Batch(remove_documents=self.gone), self.root)
         self.summary.removed = len(self.gone)
         self._maybe_save()
 
@@ -194,7 +190,7 @@ class _Run:
         from bertsearch.indexer.documents import read_document
 
         tokens, overlap = self.index.params.chunk_tokens, self.index.params.chunk_overlap
-        pending: list[_Pending] = []
+        pending: list[DocumentWrite] = []
         n_pending = 0
         files = progress_bar(self.show_progress, "indexing", " files", iterable=self.changed)
         chunk_bar = progress_bar(self.show_progress, "encoding", " chunks")
@@ -208,7 +204,7 @@ class _Run:
                 # PostgreSQL text cannot hold NUL; a space keeps every character offset valid.
                 text = loaded.text.replace("\x00", " ")
                 chunks = chunk_text(text, self.index.encoder.tokenizer, tokens, overlap) if text.strip() else []
-                pending.append(_Pending(
+                pending.append(DocumentWrite(
                     doc_id=old[0] if old else None, path=rel, title=loaded.title.replace("\x00", " "), text=text,
                     content_hash=digest, size=st.st_size, mtime=st.st_mtime, chunks=chunks,
                 ))
@@ -221,59 +217,19 @@ class _Run:
         finally:
             chunk_bar.close()
 
-    def _commit(self, pending: list[_Pending], chunk_bar: Any) -> None:
+    def _commit(self, pending: list[DocumentWrite], chunk_bar: Any) -> None:
         texts = [c.text for p in pending for c in p.chunks]
-        vectors = self.index.encoder.encode(texts) if texts else np.zeros((0, self.index.params.dimension), np.float32)
+        vectors = self.index.encoder.encode(texts) if texts else None
         chunk_bar.update(len(texts))
-        blobs = iter(np.ascontiguousarray(vectors, dtype="<f4"))
-        now = utcnow()
-        changed_ids = [p.doc_id for p in pending if p.doc_id is not None]
-        with self.index.transaction() as s:
-            old_ids = _chunk_ids_of(s, changed_ids)
-            for part in _parts(changed_ids):
-                s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(part)))
-            fields = lambda p: dict(  # noqa: E731
-                path=p.path, title=p.title, text=p.text, content_hash=p.content_hash, size=p.size,
-                mtime=p.mtime, n_chunks=len(p.chunks), indexed_at=now,
-            )
-            if changed_ids:
-                s.execute(sql_update(Document), [{"id": p.doc_id, **fields(p)} for p in pending if p.doc_id])
-            new_docs = [p for p in pending if p.doc_id is None]
-            if new_docs:
-                new_ids = s.scalars(
-                    insert(Document).returning(Document.id, sort_by_parameter_order=True),
-                    [fields(p) for p in new_docs],
-                ).all()
-                for p, doc_id in zip(new_docs, new_ids):
-                    p.doc_id = doc_id
-            rows = [
-                dict(document_id=p.doc_id, ordinal=i, start=c.start, end=c.end, text=c.text,
-                     n_tokens=c.n_tokens, vector=next(blobs).tobytes())
-                for p in pending for i, c in enumerate(p.chunks)
-            ]
-            chunk_ids: list[int] = []
-            if rows:
-                chunk_ids = list(s.scalars(
-                    insert(ChunkRow).returning(ChunkRow.id, sort_by_parameter_order=True), rows
-                ).all())
-            generation = _bump(s, self.root)
-        vi = self.index.vectors
-        vi.remove(old_ids)
-        vi.add(np.asarray(chunk_ids, dtype=np.int64), vectors)
-        vi.generation = generation
-        self.summary.added += len(new_docs)
-        self.summary.updated += len(changed_ids)
-        self.summary.chunks_written += len(rows)
+        done = self.index.commit(Batch(documents=pending, vectors=vectors), self.root)
+        self.summary.added += done.documents_added
+        self.summary.updated += done.documents_replaced
+        self.summary.chunks_written += len(texts)
         self._maybe_save()
 
     def finish(self) -> None:
         """Record the root and refreshed mtimes, and leave a FAISS file matching SQL."""
-        with self.index.transaction() as s:
-            if self.touched:
-                s.execute(sql_update(Document), self.touched)
-            s.execute(sql_update(IndexState).where(IndexState.id == 1)
-                      .values(root=str(self.root), updated_at=utcnow()))
-        self.index.reload_params()
+        self.index.record_run(self.root, self.touched)
         self._maybe_save(force=True)
 
     def _maybe_save(self, force: bool = False) -> None:
@@ -289,24 +245,6 @@ class _Run:
     def _fail(self, rel: str, reason: str) -> None:
         self.summary.failed += 1
         self.summary.failures.append((rel, reason))
-
-
-def _bump(s: Any, root: Path) -> int:
-    s.execute(sql_update(IndexState).where(IndexState.id == 1).values(
-        generation=IndexState.generation + 1, root=str(root), updated_at=utcnow(),
-    ))
-    return int(s.scalar(select(IndexState.generation).where(IndexState.id == 1)))
-
-
-def _chunk_ids_of(s: Any, doc_ids: list[int]) -> list[int]:
-    ids: list[int] = []
-    for part in _parts(doc_ids):
-        ids.extend(s.scalars(select(ChunkRow.id).where(ChunkRow.document_id.in_(part))))
-    return ids
-
-
-def _parts(items: list[int], size: int = 500) -> list[list[int]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _sha256(path: Path) -> str:

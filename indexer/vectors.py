@@ -39,6 +39,8 @@ class VectorIndex:
     def __init__(self, dimension: int, generation: int = 0, index: faiss.Index | None = None) -> None:
         self.dimension = dimension
         self.generation = generation
+        self.saved_generation: int | None = None
+        """The generation the FAISS file on disk holds, when it is known to hold this index."""
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
 
     @property
@@ -114,6 +116,7 @@ class VectorIndex:
                 Path(tmp).unlink(missing_ok=True)
             raise StorageError(f"cannot write the FAISS file {path}: {exc.strerror or exc}") from exc
         _fsync_dir(folder)
+        self.saved_generation = self.generation
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> VectorIndex:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from bertsearch.indexer.errors import BertsearchError
+from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.types import AskResult, SearchResult
 
 
@@ -82,13 +83,13 @@ class Client:
         """What the served index holds and how it was built."""
         return self._request("GET", "/stats")
 
-    def document(self, document_id: int) -> dict[str, Any]:
-        """The document with id ``document_id``.
+    def document(self, document_id: int) -> DocumentRecord:
+        """The document with id ``document_id`` (the same record as :meth:`Searcher.document`).
 
         Raises:
             ClientError: With ``status_code`` 404 when there is no such document.
         """
-        return self._request("GET", f"/documents/{int(document_id)}")
+        return DocumentRecord.from_dict(self._request("GET", f"/documents/{int(document_id)}"))
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertsearch.indexer.errors import InvalidQuery
+from bertsearch.indexer.records import DocumentRecord
 from bertsearch.indexer.settings import Settings
 from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
 
@@ -250,7 +251,7 @@ class Searcher:
         with self._refresh_lock:  # one refresh at a time
             return self._index.info()
 
-    def document(self, document_id: int) -> Any:
+    def document(self, document_id: int) -> DocumentRecord:
         """The document with id ``document_id``.
 
         Raises:

@@ -98,7 +98,7 @@ def test_client_health_stats_document(server: str) -> None:
         assert client.health()["status"] == "ok"
         assert client.stats()["documents"] == 5
         hit = client.search("backups", path_glob="backups.txt").hits[0]
-        assert client.document(hit.document_id)["path"] == "backups.txt"
+        assert client.document(hit.document_id).path == "backups.txt"
 
 
 def test_client_errors_carry_status_and_detail(server: str) -> None:

@@ -288,7 +288,7 @@ def test_a_path_filter_over_more_documents_than_postgresql_takes_parameters(tmp_
         query = encoder.encode([_text(1)])[0]
         hits = index.search(query, 5, path_glob="bulk/*.txt")
         assert [index.fetch_chunks([i])[0].path for i, _ in hits] == ["bulk/real.txt"]
-        assert len(index._chunk_ids_matching("bulk/*.txt")) == n + 1
+        assert len(index.reader.subset(index.snapshot, "bulk/*.txt")) == n + 1
 
 
 def test_fetch_chunks_keeps_the_order_and_documents_resolve(tmp_path: Path, make_settings, encoder):
@@ -378,7 +378,7 @@ def test_public_surface():
 
     for name in ("Index", "IndexSummary", "Settings", "Encoder", "ModelMismatch", "IndexLocked", "IndexNotFound"):
         assert name in indexer.__all__ and getattr(indexer, name) is not None
-    from bertsearch.indexer.index import IndexSummary
+    from bertsearch.indexer.update import IndexSummary
 
     assert indexer.IndexSummary is IndexSummary
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.searcher import DEFAULT_PASSAGES, DEFAULT_THRESHOLD, MAX_QUERY_CHARS, MAX_TOP_K
+from bertsearch.search.types import AskResult, SearchResult
 
 
 class _Request(BaseModel):
@@ -38,51 +39,11 @@ class AskRequest(_Request):
     )
 
 
-class HitModel(BaseModel):
-    """A retrieved passage; `text == document[start:end]`."""
-
-    score: float
-    chunk_id: int
-    document_id: int
-    path: str
-    title: str | None
-    text: str
-    start: int
-    end: int
-
-
-class AnswerModel(BaseModel):
-    """An answer span; `text == document[start:end] == context[start - context_start:end - context_start]`."""
-
-    text: str
-    score: float
-    path: str
-    title: str | None
-    document_id: int
-    chunk_id: int
-    start: int
-    end: int
-    context: str
-    passage_score: float
-    context_start: int
-    reader_score: float
-
-
-class SearchResponse(BaseModel):
-    """Passages, best first."""
-
-    query: str
-    hits: list[HitModel]
-    took_ms: float
-
-
-class AskResponse(BaseModel):
-    """Answers, best first; empty with a `reason` when no passage holds one above the threshold."""
-
-    question: str
-    answers: list[AnswerModel]
-    took_ms: float
-    reason: str | None
+# The responses are the core's own result types (one definition: the embedded Searcher, the
+# Client and the OpenAPI schema all use them).
+SearchResponse = SearchResult
+AskResponse = AskResult
+DocumentResponse = DocumentRecord
 
 
 class HealthResponse(BaseModel):
@@ -110,20 +71,6 @@ class StatsResponse(BaseModel):
     index_type: str
     size_bytes: int
     took_ms: float
-
-
-class DocumentResponse(BaseModel):
-    """An indexed document; `path` is relative to the indexed folder."""
-
-    id: int
-    path: str
-    title: str | None
-    text: str
-    content_hash: str
-    size: int
-    mtime: float
-    n_chunks: int
-    indexed_at: datetime
 
 
 class ErrorResponse(BaseModel):

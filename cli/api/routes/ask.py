@@ -20,4 +20,4 @@ def ask(body: AskRequest, searcher: SearcherDep) -> Any:
     result = searcher.ask(
         body.question, top_k=body.top_k, passages=body.passages, path_glob=body.path_glob, threshold=body.threshold,
     )
-    return result.to_dict()
+    return result

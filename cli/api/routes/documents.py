@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,5 +15,4 @@ router = APIRouter(tags=["documents"])
 @router.get("/documents/{document_id}", response_model=DocumentResponse, responses={404: {"model": ErrorResponse}})
 def document(document_id: int, searcher: SearcherDep) -> Any:
     """An indexed document, by id."""
-    record = searcher.document(document_id)
-    return asdict(record) if is_dataclass(record) else record
+    return searcher.document(document_id)

@@ -1,0 +1,129 @@
+"""The read side's queries over one :class:`~bertsearch.indexer.snapshot.Snapshot`: dense and
+lexical search (optionally within a path filter), and chunks and documents read from SQL."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from bertsearch.indexer.errors import ConfigError, DocumentNotFound
+from bertsearch.indexer.models import ChunkRow, Document
+from bertsearch.indexer.records import ChunkRecord, DocumentRecord
+from bertsearch.indexer.snapshot import Snapshot
+
+__all__ = ["ChunkReader"]
+
+_SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
+
+
+class ChunkReader:
+    """Queries of one open index (thread-safe; shared by every request of a server)."""
+
+    def __init__(self, sessions: Any, search_threads: int) -> None:
+        self._sessions = sessions
+        self._threads = search_threads
+        self._subsets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # path filter -> chunk ids
+        self._subsets_lock = threading.Lock()
+
+    def dense(self, snapshot: Snapshot, query_vector: Any, k: int, *,
+              path_glob: str | None = None) -> list[tuple[int, float]]:
+        """The ``k`` chunks nearest to ``query_vector`` as ``(chunk_id, cosine score)``, best first.
+
+        Args:
+            snapshot: The generation to search.
+            query_vector: A vector of the index's dimension (normalised here).
+            k: How many chunks at most.
+            path_glob: Only chunks of documents whose path matches this glob (the syntax of
+                ``--include``: ``*.md``, ``guides/**``, ``docs/*.rst``). Exact within the subset.
+        """
+        dim = snapshot.params.dimension
+        query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != dim:
+            raise ConfigError(f"query vector has dimension {query.shape[0]}, the index {dim}")
+        norm = float(np.linalg.norm(query))
+        if norm > 0:
+            query = query / norm
+        subset = self.subset(snapshot, path_glob)
+        if subset is not None and subset.size == 0:
+            return []
+        return snapshot.vectors.search(query, k, subset=subset, threads=self._threads)
+
+    def lexical(self, snapshot: Snapshot, query: str, k: int, *,
+                path_glob: str | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best chunks for the words of ``query`` by BM25 as ``(chunk_id, score)``, best first."""
+        subset = self.subset(snapshot, path_glob)
+        if subset is not None and subset.size == 0:
+            return []
+        return snapshot.lexical.search(query, k, subset=subset)
+
+    def subset(self, snapshot: Snapshot, path_glob: str | None) -> np.ndarray | None:
+        """The chunk ids of the documents matching ``path_glob`` (``None``: no filter), kept per
+        generation for the next query with the same filter (a server answers many)."""
+        if not path_glob:
+            return None
+        key = (path_glob, snapshot.generation)
+        with self._subsets_lock:
+            if key in self._subsets:
+                self._subsets.move_to_end(key)
+                return self._subsets[key]
+        ids = self._query_subset(path_glob)
+        with self._subsets_lock:
+            self._subsets[key] = ids
+            while len(self._subsets) > _SUBSET_CACHE_SIZE:
+                self._subsets.popitem(last=False)
+        return ids
+
+    def _query_subset(self, path_glob: str) -> np.ndarray:
+        from bertsearch.indexer.documents import compile_glob, glob_prefix, matches_any
+
+        globs = [compile_glob(path_glob)]
+        prefix = glob_prefix(path_glob)
+        # No id list in the statement (PostgreSQL takes at most 65,535 parameters): the chunks of
+        # the documents under the literal prefix, matched by path here.
+        stmt = select(ChunkRow.id, Document.path).join(Document, Document.id == ChunkRow.document_id)
+        if prefix:
+            stmt = stmt.where(Document.path.startswith(prefix, autoescape=True))
+        matched: dict[str, bool] = {}
+        ids: list[int] = []
+        with self._sessions() as s:
+            for chunk_id, path in s.execute(stmt):
+                hit = matched.get(path)
+                if hit is None:
+                    hit = matched[path] = matches_any(globs, PurePosixPath(path))
+                if hit:
+                    ids.append(chunk_id)
+        return np.asarray(ids, dtype=np.int64)
+
+    def fetch(self, ids: list[int]) -> list[ChunkRecord]:
+        """The chunks with these ids, in the same order (ids no longer in SQL are left out)."""
+        if not ids:
+            return []
+        stmt = (
+            select(ChunkRow.id, ChunkRow.document_id, Document.path, Document.title, ChunkRow.text,
+                   ChunkRow.start, ChunkRow.end, ChunkRow.ordinal)
+            .join(Document, Document.id == ChunkRow.document_id)
+            .where(ChunkRow.id.in_([int(i) for i in ids]))
+        )
+        with self._sessions() as s:
+            found = {row[0]: ChunkRecord(*row) for row in s.execute(stmt)}
+        return [found[i] for i in ids if i in found]
+
+    def document(self, doc_id: int) -> DocumentRecord:
+        """The document with this id.
+
+        Raises:
+            DocumentNotFound: No such document.
+        """
+        with self._sessions() as s:
+            doc = s.get(Document, int(doc_id))
+            if doc is None:
+                raise DocumentNotFound(f"no document with id {doc_id}")
+            return DocumentRecord(
+                id=doc.id, path=doc.path, title=doc.title, text=doc.text, content_hash=doc.content_hash,
+                size=doc.size, mtime=doc.mtime, n_chunks=doc.n_chunks, indexed_at=doc.indexed_at,
+            )

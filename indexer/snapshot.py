@@ -1,0 +1,179 @@
+"""The read side's unit: one immutable :class:`Snapshot` of one generation.
+
+A snapshot holds everything a query reads: the build parameters, the FAISS index and the
+lexical index, all of the same SQL generation. :func:`load_snapshot` builds the next one
+completely (loading the derived files, or rebuilding them from SQL when they are missing,
+corrupt or stale) before the caller swaps it in with one assignment, so a request that took a
+snapshot runs on one whole generation, and a model change is never half applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bertsearch.indexer import store
+from bertsearch.indexer.errors import IndexCorrupt, StorageError
+from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
+from bertsearch.indexer.models import ChunkRow, IndexState
+from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs
+
+__all__ = ["BuildParams", "Snapshot", "load_snapshot", "read_params", "sql_state"]
+
+log = logging.getLogger(__name__)
+
+_STREAM_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """What an index was built with (the ``index_state`` row, read once)."""
+
+    generation: int
+    model_id: str
+    model_path: str
+    dimension: int
+    pooling: str
+    chunk_tokens: int
+    chunk_overlap: int
+    schema_version: int
+    root: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: IndexState) -> BuildParams:
+        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
+    @property
+    def model(self) -> tuple[str, int, str]:
+        """What queries must be encoded with: model id, dimension, pooling."""
+        return self.model_id, self.dimension, self.pooling
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one generation's queries read. Never changed once built (see the writer's note
+    in :meth:`Index.commit <bertsearch.indexer.index.Index.commit>`)."""
+
+    params: BuildParams
+    vectors: VectorIndex
+    lexical: LexicalIndex
+    repaired: str | None = None
+    """Why a derived index was rebuilt from SQL for this snapshot, if one was."""
+
+    @property
+    def generation(self) -> int:
+        return self.vectors.generation
+
+    def advanced(self, params: BuildParams, lexical: LexicalIndex) -> Snapshot:
+        """The writer's next snapshot after a commit it applied itself."""
+        return replace(self, params=params, lexical=lexical, repaired=None)
+
+
+def read_params(sessions: Any) -> BuildParams | None:
+    """The build parameters, or ``None`` before the index is created."""
+    with sessions() as s:
+        row = s.get(IndexState, 1)
+        return BuildParams.from_row(row) if row is not None else None
+
+
+def sql_state(sessions: Any) -> tuple[int, int]:
+    """The committed generation and chunk count."""
+    with sessions() as s:
+        generation = s.scalar(select(IndexState.generation).where(IndexState.id == 1)) or 0
+        count = s.scalar(select(func.count()).select_from(ChunkRow)) or 0
+    return int(generation), int(count)
+
+
+def load_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, params: BuildParams,
+                  *, may_write: bool) -> Snapshot:
+    """The snapshot of the newest committed generation.
+
+    Derived files that are missing, corrupt or stale are rebuilt from SQL (no re-encoding) and
+    written back when ``may_write`` (the caller may write the folder: no other writer runs).
+    """
+    generation, count = sql_state(sessions)
+    reasons = []
+    vectors, why = _load_vectors(engine, index_dir, url, params.dimension, generation, count)
+    if why:
+        reasons.append(f"FAISS file {why}")
+    lexical, why = _load_lexical(engine, index_dir, url, generation, count, may_write)
+    if why:
+        reasons.append(f"lexical index {why}")
+    return Snapshot(params, vectors, lexical, "; ".join(reasons) or None)
+
+
+def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: int,
+                  count: int) -> tuple[VectorIndex, str | None]:
+    try:
+        vectors = VectorIndex.load(index_dir / FILE_NAME, dim)
+        if vectors.generation == generation and vectors.count == count:
+            vectors.saved_generation = generation
+            return vectors, None
+        reason = (f"stale (generation {vectors.generation} with {vectors.count} vectors; "
+                  f"the database is at generation {generation} with {count} chunks)")
+    except VectorFileError as exc:
+        reason = str(exc)
+    vectors = VectorIndex(dim, generation)
+    # Stamped with the generation read *before* streaming: if a writer commits meanwhile,
+    # the stamp is older than the content and the next refresh simply rebuilds again.
+    for ids, blobs in _stream(engine, url, ChunkRow.vector):
+        try:
+            vectors.add(ids, vectors_from_blobs(blobs, dim))
+        except ValueError as exc:  # a blob that is not `dimension` float32 values
+            raise IndexCorrupt(f"the vectors stored in {store.mask_url(url)} do not have dimension {dim}; "
+                               "run `bertsearch index PATH --rebuild`") from exc
+    if count or reason != "missing":
+        log.warning("FAISS file in %s was %s; rebuilt it from the database (%d vectors)",
+                    index_dir, reason, vectors.count)
+        return vectors, reason
+    return vectors, None
+
+
+def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count: int,
+                  may_write: bool) -> tuple[LexicalIndex, str | None]:
+    try:
+        lexical = LexicalIndex.load(index_dir)
+        if lexical.generation == generation and lexical.count == count:
+            return lexical, None
+        reason = (f"stale (generation {lexical.generation} with {lexical.count} chunks; "
+                  f"the database is at generation {generation} with {count} chunks)")
+    except LexicalFileError as exc:
+        reason = str(exc)
+    texts = ((int(i), t) for ids, part in _stream(engine, url, ChunkRow.text) for i, t in zip(ids, part))
+    lexical = None
+    if may_write:
+        try:
+            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, texts)
+        except StorageError as exc:
+            log.warning("%s; serving the lexical index from memory", exc)
+            texts = ((int(i), t) for ids, part in _stream(engine, url, ChunkRow.text) for i, t in zip(ids, part))
+    if lexical is None:
+        lexical = LexicalIndex.build(generation, texts)
+    if count or reason != "missing":
+        log.warning("lexical index in %s was %s; rebuilt it from the database (%d chunks)",
+                    index_dir, reason, lexical.count)
+        return lexical, reason
+    return lexical, None
+
+
+def _stream(engine: Any, url: str, column: Any):
+    """``(ids, values)`` batches of every chunk, by id, streamed from SQL."""
+    stmt = select(ChunkRow.id, column).order_by(ChunkRow.id)
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_STREAM_ROWS).execute(stmt)
+            for part in result.partitions():
+                yield np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part)), [r[1] for r in part]
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot read the chunks from {store.mask_url(url)}: "
+                           f"{store.describe_db_error(exc, url)}") from exc
+
