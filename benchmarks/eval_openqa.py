@@ -5,12 +5,15 @@ question (a seeded random sample of ``--limit``), ``Searcher.ask`` retrieves ``-
 passages from the whole corpus and reads them; its best answer is scored against the gold
 answers with the official SQuAD normalisation (``bertsearch.search.training.metrics``).
 
+Everything goes through ``Searcher.ask`` with the threshold itself (default: the searcher's):
+an answer flagged ``below_threshold`` is an abstention, and an abstention counts as wrong.
+
 Trust: ``--unanswerable N`` also asks a seeded sample of SQuAD 2.0 dev's unanswerable questions.
 Their paragraphs are all in the corpus (SQuAD 2.0 dev reuses v1.1 dev's), written to look as if
-they held the answer, so a good system answers nothing. ``threshold_sweep`` gives, for each
-reader-score threshold, the share of answerable questions still answered and their EM/F1
-(unanswered counts as wrong) beside the share of unanswerable ones left unanswered. The best
-answer's reader score is recorded once per question, so the sweep costs no extra runs.
+they held the answer, so a good system abstains. ``threshold_sweep`` gives, for each confidence
+threshold, the share of answerable questions answered and their EM/F1 beside the share of
+unanswerable ones abstained on (``ask`` returns the same top answer at every threshold and flags
+it by its confidence, so one run gives the sweep).
 
 Run: ``python benchmarks/eval_openqa.py [--qa-model PATH] [--limit 1000] [--unanswerable 500]``.
 """
@@ -25,7 +28,7 @@ import numpy as np
 import _common as c
 
 SQUAD_V2_DEV = ("dev-v2.0-reconstructed.json.gz", "dev-v2.0.json.gz", "dev-v2.0.json")
-SWEEP = (0.0, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
+SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def main(args: Any) -> dict[str, Any]:
@@ -42,66 +45,71 @@ def main(args: Any) -> dict[str, Any]:
         questions = [questions[i] for i in sorted(rng.choice(len(questions), size=limit, replace=False))]
 
     unanswerable, unanswerable_note = _unanswerable_sample(args) if args.unanswerable else ([], None)
-    predictions: dict[str, str] = {}
-    best_scores: dict[str, float] = {}  # reader score of the best answer, 0 when none
+    predictions: dict[str, str] = {}  # "" when ask abstains: counted as wrong
+    best_text: dict[str, str] = {}
+    confidence: dict[str, float] = {}  # the top answer's confidence, what the threshold is compared with
     from_gold_paragraph = 0
-    answered = 0
-    above_default = 0
     with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
         searcher.load_models()
-        default_threshold = searcher.threshold
+        threshold = searcher.threshold if args.threshold is None else args.threshold
         began = time.perf_counter()
         for q in questions:
-            result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=args.threshold)
+            result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=threshold, mode=args.mode)
             best = result.answers[0] if result.answers else None
-            predictions[q.qid] = best.text if best else ""
-            best_scores[q.qid] = best.reader_score if best else 0.0
-            answered += best is not None
-            # the searcher's threshold applies to the reader score, not to the passage-weighted score
-            above_default += best is not None and best.reader_score >= default_threshold
+            answered = best is not None and not best.below_threshold
+            predictions[q.qid] = best.text if answered else ""
+            best_text[q.qid] = best.text if best else ""
+            confidence[q.qid] = best.confidence if best else 0.0
             from_gold_paragraph += best is not None and c.pid_of_path(best.path) == q.pid
         seconds = time.perf_counter() - began
+        abstained = 0
         for q in unanswerable:
-            result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=0.0)
-            best_scores[q.qid] = result.answers[0].reader_score if result.answers else 0.0
+            result = searcher.ask(q.question, top_k=1, passages=args.passages, threshold=threshold, mode=args.mode)
+            best = result.answers[0] if result.answers else None
+            abstained += best is None or best.below_threshold
+            confidence[q.qid] = best.confidence if best else 0.0
         reader = searcher.reader
         reader_facts = {"precision": reader.precision, "max_seq_len": reader.max_seq_len, "stride": reader.stride,
-                        "reader_threshold": reader.threshold, "max_answer_len": reader.max_answer_len}
+                        "max_answer_len": reader.max_answer_len}
     gold = {q.qid: list(q.answers) for q in questions}
     scores = squad_scores(gold, predictions)
+    always = squad_scores(gold, best_text)
     n = len(questions)
+    # ask(threshold=t) returns the same top answer for every t and flags it below_threshold when its
+    # confidence is under t, so one run gives the whole sweep of the rule ask applies.
     sweep = []
     for t in SWEEP:
-        kept = {qid: text if best_scores[qid] >= t else "" for qid, text in predictions.items()}
+        kept = {qid: text if confidence[qid] >= t else "" for qid, text in best_text.items()}
         at = squad_scores(gold, kept)
         row = {"threshold": t, "answerable_answered": round(sum(map(bool, kept.values())) / n, 4),
                "exact_match": round(at["exact"], 2), "f1": round(at["f1"], 2)}
         if unanswerable:
-            row["unanswerable_abstained"] = round(
-                sum(best_scores[q.qid] < t for q in unanswerable) / len(unanswerable), 4)
+            row["unanswerable_abstained"] = round(sum(confidence[q.qid] < t for q in unanswerable) / len(unanswerable), 4)
         sweep.append(row)
     return {
-        "what": "open QA over all SQuAD v1.1 dev paragraphs: Searcher.ask(question, top_k=1, passages=P, threshold), "
-                "best answer scored with the official EM/F1 normalisation",
+        "what": "open QA over all SQuAD v1.1 dev paragraphs through Searcher.ask(question, top_k=1, passages=P, "
+                "threshold, mode): an answer flagged below_threshold counts as an abstention, and an abstention "
+                "as wrong; scored with the official EM/F1 normalisation",
         "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
                     "chunk_overlap": built["chunk_overlap"]},
         "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
         "metrics": "bertsearch.search.training.metrics.squad_scores (official SQuAD normalisation)",
         "documents": built["documents"],
         "chunks": built["chunks"],
+        "mode": args.mode,
         "passages": args.passages,
         "questions": n,
         "sample": f"seeded random sample (seed {args.seed}) of the 10,570 questions" if limit else "all questions",
+        "threshold": threshold,
         "exact_match": round(scores["exact"], 2),
         "f1": round(scores["f1"], 2),
-        "threshold": args.threshold,
-        "answered": round(answered / n, 4),
-        "searcher_default_threshold": default_threshold,
-        "answered_at_default_threshold": round(above_default / n, 4),
+        "answered": round(sum(map(bool, predictions.values())) / n, 4),
+        "f1_without_threshold": round(always["f1"], 2),
         "answer_from_the_right_paragraph": round(from_gold_paragraph / n, 4),
         "seconds_per_question": round(seconds / n, 3),
         "unanswerable_questions": len(unanswerable),
         "unanswerable_sample": unanswerable_note,
+        "unanswerable_abstained": round(abstained / len(unanswerable), 4) if unanswerable else None,
         "threshold_sweep": sweep,
     }
 
@@ -128,8 +136,9 @@ if __name__ == "__main__":
     p.add_argument("--limit", type=int, default=1000, help="questions (a seeded random sample); 0 for all 10,570")
     p.add_argument("--passages", type=int, default=5, help="passages retrieved and read per question")
     p.add_argument("--seed", type=int, default=0, help="seed of the question sample")
-    p.add_argument("--threshold", type=float, default=0.0,
-                   help="answer score threshold; 0 always answers (every SQuAD v1.1 question has an answer)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="minimum answer confidence (default: the searcher's default, what `ask` applies)")
+    p.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "lexical"), help="retrieval mode")
     p.add_argument("--unanswerable", type=int, default=500,
                    help="also ask this many of SQuAD 2.0 dev's unanswerable questions (0: none)")
     c.run("eval_openqa", main, p.parse_args())

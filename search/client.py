@@ -46,13 +46,16 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
-    def search(self, query: str, top_k: int = 5, path_glob: str | None = None) -> SearchResult:
-        """The ``top_k`` passages closest in meaning to ``query``, best first.
+    def search(self, query: str, top_k: int = 5, path_glob: str | None = None,
+               mode: str | None = None) -> SearchResult:
+        """The ``top_k`` passages that best match ``query``, best first (``mode``: hybrid, dense, lexical).
 
         Raises:
             ClientError: The server refused the request (e.g. 422 for an empty query) or did not answer.
         """
-        body = {"query": query, "top_k": top_k, "path_glob": path_glob}
+        body: dict[str, Any] = {"query": query, "top_k": top_k, "path_glob": path_glob}
+        if mode is not None:
+            body["mode"] = mode
         return SearchResult.from_dict(self._request("POST", "/search", json=body))
 
     def ask(
@@ -62,8 +65,9 @@ class Client:
         passages: int | None = None,
         path_glob: str | None = None,
         threshold: float | None = None,
+        mode: str | None = None,
     ) -> AskResult:
-        """Answers to ``question``, best first; an empty list with a reason when none is found.
+        """Answers to ``question``, best first, as :meth:`Searcher.ask` returns them.
 
         Raises:
             ClientError: The server refused the request or did not answer.
@@ -73,6 +77,8 @@ class Client:
             body["passages"] = passages
         if threshold is not None:
             body["threshold"] = threshold
+        if mode is not None:
+            body["mode"] = mode
         return AskResult.from_dict(self._request("POST", "/ask", json=body))
 
     def health(self) -> dict[str, Any]:

@@ -14,12 +14,14 @@ import math
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertsearch.indexer.errors import InvalidQuery
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.indexer.settings import Settings
+from bertsearch.search.retrieval import DEFAULT_MODE, Ranked, answer_model, check_mode, fuse, single
 from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
 
 if TYPE_CHECKING:
@@ -31,15 +33,15 @@ log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
 DEFAULT_PASSAGES = 5
-# Minimum reader score of an answer (P(start) * P(end) in its passage). On samples/docs, an early checkpoint of the
-# shipped head scored right answers 0.02 to 0.25 and its best guess for questions the corpus
-# cannot answer at most 0.006.
-DEFAULT_THRESHOLD = 0.03
-# An answer's score is its reader score times its passage's weight, a softmax of the retrieval
-# scores at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067 dev paragraphs
-# (5 passages, an early checkpoint of the shipped head) the best answer's F1 went from 0.42
-# (reader score alone) to 0.50 (0.44 with the plain product of the two scores).
+# The default minimum confidence of an answer: fitted with the confidence model on SQuAD train
+# questions (see answer_model.json and bertsearch.search.training.calibrate).
+DEFAULT_THRESHOLD = answer_model().threshold
+# An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
+# in the lexical mode) at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067
+# dev paragraphs (5 passages, an early checkpoint of the shipped head, dense retrieval) the
+# best answer's F1 went from 0.42 (reader score alone) to 0.50 (0.44 with the plain product).
 PASSAGE_TEMPERATURE = 0.05
+
 
 class Searcher:
     """Search passages and extract answers from one index.
@@ -138,13 +140,14 @@ class Searcher:
         if reader:
             self.reader  # noqa: B018 (loads it)
 
-    def search(self, query: str, top_k: int = 5, path_glob: str | None = None) -> SearchResult:
-        """The ``top_k`` passages closest in meaning to ``query``, best first.
+    def search(self, query: str, top_k: int = 5, path_glob: str | None = None, mode: str = DEFAULT_MODE) -> SearchResult:
+        """The ``top_k`` passages that best match ``query``, best first.
 
         Args:
             query: What to look for (1 to 1000 characters).
             top_k: How many passages to return (1 to 100).
             path_glob: Only passages of documents whose path matches this glob (e.g. ``docs/*.md``).
+            mode: ``hybrid`` (meaning and words, fused), ``dense`` (meaning) or ``lexical`` (BM25 on words).
 
         Raises:
             InvalidQuery: The query is empty or too long, or ``top_k`` is out of range.
@@ -152,7 +155,7 @@ class Searcher:
         began = time.perf_counter()
         query = _check_query(query, "query")
         _check_count(top_k, "top_k")
-        hits = self._retrieve(query, top_k, path_glob)
+        hits = self._retrieve(query, top_k, path_glob, check_mode(mode))
         return SearchResult(query=query, hits=hits, took_ms=_ms_since(began))
 
     def ask(
@@ -162,24 +165,24 @@ class Searcher:
         passages: int = DEFAULT_PASSAGES,
         path_glob: str | None = None,
         threshold: float | None = None,
+        mode: str = DEFAULT_MODE,
     ) -> AskResult:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
-        The reader reads every passage in one batched call. An answer's ``score`` weighs its
-        ``reader_score`` by how much better its passage matches the question than the other
-        passages (see :data:`PASSAGE_TEMPERATURE`). Answers found in the overlap of two
-        chunks are reported once, with the better score, and so are overlapping variants of one
-        answer (the best of them is kept). When no passage holds an answer above
-        the threshold, ``answers`` is empty and ``reason`` says why.
+        The reader reads every passage in one batched call. Each answer carries a ``confidence``,
+        the estimated probability that it is right (a logistic fit of the reader's and the
+        retrievers' scores on SQuAD train questions), and answers are ranked by it. Answers
+        found in the overlap of two chunks are reported once, and so are overlapping variants of
+        one answer. When no answer reaches the threshold, the best one is still returned, alone
+        and flagged ``below_threshold``, with a ``reason``.
 
         Args:
             question: The question (1 to 1000 characters).
             top_k: How many answers to return at most (1 to 100).
             passages: How many passages to retrieve and read (1 to 100).
             path_glob: Only read passages of documents whose path matches this glob.
-            threshold: Minimum ``reader_score`` of an answer (default: :attr:`threshold`): the
-                reader's ``P(start) * P(end)`` within its passage, in [0, 1], where the no-answer
-                position takes its share of the probability, so passages without an answer score low.
+            threshold: Minimum ``confidence`` of an answer, from 0 to 1 (default: :attr:`threshold`).
+            mode: How passages are retrieved (see :meth:`search`).
 
         Raises:
             InvalidQuery: The question is empty or too long, or a count is out of range.
@@ -190,23 +193,40 @@ class Searcher:
         _check_count(top_k, "top_k")
         _check_count(passages, "passages")
         threshold = self.threshold if threshold is None else threshold
-        if not 0.0 <= threshold <= 1.0:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
             raise InvalidQuery(f"threshold must be from 0 to 1, got {threshold!r}")
-        hits = self._retrieve(question, passages, path_glob)
+        hits = self._retrieve(question, passages, path_glob, check_mode(mode))
         if not hits:
             reason = "no passage matches the path filter" if path_glob else "the index holds no documents"
             return AskResult(question=question, answers=[], took_ms=_ms_since(began), reason=reason)
-        # Ask for more spans than answers: some are the same answer read from two chunks.
-        options: dict[str, Any] = {"top_n": max(4 * top_k, 20), "threshold": threshold}
+        answers = [a for a, _ in self.read_answers(question, hits, mode, top_n=max(4 * top_k, 20))]
+        kept = [a for a in answers if a.confidence >= threshold][:top_k]
+        reason = None
+        if not kept and answers:
+            best = answers[0]
+            kept = [replace(best, below_threshold=True)]
+            reason = (f"no answer in the {len(hits)} best passages reaches the threshold ({threshold:g}); "
+                      f"the best one has confidence {best.confidence:.3f}")
+        elif not kept:
+            reason = f"the reader found no answer span in the {len(hits)} best passages"
+        return AskResult(question=question, answers=kept, took_ms=_ms_since(began), reason=reason)
+
+    def read_answers(self, question: str, hits: list[Hit], mode: str = DEFAULT_MODE,
+                     top_n: int = 20) -> list[tuple[Answer, dict[str, float]]]:
+        """Every distinct answer the reader finds in ``hits``, best first, with the features its
+        confidence was computed from (what ``ask`` ranks; the confidence fit reads the features)."""
         reader = self.reader
         with self._read_lock:
-            spans = reader.read(question, [hit.text for hit in hits], **options)
-        weights = _passage_weights([hit.score for hit in hits])
-        answers = _merge([_to_answer(span, hits[span.passage_index], weights) for span in spans])[:top_k]
-        reason = None
-        if not answers:
-            reason = f"no answer in the {len(hits)} best passages scores above the threshold ({threshold:g})"
-        return AskResult(question=question, answers=answers, took_ms=_ms_since(began), reason=reason)
+            # Ask for more spans than answers: some are the same answer read from two chunks.
+            spans = reader.read(question, [hit.text for hit in hits], top_n=top_n, threshold=0.0)
+        weights = _passage_weights([hit.score for hit in hits], mode)
+        scored = [_to_answer(span, hits[span.passage_index], weights) for span in spans]
+        kept = {id(a) for a in _merge([a for a, _ in scored])}
+        return sorted([(a, f) for a, f in scored if id(a) in kept], key=lambda af: (-af[0].confidence, -af[0].score))
+
+    def retrieve(self, query: str, k: int, path_glob: str | None = None, mode: str = DEFAULT_MODE) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (what :meth:`search` returns, without the checks)."""
+        return self._retrieve(query, k, path_glob, check_mode(mode))
 
     def refresh(self, min_interval: float = 0.0, *, background: bool = False) -> bool:
         """Serve the newest committed generation of the index.
@@ -276,22 +296,35 @@ class Searcher:
         with self._encoder_lock:
             return self._index.encoder
 
-    def _retrieve(self, query: str, k: int, path_glob: str | None) -> list[Hit]:
-        encoder = self._encoder()
-        with self._encode_lock:
-            vector = encoder.encode([query])[0]
-        scored = self._index.search(vector, k, path_glob=path_glob)
-        if not scored:
+    def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str) -> list[Hit]:
+        index = self._index
+        snapshot = index.snapshot  # one generation for the whole request
+        ranked: list[Ranked]
+        if mode == "lexical":
+            ranked = single(index.search_lexical(query, k, path_glob=path_glob, snapshot=snapshot), "lexical")
+        else:
+            encoder = self._encoder()
+            with self._encode_lock:
+                vector = encoder.encode([query])[0]
+            if mode == "dense":
+                ranked = single(index.search(vector, k, path_glob=path_glob, snapshot=snapshot), "dense")
+            else:
+                fit = answer_model()
+                depth = max(k, fit.depth)
+                ranked = fuse(index.search(vector, depth, path_glob=path_glob, snapshot=snapshot),
+                              index.search_lexical(query, depth, path_glob=path_glob, snapshot=snapshot),
+                              fit.dense_weight, k)
+        if not ranked:
             return []
-        records = {r.chunk_id: r for r in self._index.fetch_chunks([chunk_id for chunk_id, _ in scored])}
-        # A chunk missing from SQL was deleted by a generation committed after the FAISS search.
+        records = {r.chunk_id: r for r in index.fetch_chunks([r.chunk_id for r in ranked])}
+        # A chunk missing from SQL was deleted by a generation committed after the search.
         return [
             Hit(
-                score=float(score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path,
-                title=r.title, text=r.text, start=r.start, end=r.end,
+                score=float(item.score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path,
+                title=r.title, text=r.text, start=r.start, end=r.end, ranks=item.ranks,
             )
-            for chunk_id, score in scored
-            if (r := records.get(chunk_id)) is not None
+            for item in ranked
+            if (r := records.get(item.chunk_id)) is not None
         ]
 
 
@@ -315,8 +348,11 @@ def _ms_since(began: float) -> float:
     return round((time.perf_counter() - began) * 1000.0, 3)
 
 
-def _passage_weights(scores: list[float]) -> list[float]:
+def _passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
     """How likely each passage is to be the one holding the answer: a softmax of retrieval scores."""
+    if mode == "lexical":  # BM25 has no fixed scale
+        top = max(scores) or 1.0
+        scores = [s / top for s in scores]
     logits = [s / PASSAGE_TEMPERATURE for s in scores]
     top = max(logits)
     exps = [math.exp(x - top) for x in logits]
@@ -324,15 +360,37 @@ def _passage_weights(scores: list[float]) -> list[float]:
     return [e / total for e in exps]
 
 
-def _to_answer(span: Any, hit: Hit, weights: list[float]) -> Answer:
+def confidence_features(reader_score: float, null_score: float, weight: float, hit: Hit) -> dict[str, float]:
+    """What the confidence model reads of an answer (``answer_model.json`` names the same keys)."""
+    return {
+        "log_reader": math.log(reader_score + 1e-6),
+        "log_null": math.log(null_score + 1e-6),
+        "log_weight": math.log(weight + 1e-6),
+        "dense_rank1": 1.0 if hit.ranks.get("dense") == 1 else 0.0,
+        "lexical_rank1": 1.0 if hit.ranks.get("lexical") == 1 else 0.0,
+        "both": 1.0 if len(hit.ranks) == 2 else 0.0,
+    }
+
+
+def confidence(features: dict[str, float]) -> float:
+    """The fitted probability that an answer with these features is right."""
+    fit = answer_model()
+    z = fit.intercept + sum(w * features.get(name, 0.0) for name, w in fit.coefficients.items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def _to_answer(span: Any, hit: Hit, weights: list[float]) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
+    weight = weights[span.passage_index]
+    features = confidence_features(float(span.score), float(span.null_score), weight, hit)
     return Answer(
-        text=span.text, score=float(span.score) * weights[span.passage_index], reader_score=float(span.score),
+        text=span.text, score=float(span.score) * weight, reader_score=float(span.score),
         path=hit.path, title=hit.title,
         document_id=hit.document_id, chunk_id=hit.chunk_id,
         start=hit.start + span.start, end=hit.start + span.end,
         context=hit.text, passage_score=hit.score, context_start=hit.start,
-    )
+        confidence=round(confidence(features), 6),
+    ), features
 
 
 def _merge(answers: list[Answer]) -> list[Answer]:
@@ -342,7 +400,7 @@ def _merge(answers: list[Answer]) -> list[Answer]:
     are the variants of one answer the reader proposes around it ("14 days", "for 14 days").
     """
     kept: list[Answer] = []
-    for answer in sorted(answers, key=lambda a: a.score, reverse=True):
+    for answer in sorted(answers, key=lambda a: (a.confidence, a.score), reverse=True):
         if not any(
             k.document_id == answer.document_id and k.start < answer.end and answer.start < k.end for k in kept
         ):

@@ -22,7 +22,9 @@ class Hit:
     """A retrieved passage (a chunk of a document).
 
     Attributes:
-        score: Cosine similarity between the query and the passage (higher is better).
+        score: How well the passage matches the query in the mode asked (higher is better):
+            in ``dense`` the cosine similarity, in ``lexical`` the BM25 score, in ``hybrid`` the
+            fused score in [0, 1].
         chunk_id: Id of the chunk in the index.
         document_id: Id of the document holding the chunk.
         path: Path of the document, as indexed.
@@ -30,6 +32,8 @@ class Hit:
         text: Text of the passage; ``text == document[start:end]``.
         start: Character offset of the passage in the document.
         end: Character offset just past the passage in the document.
+        ranks: Which retrievers found the passage, and at which rank (1 = best):
+            ``{"dense": 2, "lexical": 1}``.
     """
 
     score: float
@@ -40,6 +44,7 @@ class Hit:
     text: str
     start: int
     end: int
+    ranks: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -72,6 +77,10 @@ class Answer:
             [0, 1] (the answer threshold applies to it).
         context_start: Character offset of the passage in the document, so the answer is
             ``context[start - context_start:end - context_start]``.
+        confidence: The estimated probability that the answer is right, in [0, 1] (fitted on
+            SQuAD train questions asked against their article); the threshold applies to it.
+        below_threshold: True for the best answer returned although its confidence is under
+            the threshold (then it is the only one, and ``AskResult.reason`` says so).
     """
 
     text: str
@@ -86,6 +95,8 @@ class Answer:
     passage_score: float
     context_start: int
     reader_score: float
+    confidence: float = 0.0
+    below_threshold: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -141,9 +152,10 @@ class AskResult:
 
     Attributes:
         question: The question as asked.
-        answers: The answers, best first; empty when no passage holds an answer above the threshold.
+        answers: The answers, best first. When none reaches the threshold, the best one alone,
+            flagged ``below_threshold``; empty only when nothing was retrieved or read.
         took_ms: Time taken to answer, in milliseconds.
-        reason: Why ``answers`` is empty, or ``None`` when it is not.
+        reason: Why there is no answer above the threshold, or ``None`` when there is.
     """
 
     question: str

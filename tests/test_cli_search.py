@@ -73,14 +73,15 @@ def test_ask_human_output(sample_index: Settings, tiny_qa_path: str) -> None:
                         "--qa-model", tiny_qa_path, "-k", "1", "--threshold", LOW)
     assert code == 0, output
     assert output.startswith("1. ")
-    assert "score " in output
+    assert "confidence " in output
 
 
 def test_ask_without_an_answer_says_why(sample_index: Settings, tiny_qa_path: str) -> None:
     code, output = _run("ask", "How long are rotated logs kept?", "--index", str(sample_index.index_dir),
                         "--qa-model", tiny_qa_path, "--threshold", "1")
     assert code == 0, output
-    assert output.startswith("No answer: ") and "threshold" in output
+    assert output.startswith("No sure answer: ") and "threshold" in output
+    assert "(below the threshold)" in output and "confidence " in output
 
 
 def test_ask_on_an_empty_index(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:

@@ -46,13 +46,8 @@ def test_the_right_passage_ranks_first(minilm_index: Settings, question: str, pa
 
 @pytest.mark.slow
 def test_ask_extracts_the_expected_span(minilm_index: Settings) -> None:
-    from bertsearch.indexer.errors import ModelLoadError
-
     with Searcher.open(minilm_index) as searcher:
-        try:
-            searcher.load_models()
-        except ModelLoadError:
-            pytest.skip("the shipped QA head (search/qa_model/) is not trained yet")
+        searcher.load_models()  # a head that does not load is a failure, not a skip
         for question, path, expected in QUESTIONS:
             result = searcher.ask(question, top_k=1)
             assert result.answers, (question, result.reason)
@@ -65,14 +60,10 @@ def test_ask_extracts_the_expected_span(minilm_index: Settings) -> None:
 
 @pytest.mark.slow
 def test_ask_says_so_when_the_corpus_holds_no_answer(minilm_index: Settings) -> None:
-    from bertsearch.indexer.errors import ModelLoadError
-
     with Searcher.open(minilm_index) as searcher:
-        try:
-            searcher.load_models()
-        except ModelLoadError:
-            pytest.skip("the shipped QA head (search/qa_model/) is not trained yet")
+        searcher.load_models()  # a head that does not load is a failure, not a skip
         for question in ["What is the capital of France?", "What colour is the sky on Mars?"]:
             result = searcher.ask(question)
-            assert result.answers == [], (question, result.answers[0])
+            assert [a.below_threshold for a in result.answers] == [True], (question, result.answers)
+            assert result.answers[0].confidence < searcher.threshold
             assert "threshold" in result.reason

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bertsearch.search.retrieval import DEFAULT_MODE
 
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.searcher import DEFAULT_PASSAGES, DEFAULT_THRESHOLD, MAX_QUERY_CHARS, MAX_TOP_K
 from bertsearch.search.types import AskResult, SearchResult
+
+
+Mode = Literal["hybrid", "dense", "lexical"]
 
 
 class _Request(BaseModel):
@@ -24,6 +29,7 @@ class SearchRequest(_Request):
     path_glob: str | None = Field(
         default=None, max_length=1000, description="Only documents whose path matches this glob, e.g. `docs/*.md`.",
     )
+    mode: Mode = Field(default=DEFAULT_MODE, description="hybrid (meaning and words fused), dense or lexical (BM25).")
 
 
 class AskRequest(_Request):
@@ -35,8 +41,9 @@ class AskRequest(_Request):
     path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
     threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,
-        description=f"Minimum answer score, `P(start) * P(end)` (default: {DEFAULT_THRESHOLD}).",
+        description=f"Minimum confidence of an answer, the estimated probability it is right (default: {DEFAULT_THRESHOLD}).",
     )
+    mode: Mode = Field(default=DEFAULT_MODE, description="How passages are retrieved: hybrid, dense or lexical.")
 
 
 # The responses are the core's own result types (one definition: the embedded Searcher, the

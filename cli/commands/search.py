@@ -7,10 +7,13 @@ import textwrap
 import click
 
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings
+from bertsearch.search.retrieval import DEFAULT_MODE, MODES
 from bertsearch.search.searcher import DEFAULT_THRESHOLD, MAX_TOP_K, Searcher
 from bertsearch.search.types import Answer, AskResult, SearchResult
 
 _COUNT = click.IntRange(1, MAX_TOP_K)
+_MODE = click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True,
+                     help="hybrid: meaning and words fused; dense: meaning; lexical: BM25 on the words.")
 
 
 @click.command()
@@ -18,11 +21,12 @@ _COUNT = click.IntRange(1, MAX_TOP_K)
 @index_options
 @click.option("-k", "--top-k", type=_COUNT, default=5, show_default=True, help="How many passages to show.")
 @click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
+@_MODE
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, as_json: bool) -> None:
-    """Show the passages closest in meaning to QUERY, best first."""
+def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, mode: str, as_json: bool) -> None:
+    """Show the passages that best match QUERY, best first."""
     with Searcher.open(make_settings(index_dir=index_dir, db_url=db_url)) as searcher:
-        result = searcher.search(query, top_k=top_k, path_glob=path_glob)
+        result = searcher.search(query, top_k=top_k, path_glob=path_glob, mode=mode)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -36,7 +40,8 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, as_
 @click.option("--passages", type=_COUNT, default=5, show_default=True, help="How many passages to read.")
 @click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help=f"Minimum answer score, P(start) * P(end).  [default: {DEFAULT_THRESHOLD}]")
+              help=f"Minimum confidence of an answer (estimated probability it is right).  [default: {DEFAULT_THRESHOLD}]")
+@_MODE
 @click.option(
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
@@ -44,12 +49,13 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, as_
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str, index_dir, db_url, top_k: int, passages: int, path_glob: str | None,
-    threshold: float | None, qa_model_path: str | None, as_json: bool,
+    threshold: float | None, mode: str, qa_model_path: str | None, as_json: bool,
 ) -> None:
     """Answer QUESTION with spans extracted from the indexed documents."""
     settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
     with Searcher.open(settings) as searcher:
-        result = searcher.ask(question, top_k=top_k, passages=passages, path_glob=path_glob, threshold=threshold)
+        result = searcher.ask(question, top_k=top_k, passages=passages, path_glob=path_glob, threshold=threshold,
+                               mode=mode)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -60,16 +66,19 @@ def _show_hits(result: SearchResult) -> None:
     if not result.hits:
         click.echo("No passages found.")
     for rank, hit in enumerate(result.hits, 1):
-        click.echo(f"{rank}. {hit.score:.3f}  {_source(hit.path, hit.title)}  [{hit.start}:{hit.end}]")
+        found = ", ".join(f"{name} #{r}" for name, r in hit.ranks.items())
+        click.echo(f"{rank}. {hit.score:.3f}  {_source(hit.path, hit.title)}  [{hit.start}:{hit.end}]  ({found})")
         click.echo(textwrap.indent(_snippet(hit.text), "   "))
 
 
 def _show_answers(result: AskResult) -> None:
-    if not result.answers:
-        click.echo(f"No answer: {result.reason}.")
+    if result.reason:
+        click.echo(f"No answer: {result.reason}." if not result.answers else f"No sure answer: {result.reason}.")
     for rank, answer in enumerate(result.answers, 1):
-        click.echo(f"{rank}. {_oneline(answer.text)}")
-        click.echo(f"   score {answer.score:.3f} (reader {answer.reader_score:.3f})  {_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
+        flag = "  (below the threshold)" if answer.below_threshold else ""
+        click.echo(f"{rank}. {_oneline(answer.text)}{flag}")
+        click.echo(f"   confidence {answer.confidence:.3f} (reader {answer.reader_score:.3f})  "
+                   f"{_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
         click.echo(f"   {_in_context(answer)}")
 
 

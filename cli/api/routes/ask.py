@@ -16,8 +16,9 @@ router = APIRouter(tags=["search"])
     "/ask", response_model=AskResponse, responses={422: {"model": ErrorResponse}, 500: {"model": ErrorResponse}},
 )
 def ask(body: AskRequest, searcher: SearcherDep) -> Any:
-    """Answers to the question read from the best passages; an empty list with a reason when none is found."""
+    """Answers to the question read from the best passages, each with its confidence; when none reaches the threshold, the best one flagged `below_threshold`, with a reason."""
     result = searcher.ask(
         body.question, top_k=body.top_k, passages=body.passages, path_glob=body.path_glob, threshold=body.threshold,
+        mode=body.mode,
     )
     return result

@@ -1,0 +1,110 @@
+"""Retrieval modes and their fusion: dense (FAISS), lexical (BM25) and hybrid.
+
+Hybrid takes the ``depth`` best chunks of each retriever, min-max normalises each list's scores
+to [0, 1] (a chunk missing from a list scores 0 there), and ranks by the convex combination
+``w * dense + (1 - w) * lexical`` (Bruch et al. 2023: a convex combination of normalised scores
+beats reciprocal rank fusion and needs few labels to fit). ``w`` is fitted on SQuAD *train*
+questions (``bertsearch.search.training.calibrate``) and shipped in ``answer_model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bertsearch.indexer.errors import InvalidQuery
+
+__all__ = ["DEFAULT_MODE", "MODES", "AnswerModel", "Ranked", "answer_model", "check_mode", "fuse"]
+
+MODES = ("hybrid", "dense", "lexical")
+DEFAULT_MODE = "hybrid"
+MODEL_FILE = Path(__file__).resolve().parent / "answer_model.json"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A chunk as one mode ranks it: its score in that mode and its rank in each retriever (1 = best)."""
+
+    chunk_id: int
+    score: float
+    ranks: dict[str, int]
+    dense_score: float | None
+    lexical_score: float | None
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The fitted parts of retrieval and answering (see ``answer_model.json``).
+
+    Attributes:
+        dense_weight: ``w`` of the hybrid fusion.
+        depth: Chunks taken from each retriever before fusing.
+        coefficients: Logistic-regression weights of the answer confidence, by feature name.
+        intercept: Its intercept.
+        threshold: The default minimum confidence of an answer.
+    """
+
+    dense_weight: float
+    depth: int
+    coefficients: dict[str, float]
+    intercept: float
+    threshold: float
+    fitted: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnswerModel:
+        return cls(float(data["dense_weight"]), int(data["depth"]), {k: float(v) for k, v in data["coefficients"].items()},
+                   float(data["intercept"]), float(data["threshold"]), dict(data.get("fitted", {})))
+
+
+@lru_cache(maxsize=1)
+def answer_model() -> AnswerModel:
+    """The shipped fit (read once)."""
+    return AnswerModel.from_dict(json.loads(MODEL_FILE.read_text(encoding="utf-8")))
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`.
+
+    Raises:
+        InvalidQuery: Another value.
+    """
+    if mode not in MODES:
+        raise InvalidQuery(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def _normalised(scored: list[tuple[int, float]]) -> dict[int, float]:
+    if not scored:
+        return {}
+    values = [s for _, s in scored]
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-9:
+        return {i: 1.0 for i, _ in scored}
+    return {i: (s - lo) / (hi - lo) for i, s in scored}
+
+
+def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], dense_weight: float, k: int) -> list[Ranked]:
+    """The ``k`` best chunks of the convex combination of the two normalised lists."""
+    nd, nl = _normalised(dense), _normalised(lexical)
+    dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
+    lexical_rank = {cid: r for r, (cid, _) in enumerate(lexical, 1)}
+    raw_dense, raw_lexical = dict(dense), dict(lexical)
+    fused = []
+    for cid in dict.fromkeys([c for c, _ in dense] + [c for c, _ in lexical]):
+        score = dense_weight * nd.get(cid, 0.0) + (1.0 - dense_weight) * nl.get(cid, 0.0)
+        ranks = {name: r[cid] for name, r in (("dense", dense_rank), ("lexical", lexical_rank)) if cid in r}
+        fused.append(Ranked(cid, score, ranks, raw_dense.get(cid), raw_lexical.get(cid)))
+    fused.sort(key=lambda r: (-r.score, min(r.ranks.values())))
+    return fused[:k]
+
+
+def single(scored: list[tuple[int, float]], mode: str) -> list[Ranked]:
+    """One retriever's list as :class:`Ranked` chunks."""
+    return [
+        Ranked(cid, score, {mode: r}, score if mode == "dense" else None, score if mode == "lexical" else None)
+        for r, (cid, score) in enumerate(scored, 1)
+    ]

@@ -1,0 +1,200 @@
+"""Fit the hybrid fusion weight and the answer confidence on SQuAD *train* questions.
+
+``python -m bertsearch.search.training.calibrate --train train-v1.0.json.gz --out search/answer_model.json``
+
+1. A corpus of train articles (each paragraph a document) is indexed with ``Index.update``.
+2. Fusion: answerable questions of those articles are asked in dense and lexical mode (the top
+   ``depth`` chunks each); the dense weight ``w`` of :func:`bertsearch.search.retrieval.fuse`
+   with the best paragraph MRR@10 is kept (a grid of 0.05).
+3. Confidence: the same questions through the searcher's own reading path
+   (:meth:`Searcher.read_answers`, hybrid mode with that ``w``), plus questions the corpus cannot
+   answer: questions of other train articles, and near-miss rewrites of corpus questions
+   (:mod:`bertsearch.search.training.perturb`). Each of the top answers is labelled right when its
+   F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
+   regression on :func:`bertsearch.search.searcher.confidence_features` is fitted (Newton, L2 1e-3).
+4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
+   right top answers above it (so that right answers are not dropped).
+
+Nothing here reads a dev set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertsearch.search.training.metrics import f1_score
+from bertsearch.search.training.squad import SquadExample, load_squad
+
+FEATURES = ("log_reader", "log_null", "log_weight", "dense_rank1", "lexical_rank1", "both")
+GRID = [round(0.05 * i, 2) for i in range(21)]
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:80] or "untitled"
+
+
+def build_corpus(examples: list[SquadExample], articles: int, seed: int, folder: Path) -> tuple[dict[str, int], list[str]]:
+    """Write ``articles`` train articles as ``<article>/<pid>.txt``; paragraph ids by context, and the other titles."""
+    titles = sorted({e.title for e in examples})
+    random.Random(seed).shuffle(titles)
+    chosen, others = set(titles[:articles]), titles[articles:]
+    pids: dict[str, int] = {}
+    for e in examples:
+        if e.title in chosen and e.context not in pids:
+            pids[e.context] = len(pids)
+            path = folder / _slug(e.title) / f"{pids[e.context]:05d}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_text(e.context, encoding="utf-8")
+    return pids, others
+
+
+def fit_fusion(searcher: Any, questions: list[SquadExample], pids: dict[str, int], depth: int) -> dict[str, Any]:
+    """The dense weight with the best paragraph MRR@10 over ``questions``."""
+    index = searcher.index
+    runs = []
+    for q in questions:
+        vector = index.encoder.encode([q.question])[0]
+        runs.append((pids[q.context], index.search(vector, depth), index.search_lexical(q.question, depth)))
+    chunk_pid = {r.chunk_id: int(Path(r.path).stem) for r in index.fetch_chunks(index.vectors.ids().tolist())}
+    from bertsearch.search.retrieval import fuse
+
+    table = {}
+    for w in GRID:
+        rr, r5 = 0.0, 0
+        for pid, dense, lexical in runs:
+            ranked: list[int] = []
+            for item in fuse(dense, lexical, w, depth):
+                p = chunk_pid[item.chunk_id]
+                if p not in ranked:
+                    ranked.append(p)
+            if pid in ranked[:10]:
+                rr += 1.0 / (ranked.index(pid) + 1)
+            r5 += pid in ranked[:5]
+        table[w] = {"mrr@10": round(rr / len(runs), 4), "recall@5": round(r5 / len(runs), 4)}
+    best = max(GRID, key=lambda w: (table[w]["mrr@10"], -abs(w - 0.5)))
+    return {"dense_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}
+
+
+def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Weights and intercept of an L2-regularised logistic regression (Newton's method)."""
+    X = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(X.shape[1])
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -50, 50)))
+        grad = X.T @ (p - y) / len(y) + l2 * np.r_[w[:-1], 0.0]
+        hess = (X.T * (p * (1 - p))) @ X / len(y) + l2 * np.eye(X.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def collect(searcher: Any, questions: list[tuple[str, tuple[str, ...]]], passages: int, top: int) -> list[dict[str, Any]]:
+    """Per question: the top answers' features, their F1 with the gold answers (none: unanswerable)."""
+    rows = []
+    for text, golds in questions:
+        hits = searcher.retrieve(text, passages, mode="hybrid")
+        found = searcher.read_answers(text, hits, "hybrid")[:top]
+        rows.append({"answerable": bool(golds), "answers": [
+            {"features": f, "f1": max((f1_score(a.text, g) for g in golds), default=0.0)} for a, f in found]})
+    return rows
+
+
+def fit_confidence(rows: list[dict[str, Any]], keep: float) -> dict[str, Any]:
+    x = np.array([[a["features"][k] for k in FEATURES] for r in rows for a in r["answers"]])
+    y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for r in rows for a in r["answers"]])
+    w, b = logistic(x, y)
+    conf = lambda f: 1.0 / (1.0 + math.exp(-(b + sum(wi * f[k] for wi, k in zip(w, FEATURES)))))  # noqa: E731
+    right_tops = sorted(conf(r["answers"][0]["features"]) for r in rows
+                        if r["answerable"] and r["answers"] and r["answers"][0]["f1"] >= 0.5)
+    threshold = right_tops[int((1.0 - keep) * len(right_tops))] if right_tops else 0.0
+    threshold = math.floor(threshold * 1000) / 1000
+    tops = [(r["answerable"], conf(r["answers"][0]["features"]) if r["answers"] else 0.0) for r in rows]
+    pos = [c for a, c in tops if a]
+    neg = [c for a, c in tops if not a]
+    return {
+        "coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
+        "threshold": threshold,
+        "train_answered_at_threshold": round(sum(c >= threshold for c in pos) / max(1, len(pos)), 4),
+        "train_unanswerable_abstained_at_threshold": round(sum(c < threshold for c in neg) / max(1, len(neg)), 4),
+        "answers_fitted": int(len(y)), "right_share": round(float(y.mean()), 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--train", type=Path, required=True, help="SQuAD v1 train file (.json or .json.gz)")
+    p.add_argument("--out", type=Path, required=True, help="answer_model.json to write")
+    p.add_argument("--work", type=Path, default=Path("benchmarks/work/calibrate"))
+    p.add_argument("--articles", type=int, default=30)
+    p.add_argument("--questions", type=int, default=1200, help="answerable questions")
+    p.add_argument("--unanswerable", type=int, default=800, help="off-corpus plus near-miss questions")
+    p.add_argument("--depth", type=int, default=50)
+    p.add_argument("--passages", type=int, default=5)
+    p.add_argument("--keep", type=float, default=0.95, help="share of right top answers kept by the threshold")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from bertsearch.indexer import Index, Settings
+    from bertsearch.search import retrieval
+    from bertsearch.search.searcher import Searcher
+    from bertsearch.search.training.perturb import add_perturbed_negatives
+
+    began = time.time()
+    examples = load_squad(args.train)
+    pids, others = build_corpus(examples, args.articles, args.seed, args.work / "docs")
+    settings = Settings(index_dir=args.work / "index")
+    with Index.open(settings, create=True) as index:
+        index.update(args.work / "docs")
+    rng = random.Random(args.seed)
+    inside = [e for e in examples if e.context in pids]
+    rng.shuffle(inside)
+    asked = inside[: args.questions]
+    other_set = set(others)
+    outside = [e for e in examples if e.title in other_set]
+    rng.shuffle(outside)
+    near = [e for e in add_perturbed_negatives(inside[args.questions: args.questions + 3 * args.unanswerable], 1.0,
+                                               seed=args.seed, weights=(3, 1, 1, 1, 3, 1, 1, 1)) if e.is_impossible]
+    rng.shuffle(near)
+    unanswerable = [e.question for e in outside[: args.unanswerable // 2]] + [e.question for e in near[: args.unanswerable // 2]]
+    with Searcher.open(settings) as searcher:
+        fusion = fit_fusion(searcher, asked, pids, args.depth)
+        model = json.loads(retrieval.MODEL_FILE.read_text(encoding="utf-8"))
+        model.update(dense_weight=fusion["dense_weight"], depth=args.depth)
+        args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+        retrieval.MODEL_FILE = args.out
+        retrieval.answer_model.cache_clear()
+        rows = collect(searcher, [(q.question, tuple(a.text for a in q.answers)) for q in asked]
+                       + [(q, ()) for q in unanswerable], args.passages, top=5)
+    fit = fit_confidence(rows, args.keep)
+    out = {
+        "dense_weight": fusion["dense_weight"], "depth": args.depth, "coefficients": fit.pop("coefficients"),
+        "intercept": fit.pop("intercept"), "threshold": fit.pop("threshold"),
+        "fitted": {
+            "data": f"{args.train.name}: {args.articles} articles ({len(pids)} paragraphs as documents), "
+                    f"{len(asked)} of their questions, {len(unanswerable)} unanswerable (half from other articles, "
+                    "half near-miss rewrites); no dev data",
+            "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
+            "fusion": fusion, "confidence": fit, "keep": args.keep, "seconds": round(time.time() - began, 1),
+        },
+    }
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    result = main(sys.argv[1:])
+    print(json.dumps({k: v for k, v in result.items() if k != "fitted"} | {"confidence": result["fitted"]["confidence"]}))
