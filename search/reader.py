@@ -14,6 +14,7 @@ score is below its ``null_score`` is one the model would rather not give.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -120,8 +121,9 @@ class Reader:
             null = math.exp(res.null_score)
             for c in res.spans:
                 score = math.exp(c.score)
-                if score >= limit and passage[c.start : c.end].strip():
-                    spans.append(ReaderSpan(passage[c.start : c.end], score, p, c.start, c.end, null))
+                start, end = trim_span(passage, c.start, c.end)
+                if score >= limit and start < end:
+                    spans.append(ReaderSpan(passage[start:end], score, p, start, end, null))
         spans.sort(key=lambda s: -s.score)
         return spans[:top_n]
 
@@ -161,3 +163,20 @@ class Reader:
                     k = len(windows.input_ids[i])
                     starts[i], ends[i] = s[row, :k], e[row, :k]
         return starts, ends
+
+
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` without surrounding white space, and cut at its first blank line.
+
+    An answer never runs across a paragraph break: in formatted documentation (man pages, option
+    lists) a span that does is an option name followed by the next entry (``--summarize`` then
+    ``--files0-from=F``). Returns an empty range when nothing but white space is left.
+    """
+    span = text[start:end]
+    lead = len(span) - len(span.lstrip())
+    span = span.strip()
+    start += lead
+    brk = re.search(r"\n[ \t]*\n", span)
+    if brk is not None and span[: brk.start()].strip():
+        span = span[: brk.start()].rstrip()
+    return start, start + len(span)

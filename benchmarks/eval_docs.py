@@ -1,0 +1,99 @@
+"""Answers on real technical documentation: the project's own evaluation set.
+
+``tests/fixtures/techdocs/`` holds man pages (rendered to text by man(1)) and documentation files
+from Debian's /usr/share/doc in their original formats (txt, md, rst, html);
+``tests/fixtures/techdocs_questions.json`` holds plain questions about them, each with its
+source file and the acceptable answers. The folder is indexed with ``Index.update``; each question
+is asked with ``Searcher.ask`` at the default settings (the default threshold applies) and
+searched with ``Searcher.search``, in each mode.
+
+- ``right_answer``: the top answer is not flagged ``below_threshold`` and matches a gold answer
+  (:func:`is_right`).
+- ``right_answer_any_confidence``: the same, ignoring the threshold.
+- ``right_document_top5``: the source file is among the 5 passages ``search`` returns.
+
+Run: ``python benchmarks/eval_docs.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures"
+MODES = ("hybrid", "dense", "lexical")
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"\s+", " ", text.lower()).strip()
+    return text.strip(string.punctuation + " ")
+
+
+def is_right(answer: str, golds: list[str]) -> bool:
+    """A gold answer inside the answer (which is at most 40 characters longer), or the official F1 >= 0.5."""
+    from bertsearch.search.training.metrics import f1_score
+
+    a = _norm(answer)
+    for gold in golds:
+        g = _norm(gold)
+        if g and g in a and len(a) <= len(g) + 40:
+            return True
+        if f1_score(answer, gold) >= 0.5:
+            return True
+    return False
+
+
+def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    right = right_any = doc5 = 0
+    misses = []
+    for q in questions:
+        result = searcher.ask(q["q"], mode=mode)
+        best = result.answers[0] if result.answers else None
+        ok_any = best is not None and is_right(best.text, q["answers"])
+        ok = ok_any and not best.below_threshold
+        hits = searcher.search(q["q"], top_k=5, mode=mode).hits
+        in5 = any(h.path == q["path"] for h in hits)
+        right += ok
+        right_any += ok_any
+        doc5 += in5
+        if not ok:
+            misses.append({"q": q["q"], "answer": best.text[:80] if best else None,
+                           "confidence": best.confidence if best else None, "from": best.path if best else None,
+                           "right_document_top5": in5})
+    n = len(questions)
+    return {"right_answer": round(right / n, 4), "right_answer_any_confidence": round(right_any / n, 4),
+            "right_document_top5": round(doc5 / n, 4), "misses": misses}
+
+
+def main(args: Any) -> dict[str, Any]:
+    from bertsearch.indexer import Index, Settings
+    from bertsearch.search.searcher import Searcher
+
+    questions = json.loads((FIXTURE / "techdocs_questions.json").read_text(encoding="utf-8"))["questions"]
+    if args.smoke:
+        questions = questions[:5]
+    settings = Settings(index_dir=args.work_dir / "techdocs" / "index")
+    with Index.open(settings, create=True) as index:
+        summary = index.update(FIXTURE / "techdocs")
+        info = index.info()
+    with Searcher.open(settings) as searcher:
+        searcher.load_models()
+        threshold = searcher.threshold
+        modes = {mode: evaluate(searcher, questions, mode) for mode in MODES}
+    return {
+        "what": "tests/fixtures/techdocs: plain questions about man pages and Debian documentation, "
+                "asked with Searcher.ask at the default settings",
+        "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
+        "threshold": threshold, "index_update": summary.to_dict(), "modes": modes,
+    }
+
+
+if __name__ == "__main__":
+    p = c.parser("eval_docs", __doc__)
+    c.run("eval_docs", main, p.parse_args())

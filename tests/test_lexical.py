@@ -1,0 +1,137 @@
+"""The lexical (BM25) index: terms for technical text, held like the FAISS file, hybrid fusion."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.lexical import POINTER_FILE, LexicalIndex
+from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.terms import lexical_terms
+from bertsearch.search.retrieval import fuse
+
+DOCS = {
+    "ssh.txt": "Disable root login: set PermitRootLogin to no in /etc/ssh/sshd_config and restart sshd.",
+    "api.md": "Call the my_handler function, or __init__ of the HttpServer class, on localhost:8080.",
+    "cli.rst": "Run bertsearch index --rebuild after changing the model; version 3.11.7 is required.",
+    "logs.txt": "Rotated logs are kept for fourteen days, then deleted by the cleanup job.",
+}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("/etc/ssh/sshd_config", ["/etc/ssh/sshd_config", "etc", "ssh", "sshd_config", "sshd", "config"]),
+    ("--rebuild", ["--rebuild", "rebuild"]),
+    ("my_handler", ["my_handler", "my", "handler"]),
+    ("__init__", ["__init__", "init"]),
+    ("HttpServer", ["httpserver", "http", "server"]),
+    ("localhost:8080", ["localhost:8080", "localhost", "8080"]),
+    ("3.11.7", ["3.11.7", "3", "11", "7"]),
+])
+def test_terms_keep_compounds_whole_and_add_their_parts(text: str, expected: list[str]) -> None:
+    assert lexical_terms(text) == expected
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    root.mkdir()
+    for name, text in DOCS.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, db_url: str, tiny_bert_path: str):
+    return lambda: Settings(index_dir=tmp_path / "idx", db_url=db_url, model_path=tiny_bert_path)
+
+
+def _paths(index: Index, scored: list[tuple[int, float]]) -> list[str]:
+    return [r.path for r in index.fetch_chunks([i for i, _ in scored])]
+
+
+@pytest.mark.parametrize("query,path", [
+    ("sshd_config", "ssh.txt"), ("PermitRootLogin", "ssh.txt"), ("root login", "ssh.txt"),
+    ("--rebuild", "cli.rst"), ("version 3.11.7", "cli.rst"), ("my_handler", "api.md"),
+    ("__init__", "api.md"), ("port 8080", "api.md"), ("how long are rotated logs kept", "logs.txt"),
+])
+def test_lexical_search_finds_the_exact_words(make_settings, docs: Path, query: str, path: str) -> None:
+    with Index.open(make_settings(), create=True) as index:
+        index.update(docs)
+        assert _paths(index, index.search_lexical(query, 2))[0] == path
+
+
+def test_the_lexical_index_follows_updates_incrementally_and_is_stamped(make_settings, docs: Path) -> None:
+    with Index.open(make_settings(), create=True) as index:
+        index.update(docs)
+        build = json.loads((index.index_dir / POINTER_FILE).read_text())["build"]
+        (docs / "logs.txt").write_text("Audit records are archived yearly.", encoding="utf-8")
+        (docs / "cli.rst").unlink()
+        index.update(docs)
+        assert json.loads((index.index_dir / POINTER_FILE).read_text())["build"] == build  # updated in place
+        assert index.search_lexical("rotated logs", 5) == []
+        assert index.search_lexical("--rebuild", 5) == []
+        assert _paths(index, index.search_lexical("audit records", 5)) == ["logs.txt"]
+        on_disk = LexicalIndex.load(index.index_dir)
+        assert (on_disk.generation, on_disk.count) == (index.generation, 3)
+        assert index.last_repair is None
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "stale"])
+def test_a_missing_corrupt_or_stale_lexical_index_is_rebuilt_from_sql(make_settings, docs: Path, damage: str) -> None:
+    with Index.open(make_settings(), create=True) as index:
+        index.update(docs)
+        expected = _paths(index, index.search_lexical("sshd_config root login", 4))
+        folder = index.index_dir / "lexical" / json.loads((index.index_dir / POINTER_FILE).read_text())["build"]
+    if damage == "missing":
+        (folder.parent.parent / POINTER_FILE).unlink()
+    elif damage == "corrupt":
+        shutil.rmtree(folder)
+        folder.mkdir()
+        (folder / "meta.json").write_text("{not json", encoding="utf-8")
+    else:  # a copy of an older generation put back
+        old = LexicalIndex.build(1, [(999, "sshd_config only here")], None)
+        assert old.generation == 1
+        shutil.rmtree(folder.parent)
+        LexicalIndex.rebuild_on_disk(folder.parent.parent, 1, [(999, "sshd_config only here")])
+    with Index.open(make_settings()) as index:
+        assert index.last_repair is not None and "lexical index" in index.last_repair
+        assert _paths(index, index.search_lexical("sshd_config root login", 4)) == expected
+        assert LexicalIndex.load(index.index_dir).generation == index.generation  # the repair was saved
+
+
+def test_a_path_filter_applies_to_lexical_search(make_settings, docs: Path) -> None:
+    with Index.open(make_settings(), create=True) as index:
+        index.update(docs)
+        assert _paths(index, index.search_lexical("root login logs", 5, path_glob="*.txt")) != []
+        assert set(_paths(index, index.search_lexical("root login logs", 5, path_glob="*.txt"))) <= {"ssh.txt", "logs.txt"}
+        assert index.search_lexical("root login", 5, path_glob="*.md") == []
+
+
+def test_fusion_is_a_convex_combination_of_normalised_scores() -> None:
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
+    lexical = [(3, 12.0), (4, 6.0), (1, 0.0)]
+    only_dense = fuse(dense, lexical, 1.0, 10)
+    assert [r.chunk_id for r in only_dense][:3] == [1, 2, 3]
+    only_lexical = fuse(dense, lexical, 0.0, 10)
+    assert [r.chunk_id for r in only_lexical][:2] == [3, 4]
+    even = {r.chunk_id: r for r in fuse(dense, lexical, 0.5, 10)}
+    assert even[1].score == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
+    assert even[3].score == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert even[1].ranks == {"dense": 1, "lexical": 3} and even[4].ranks == {"lexical": 2}
+    assert len(fuse(dense, lexical, 0.5, 2)) == 2
+
+
+def test_lexical_results_are_the_same_on_sqlite_and_postgresql(tmp_path: Path, docs: Path, tiny_bert_path: str,
+                                                               pg_url: str) -> None:
+    results = []
+    for name, url in (("sqlite", f"sqlite:///{tmp_path / 'lite.db'}"), ("postgres", pg_url)):
+        with Index.open(Settings(index_dir=tmp_path / name, db_url=url, model_path=tiny_bert_path), create=True) as index:
+            index.update(docs)
+            scored = index.search_lexical("root login sshd_config logs --rebuild", 4)
+            results.append([(p, round(s, 4)) for p, (_, s) in zip(_paths(index, scored), scored)])
+    assert results[0] == results[1]
