@@ -8,7 +8,7 @@ is asked with ``Searcher.ask`` at the default settings (the default threshold ap
 searched with ``Searcher.search``, in each mode.
 
 - ``right_answer``: the top answer is not flagged ``below_threshold`` and matches a gold answer
-  (:func:`is_right`).
+  (``bertsearch.search.training.metrics.answer_matches``).
 - ``right_answer_any_confidence``: the same, ignoring the threshold.
 - ``right_document_top5``: the source file is among the 5 passages ``search`` returns.
 
@@ -18,8 +18,6 @@ Run: ``python benchmarks/eval_docs.py``.
 from __future__ import annotations
 
 import json
-import re
-import string
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +28,15 @@ FIXTURE = ROOT / "tests" / "fixtures"
 MODES = ("hybrid", "dense", "lexical")
 
 
-def _norm(text: str) -> str:
-    text = re.sub(r"\s+", " ", text.lower()).strip()
-    return text.strip(string.punctuation + " ")
-
-
-def is_right(answer: str, golds: list[str]) -> bool:
-    """A gold answer inside the answer (which is at most 40 characters longer), or the official F1 >= 0.5."""
-    from bertsearch.search.training.metrics import f1_score
-
-    a = _norm(answer)
-    for gold in golds:
-        g = _norm(gold)
-        if g and g in a and len(a) <= len(g) + 40:
-            return True
-        if f1_score(answer, gold) >= 0.5:
-            return True
-    return False
-
-
 def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    from bertsearch.search.training.metrics import answer_matches
+
     right = right_any = doc5 = 0
     misses = []
     for q in questions:
         result = searcher.ask(q["q"], mode=mode)
         best = result.answers[0] if result.answers else None
-        ok_any = best is not None and is_right(best.text, q["answers"])
+        ok_any = best is not None and answer_matches(best.text, q["answers"])
         ok = ok_any and not best.below_threshold
         hits = searcher.search(q["q"], top_k=5, mode=mode).hits
         in5 = any(h.path == q["path"] for h in hits)

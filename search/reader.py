@@ -179,4 +179,24 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     brk = re.search(r"\n[ \t]*\n", span)
     if brk is not None and span[: brk.start()].strip():
         span = span[: brk.start()].rstrip()
-    return start, start + len(span)
+    end = start + len(span)
+    if start >= end:
+        return start, end
+    return _whole_compounds(text, start, end)
+
+
+# Identifiers, paths, options, versions: what the tokenizer cuts into word pieces (`ffi_closure_alloc`
+# is `ff ##i _ closure _ all ##oc`), so a span that ends inside one is widened to all of it.
+_COMPOUND = re.compile(r"(?:--?|/|~/?)?\w+(?:[./:\-@+]\w+)*")
+
+
+def _whole_compounds(text: str, start: int, end: int) -> tuple[int, int]:
+    lo = max(0, start - 64)
+    for m in _COMPOUND.finditer(text, lo, min(len(text), end + 64)):
+        if m.start() < start < m.end():
+            start = m.start()
+        if m.start() < end < m.end():
+            end = m.end()
+        if m.start() >= end:
+            break
+    return start, end

@@ -92,3 +92,18 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     with torch.inference_mode():
         a, b = model(input_ids=ids).start_logits, again(input_ids=ids).start_logits
     assert torch.allclose(a, b, atol=0.1)  # bf16 storage
+
+
+@pytest.mark.parametrize("text,start,end,expected", [
+    ("use ffi_closure_alloc now", 4, 7, "ffi_closure_alloc"),  # word pieces of one identifier
+    ("set LIBFFI_TMPDIR first", 11, 17, "LIBFFI_TMPDIR"),
+    ("run with --rebuild", 11, 18, "--rebuild"),
+    ("  --summarize\n\n       --files0-from=F", 0, 37, "--summarize"),  # never across a blank line
+    ("kept for 14 days.", 9, 16, "14 days"),
+    ("   \n  ", 0, 6, ""),
+])
+def test_answer_spans_are_trimmed_to_whole_words_and_one_paragraph(text, start, end, expected) -> None:
+    from bertsearch.search.reader import trim_span
+
+    a, b = trim_span(text, start, end)
+    assert text[a:b] == expected

@@ -91,3 +91,20 @@ def squad_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, st
         scores["NoAns_abstain_rate"] = pct(abstain, no_ans)
         scores["HasAns_abstain_rate"] = pct(abstain, has_ans)
     return scores
+
+
+def answer_matches(answer: str, golds: Sequence[str]) -> bool:
+    """Whether an answer to a technical-docs question is right: a gold answer inside it (and it at
+    most 40 characters longer, so a whole paragraph does not count), or F1 >= 0.5 with one."""
+    a = _loose(answer)
+    for gold in golds:
+        g = _loose(gold)
+        if g and g in a and len(a) <= len(g) + 40:
+            return True
+        if f1_score(answer, gold) >= 0.5:
+            return True
+    return False
+
+
+def _loose(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower()).strip().strip(string.punctuation + " ")
