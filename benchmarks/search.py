@@ -10,7 +10,8 @@ in-memory FAISS index extended and the FAISS file saved by the index's own code.
 
 Queries are real SQuAD questions. For each size:
 - library: ``Searcher.search(question, top_k=5)`` in a fresh process that opened the index with
-  ``Searcher.open`` (as a user's script would): query encoding, FAISS, SQL fetch;
+  ``Searcher.open`` (as a user's script would): query encoding, FAISS, BM25, fusion, SQL fetch
+  (the default hybrid mode), and the same in the dense and the lexical mode, side by side;
 - its parts: ``Encoder.encode([question])`` only, ``Index.search(vector, 5)`` (FAISS, one
   OpenMP thread by default) only and the same with all of FAISS's threads, ``Index.fetch_chunks`` only;
 - path filters: ``Index.search(vector, 5, path_glob=...)``, its first query (the matching chunk ids
@@ -106,7 +107,7 @@ def main(args: Any) -> dict[str, Any]:
         "what": "search latency (top_k=5) and memory by index size; vectors synthetic (random unit vectors) "
                 "written through the real SQL tables and FAISS file; queries real SQuAD v1.1 dev questions",
         "model": {"path": settings.resolved_model_path(), "id": encoder.model_id, "precision": encoder.precision},
-        "index_type": "faiss IndexIDMap2(IndexFlatIP), exact; SQLite metadata",
+        "index_type": "faiss IndexIDMap2(IndexFlatIP), exact; tantivy BM25 beside it; SQLite metadata",
         "dimension": encoder.dimension,
         "top_k": TOP_K,
         "chunks_per_document": CHUNKS_PER_DOCUMENT,
@@ -125,7 +126,14 @@ def _library_latency(index_dir: str, queries: list[str]) -> dict[str, Any]:
         searcher.load_models(reader=False)
         rss_open = c.rss_mb()
         index, encoder = searcher.index, searcher.index.encoder
-        out = {"library_search": c.latency_stats(c.time_calls(lambda q: searcher.search(q, top_k=TOP_K), queries))}
+        out = {"library_search": c.latency_stats(c.time_calls(lambda q: searcher.search(q, top_k=TOP_K), queries)),
+               "library_search_mode": "hybrid"}
+        for mode in ("dense", "lexical"):
+            out[f"library_search_{mode}"] = c.latency_stats(
+                c.time_calls(lambda q: searcher.search(q, top_k=TOP_K, mode=mode), queries))
+        out["hybrid_over_dense_median"] = round(
+            out["library_search"]["median_ms"] / out["library_search_dense"]["median_ms"], 3)
+        out["lexical_only"] = c.latency_stats(c.time_calls(lambda q: index.search_lexical(q, 50), queries))
         out["encode_only"] = c.latency_stats(c.time_calls(lambda q: encoder.encode([q]), queries))
         vectors = list(encoder.encode(queries))
         out["faiss_only"] = c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K), vectors))
@@ -151,7 +159,7 @@ def _filtered(index: Any, glob: str, vectors: list[Any]) -> dict[str, Any]:
     began = time.perf_counter()
     index.search(vectors[0], TOP_K, path_glob=glob)
     first_ms = (time.perf_counter() - began) * 1000
-    return {"glob": glob, "matching_chunks": int(len(index._chunk_ids_matching(glob))),
+    return {"glob": glob, "matching_chunks": int(len(index.reader.subset(index.snapshot, glob))),
             "first_query_ms": round(first_ms, 2),
             "repeated": c.latency_stats(c.time_calls(lambda v: index.search(v, TOP_K, path_glob=glob), vectors))}
 

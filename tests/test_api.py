@@ -207,3 +207,28 @@ def test_api_on_postgres(tmp_path: Path, pg_url: str, tiny_bert_path: str, tiny_
         assert document["text"][hits[0]["start"]:hits[0]["end"]] == hits[0]["text"]
         assert client.post("/ask", json={"question": "How long are logs kept?", "threshold": LOW}).json()["answers"]
         assert client.get("/documents/999999").status_code == 404
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_search_modes_say_which_retrievers_found_each_hit(client: TestClient, sample_index: Settings, mode: str) -> None:
+    body = client.post("/search", json={"query": "rotated logs kept", "top_k": 5, "mode": mode}).json()
+    assert body["hits"], body
+    for hit in body["hits"]:
+        assert hit["ranks"] and set(hit["ranks"]) <= {"dense", "lexical"}
+        if mode != "hybrid":
+            assert set(hit["ranks"]) == {mode}
+    with Searcher.open(sample_index) as searcher:
+        assert body["hits"] == [h.to_dict() for h in searcher.search("rotated logs kept", top_k=5, mode=mode).hits]
+
+
+def test_an_unknown_mode_is_a_422(client: TestClient) -> None:
+    for route, body in (("/search", {"query": "logs", "mode": "fuzzy"}), ("/ask", {"question": "logs?", "mode": 1})):
+        response = client.post(route, json=body)
+        assert response.status_code == 422 and "detail" in response.json()
+
+
+def test_answers_carry_a_confidence_and_are_ranked_by_it(client: TestClient) -> None:
+    answers = client.post("/ask", json={"question": "How long are logs kept?", "top_k": 5, "threshold": LOW,
+                                        "mode": "lexical"}).json()["answers"]
+    assert answers and all(0.0 <= a["confidence"] <= 1.0 and a["below_threshold"] is False for a in answers)
+    assert [a["confidence"] for a in answers] == sorted((a["confidence"] for a in answers), reverse=True)

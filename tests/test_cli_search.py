@@ -117,3 +117,14 @@ def test_serve_missing_index_fails_before_binding(tmp_path: Path) -> None:
     code, output = _run("serve", "--index", str(tmp_path / "none"), "--port", "0")
     assert code == 1
     assert output.startswith("Error: no index at ")
+
+
+def test_search_mode(sample_index: Settings) -> None:
+    code, output = _run("search", "rotated logs", "--index", str(sample_index.index_dir), "--mode", "lexical", "--json")
+    assert code == 0, output
+    hits = json.loads(output.splitlines()[-1])["hits"]
+    assert hits and all(set(h["ranks"]) == {"lexical"} for h in hits)
+    code, output = _run("search", "rotated logs", "--index", str(sample_index.index_dir))
+    assert code == 0 and ("dense #" in output or "lexical #" in output), output
+    code, output = _run("search", "logs", "--index", str(sample_index.index_dir), "--mode", "fuzzy")
+    assert code == 2 and "Error:" in output and "fuzzy" in output
