@@ -291,34 +291,70 @@ def _normalise_glob(pattern: str) -> tuple[str, bool]:
 
 
 def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
-    """A glob as a regex over ``/``-separated relative paths, and whether it is name-only."""
+    """A glob as a regex over ``/``-separated relative paths, and whether it is name-only.
+
+    The regex never backtracks into a wildcard it has passed: each wildcard and the fixed-length
+    run after it (literals, ``?``, ``[...]``) is an atomic group that takes the run's first
+    occurrence, which is always a right choice for globs (the greedy wildcard-matching argument).
+    So a match costs about the path's length times the pattern's, never an exponential time
+    (``*?*?*?*?*?*?*?*?*?*?#`` took over a minute with nested ``[^/]*``).
+
+    Raises:
+        ConfigError: The pattern is not a valid glob (a bad character range such as ``[z-a]``).
+    """
     pattern, name_only = _normalise_glob(pattern)
-    out: list[str] = []
+    units: list[tuple[str, list[str]]] = [("", [])]  # (wildcard before, fixed-length run)
     i = 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
+            _wildcard(units, "(?:.*?/)??")
             i += 3
         elif pattern.startswith("**", i):
-            out.append(".*")
+            _wildcard(units, ".*?")
             i += 2
         elif pattern[i] == "*":
-            out.append("[^/]*")
+            _wildcard(units, "[^/]*?")
             i += 1
         elif pattern[i] == "?":
-            out.append("[^/]")
+            units[-1][1].append("[^/]")
             i += 1
         elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
             close = pattern.index("]", i + 2)
             body = pattern[i + 1 : close]
             if body.startswith("!"):
                 body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            units[-1][1].append("[" + body.replace("\\", "\\\\") + "]")
             i = close + 1
         else:
-            out.append(re.escape(pattern[i]))
+            units[-1][1].append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z"), name_only
+    out = ["".join(units[0][1])]
+    for n, (wild, run) in enumerate(units[1:], 2):
+        end = r"\Z" if n == len(units) else ""
+        out.append(f"(?>{wild}{''.join(run)}{end})")
+    if len(units) == 1:
+        out.append(r"\Z")
+    try:
+        return re.compile("".join(out)), name_only
+    except re.error as exc:
+        raise ConfigError(f"invalid glob {pattern!r}: {exc.msg}") from exc
+
+
+_ANY = ".*?"  # `**`
+
+
+def _wildcard(units: list[tuple[str, list[str]]], wild: str) -> None:
+    # Wildcards with nothing fixed between them (`**/*`) share one atomic group, reduced to at most
+    # two (`**` absorbs its neighbours, a repeat adds nothing), so no group nests quantifiers deeply.
+    if len(units) > 1 and not units[-1][1]:
+        before = units[-1][0]
+        if _ANY in (before, wild) or before.endswith(wild):
+            merged = _ANY if _ANY in (before, wild) else before
+        else:
+            merged = before + wild
+        units[-1] = (merged, [])
+    else:
+        units.append((wild, []))
 
 
 def glob_prefix(pattern: str) -> str:

@@ -232,3 +232,16 @@ def test_answers_carry_a_confidence_and_are_ranked_by_it(client: TestClient) -> 
                                         "mode": "lexical"}).json()["answers"]
     assert answers and all(0.0 <= a["confidence"] <= 1.0 and a["below_threshold"] is False for a in answers)
     assert [a["confidence"] for a in answers] == sorted((a["confidence"] for a in answers), reverse=True)
+
+
+@pytest.mark.parametrize("glob", ["[z-a]", "*?*?*?*?*?*?*?*?*?*?#"])
+def test_a_bad_or_hostile_path_filter_answers_quickly_and_in_json(client: TestClient, glob: str) -> None:
+    began = time.perf_counter()
+    response = client.post("/search", json={"query": "logs", "path_glob": glob})
+    assert time.perf_counter() - began < 5.0
+    assert response.status_code in (200, 400), response.text
+    assert response.headers["content-type"].startswith("application/json")
+    if glob == "[z-a]":
+        assert response.status_code == 400 and "invalid glob" in response.json()["detail"]
+    else:
+        assert response.json()["hits"] == []

@@ -257,3 +257,23 @@ def test_glob_prefix_is_the_literal_start_of_every_match() -> None:
     assert glob_prefix("docs/[ab]*/x") == "docs/"
     assert glob_prefix("*.md") == glob_prefix("guides") == glob_prefix("**/x.md") == ""
 
+
+
+@pytest.mark.parametrize("pattern", ["*?*?*?*?*?*?*?*?*?*?#", "*a" * 40 + "#", "**/" * 30 + "#", "*" + "?*" * 200 + "#"])
+def test_a_glob_never_takes_exponential_time(pattern: str) -> None:
+    import time
+    from pathlib import PurePosixPath
+
+    from bertsearch.indexer.documents import compile_glob, matches_any
+
+    began = time.perf_counter()
+    assert not matches_any([compile_glob(pattern)], PurePosixPath("/".join(["a" * 50] * 20)))
+    assert time.perf_counter() - began < 1.0  # it took over a minute with nested [^/]* before
+
+
+def test_an_invalid_glob_is_a_clear_error() -> None:
+    from bertsearch.indexer.documents import compile_glob
+    from bertsearch.indexer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"invalid glob '\[z-a\]'"):
+        compile_glob("[z-a]")
