@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bertsearch.indexer.errors import InvalidQuery
+from bertsearch.search.types import Hit
 
-__all__ = ["DEFAULT_MODE", "MODES", "AnswerModel", "Ranked", "answer_model", "check_mode", "fuse"]
+__all__ = ["DEFAULT_MODE", "MODES", "AnswerModel", "Ranked", "answer_model", "check_mode", "fuse", "retrieve_hits"]
 
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_MODE = "hybrid"
@@ -107,4 +108,32 @@ def single(scored: list[tuple[int, float]], mode: str) -> list[Ranked]:
     return [
         Ranked(cid, score, {mode: r}, score if mode == "dense" else None, score if mode == "lexical" else None)
         for r, (cid, score) in enumerate(scored, 1)
+    ]
+
+
+def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | None, mode: str) -> list[Hit]:
+    """The ``k`` best passages of ``index`` for ``query`` in ``mode``, read from one snapshot.
+
+    ``encode(text)`` gives the query vector (not called in the lexical mode).
+    """
+    snapshot = index.snapshot  # one generation for the whole request
+    if mode == "lexical":
+        ranked = single(index.search_lexical(query, k, path_glob=path_glob, snapshot=snapshot), "lexical")
+    elif mode == "dense":
+        ranked = single(index.search(encode(query), k, path_glob=path_glob, snapshot=snapshot), "dense")
+    else:
+        fit = answer_model()
+        depth = max(k, fit.depth)
+        ranked = fuse(index.search(encode(query), depth, path_glob=path_glob, snapshot=snapshot),
+                      index.search_lexical(query, depth, path_glob=path_glob, snapshot=snapshot),
+                      fit.dense_weight, k)
+    if not ranked:
+        return []
+    records = {r.chunk_id: r for r in index.fetch_chunks([r.chunk_id for r in ranked])}
+    # A chunk missing from SQL was deleted by a generation committed after the search.
+    return [
+        Hit(score=float(item.score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path, title=r.title,
+            text=r.text, start=r.start, end=r.end, ranks=item.ranks)
+        for item in ranked
+        if (r := records.get(item.chunk_id)) is not None
     ]

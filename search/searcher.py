@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bertsearch.indexer.errors import InvalidQuery
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.indexer.settings import Settings
-from bertsearch.search.retrieval import DEFAULT_MODE, Ranked, answer_model, check_mode, fuse, single
+from bertsearch.search.retrieval import DEFAULT_MODE, answer_model, check_mode, retrieve_hits
 from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
 
 if TYPE_CHECKING:
@@ -72,7 +72,6 @@ class Searcher:
         self._qa_model_path = qa_model_path
         self._precision = precision
         self._model_lock = threading.Lock()
-        self._encoder_lock = threading.Lock()
         # One forward pass per model at a time: a fast tokenizer used from two threads at once
         # fails ("Already borrowed"), and torch already spreads one pass over every core.
         self._encode_lock = threading.Lock()
@@ -136,7 +135,7 @@ class Searcher:
             ModelLoadError: A model cannot be loaded.
             ModelMismatch: The encoder is not the one the index was built with.
         """
-        self._encoder()
+        self._index.encoder
         if reader:
             self.reader  # noqa: B018 (loads it)
 
@@ -169,12 +168,9 @@ class Searcher:
     ) -> AskResult:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
-        The reader reads every passage in one batched call. Each answer carries a ``confidence``,
-        the estimated probability that it is right (a logistic fit of the reader's and the
-        retrievers' scores on SQuAD train questions), and answers are ranked by it. Answers
-        found in the overlap of two chunks are reported once, and so are overlapping variants of
-        one answer. When no answer reaches the threshold, the best one is still returned, alone
-        and flagged ``below_threshold``, with a ``reason``.
+        The reader reads every passage in one batched call. Answers are ranked by ``confidence``
+        (see :func:`confidence`), found once however many chunks overlap them; when none reaches
+        the threshold, the best one comes alone, flagged ``below_threshold``, with a ``reason``.
 
         Args:
             question: The question (1 to 1000 characters).
@@ -201,14 +197,9 @@ class Searcher:
             return AskResult(question=question, answers=[], took_ms=_ms_since(began), reason=reason)
         answers = [a for a, _ in self.read_answers(question, hits, mode, top_n=max(4 * top_k, 20))]
         kept = [a for a in answers if a.confidence >= threshold][:top_k]
-        reason = None
+        reason = None if kept else _why_none(answers, len(hits), threshold)
         if not kept and answers:
-            best = answers[0]
-            kept = [replace(best, below_threshold=True)]
-            reason = (f"no answer in the {len(hits)} best passages reaches the threshold ({threshold:g}); "
-                      f"the best one has confidence {best.confidence:.3f}")
-        elif not kept:
-            reason = f"the reader found no answer span in the {len(hits)} best passages"
+            kept = [replace(answers[0], below_threshold=True)]
         return AskResult(question=question, answers=kept, took_ms=_ms_since(began), reason=reason)
 
     def read_answers(self, question: str, hits: list[Hit], mode: str = DEFAULT_MODE,
@@ -259,7 +250,7 @@ class Searcher:
     def _refresh_in_background(self) -> None:
         try:
             if self._index.refresh():
-                self._encoder()  # a rebuild with another model needs it: load it here, not in a request
+                self._index.encoder  # a rebuild with another model needs it: load it here, not in a request
                 log.info("serving generation %s of the index", self.generation)
         except Exception:  # noqa: BLE001 (keep serving the current generation; the next check retries)
             log.exception("checking for a new generation of the index failed")
@@ -290,42 +281,20 @@ class Searcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _encoder(self) -> Any:
-        # The index loads its encoder on first use, and again after a rebuild with another
-        # model; loading a model from two threads at once breaks transformers' lazy imports.
-        with self._encoder_lock:
-            return self._index.encoder
-
     def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str) -> list[Hit]:
-        index = self._index
-        snapshot = index.snapshot  # one generation for the whole request
-        ranked: list[Ranked]
-        if mode == "lexical":
-            ranked = single(index.search_lexical(query, k, path_glob=path_glob, snapshot=snapshot), "lexical")
-        else:
-            encoder = self._encoder()
+        def encode(text: str) -> Any:
+            encoder = self._index.encoder  # loaded once, under the index's lock
             with self._encode_lock:
-                vector = encoder.encode([query])[0]
-            if mode == "dense":
-                ranked = single(index.search(vector, k, path_glob=path_glob, snapshot=snapshot), "dense")
-            else:
-                fit = answer_model()
-                depth = max(k, fit.depth)
-                ranked = fuse(index.search(vector, depth, path_glob=path_glob, snapshot=snapshot),
-                              index.search_lexical(query, depth, path_glob=path_glob, snapshot=snapshot),
-                              fit.dense_weight, k)
-        if not ranked:
-            return []
-        records = {r.chunk_id: r for r in index.fetch_chunks([r.chunk_id for r in ranked])}
-        # A chunk missing from SQL was deleted by a generation committed after the search.
-        return [
-            Hit(
-                score=float(item.score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path,
-                title=r.title, text=r.text, start=r.start, end=r.end, ranks=item.ranks,
-            )
-            for item in ranked
-            if (r := records.get(item.chunk_id)) is not None
-        ]
+                return encoder.encode([text])[0]
+
+        return retrieve_hits(self._index, encode, query, k, path_glob, mode)
+
+
+def _why_none(answers: list[Answer], passages: int, threshold: float) -> str:
+    if not answers:
+        return f"the reader found no answer span in the {passages} best passages"
+    return (f"no answer in the {passages} best passages reaches the threshold ({threshold:g}); "
+            f"the best one has confidence {answers[0].confidence:.3f}")
 
 
 def _check_query(text: str, name: str) -> str:
