@@ -121,13 +121,16 @@ def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tin
 def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
     retrieval = _run("eval_retrieval", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)
     assert retrieval["documents"] == 6 and retrieval["questions"] == 12
-    assert 0 <= retrieval["recall@1"] <= retrieval["recall@5"] <= retrieval["recall@20"] == 1.0
+    assert set(retrieval["modes"]) == {"dense", "lexical", "hybrid"}
+    for scores in retrieval["modes"].values():
+        assert 0 <= scores["recall@1"] <= scores["recall@5"] <= scores["recall@20"] == 1.0
     openqa = _run("eval_openqa", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
                   "--qa-model", tiny_qa_path)
     assert openqa["questions"] == 5 and 0 <= openqa["exact_match"] <= openqa["f1"] <= 100
     assert openqa["unanswerable_questions"] == 5
     sweep = openqa["threshold_sweep"]
-    assert sweep[0]["threshold"] == 0 and sweep[0]["f1"] == openqa["f1"]
+    assert sweep[0]["threshold"] == 0 and sweep[0]["f1"] == openqa["f1_without_threshold"]
+    assert openqa["f1"] <= openqa["f1_without_threshold"]  # abstentions count as wrong
     # a higher threshold answers fewer and leaves more unanswered
     assert [r["answerable_answered"] for r in sweep] == sorted((r["answerable_answered"] for r in sweep), reverse=True)
     assert [r["unanswerable_abstained"] for r in sweep] == sorted(r["unanswerable_abstained"] for r in sweep)
