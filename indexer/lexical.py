@@ -162,11 +162,10 @@ class LexicalIndex:
                 (t.Occur.Must, t.Query.const_score_query(  # a filter: adds nothing to the BM25 score
                     t.Query.term_set_query(self._schema, "chunk_id", [int(i) for i in subset]), 0.0)),
             ])
-        result = self._searcher.search(query_obj, k, count=False)
-        out = []
-        for score, address in result.hits:
-            out.append((int(self._searcher.doc(address)["chunk_id"][0]), float(score)))
-        return out
+        hits = self._searcher.search(query_obj, k, count=False).hits
+        # The ids from the fast-field column: no stored document is read.
+        ids = self._searcher.fast_field_values("chunk_id", [address for _, address in hits])
+        return [(int(i), float(score)) for (score, _), i in zip(hits, ids)]
 
 
 class LexicalWriter:
