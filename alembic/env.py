@@ -33,7 +33,7 @@ def _url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("db_url") or config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
 
     return Settings().resolved_db_url()
 

@@ -309,7 +309,7 @@ def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name:
     """Settings of an index of ``paragraphs`` as documents, built (or brought up to date) with
     ``Index.update``, the path of ``bertsearch index``; and what that run did."""
     from bertsearch.indexer.index import Index
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
 
     tag = "smoke" if args.smoke else "full"
     corpus = write_corpus(paragraphs, args.work_dir / f"{name}-{tag}" / "docs")
@@ -345,7 +345,7 @@ def qa_model_for_speed(args: argparse.Namespace) -> tuple[str | None, str]:
         import torch
         from transformers import AutoTokenizer, BertForQuestionAnswering
 
-        from bertsearch.indexer.settings import packaged_encoder_path
+        from bertsearch.indexer.common.settings import packaged_encoder_path
 
         torch.manual_seed(0)
         model = BertForQuestionAnswering.from_pretrained(packaged_encoder_path())

@@ -66,7 +66,7 @@ def main(args: Any) -> dict[str, Any]:
 def _library_latency(index_dir: str, qa_path: str | None, qs: list[str]) -> tuple[dict, dict, dict]:
     """In a fresh process: open the index and the QA model, and time ``Searcher.ask``."""
     from bertsearch.indexer.index import Index
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
     from bertsearch.search.searcher import Searcher
 
     settings = Settings(index_dir=index_dir)

@@ -24,7 +24,7 @@ import numpy as np
 
 from bertsearch.indexer.chunking import chunk_text
 from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SQUAD = HERE.parent.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"

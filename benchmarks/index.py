@@ -71,7 +71,7 @@ def _index_run(docs: Path, index_dir: Path, model: str | None) -> dict[str, Any]
         raise RuntimeError(f"bertsearch index failed: {err[-2000:]}")
     summary = json.loads(out.strip().splitlines()[-1])
     from bertsearch.indexer.index import Index
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
 
     with Index.open(Settings(index_dir=index_dir)) as index:  # reads SQL and the FAISS file, no model
         info = index.info()
@@ -109,7 +109,7 @@ def _reference(index_dir: Path, cold: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": "sentence-transformers is not installed (pip install -e '.[bench]')"}
 
     from bertsearch.indexer.index import Index
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
 
     with Index.open(Settings(index_dir=index_dir)) as index:
         ids = index.vectors.ids().tolist()

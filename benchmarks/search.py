@@ -50,7 +50,7 @@ def main(args: Any) -> dict[str, Any]:
 
     from bertsearch.indexer.encoder import Encoder
     from bertsearch.indexer.index import Index
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
     sizes = sorted({int(s) for s in (args.sizes or ("300,1000" if args.smoke else "10000,100000,1000000")).split(",")})
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=50 if args.smoke else None)
     texts = [p.context for p in paragraphs]

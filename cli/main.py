@@ -1,6 +1,6 @@
 """The ``bertsearch`` command line: parses, calls the core, formats.
 
-Errors of the core (:class:`~bertsearch.indexer.errors.BertsearchError`) are turned into
+Errors of the core (:class:`~bertsearch.indexer.common.errors.BertsearchError`) are turned into
 ``Error: ...`` and exit code 1 in one place, :class:`_Group`.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from bertsearch.indexer.errors import BertsearchError
+from bertsearch.indexer.common.errors import BertsearchError
 
 
 class _Group(click.Group):

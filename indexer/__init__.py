@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from bertsearch.indexer.errors import (
+from bertsearch.indexer.common.errors import (
     BertsearchError,
     ConfigError,
     DocumentNotFound,
@@ -21,7 +21,7 @@ from bertsearch.indexer.errors import (
     StorageError,
     UnsupportedDocument,
 )
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 
 __all__ = [
     "BertsearchError", "ChunkRecord", "ConfigError", "DocumentNotFound", "DocumentRecord", "Encoder",

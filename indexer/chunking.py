@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 
 __all__ = ["Chunk", "chunk_text"]
 

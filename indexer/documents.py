@@ -11,7 +11,7 @@ refused for its encoding. No statistical charset detection: its guesses on short
 between versions, and a document must read the same everywhere. Newlines become ``\\n``.
 
 A file that cannot be read (binary, corrupt or encrypted PDF, permission denied) raises
-:class:`~bertsearch.indexer.errors.UnsupportedDocument` naming the file and the reason.
+:class:`~bertsearch.indexer.common.errors.UnsupportedDocument` naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
+from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
 
 __all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "discover", "read_document"]
 

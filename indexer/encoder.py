@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from bertsearch.indexer.precision import cpu_has_native_bf16, use_bf16
-from bertsearch.indexer.errors import ConfigError, ModelLoadError
-from bertsearch.indexer.progress import progress_bar
+from bertsearch.indexer.common.precision import cpu_has_native_bf16, use_bf16
+from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.common.progress import progress_bar
 
 # Texts per forward pass: 32 measured fastest on 2 cores with bf16 (16: same, 64: 0.87x, 128: 0.73x).
 DEFAULT_BATCH_SIZE = 32

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bertsearch.indexer import store
-from bertsearch.indexer.errors import (
+from bertsearch.indexer.common.errors import (
     ConfigError,
     DocumentNotFound,
     IndexCorrupt,
@@ -40,7 +40,7 @@ from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
 from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexState, utcnow
 from bertsearch.indexer.reading import ChunkReader
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
-from bertsearch.indexer.settings import Settings, packaged_encoder_path
+from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
 from bertsearch.indexer.snapshot import BuildParams, Snapshot, load_snapshot, read_params, sql_state
 from bertsearch.indexer.vectors import FILE_NAME, VectorIndex
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertsearch.indexer.errors import StorageError
+from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.terms import lexical_terms
 
 __all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]

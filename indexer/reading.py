@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from bertsearch.indexer.errors import ConfigError, DocumentNotFound
+from bertsearch.indexer.common.errors import ConfigError, DocumentNotFound
 from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.snapshot import Snapshot

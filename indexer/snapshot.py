@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bertsearch.indexer import store
-from bertsearch.indexer.errors import IndexCorrupt, StorageError
+from bertsearch.indexer.common.errors import IndexCorrupt, StorageError
 from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
 from bertsearch.indexer.models import ChunkRow, IndexState
 from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs

@@ -2,7 +2,7 @@
 
 Every database error a user can meet (a malformed URL, a missing driver, a server that is down,
 a wrong password, a file that cannot be opened) leaves this module as a
-:class:`~bertsearch.indexer.errors.ConfigError` or :class:`~bertsearch.indexer.errors.StorageError`
+:class:`~bertsearch.indexer.common.errors.ConfigError` or :class:`~bertsearch.indexer.common.errors.StorageError`
 whose message shows the URL with its password masked.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bertsearch.indexer.errors import ConfigError, IndexLocked, StorageError
+from bertsearch.indexer.common.errors import ConfigError, IndexLocked, StorageError
 
 LOCK_FILE = "write.lock"
 # Any fixed 64-bit key: every bertsearch writer of one PostgreSQL database uses the same one.

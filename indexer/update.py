@@ -30,9 +30,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from bertsearch.indexer.commit import Batch, DocumentWrite
-from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
+from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
 from bertsearch.indexer.models import Document
-from bertsearch.indexer.progress import progress_bar
+from bertsearch.indexer.common.progress import progress_bar
 
 
 

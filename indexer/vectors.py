@@ -22,7 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bertsearch.indexer.errors import StorageError
+from bertsearch.indexer.common.errors import StorageError
 
 FILE_NAME = "vectors.faiss"
 _MAGIC = b"BSFAISS1"

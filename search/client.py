@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bertsearch.indexer.errors import BertsearchError
+from bertsearch.indexer.common.errors import BertsearchError
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.types import AskResult, SearchResult
 

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.errors import ModelLoadError
+from bertsearch.indexer.common.errors import ModelLoadError
 
 QA_META_FILE = "bertsearch_qa.json"
 WORD_EMBEDDINGS_KEY = "bert.embeddings.word_embeddings.weight"
@@ -39,7 +39,7 @@ def tensor_sha256(tensor: Any) -> str:
 def _packaged_word_embeddings() -> Any:
     from safetensors.torch import load_file
 
-    from bertsearch.indexer.settings import packaged_encoder_path
+    from bertsearch.indexer.common.settings import packaged_encoder_path
 
     weights = load_file(str(Path(packaged_encoder_path()) / "model.safetensors"))
     for key in ("embeddings.word_embeddings.weight", WORD_EMBEDDINGS_KEY):

@@ -82,7 +82,7 @@ class Reader:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        from bertsearch.indexer.precision import use_bf16
+        from bertsearch.indexer.common.precision import use_bf16
         from bertsearch.search.qa_head import load_qa_model
 
         if model is None:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.errors import InvalidQuery
+from bertsearch.indexer.common.errors import InvalidQuery
 from bertsearch.search.types import Hit
 
 __all__ = ["DEFAULT_MODE", "MODES", "AnswerModel", "Ranked", "answer_model", "check_mode", "fuse", "retrieve_hits"]

@@ -18,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertsearch.indexer.errors import InvalidQuery
+from bertsearch.indexer.common.errors import InvalidQuery
 from bertsearch.indexer.records import DocumentRecord
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search.retrieval import DEFAULT_MODE, answer_model, check_mode, retrieve_hits
 from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
 

@@ -19,7 +19,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     """Folder of the real packaged all-MiniLM-L6-v2."""
-    from bertsearch.indexer.settings import packaged_encoder_path
+    from bertsearch.indexer.common.settings import packaged_encoder_path
 
     return packaged_encoder_path()
 
@@ -106,7 +106,7 @@ SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
 def sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_bert_path: str):
     """Settings of an index of samples/docs built with the tiny BERT (shared: read it, never write it)."""
     from bertsearch.indexer.index import Index
-    from bertsearch.indexer.settings import Settings
+    from bertsearch.indexer.common.settings import Settings
 
     root = tmp_path_factory.mktemp("sample-index")
     settings = Settings(index_dir=root, model_path=tiny_bert_path)

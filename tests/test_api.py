@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from bertsearch.cli.api import create_app
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import Searcher
 
 LOW = 0.0
@@ -158,7 +158,7 @@ def test_empty_index(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> 
 
 
 def test_missing_index_fails_at_startup(tmp_path: Path) -> None:
-    from bertsearch.indexer.errors import IndexNotFound
+    from bertsearch.indexer.common.errors import IndexNotFound
 
     with pytest.raises(IndexNotFound):
         with TestClient(create_app(Settings(index_dir=tmp_path / "none"))):

@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from bertsearch.indexer.chunking import Chunk, chunk_text
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 
 TEXT = (
     "Backups run every night at 02:00 UTC. They are kept for 30 days,\n"

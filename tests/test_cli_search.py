@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bertsearch.cli.main import cli
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import AskResult, SearchResult, Searcher
 
 LOW = "0"

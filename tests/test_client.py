@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import AskResult, Client, ClientError, SearchResult, Searcher
 
 LOW = 0.0

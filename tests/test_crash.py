@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, select, text
 from bertsearch.cli.main import cli
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRow, Document
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 
 N_FILES = 150
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bertsearch.indexer.documents import SUPPORTED_SUFFIXES, LoadedDocument, discover, read_document
-from bertsearch.indexer.errors import ConfigError, UnsupportedDocument
+from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
 
 
 def _write(root: Path, rel: str, content: str | bytes = "text") -> Path:
@@ -273,7 +273,7 @@ def test_a_glob_never_takes_exponential_time(pattern: str) -> None:
 
 def test_an_invalid_glob_is_a_clear_error() -> None:
     from bertsearch.indexer.documents import compile_glob
-    from bertsearch.indexer.errors import ConfigError
+    from bertsearch.indexer.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"invalid glob '\[z-a\]'"):
         compile_glob("[z-a]")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bertsearch.indexer.encoder import Encoder
-from bertsearch.indexer.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
 
 TEXTS = [
     "Backups run every night.",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bertsearch.indexer.encoder import Encoder
-from bertsearch.indexer.errors import (
+from bertsearch.indexer.common.errors import (
     ConfigError,
     DocumentNotFound,
     IndexLocked,
@@ -19,7 +19,7 @@ from bertsearch.indexer.errors import (
 )
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRow, Document
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.store import mask_url, writer_lock
 from bertsearch.indexer.vectors import VectorIndex
 

@@ -11,7 +11,7 @@ import pytest
 
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.lexical import POINTER_FILE, LexicalIndex
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.terms import lexical_terms
 from bertsearch.search.retrieval import fuse
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.training.perturb import (
     ANTONYMS, KINDS, add_perturbed_negatives, exchange, flip_antonym, negate, ordinal, parse_weights, reword, swap_entity,
     swap_role, swap_word, words_by_ending,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bertsearch.indexer.errors import ModelLoadError
+from bertsearch.indexer.common.errors import ModelLoadError
 from bertsearch.search.qa_head import default_qa_model_path, load_qa_model
 from bertsearch.search.training.export import save_qa_model
 from bertsearch.search.reader import Reader, ReaderSpan

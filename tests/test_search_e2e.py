@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import Searcher
 
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"

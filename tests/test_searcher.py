@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bertsearch.indexer.errors import IndexNotFound, InvalidQuery
+from bertsearch.indexer.common.errors import IndexNotFound, InvalidQuery
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import Answer, AskResult, Hit, SearchResult, Searcher
 from bertsearch.search.searcher import PASSAGE_TEMPERATURE, _merge, _passage_weights
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.training.squad import (
     NO_ANSWER_INDEX,
     SquadAnswer,

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from bertsearch.indexer import store
-from bertsearch.indexer.errors import ConfigError, IndexLocked, StorageError
+from bertsearch.indexer.common.errors import ConfigError, IndexLocked, StorageError
 from bertsearch.indexer.vectors import VectorFileError, VectorIndex, read_generation
 
 

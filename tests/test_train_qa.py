@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from bertsearch.cli.main import cli
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.training.evaluate import evaluate_qa_model
 from bertsearch.search.training.train import TrainConfig, epoch_batches, lr_factor, train_qa
 

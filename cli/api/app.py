@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from bertsearch.cli.api.deps import REFRESH_INTERVAL
 from bertsearch.cli.api.errors import bertsearch_error
 from bertsearch.cli.api.routes import ask, documents, health, search
-from bertsearch.indexer.errors import BertsearchError, ModelLoadError
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.errors import BertsearchError, ModelLoadError
+from bertsearch.indexer.common.settings import Settings
 from bertsearch.search.searcher import Searcher
 
 log = logging.getLogger("bertsearch.api")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from bertsearch.indexer import errors as e
+from bertsearch.indexer.common import errors as e
 
 # The most specific class wins (the mapping is looked up along the exception's MRO).
 STATUS = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bertsearch.indexer.settings import Settings
+from bertsearch.indexer.common.settings import Settings
 
 
 def index_options(func):

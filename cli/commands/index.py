@@ -30,7 +30,7 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
 
     Only new and changed files are encoded; files deleted or renamed away are removed.
     """
-    from bertsearch.indexer.errors import ConfigError
+    from bertsearch.indexer.common.errors import ConfigError
     from bertsearch.indexer.index import Index
 
     if not path.is_dir():

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.progress import progress_bar
+from bertsearch.indexer.common.progress import progress_bar
 from bertsearch.search.training.metrics import squad_scores
 from bertsearch.search.training.squad import load_squad
 
@@ -54,7 +54,7 @@ def score_predictions(data_path: str | Path, predictions_path: str | Path) -> di
     Raises:
         ConfigError: A file is missing or unreadable.
     """
-    from bertsearch.indexer.errors import ConfigError
+    from bertsearch.indexer.common.errors import ConfigError
 
     examples = load_squad(data_path)
     try:
@@ -134,7 +134,7 @@ def evaluate_qa_model(
 
 def _check_recordable(model_path: str | Path | None) -> None:
     """``--record`` writes into a model folder of the user's, never into the installed package."""
-    from bertsearch.indexer.errors import ConfigError
+    from bertsearch.indexer.common.errors import ConfigError
     from bertsearch.search.qa_head import default_qa_model_path
 
     if model_path is None or Path(model_path).resolve() == default_qa_model_path().resolve():

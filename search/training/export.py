@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.qa_head import (
     PACKAGED,
     QA_META_FILE,

@@ -38,7 +38,7 @@ import random
 import re
 from typing import Iterable, Sequence
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.training.squad import SquadExample
 
 DESCRIPTIONS = {

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
 
 NO_ANSWER_INDEX = 0

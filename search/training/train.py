@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bertsearch.indexer.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.log"
@@ -270,8 +270,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     import torch
     from transformers import AutoTokenizer, BertForQuestionAnswering
 
-    from bertsearch.indexer.settings import packaged_encoder_path
-    from bertsearch.indexer.precision import use_bf16 as use_bf16_autocast
+    from bertsearch.indexer.common.settings import packaged_encoder_path
+    from bertsearch.indexer.common.precision import use_bf16 as use_bf16_autocast
     from bertsearch.search.training.perturb import add_perturbed_negatives, parse_weights
     from bertsearch.search.training.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from bertsearch.indexer.errors import ConfigError
+from bertsearch.indexer.common.errors import ConfigError
 
 __all__ = ["PRECISIONS", "cpu_has_native_bf16", "use_bf16"]
 
