@@ -323,8 +323,8 @@ class Index:
                                          may_write=True)
                 self._save_vectors_of(snapshot)
                 return snapshot
-        except (IndexLocked, OSError) as exc:
-            log.debug("another writer holds the index; repairs stay in memory: %s", exc)
+        except (IndexLocked, StorageError, OSError) as exc:  # another writer, or a folder it cannot write
+            log.debug("not writing repairs of %s; they stay in memory: %s", self.index_dir, exc)
         return load_snapshot(self._engine, self._sessions, self.index_dir, self.url, params, may_write=False)
 
     def _serve(self, snapshot: Snapshot) -> None:

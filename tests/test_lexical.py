@@ -135,3 +135,20 @@ def test_lexical_results_are_the_same_on_sqlite_and_postgresql(tmp_path: Path, d
             scored = index.search_lexical("root login sshd_config logs --rebuild", 4)
             results.append([(p, round(s, 4)) for p, (_, s) in zip(_paths(index, scored), scored)])
     assert results[0] == results[1]
+
+
+def test_a_request_keeps_its_snapshot_while_a_refresh_swaps_in_the_next(make_settings, docs: Path) -> None:
+    with Index.open(make_settings(), create=True) as writer:
+        writer.update(docs)
+        with Index.open(make_settings()) as reader:
+            held = reader.snapshot  # what an in-flight request reads
+            (docs / "logs.txt").write_text("Audit records are archived yearly.", encoding="utf-8")
+            writer.update(docs)
+            assert reader.refresh() is True
+            assert reader.snapshot is not held and reader.snapshot.generation == writer.generation
+            # the old snapshot still answers from its own generation, whole: FAISS and BM25 alike
+            assert held.generation < reader.snapshot.generation
+            assert held.lexical.generation == held.generation == held.vectors.generation
+            old_hits = reader.search_lexical("rotated logs", 5, snapshot=held)
+            assert old_hits and reader.search_lexical("rotated logs", 5) == []
+            assert reader.search_lexical("audit records", 5, snapshot=held) == []
