@@ -54,7 +54,7 @@ class Searcher:
             :meth:`ask` (never before, so :meth:`search` needs no QA model).
         qa_model_path: Folder of the QA model; ``None`` means the shipped default head.
         precision: Precision of the QA model (``auto``, ``bf16`` or ``fp32``).
-        threshold: Default minimum score of an answer (see :meth:`ask`).
+        threshold: Default minimum confidence of an answer (see :meth:`ask`).
     """
 
     def __init__(

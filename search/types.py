@@ -62,9 +62,8 @@ class Answer:
 
     Attributes:
         text: The answer; ``text == document[start:end]``.
-        score: How good an answer it is, comparable across passages and the order of answers:
-            ``reader_score`` weighted by how well its passage matches the question compared
-            with the other passages read.
+        score: ``reader_score`` weighted by how well its passage matches the question compared
+            with the other passages read (a tie-break after ``confidence``).
         path: Path of the document holding the answer.
         title: Title of that document, if it has one.
         document_id: Id of that document.
@@ -74,7 +73,7 @@ class Answer:
         context: Text of the passage the answer was read from.
         passage_score: Retrieval score of that passage.
         reader_score: The reader's ``P(start) * P(end)`` for the span within its passage, in
-            [0, 1] (the answer threshold applies to it).
+            [0, 1] (one of the inputs of ``confidence``).
         context_start: Character offset of the passage in the document, so the answer is
             ``context[start - context_start:end - context_start]``.
         confidence: The estimated probability that the answer is right, in [0, 1] (fitted on
