@@ -41,7 +41,7 @@ from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexS
 from bertsearch.indexer.reading import ChunkReader
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
-from bertsearch.indexer.snapshot import BuildParams, Snapshot, load_snapshot, read_params, sql_state
+from bertsearch.indexer.snapshot import BuildParams, Snapshot, chunk_texts, load_snapshot, read_params, sql_state
 from bertsearch.indexer.vectors import FILE_NAME, VectorIndex
 
 if TYPE_CHECKING:
@@ -384,15 +384,9 @@ class Index:
             lexical = snapshot.lexical
             if lexical.path is None or lexical.generation != snapshot.generation:
                 lexical = LexicalIndex.rebuild_on_disk(
-                    self.index_dir, snapshot.generation,
-                    ((i, r.text) for i, r in zip(*self._all_chunk_texts())))
+                    self.index_dir, snapshot.generation, chunk_texts(self._engine, self.url))
             self._lexical_writer = LexicalWriter(lexical)
         return self._lexical_writer
-
-    def _all_chunk_texts(self) -> tuple[list[int], list[Any]]:
-        with self._sessions() as s:
-            rows = s.execute(select(ChunkRow.id, ChunkRow.text).order_by(ChunkRow.id)).all()
-        return [r[0] for r in rows], rows
 
     def _close_lexical_writer(self) -> None:
         if self._lexical_writer is not None:

@@ -64,13 +64,13 @@ def _analyzer():
 class LexicalIndex:
     """A point-in-time BM25 view of one generation (immutable once opened)."""
 
-    def __init__(self, index, generation: int, count: int, path: Path | None) -> None:
+    def __init__(self, index, generation: int, path: Path | None) -> None:
         self._index = index
         self._schema = index.schema
         self._searcher = index.searcher()
         self._analyzer = _analyzer()
         self.generation = generation
-        self.count = count
+        self.count = int(self._searcher.num_docs) - 1  # the chunks: every document but the stamp
         self.path = path
 
     # -- building ------------------------------------------------------------------------------
@@ -82,15 +82,13 @@ class LexicalIndex:
         index = t.Index(_schema(), path=str(folder)) if folder is not None else t.Index(_schema())
         index.register_tokenizer(_ANALYZER, _analyzer())
         writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
-        count = 0
         for chunk_id, text in chunks:
             writer.add_document(_doc(chunk_id, text))
-            count += 1
         writer.add_document(_stamp(generation))
         writer.commit()
         writer.wait_merging_threads()
         index.reload()
-        return cls(index, generation, count, folder)
+        return cls(index, generation, folder)
 
     @classmethod
     def rebuild_on_disk(cls, index_dir: Path, generation: int, chunks: Iterable[tuple[int, str]]) -> LexicalIndex:
@@ -124,19 +122,18 @@ class LexicalIndex:
         try:
             index = t.Index.open(str(folder))
             index.register_tokenizer(_ANALYZER, _analyzer())
-            view = cls(index, 0, 0, folder)
+            view = cls(index, 0, folder)
         except (ValueError, OSError) as exc:
             raise LexicalFileError(f"unreadable ({exc})") from exc
-        view.generation, view.count = view._read_stamp()
+        view.generation = view._read_stamp()
         return view
 
-    def _read_stamp(self) -> tuple[int, int]:
+    def _read_stamp(self) -> int:
         t = _tantivy()
         hits = self._searcher.search(t.Query.term_query(self._schema, "chunk_id", _STAMP_ID), 1).hits
         if not hits:
             raise LexicalFileError("no generation stamp")
-        generation = int(self._searcher.doc(hits[0][1])["generation"][0])
-        return generation, int(self._searcher.num_docs) - 1
+        return int(self._searcher.doc(hits[0][1])["generation"][0])
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -177,7 +174,6 @@ class LexicalWriter:
         self._index = view._index
         self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
         self.path = view.path
-        self.count = view.count
 
     def apply(self, generation: int, removed: Iterable[int], added: Iterable[tuple[int, str]]) -> LexicalIndex:
         """Remove and add chunks, restamp with ``generation``, commit; returns the view of the result.
@@ -191,19 +187,15 @@ class LexicalWriter:
             for lo in range(0, len(gone), 1024):
                 self._writer.delete_documents_by_query(
                     t.Query.term_set_query(self._index.schema, "chunk_id", gone[lo:lo + 1024]))
-            n_added = 0
             for chunk_id, text in added:
                 self._writer.add_document(_doc(chunk_id, text))
-                n_added += 1
             self._writer.add_document(_stamp(generation))
             self._writer.commit()
         except (OSError, ValueError) as exc:
             self._writer.rollback()
             raise StorageError(f"cannot write the lexical index in {self.path}: {exc}") from exc
         self._index.reload()
-        view = LexicalIndex(self._index, generation, 0, self.path)
-        view.count = int(view._searcher.num_docs) - 1
-        return view
+        return LexicalIndex(self._index, generation, self.path)
 
     def close(self) -> None:
         """Let merges finish and release tantivy's writer lock."""

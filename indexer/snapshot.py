@@ -10,6 +10,7 @@ snapshot runs on one whole generation, and a model change is never half applied.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
 from bertsearch.indexer.models import ChunkRow, IndexState
 from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs
 
-__all__ = ["BuildParams", "Snapshot", "load_snapshot", "read_params", "sql_state"]
+__all__ = ["BuildParams", "Snapshot", "chunk_texts", "load_snapshot", "read_params", "sql_state"]
 
 log = logging.getLogger(__name__)
 
@@ -148,21 +149,25 @@ def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count
                   f"the database is at generation {generation} with {count} chunks)")
     except LexicalFileError as exc:
         reason = str(exc)
-    texts = ((int(i), t) for ids, part in _stream(engine, url, ChunkRow.text) for i, t in zip(ids, part))
     lexical = None
     if may_write:
         try:
-            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, texts)
+            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, chunk_texts(engine, url))
         except StorageError as exc:
             log.warning("%s; serving the lexical index from memory", exc)
-            texts = ((int(i), t) for ids, part in _stream(engine, url, ChunkRow.text) for i, t in zip(ids, part))
     if lexical is None:
-        lexical = LexicalIndex.build(generation, texts)
+        lexical = LexicalIndex.build(generation, chunk_texts(engine, url))
     if count or reason != "missing":
         log.warning("lexical index in %s was %s; rebuilt it from the database (%d chunks)",
                     index_dir, reason, lexical.count)
         return lexical, reason
     return lexical, None
+
+
+def chunk_texts(engine: Any, url: str) -> Iterator[tuple[int, str]]:
+    """Every chunk's ``(id, text)``, by id, streamed from SQL (what the lexical index is built from)."""
+    for ids, texts in _stream(engine, url, ChunkRow.text):
+        yield from zip(ids.tolist(), texts)
 
 
 def _stream(engine: Any, url: str, column: Any):
