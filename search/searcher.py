@@ -212,8 +212,8 @@ class Searcher:
             spans = reader.read(question, [hit.text for hit in hits], top_n=top_n, threshold=0.0)
         weights = _passage_weights([hit.score for hit in hits], mode)
         scored = [_to_answer(span, hits[span.passage_index], weights) for span in spans]
-        kept = {id(a) for a in _merge([a for a, _ in scored])}
-        return sorted([(a, f) for a, f in scored if id(a) in kept], key=lambda af: (-af[0].confidence, -af[0].score))
+        features = {id(a): f for a, f in scored}
+        return [(a, features[id(a)]) for a in _merge([a for a, _ in scored])]  # _merge ranks them
 
     def retrieve(self, query: str, k: int, path_glob: str | None = None, mode: str = DEFAULT_MODE) -> list[Hit]:
         """The ``k`` best passages for ``query`` (what :meth:`search` returns, without the checks)."""
