@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
+from bertsearch.indexer.common.errors import ConfigError, InvalidGlob, UnsupportedDocument
 
 __all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "discover", "read_document"]
 
@@ -300,7 +300,7 @@ def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     (``*?*?*?*?*?*?*?*?*?*?#`` took over a minute with nested ``[^/]*``).
 
     Raises:
-        ConfigError: The pattern is not a valid glob (a bad character range such as ``[z-a]``).
+        InvalidGlob: The pattern is not a valid glob (a bad character range such as ``[z-a]``).
     """
     pattern, name_only = _normalise_glob(pattern)
     units: list[tuple[str, list[str]]] = [("", [])]  # (wildcard before, fixed-length run)
@@ -337,7 +337,7 @@ def compile_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     try:
         return re.compile("".join(out)), name_only
     except re.error as exc:
-        raise ConfigError(f"invalid glob {pattern!r}: {exc.msg}") from exc
+        raise InvalidGlob(f"invalid glob {pattern!r}: {exc.msg}") from exc
 
 
 _ANY = ".*?"  # `**`

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -353,6 +354,18 @@ class Index:
             self._serve(snapshot)
         return True
 
+    def ping(self) -> None:
+        """Read the generation row: a check that the database answers.
+
+        Raises:
+            StorageError: It does not.
+        """
+        try:
+            sql_state(self._sessions)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read the index in {store.mask_url(self.url)}: "
+                               f"{store.describe_db_error(exc, self.url)}") from exc
+
     # -- writing -------------------------------------------------------------------------------
 
     def commit(self, batch: Batch, root: Path | None = None) -> Committed:
@@ -514,7 +527,7 @@ def _write_error(url: str, exc: BaseException) -> str:
 def _check_exists(index_dir: Path, url: str) -> None:
     try:
         parsed = make_url(url)
-    except Exception:
+    except (ArgumentError, ValueError):
         return  # open_engine reports it
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).is_file():

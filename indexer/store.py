@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,12 +29,18 @@ LOCK_FILE = "write.lock"
 _PG_LOCK_KEY = 0x6265727473656172  # "bertsear"
 
 
+# `scheme://user:password@...`: the password of a URL SQLAlchemy cannot parse (or whose port is
+# not a number) is found by shape, so even a broken URL is shown without it.
+_PASSWORD = re.compile(r"^([A-Za-z0-9+.-]*:/*[^:/@]*:).*(@)")
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and ``info``)."""
+    """The URL with its password replaced by ``***`` (for messages and ``info``), even when
+    SQLAlchemy cannot parse it."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable database URL>"
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1***\2", url) if "@" in url else url
 
 
 def describe_db_error(exc: BaseException, url: str) -> str:
@@ -42,7 +49,7 @@ def describe_db_error(exc: BaseException, url: str) -> str:
     line = reason[0] if reason else type(exc).__name__
     try:
         password = make_url(url).password
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         password = None
     if password:
         line = line.replace(str(password), "***")
@@ -61,9 +68,9 @@ def open_engine(url: str) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"cannot parse the database URL {url!r}: expected e.g. "
-                          "sqlite:////path/meta.db or postgresql+psycopg://user@host/db") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"cannot parse the database URL {mask_url(url)!r}: expected e.g. "
+                          "sqlite:////path/meta.db or postgresql+psycopg://user@host:5432/db") from None
     masked = mask_url(url)
     kwargs: dict = {}
     if parsed.get_backend_name() == "sqlite":

@@ -40,11 +40,14 @@ class Client:
     Args:
         base_url: The server's address, e.g. ``http://127.0.0.1:8000``.
         timeout: Seconds to wait for each answer before raising :class:`ClientError`.
+        api_key: The server's API key, sent as ``Authorization: Bearer <key>`` (needed when the
+            server has keys).
     """
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def search(self, query: str, top_k: int = 5, path_glob: str | None = None,
                mode: str | None = None) -> SearchResult:

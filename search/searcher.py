@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertsearch.indexer.common.errors import InvalidQuery
+from bertsearch.indexer.common.errors import InvalidQuery, StorageError
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.search.retrieval import DEFAULT_MODE, answer_model, check_mode, retrieve_hits
@@ -111,6 +111,17 @@ class Searcher:
     def generation(self) -> int:
         """The generation of the index being served."""
         return self._index.generation
+
+    def check_ready(self) -> str | None:
+        """Why this searcher cannot serve now (the database does not answer, no index loaded), or ``None``."""
+        try:
+            self._index.ping()
+        except StorageError as exc:
+            log.warning("not ready: %s", exc)
+            return "the database does not answer"
+        if self._index.generation < 1:
+            return "no index is loaded"
+        return None
 
     @property
     def reader_loaded(self) -> bool:

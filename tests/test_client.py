@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,58 +13,16 @@ import pytest
 
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.common.settings import Settings
+from _server import free_port, serve
 from bertsearch.search import AskResult, Client, ClientError, SearchResult, Searcher
 
 LOW = 0.0
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _bertsearch() -> list[str]:
-    script = Path(sys.executable).with_name("bertsearch")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "bertsearch.cli"]
-
-
-def _serve(index_dir: Path, qa_model: str, log: Path) -> Iterator[str]:
-    """Run `bertsearch serve` until the generator is closed; yields its base URL once it answers."""
-    port = _free_port()
-    command = _bertsearch() + [
-        "serve", "--index", str(index_dir), "--qa-model", qa_model, "--port", str(port), "--log-level", "warning",
-    ]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with Client(url, timeout=5.0) as client:
-            deadline = time.monotonic() + 120.0
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"bertsearch serve exited with {process.returncode}:\n{log.read_text()}")
-                try:
-                    client.health()
-                    break
-                except ClientError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"bertsearch serve did not answer within 120 s:\n{log.read_text()}")
-                    time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def server(sample_index: Settings, tiny_qa_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(sample_index.index_dir, tiny_qa_path, tmp_path_factory.mktemp("serve") / "log.txt")
+    yield from serve(sample_index.index_dir, tiny_qa_path, tmp_path_factory.mktemp("serve") / "log.txt")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +74,7 @@ def test_client_errors_carry_status_and_detail(server: str) -> None:
 
 
 def test_connection_refused_is_a_client_error() -> None:
-    with Client(f"http://127.0.0.1:{_free_port()}", timeout=2.0) as client:
+    with Client(f"http://127.0.0.1:{free_port()}", timeout=2.0) as client:
         with pytest.raises(ClientError, match="cannot reach") as info:
             client.health()
     assert info.value.status_code is None
@@ -150,7 +106,7 @@ def test_server_switches_generation_without_failing_requests(
     settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
     with Index.open(settings, create=True) as writer:
         writer.update(docs)
-    serving = _serve(tmp_path / "idx", tiny_qa_path, tmp_path / "log.txt")
+    serving = serve(tmp_path / "idx", tiny_qa_path, tmp_path / "log.txt")
     url = next(serving)
     failures: list[BaseException] = []
     stop = threading.Event()

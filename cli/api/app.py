@@ -6,13 +6,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import SQLAlchemyError
 
-from bertsearch.cli.api.deps import REFRESH_INTERVAL
-from bertsearch.cli.api.errors import bertsearch_error
+from bertsearch.cli.api.deps import REFRESH_INTERVAL, require
+from bertsearch.cli.api.errors import bertsearch_error, database_error, unexpected_error
+from bertsearch.cli.api.middleware import Guard
 from bertsearch.cli.api.routes import ask, documents, health, search
+from bertsearch.cli.api.schemas import ErrorResponse
+from bertsearch.cli.api.security import READ, KeyRing
 from bertsearch.indexer.common.errors import BertsearchError, ModelLoadError
-from bertsearch.indexer.common.settings import Settings
+from bertsearch.indexer.common.settings import Settings, split_list
 from bertsearch.search.searcher import Searcher
 
 log = logging.getLogger("bertsearch.api")
@@ -22,13 +27,19 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     """The HTTP API over the index described by ``settings``.
 
     The lifespan opens the index and loads the models once, into ``app.state.searcher``.
+    Every route but the health checks needs an API key when keys are configured (see
+    :mod:`bertsearch.cli.api.security`); a guard checks the ``Host`` header and the body size.
 
     Args:
         settings: Runtime settings; ``None`` reads the environment.
         searcher: An open searcher to serve instead of opening one from ``settings`` (it is
             not closed on shutdown).
+
+    Raises:
+        ConfigError: The API keys or the keys file are invalid.
     """
     settings = settings or Settings()
+    keys = KeyRing.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +50,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
             try:
                 served.load_models()  # the QA model now rather than on the first /ask
             except ModelLoadError as exc:
-                # /search still works; /ask answers 500 with this message until the model exists.
+                # /search still works; /ask answers 503 with this message until the model loads.
                 log.warning("QA model not loaded: %s", exc)
             app.state.searcher = served
             app.state.refresh_interval = REFRESH_INTERVAL
@@ -54,9 +65,24 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         version=_version(),
         lifespan=lifespan,
     )
+    app.state.keys = keys
     app.add_exception_handler(BertsearchError, bertsearch_error)  # type: ignore[arg-type]
-    for module in (search, ask, health, documents):
-        app.include_router(module.router)
+    app.add_exception_handler(SQLAlchemyError, database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected_error)
+    guarded = {
+        401: {"model": ErrorResponse, "description": "No API key, or not a key of this server."},
+        403: {"model": ErrorResponse, "description": "The key's scope does not allow this."},
+        503: {"model": ErrorResponse, "description": "The database is unavailable."},
+    }
+    for module in (search, ask, documents):
+        app.include_router(module.router, dependencies=[Depends(require(READ))], responses=guarded)
+    app.include_router(health.router, responses={503: guarded[503]})
+    origins = split_list(settings.cors_origins)
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(Guard, allowed_hosts=split_list(settings.allowed_hosts),
+                       max_body_bytes=settings.max_body_bytes)
     return app
 
 

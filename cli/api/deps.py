@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from bertsearch.cli.api.security import ADMIN, READ, KeyRing, grants
 from bertsearch.search.searcher import Searcher
 
 # How often a request checks for a generation committed by `bertsearch index` (seconds).
 REFRESH_INTERVAL = 1.0
+
+_bearer = HTTPBearer(auto_error=False, description="An API key of this server: `Authorization: Bearer <key>`.")
 
 
 async def get_searcher(request: Request) -> Searcher:
@@ -21,4 +25,32 @@ async def get_searcher(request: Request) -> Searcher:
     return searcher
 
 
+def _scope_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    keys: KeyRing = request.app.state.keys
+    if not keys.enabled:
+        return ADMIN  # no keys configured: a loopback server, or one started with --insecure-no-auth
+    scope = keys.scope_of(credentials.credentials) if credentials is not None else None
+    if scope is None:
+        detail = "an API key is required: `Authorization: Bearer <key>`" if credentials is None \
+            else "the API key is not valid"
+        raise HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+    return scope
+
+
+def require(needed: str):
+    """A dependency that lets a request through when its key has the ``needed`` scope (401, 403)."""
+
+    async def check(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+        scope = _scope_of(request, credentials)
+        if not grants(scope, needed):
+            raise HTTPException(status_code=403, detail=f"this API key has the scope {scope!r}; "
+                                                        f"this needs {needed!r}")
+        return scope
+
+    return check
+
+
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+ReadScope = Annotated[str, Depends(require(READ))]
+"""The caller's scope, at least ``read``."""

@@ -61,6 +61,12 @@ class HealthResponse(BaseModel):
     qa_model_loaded: bool
 
 
+class LiveResponse(BaseModel):
+    """The process answers."""
+
+    status: str = "ok"
+
+
 class StatsResponse(BaseModel):
     """What the served index holds and how it was built."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.indexer.common.settings import Settings
 
 
@@ -26,8 +27,19 @@ def index_options(func):
 
 
 def make_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with the options the user gave on the command line."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment, with the options the user gave on the command line.
+
+    Raises:
+        ConfigError: A setting is invalid (the message names it, never its value: it may be a secret).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                             for err in exc.errors(include_input=False, include_url=False))
+        raise ConfigError(f"invalid setting (BERTSEARCH_... or an option): {problems}") from None
 
 
 def show_progress(quiet: bool) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import click
 
 from bertsearch.cli.commands._common import index_options, make_settings
@@ -15,19 +18,46 @@ from bertsearch.cli.commands._common import index_options, make_settings
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--api-keys-file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              envvar="BERTSEARCH_API_KEYS_FILE",
+              help="File of hashed API keys (`bertsearch key` makes the lines); keys also come from "
+                   "BERTSEARCH_API_KEYS=\"key1:admin,key2\".")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="A Host name clients use to reach the server (repeatable; default: loopback names; `*`: any).")
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="An origin whose pages may call the API (repeatable; default: CORS off).")
+@click.option("--max-body-size", "max_body_bytes", type=click.IntRange(1), default=None,
+              help="Largest request body in bytes (default: 1 MiB); larger ones get 413.")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="Serve a non-loopback address without API keys (anyone who reaches it may search).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Server log level.")
-def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, log_level: str) -> None:
+def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, api_keys_file: str | None,
+          allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], max_body_bytes: int | None,
+          insecure_no_auth: bool, log_level: str) -> None:
     """Serve the HTTP API (POST /search, POST /ask; OpenAPI docs at /docs).
 
     The server picks up a new generation committed by `bertsearch index` without a restart.
+    On an address other than loopback it needs API keys (see README, "Running as a service").
     """
     import uvicorn
 
     from bertsearch.cli.api import create_app
+    from bertsearch.cli.api.security import KeyRing
     from bertsearch.search.searcher import Searcher
 
-    settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
+    settings = make_settings(
+        index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path, api_keys_file=api_keys_file,
+        allowed_hosts=",".join(allowed_hosts) or None, cors_origins=",".join(cors_origins) or None,
+        max_body_bytes=max_body_bytes,
+    )
+    keys = KeyRing.from_settings(settings)
+    if not keys.enabled and not _is_loopback(host):
+        if not insecure_no_auth:
+            raise click.ClickException(
+                f"refusing to serve {host} without API keys: set BERTSEARCH_API_KEYS or --api-keys-file "
+                "(`bertsearch key` makes one), or pass --insecure-no-auth")
+        click.echo(f"Warning: serving {host} without authentication (--insecure-no-auth)", err=True)
     # Opened here, not in the lifespan, so a missing index or encoder is the CLI's `Error: ...`
     # before the port is bound.
     searcher = Searcher.open(settings)
@@ -38,4 +68,29 @@ def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, lo
         searcher.close()
 
 
-COMMANDS = [serve]
+@click.command()
+@click.option("--scope", type=click.Choice(["read", "admin"]), default="read", show_default=True,
+              help="What the key may do: read (search, ask, documents) or admin (also /stats with paths).")
+def key(scope: str) -> None:
+    """Make a new random API key: the key for the client, and the hashed line for a keys file."""
+    from bertsearch.cli.api.security import hash_key, new_key
+
+    secret = new_key()
+    click.echo(f"key (give it to the client; it is not stored): {secret}")
+    click.echo(f"keys file line (append it to the file given to --api-keys-file): {hash_key(secret)} {scope}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+COMMANDS = [serve, key]

@@ -50,3 +50,7 @@ class ModelLoadError(BertsearchError):
 
 class InvalidQuery(BertsearchError):
     """A query or question is empty, too long, or asks for an out-of-range number of results."""
+
+
+class InvalidGlob(InvalidQuery, ConfigError):
+    """A path filter or an ``--include``/``--exclude`` pattern is not a valid glob."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bertsearch.indexer.encoder import DEFAULT_BATCH_SIZE
@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BERTSEARCH_", extra="ignore")
 
     index_dir: Path = Field(default=Path(DEFAULT_INDEX_DIR), description="Folder of the FAISS file and lock.")
-    db_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite inside index_dir.")
+    # A secret: its password never shows in repr(), logs or error messages.
+    db_url: SecretStr | None = Field(default=None, description="SQLAlchemy URL; default: SQLite inside index_dir.")
     model_path: str | None = Field(default=None, description="Encoder model folder; default: packaged MiniLM.")
     qa_model_path: str | None = Field(default=None, description="QA model folder; default: the shipped head.")
     chunk_tokens: int = Field(default=200, ge=16, le=510)
@@ -44,12 +45,51 @@ class Settings(BaseSettings):
                     "fastest on 2 cores up to 1M chunks, quiet or busy (benchmarks/search.py).",
     )
 
+    # -- indexing limits --
+    max_file_size: int = Field(
+        default=50_000_000, ge=1, description="Bytes; a larger file is skipped and counted as failed.",
+    )
+    follow_symlinks: bool = Field(
+        default=False, description="Follow symbolic links that lead out of the indexed folder.",
+    )
+    # -- the HTTP service (`bertsearch serve`) --
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated API keys, each with an optional scope: `key1:admin,key2` (scope `read` "
+                    "when none is given).",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file of hashed keys, one `sha256:<hex> [scope]` a line (`bertsearch key` makes one).",
+    )
+    allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,::1",
+        description="Comma-separated Host header values the server answers (`*`: any); others get 400.",
+    )
+    cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS (none: CORS off).")
+    max_body_bytes: int = Field(default=1 << 20, ge=1, description="Request bodies over this many bytes get 413.")
+
+    @field_validator("db_url", mode="before")
+    @classmethod
+    def _blank_url_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     def resolved_db_url(self) -> str:
         """The database URL, defaulting to an SQLite file inside the index folder."""
-        if self.db_url:
-            return self.db_url
+        if self.db_url is not None:
+            return reveal(self.db_url)
         return f"sqlite:///{(Path(self.index_dir) / 'meta.db').resolve()}"
 
     def resolved_model_path(self) -> str:
         """The encoder model folder, defaulting to the packaged all-MiniLM-L6-v2."""
         return self.model_path or packaged_encoder_path()
+
+
+def split_list(value: str) -> list[str]:
+    """The items of a comma-separated setting, stripped, without empty ones."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def reveal(value: SecretStr | str) -> str:
+    """A secret setting's value (a plain string too: ``model_copy(update=...)`` does not validate)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value

@@ -1,0 +1,120 @@
+"""The guard in front of every route: a request id, the trusted-host check and the body limit.
+
+A plain ASGI middleware (no ``BaseHTTPMiddleware``: it would run each request in a task of its
+own and buffer streaming responses). Its refusals use the API's one error shape, ``{"detail"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class Guard:
+    """Refuses a request whose ``Host`` is not allowed (400, against DNS rebinding) or whose body
+    is over ``max_body_bytes`` (413), and gives every request an id (``X-Request-ID``).
+
+    Args:
+        app: The application behind the guard.
+        allowed_hosts: Host names the server answers to (``*``: any).
+        max_body_bytes: The largest request body accepted.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str], max_body_bytes: int) -> None:
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.allowed_hosts = {_bare_host(h) for h in allowed_hosts}
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), request_id.encode())]
+            await send(message)
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = _bare_host(headers.get("host", ""))
+        if not self.any_host and host not in self.allowed_hosts:
+            await _refuse(send_with_id, 400, f"the Host header {host!r} is not one this server answers to; "
+                                             "start it with --allowed-host NAME to allow it")
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await _refuse(send_with_id, 413, f"the request body is over {self.max_body_bytes} bytes")
+            return
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            body = await _read_body(receive, self.max_body_bytes)
+            if body is None:
+                await _refuse(send_with_id, 413, f"the request body is over {self.max_body_bytes} bytes")
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send_with_id)
+
+
+def _bare_host(host: str) -> str:
+    """``example.org:8000`` -> ``example.org``; ``[::1]:8000`` -> ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or ``None`` as soon as it passes ``limit`` (chunked bodies have no length)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # then wait for the disconnect, as the server would say it
+
+    return replay
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": body})
