@@ -42,6 +42,7 @@ def discover(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     skip: Sequence[Path] = (),
+    follow_symlinks: bool = False,
 ) -> list[Path]:
     """Find the documents under a folder, recursively, in sorted order.
 
@@ -60,6 +61,9 @@ def discover(
         include: If given, a file must match at least one of these patterns.
         exclude: A file matching any of these patterns is left out.
         skip: Paths (files or folders) to leave out, e.g. the index folder.
+        follow_symlinks: Descend into symbolic links to folders (each real folder once, so a
+            link loop ends); without it they are left out. Links to files are always listed:
+            the caller decides whether to follow them.
 
     Returns:
         The files, as ``root / relative path``, sorted.
@@ -77,13 +81,15 @@ def discover(
     root_abs = Path(os.path.abspath(root))
 
     found: list[Path] = []
-    for folder, dirnames, filenames in os.walk(root):
+    visited = {os.path.realpath(root)}
+    for folder, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
         rel_folder = PurePosixPath(Path(folder).relative_to(root).as_posix())
         dirnames[:] = [
             d for d in dirnames
             if not d.startswith(".")
             and root_abs / rel_folder / d not in skipped
             and not matches_any(excludes, rel_folder / d)
+            and _first_visit(Path(folder) / d, visited)
         ]
         for name in filenames:
             rel = rel_folder / name
@@ -98,6 +104,14 @@ def discover(
                 continue
             found.append(root / rel)
     return sorted(found)
+
+
+def _first_visit(folder: Path, visited: set[str]) -> bool:
+    real = os.path.realpath(folder)
+    if real in visited:
+        return False
+    visited.add(real)
+    return True
 
 
 def read_document(path: Path) -> LoadedDocument:

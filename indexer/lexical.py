@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.terms import lexical_terms
+from bertsearch.indexer.files import temp_file
 
 __all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]
 
@@ -234,7 +234,7 @@ def _current_folder(index_dir: Path) -> Path:
 
 
 def _write_pointer(index_dir: Path, name: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{POINTER_FILE}.", suffix=".tmp", dir=index_dir)
+    fd, tmp = temp_file(index_dir, POINTER_FILE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"build": name}, fh)

@@ -22,6 +22,7 @@ compared by relative path, so nothing unchanged is re-encoded.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -149,7 +150,10 @@ class _Run:
             rows = s.execute(select(Document.id, Document.path, Document.size, Document.mtime,
                                     Document.content_hash))
             self.existing = {path: (doc_id, size, mtime, digest) for doc_id, path, size, mtime, digest in rows}
-        files = discover(self.root, include, exclude, skip=[self.index.index_dir])
+        settings = self.index.settings
+        files = discover(self.root, include, exclude, skip=[self.index.index_dir],
+                         follow_symlinks=settings.follow_symlinks)
+        real_root = os.path.realpath(self.root)
         seen: set[str] = set()
         for path in progress_bar(self.show_progress, "checking", " files", iterable=files):
             path = path if path.is_absolute() else self.root / path
@@ -158,9 +162,16 @@ class _Run:
             if len(rel) > MAX_PATH_CHARS:
                 self._fail(rel, f"path longer than {MAX_PATH_CHARS} characters")
                 continue
+            if not settings.follow_symlinks and not _inside(os.path.realpath(path), real_root):
+                self._fail(rel, "a symbolic link out of the folder, not followed (--follow-symlinks follows it)")
+                continue
             old = self.existing.get(rel)
             try:
                 st = path.stat()
+                if st.st_size > settings.max_file_size:
+                    self._fail(rel, f"{st.st_size} bytes, over the limit of {settings.max_file_size} "
+                                    "(--max-file-size)")
+                    continue
                 if old is not None and old[1] == st.st_size and old[2] == st.st_mtime:
                     self.summary.unchanged += 1
                     continue
@@ -245,6 +256,10 @@ class _Run:
     def _fail(self, rel: str, reason: str) -> None:
         self.summary.failed += 1
         self.summary.failures.append((rel, reason))
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _sha256(path: Path) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +22,7 @@ import faiss
 import numpy as np
 
 from bertsearch.indexer.common.errors import StorageError
+from bertsearch.indexer.files import temp_file
 
 FILE_NAME = "vectors.faiss"
 _MAGIC = b"BSFAISS1"
@@ -104,7 +104,7 @@ class VectorIndex:
         folder = path.parent
         tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+            fd, tmp = temp_file(folder, path.name)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(header)
                 fh.write(payload)

@@ -22,10 +22,14 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Encoder model folder (default: the one the index was built with, else the packaged MiniLM).")
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
+@click.option("--max-file-size", type=click.IntRange(1), default=None, metavar="BYTES",
+              help="Skip (and count as failed) files larger than this (default: 50 MB).")
+@click.option("--follow-symlinks", is_flag=True, default=None,
+              help="Follow symbolic links that lead out of the folder (default: report them as failed).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path,
-                  chunk_tokens, chunk_overlap, quiet, as_json) -> None:
+                  chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, quiet, as_json) -> None:
     """Index the documents under PATH, or bring the index up to date with it.
 
     Only new and changed files are encoded; files deleted or renamed away are removed.
@@ -36,7 +40,8 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
     if not path.is_dir():
         raise ConfigError(f"not a folder: {path}")
     settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path,
-                             chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+                             chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+                             max_file_size=max_file_size, follow_symlinks=follow_symlinks)
     with Index.open(settings, create=True, rebuild=rebuild) as index:
         summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet))
         total = index.info()
