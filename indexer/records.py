@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 __all__ = ["ChunkRecord", "DocumentRecord"]
@@ -36,6 +36,12 @@ class DocumentRecord:
     mtime: float
     n_chunks: int
     indexed_at: datetime
+
+    def __post_init__(self) -> None:
+        # Stored in UTC; SQLite hands datetimes back without their zone. An ISO 8601 date-time
+        # needs one, so say it.
+        if self.indexed_at.tzinfo is None:
+            object.__setattr__(self, "indexed_at", self.indexed_at.replace(tzinfo=timezone.utc))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (``indexed_at`` as an ISO 8601 string)."""

@@ -200,3 +200,24 @@ def test_the_client_sends_its_key_to_a_real_server(sample_index: Settings, tiny_
             assert info.value.status_code == 401
     finally:
         serving.close()
+
+
+def test_schemathesis_finds_no_failure_against_a_real_server(sample_index: Settings, tiny_qa_path: str,
+                                                            tmp_path: Path) -> None:
+    """Every check schemathesis has (response schemas, undocumented statuses, server errors, ...)
+    on every route of a real `bertsearch serve` with keys, read as an admin."""
+    import subprocess
+    import sys
+
+    serving = serve(sample_index.index_dir, tiny_qa_path, tmp_path / "log.txt",
+                    env={"BERTSEARCH_API_KEYS": f"{ADMIN_KEY}:admin"})
+    url = next(serving)
+    try:
+        command = [str(Path(sys.executable).with_name("st")), "run", f"{url}/openapi.json", "--checks", "all",
+                   "-H", f"Authorization: Bearer {ADMIN_KEY}", "--max-examples", "60", "--seed", "1",
+                   "--workers", "1", "--no-color"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        assert "No issues found" in done.stdout
+    finally:
+        serving.close()

@@ -69,14 +69,19 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     app.add_exception_handler(BertsearchError, bertsearch_error)  # type: ignore[arg-type]
     app.add_exception_handler(SQLAlchemyError, database_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_error)
+    every = {
+        400: {"model": ErrorResponse, "description": "A body that is not UTF-8 JSON, or a Host this server does not answer to."},
+        413: {"model": ErrorResponse, "description": "The request body is over the limit."},
+        503: {"model": ErrorResponse, "description": "The database is unavailable."},
+    }
     guarded = {
+        **every,
         401: {"model": ErrorResponse, "description": "No API key, or not a key of this server."},
         403: {"model": ErrorResponse, "description": "The key's scope does not allow this."},
-        503: {"model": ErrorResponse, "description": "The database is unavailable."},
     }
     for module in (search, ask, documents):
         app.include_router(module.router, dependencies=[Depends(require(READ))], responses=guarded)
-    app.include_router(health.router, responses={503: guarded[503]})
+    app.include_router(health.router, responses=every)
     origins = split_list(settings.cors_origins)
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],

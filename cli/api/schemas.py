@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bertsearch.search.retrieval import DEFAULT_MODE
 
@@ -16,6 +16,15 @@ from bertsearch.search.types import AskResult, SearchResult
 Mode = Literal["hybrid", "dense", "lexical"]
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 5.0 is the integer 5 to JSON Schema (and to schemathesis); strict
+    # mode would refuse it. 5.5 and "5" still get 422.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Count = Annotated[int, BeforeValidator(_integral)]
+
+
 class _Request(BaseModel):
     # Strict: a number sent as a string, or a misspelt field, is a client bug worth a 422.
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -25,7 +34,7 @@ class SearchRequest(_Request):
     """A semantic search."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    top_k: Count = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
     path_glob: str | None = Field(
         default=None, max_length=1000, description="Only documents whose path matches this glob, e.g. `docs/*.md`.",
     )
@@ -36,8 +45,8 @@ class AskRequest(_Request):
     """A question to answer from the indexed documents."""
 
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="How many answers to return at most.")
-    passages: int = Field(default=DEFAULT_PASSAGES, ge=1, le=MAX_TOP_K, description="How many passages to read.")
+    top_k: Count = Field(default=5, ge=1, le=MAX_TOP_K, description="How many answers to return at most.")
+    passages: Count = Field(default=DEFAULT_PASSAGES, ge=1, le=MAX_TOP_K, description="How many passages to read.")
     path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
     threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,
