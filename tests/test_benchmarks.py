@@ -166,3 +166,18 @@ def test_corpus_round_trip(tmp_path: Path, squad_dir: Path) -> None:
     mtimes = [p.stat().st_mtime_ns for p in files]
     _common.write_corpus(paragraphs, folder)  # unchanged files are not rewritten (a warm index sees nothing new)
     assert [p.stat().st_mtime_ns for p in files] == mtimes
+
+
+def test_load_benchmark_loses_no_request(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    """8 clients on a real server while `bertsearch index` commits 20 generations and rebuilds."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "load.py"), "--smoke", "--work-dir", str(tmp_path / "work"),
+         "--model", tiny_bert_path, "--qa-model", tiny_qa_path, "--clients", "8", "--generations", "20",
+         "--max-seconds", "600"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert printed["writer"]["index_runs"] == 20 and printed["final_generation"] > 20
+    assert printed["requests"] > 100 and printed["failed_requests"] == 0, printed["failure_examples"]
+    assert printed["routes"]["/search"]["p99_ms"] > 0 and printed["routes"]["/ask"]["p99_ms"] > 0
