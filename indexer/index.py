@@ -77,6 +77,11 @@ class Index:
         self._lexical_writer: LexicalWriter | None = None
         self._chunks = ChunkReader(self._sessions, settings.search_threads)
         self._last_repair: str | None = None
+        # `--rebuild`: the new build's values, applied by the next update in one transaction
+        # (readers serve the old generation until it commits; a failed rebuild changes nothing).
+        self._pending_rebuild: dict[str, Any] | None = None
+        self._rebuild_session: Session | None = None
+        self._rebuild_params: BuildParams | None = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -97,8 +102,10 @@ class Index:
         Args:
             settings: Runtime settings; ``None`` reads the environment.
             create: Create the folder and the schema when there is no index yet.
-            rebuild: Drop every document and start over with the current build parameters
-                (needed after changing the model or the chunking).
+            rebuild: Start over with the current build parameters (needed after changing the
+                model or the chunking): the next :meth:`update` re-reads and re-encodes every
+                document in one transaction that replaces the old index when it commits, so
+                readers serve the old index until then and a failed rebuild leaves it intact.
             encoder: An already loaded encoder to use instead of loading one.
 
         Raises:
@@ -138,12 +145,14 @@ class Index:
         params = self._read_params()
         if params is None and not create:
             raise IndexNotFound(_not_found(self.index_dir, self.url))
-        if params is None or rebuild:
+        if params is None:
             with self.writer_lock():
                 current = self._read_params()  # another process may have created it meanwhile
-                if current is None or rebuild:
-                    self._reset(current)
+                if current is None:
+                    self._create()
             params = self._read_params()
+        elif rebuild:
+            self._pending_rebuild = self._build_values(params)
         assert params is not None
         self._params = params
         if params.schema_version > SCHEMA_VERSION:
@@ -151,12 +160,13 @@ class Index:
                 f"the index {self.index_dir} was written by a newer bertsearch (schema {params.schema_version}); "
                 "upgrade bertsearch to read it"
             )
-        self._check_chunking(params)
-        if self._encoder is not None:
-            self._check_model(self._encoder)
+        if self._pending_rebuild is None:
+            self._check_chunking(params)
+            if self._encoder is not None:
+                self._check_model(self._encoder)
 
-    def _reset(self, old: BuildParams | None) -> None:
-        """Create the state row, or drop everything and restart with the current build parameters."""
+    def _build_values(self, old: BuildParams | None) -> dict[str, Any]:
+        """The ``index_state`` values of a new build with the current settings (loads the encoder)."""
         encoder = self._encoder or self._load_encoder(self._model_path(old))
         self._encoder = encoder
         values = dict(
@@ -174,17 +184,50 @@ class Index:
             raise ConfigError(
                 f"chunk overlap ({values['chunk_overlap']}) must be smaller than chunk size ({values['chunk_tokens']})"
             )
+        return values
+
+    def _create(self) -> None:
+        values = self._build_values(None)
         with self.transaction() as s:
-            if old is None:
-                s.add(IndexState(id=1, generation=1, created_at=utcnow(), **values))
-            else:
+            s.add(IndexState(id=1, generation=1, created_at=utcnow(), **values))
+
+    @property
+    def rebuild_pending(self) -> bool:
+        """Whether this index was opened with ``rebuild`` and the rebuild has not run yet."""
+        return self._pending_rebuild is not None
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Replace the whole index in one transaction: inside, every document is written anew
+        (:meth:`commit` and :meth:`transaction` join this transaction) and :attr:`params` are the
+        new ones. On a clean exit it commits and the derived indexes are rebuilt from SQL; on an
+        error (or a kill) nothing of it was committed and the old index is served as before.
+        Call it while holding :meth:`writer_lock`.
+        """
+        assert self._writing and self._pending_rebuild is not None, "rebuilding needs the writer lock and --rebuild"
+        try:
+            with self._sessions() as s, s.begin():
                 s.execute(delete(ChunkRow))
                 s.execute(delete(Document))
-                s.execute(update(IndexState).where(IndexState.id == 1).values(**values))
+                s.execute(update(IndexState).where(IndexState.id == 1).values(**self._pending_rebuild))
                 bump_generation(s)
-        (self.index_dir / FILE_NAME).unlink(missing_ok=True)
-        (self.index_dir / LEXICAL_POINTER).unlink(missing_ok=True)
-        shutil.rmtree(self.index_dir / LEXICAL_FOLDER, ignore_errors=True)
+                self._rebuild_params = BuildParams.from_row(s.get(IndexState, 1))
+                self._rebuild_session = s
+                try:
+                    yield
+                finally:
+                    self._rebuild_session = None
+                    self._rebuild_params = None
+        except SQLAlchemyError as exc:
+            raise StorageError(_write_error(self.url, exc)) from exc
+        self._pending_rebuild = None
+        self._close_lexical_writer()
+        params = self._read_params()
+        assert params is not None
+        # FAISS and lexical rebuilt from SQL (no re-encoding); the old files are stale now.
+        self._serve(load_snapshot(self._engine, self._sessions, self.index_dir, self.url, params,
+                                  may_write=True, expected=True))
+        log.info("rebuilt %s: generation %d", self.index_dir, params.generation)
 
     def _model_path(self, params: BuildParams | None) -> str:
         # Explicit setting > the model the index was built with (if still there) > packaged default.
@@ -252,7 +295,9 @@ class Index:
 
     @property
     def params(self) -> BuildParams:
-        """The build parameters of the snapshot being served."""
+        """The build parameters of the snapshot being served (inside :meth:`rebuilding`: the new build's)."""
+        if self._rebuild_params is not None:
+            return self._rebuild_params
         return self._snapshot.params if self._snapshot is not None else self._opening_params()
 
     def _opening_params(self) -> BuildParams:
@@ -283,9 +328,14 @@ class Index:
     def transaction(self) -> Iterator[Session]:
         """A short-lived session inside one transaction, committed on success.
 
+        Inside :meth:`rebuilding` it is the rebuild's one transaction.
+
         Raises:
             StorageError: The database refused the write (disk full, server gone, locked).
         """
+        if self._rebuild_session is not None:
+            yield self._rebuild_session
+            return
         try:
             with self._sessions() as s, s.begin():
                 yield s
@@ -379,6 +429,8 @@ class Index:
             StorageError: The database or the lexical index refused the write.
         """
         assert self._writing, "commit needs the writer lock"
+        if self._rebuild_session is not None:  # the derived indexes follow when the rebuild commits
+            return write_batch(self._rebuild_session, batch, self.params.dimension, root)
         snapshot = self.snapshot
         lexical_writer = self._lexical_writer_for(snapshot)  # before the commit: it may rebuild from SQL
         with self.transaction() as s:

@@ -95,25 +95,27 @@ def sql_state(sessions: Any) -> tuple[int, int]:
 
 
 def load_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, params: BuildParams,
-                  *, may_write: bool) -> Snapshot:
+                  *, may_write: bool, expected: bool = False) -> Snapshot:
     """The snapshot of the newest committed generation.
 
     Derived files that are missing, corrupt or stale are rebuilt from SQL (no re-encoding) and
     written back when ``may_write`` (the caller may write the folder: no other writer runs).
+    A repair is logged as a warning, or only at info level when ``expected`` (after a rebuild).
     """
     generation, count = sql_state(sessions)
+    level = logging.INFO if expected else logging.WARNING
     reasons = []
-    vectors, why = _load_vectors(engine, index_dir, url, params.dimension, generation, count)
+    vectors, why = _load_vectors(engine, index_dir, url, params.dimension, generation, count, level)
     if why:
         reasons.append(f"FAISS file {why}")
-    lexical, why = _load_lexical(engine, index_dir, url, generation, count, may_write)
+    lexical, why = _load_lexical(engine, index_dir, url, generation, count, may_write, level)
     if why:
         reasons.append(f"lexical index {why}")
     return Snapshot(params, vectors, lexical, "; ".join(reasons) or None)
 
 
 def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: int,
-                  count: int) -> tuple[VectorIndex, str | None]:
+                  count: int, level: int) -> tuple[VectorIndex, str | None]:
     try:
         vectors = VectorIndex.load(index_dir / FILE_NAME, dim)
         if vectors.generation == generation and vectors.count == count:
@@ -133,14 +135,14 @@ def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: 
             raise IndexCorrupt(f"the vectors stored in {store.mask_url(url)} do not have dimension {dim}; "
                                "run `bertsearch index PATH --rebuild`") from exc
     if count or reason != "missing":
-        log.warning("FAISS file in %s was %s; rebuilt it from the database (%d vectors)",
-                    index_dir, reason, vectors.count)
+        log.log(level, "FAISS file in %s was %s; rebuilt it from the database (%d vectors)",
+                index_dir, reason, vectors.count)
         return vectors, reason
     return vectors, None
 
 
 def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count: int,
-                  may_write: bool) -> tuple[LexicalIndex, str | None]:
+                  may_write: bool, level: int) -> tuple[LexicalIndex, str | None]:
     try:
         lexical = LexicalIndex.load(index_dir)
         if lexical.generation == generation and lexical.count == count:
@@ -158,8 +160,8 @@ def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count
     if lexical is None:
         lexical = LexicalIndex.build(generation, chunk_texts(engine, url))
     if count or reason != "missing":
-        log.warning("lexical index in %s was %s; rebuilt it from the database (%d chunks)",
-                    index_dir, reason, lexical.count)
+        log.log(level, "lexical index in %s was %s; rebuilt it from the database (%d chunks)",
+                index_dir, reason, lexical.count)
         return lexical, reason
     return lexical, None
 

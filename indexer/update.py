@@ -105,14 +105,20 @@ def update(
     root = root.resolve()
     with index.writer_lock():
         index.refresh()  # another writer may have committed since this index was opened
-        _check_root(index, root)
-        if index.settings.model_path:
-            index.encoder  # an explicitly named model is checked before any work
         run = _Run(index, root, show_progress)
-        run.scan(include, exclude)
-        run.remove_missing()
-        if run.changed:
-            run.index_changed()
+        if index.rebuild_pending:
+            with index.rebuilding():  # one transaction: readers keep the old index until it commits
+                run.scan(include, exclude)
+                if run.changed:
+                    run.index_changed()
+        else:
+            _check_root(index, root)
+            if index.settings.model_path:
+                index.encoder  # an explicitly named model is checked before any work
+            run.scan(include, exclude)
+            run.remove_missing()
+            if run.changed:
+                run.index_changed()
         run.finish()
     summary = run.summary
     summary.seconds = round(time.perf_counter() - began, 3)

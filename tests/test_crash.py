@@ -88,3 +88,80 @@ def test_kill_9_mid_run_then_reopen_and_finish(tmp_path: Path, db_url: str, tiny
         assert index.last_repair is None
         assert info["documents"] == N_FILES and info["chunks"] == info["faiss_vectors"]
 
+
+
+# Runs `bertsearch index` with VectorIndex.save killing the process once the temporary FAISS file
+# is written and before it replaces the old one: a kill -9 exactly during a FAISS save.
+_KILLED_IN_SAVE = """
+import os, signal, sys
+from bertsearch.indexer import vectors
+real_replace = os.replace
+def replace(src, dst, *a, **k):
+    if str(dst).endswith(vectors.FILE_NAME):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst, *a, **k)
+vectors.os.replace = replace
+from bertsearch.cli.main import cli
+cli(sys.argv[1:], prog_name="bertsearch")
+"""
+
+
+def _assert_consistent(settings: Settings) -> dict:
+    with Index.open(settings) as index:
+        info = index.info()
+        assert info["chunks"] == info["faiss_vectors"] == info["lexical_chunks"]
+        with index.transaction() as s:
+            per_doc = dict(s.execute(select(ChunkRow.document_id, func.count()).group_by(ChunkRow.document_id)).all())
+            for doc_id, n_chunks in s.execute(select(Document.id, Document.n_chunks)):
+                assert per_doc.get(doc_id, 0) == n_chunks, "a document without all of its chunks"
+            assert set(index.vectors.ids().tolist()) == set(s.scalars(select(ChunkRow.id)))
+        return info
+
+
+@pytest.mark.slow
+def test_kill_9_at_20_instants_during_runs_saves_and_rebuilds(tmp_path: Path, db_url: str,
+                                                              tiny_bert_path: str) -> None:
+    docs, idx = tmp_path / "docs", tmp_path / "idx"
+    _corpus(docs)
+    base = ["index", str(docs), "--index", str(idx), "--db", db_url, "--model", tiny_bert_path, "--quiet"]
+    rng = np.random.default_rng(7)
+    settings = Settings(index_dir=idx, db_url=db_url)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    chunking = ["--chunk-tokens", "32", "--chunk-overlap", "4"]
+    assert CliRunner().invoke(cli, [*base, *chunking]).exit_code == 0
+    kinds = ["update"] * 12 + ["rebuild"] * 5 + ["save"] * 3
+    rng.shuffle(kinds)
+    killed = {"update": 0, "rebuild": 0, "save": 0}
+    for n, kind in enumerate(kinds):
+        # Change the folder: files edited, one added, one removed.
+        for i in rng.choice(N_FILES, 8, replace=False):
+            path = docs / f"part{i % 7}" / f"doc{i:04d}.txt"
+            if path.exists():
+                path.write_text(path.read_text() + f" edit {n} " + " ".join(rng.choice(WORDS, 40)) + "\n")
+        (docs / "added" / f"new{n}.txt").parent.mkdir(exist_ok=True)
+        (docs / "added" / f"new{n}.txt").write_text(f"New {n}. " + " ".join(rng.choice(WORDS, 200)))
+        if n >= 3:
+            (docs / "added" / f"new{n - 3}.txt").unlink(missing_ok=True)
+        args = list(base)
+        if kind == "rebuild":
+            chunking = ["--chunk-tokens", "48" if chunking[1] == "32" else "32", "--chunk-overlap", "4"]
+            args += ["--rebuild", *chunking]
+        command = [sys.executable, "-c", _KILLED_IN_SAVE, *args] if kind == "save" else \
+            [sys.executable, "-m", "bertsearch.cli", *args]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        if kind != "save":
+            time.sleep(float(rng.uniform(1.0, 7.0)))  # start-up is about 3 s here
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=300)
+        if proc.returncode == -signal.SIGKILL:
+            killed[kind] += 1
+        else:
+            assert proc.returncode == 0, proc.stdout.read().decode()
+        _assert_consistent(settings)
+    assert killed["save"] == 3, killed
+    assert killed["update"] + killed["rebuild"] >= 8, killed  # most random instants fell inside a run
+    result = CliRunner().invoke(cli, [*base, "--json"])
+    assert result.exit_code == 0, result.output
+    info = _assert_consistent(settings)
+    on_disk = sum(1 for p in docs.rglob("*.txt"))
+    assert info["documents"] == on_disk

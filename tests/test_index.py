@@ -223,7 +223,8 @@ def test_model_mismatch_is_refused_and_rebuild_switches(tmp_path: Path, make_set
         Index.open(make_settings(chunk_tokens=32))
 
     with Index.open(make_settings(model_path=str(other)), rebuild=True) as index:
-        assert index.params.dimension == 16 and index.info()["documents"] == 0
+        # The old index is served until the rebuild's one transaction commits.
+        assert index.params.dimension == 32 and index.info()["documents"] == 1
         summary = index.update(root)
         assert _counts(summary) == (1, 0, 0, 0, 0)
         assert _assert_consistent(index)["dimension"] == 16
