@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,7 @@ class Index:
         self._params: BuildParams | None = None  # while opening, before the first snapshot
         self._snapshot: Snapshot | None = None
         self._writing = 0  # writer_lock depth held by this process
+        self._lock_guard: store.LockGuard | None = None
         self._lexical_writer: LexicalWriter | None = None
         self._chunks = ChunkReader(self._sessions, settings.search_threads)
         self._last_repair: str | None = None
@@ -128,7 +130,12 @@ class Index:
         try:
             if not store.has_index(engine) and not (create or rebuild):
                 raise IndexNotFound(_not_found(index_dir, url))
-            store.migrate(engine)
+            if store.needs_migration(engine):
+                # Under the writer lock: two processes never migrate at once, and no writer
+                # commits in the middle of a migration.
+                index_dir.mkdir(parents=True, exist_ok=True)
+                with store.writer_lock(index_dir, timeout=settings.lock_timeout, engine=engine):
+                    store.migrate(engine)
             index = cls(settings, index_dir, engine, encoder)
             index._init_state(create=create or rebuild, rebuild=rebuild)
             index._serve(index._load_snapshot(index.params))
@@ -189,7 +196,7 @@ class Index:
     def _create(self) -> None:
         values = self._build_values(None)
         with self.transaction() as s:
-            s.add(IndexState(id=1, generation=1, created_at=utcnow(), **values))
+            s.add(IndexState(id=1, generation=1, created_at=utcnow(), index_id=uuid.uuid4().hex, **values))
 
     @property
     def rebuild_pending(self) -> bool:
@@ -215,6 +222,8 @@ class Index:
                 self._rebuild_session = s
                 try:
                     yield
+                    if self._lock_guard is not None:
+                        self._lock_guard.verify(s)
                 finally:
                     self._rebuild_session = None
                     self._rebuild_params = None
@@ -339,6 +348,8 @@ class Index:
         try:
             with self._sessions() as s, s.begin():
                 yield s
+                if self._lock_guard is not None:
+                    self._lock_guard.verify(s)  # a writer that lost its lock writes nothing
         except SQLAlchemyError as exc:
             raise StorageError(_write_error(self.url, exc)) from exc
 
@@ -349,13 +360,15 @@ class Index:
         While it is held, this process repairs the derived files on disk and commits.
         """
         wait = self.settings.lock_timeout if timeout is None else timeout
-        with store.writer_lock(self.index_dir, timeout=wait, engine=self._engine):
+        with store.writer_lock(self.index_dir, timeout=wait, engine=self._engine) as guard:
             self._writing += 1
+            self._lock_guard = guard
             try:
                 yield
             finally:
                 self._writing -= 1
                 if not self._writing:
+                    self._lock_guard = None
                     self._close_lexical_writer()
 
     def _read_params(self) -> BuildParams | None:
@@ -449,7 +462,8 @@ class Index:
             lexical = snapshot.lexical
             if lexical.path is None or lexical.generation != snapshot.generation:
                 lexical = LexicalIndex.rebuild_on_disk(
-                    self.index_dir, snapshot.generation, chunk_texts(self._engine, self.url))
+                    self.index_dir, snapshot.generation, chunk_texts(self._engine, self.url),
+                    snapshot.params.index_id or "")
             self._lexical_writer = LexicalWriter(lexical)
         return self._lexical_writer
 

@@ -51,6 +51,7 @@ def _schema():
     builder = t.SchemaBuilder()
     builder.add_unsigned_field("chunk_id", stored=True, indexed=True, fast=True)
     builder.add_unsigned_field("generation", stored=True)
+    builder.add_text_field("index_id", stored=True, tokenizer_name="raw")
     builder.add_text_field("text", stored=False, tokenizer_name=_ANALYZER, index_option="freq")
     return builder.build()
 
@@ -64,8 +65,10 @@ def _analyzer():
 class LexicalIndex:
     """A point-in-time BM25 view of one generation (immutable once opened)."""
 
-    def __init__(self, index, generation: int, path: Path | None) -> None:
+    def __init__(self, index, generation: int, path: Path | None, index_id: str = "") -> None:
         self._index = index
+        self.index_id = index_id
+        """The identity (``index_state.index_id``) of the database these chunks come from."""
         self._schema = index.schema
         self._searcher = index.searcher()
         self._analyzer = _analyzer()
@@ -76,22 +79,25 @@ class LexicalIndex:
     # -- building ------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, generation: int, chunks: Iterable[tuple[int, str]], folder: Path | None = None) -> LexicalIndex:
-        """An index of ``(chunk_id, text)`` pairs stamped ``generation``; in memory when ``folder`` is None."""
+    def build(cls, generation: int, chunks: Iterable[tuple[int, str]], folder: Path | None = None,
+              index_id: str = "") -> LexicalIndex:
+        """An index of ``(chunk_id, text)`` pairs stamped ``generation`` and ``index_id``; in memory
+        when ``folder`` is None."""
         t = _tantivy()
         index = t.Index(_schema(), path=str(folder)) if folder is not None else t.Index(_schema())
         index.register_tokenizer(_ANALYZER, _analyzer())
         writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
         for chunk_id, text in chunks:
             writer.add_document(_doc(chunk_id, text))
-        writer.add_document(_stamp(generation))
+        writer.add_document(_stamp(generation, index_id))
         writer.commit()
         writer.wait_merging_threads()
         index.reload()
-        return cls(index, generation, folder)
+        return cls(index, generation, folder, index_id)
 
     @classmethod
-    def rebuild_on_disk(cls, index_dir: Path, generation: int, chunks: Iterable[tuple[int, str]]) -> LexicalIndex:
+    def rebuild_on_disk(cls, index_dir: Path, generation: int, chunks: Iterable[tuple[int, str]],
+                        index_id: str = "") -> LexicalIndex:
         """Build a new folder under ``index_dir/lexical/`` and point ``lexical.json`` at it.
 
         Raises:
@@ -102,7 +108,7 @@ class LexicalIndex:
         try:
             root.mkdir(parents=True, exist_ok=True)
             (root / name).mkdir()
-            built = cls.build(generation, chunks, root / name)
+            built = cls.build(generation, chunks, root / name, index_id)
             _write_pointer(index_dir, name)
         except (OSError, ValueError) as exc:
             shutil.rmtree(root / name, ignore_errors=True)
@@ -125,15 +131,17 @@ class LexicalIndex:
             view = cls(index, 0, folder)
         except (ValueError, OSError) as exc:
             raise LexicalFileError(f"unreadable ({exc})") from exc
-        view.generation = view._read_stamp()
+        view.generation, view.index_id = view._read_stamp()
         return view
 
-    def _read_stamp(self) -> int:
+    def _read_stamp(self) -> tuple[int, str]:
         t = _tantivy()
         hits = self._searcher.search(t.Query.term_query(self._schema, "chunk_id", _STAMP_ID), 1).hits
         if not hits:
             raise LexicalFileError("no generation stamp")
-        return int(self._searcher.doc(hits[0][1])["generation"][0])
+        stamp = self._searcher.doc(hits[0][1])
+        index_id = stamp.get_first("index_id") if "index_id" in stamp.to_dict() else None
+        return int(stamp["generation"][0]), str(index_id or "")
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -174,6 +182,7 @@ class LexicalWriter:
         self._index = view._index
         self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
         self.path = view.path
+        self.index_id = view.index_id
 
     def apply(self, generation: int, removed: Iterable[int], added: Iterable[tuple[int, str]]) -> LexicalIndex:
         """Remove and add chunks, restamp with ``generation``, commit; returns the view of the result.
@@ -189,13 +198,13 @@ class LexicalWriter:
                     t.Query.term_set_query(self._index.schema, "chunk_id", gone[lo:lo + 1024]))
             for chunk_id, text in added:
                 self._writer.add_document(_doc(chunk_id, text))
-            self._writer.add_document(_stamp(generation))
+            self._writer.add_document(_stamp(generation, self.index_id))
             self._writer.commit()
         except (OSError, ValueError) as exc:
             self._writer.rollback()
             raise StorageError(f"cannot write the lexical index in {self.path}: {exc}") from exc
         self._index.reload()
-        return LexicalIndex(self._index, generation, self.path)
+        return LexicalIndex(self._index, generation, self.path, self.index_id)
 
     def close(self) -> None:
         """Let merges finish and release tantivy's writer lock."""
@@ -212,10 +221,11 @@ def _doc(chunk_id: int, text: str):
     return doc
 
 
-def _stamp(generation: int):
+def _stamp(generation: int, index_id: str):
     doc = _tantivy().Document()
     doc.add_unsigned("chunk_id", _STAMP_ID)
     doc.add_unsigned("generation", int(generation))
+    doc.add_text("index_id", index_id)
     return doc
 
 

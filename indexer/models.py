@@ -104,5 +104,8 @@ class IndexState(Base):
     chunk_overlap: Mapped[int] = mapped_column(Integer)
     schema_version: Mapped[int] = mapped_column(Integer)
     root: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A random identity of this database's index: the derived files carry it, so a FAISS or
+    # lexical file made from another database is never served, whatever its generation.
+    index_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

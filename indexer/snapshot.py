@@ -46,6 +46,7 @@ class BuildParams:
     chunk_overlap: int
     schema_version: int
     root: str | None
+    index_id: str | None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -105,27 +106,31 @@ def load_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, params:
     generation, count = sql_state(sessions)
     level = logging.INFO if expected else logging.WARNING
     reasons = []
-    vectors, why = _load_vectors(engine, index_dir, url, params.dimension, generation, count, level)
+    stamp = params.index_id or ""
+    vectors, why = _load_vectors(engine, index_dir, url, params.dimension, generation, count, stamp, level)
     if why:
         reasons.append(f"FAISS file {why}")
-    lexical, why = _load_lexical(engine, index_dir, url, generation, count, may_write, level)
+    lexical, why = _load_lexical(engine, index_dir, url, generation, count, stamp, may_write, level)
     if why:
         reasons.append(f"lexical index {why}")
     return Snapshot(params, vectors, lexical, "; ".join(reasons) or None)
 
 
 def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: int,
-                  count: int, level: int) -> tuple[VectorIndex, str | None]:
+                  count: int, index_id: str, level: int) -> tuple[VectorIndex, str | None]:
     try:
         vectors = VectorIndex.load(index_dir / FILE_NAME, dim)
-        if vectors.generation == generation and vectors.count == count:
+        if vectors.index_id != index_id:
+            reason = "made from another database (its index id differs)"
+        elif vectors.generation == generation and vectors.count == count:
             vectors.saved_generation = generation
             return vectors, None
-        reason = (f"stale (generation {vectors.generation} with {vectors.count} vectors; "
-                  f"the database is at generation {generation} with {count} chunks)")
+        else:
+            reason = (f"stale (generation {vectors.generation} with {vectors.count} vectors; "
+                      f"the database is at generation {generation} with {count} chunks)")
     except VectorFileError as exc:
         reason = str(exc)
-    vectors = VectorIndex(dim, generation)
+    vectors = VectorIndex(dim, generation, index_id=index_id)
     # Stamped with the generation read *before* streaming: if a writer commits meanwhile,
     # the stamp is older than the content and the next refresh simply rebuilds again.
     for ids, blobs in _stream(engine, url, ChunkRow.vector):
@@ -141,24 +146,27 @@ def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: 
     return vectors, None
 
 
-def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count: int,
+def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count: int, index_id: str,
                   may_write: bool, level: int) -> tuple[LexicalIndex, str | None]:
     try:
         lexical = LexicalIndex.load(index_dir)
-        if lexical.generation == generation and lexical.count == count:
+        if lexical.index_id != index_id:
+            reason = "made from another database (its index id differs)"
+        elif lexical.generation == generation and lexical.count == count:
             return lexical, None
-        reason = (f"stale (generation {lexical.generation} with {lexical.count} chunks; "
-                  f"the database is at generation {generation} with {count} chunks)")
+        else:
+            reason = (f"stale (generation {lexical.generation} with {lexical.count} chunks; "
+                      f"the database is at generation {generation} with {count} chunks)")
     except LexicalFileError as exc:
         reason = str(exc)
     lexical = None
     if may_write:
         try:
-            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, chunk_texts(engine, url))
+            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, chunk_texts(engine, url), index_id)
         except StorageError as exc:
             log.warning("%s; serving the lexical index from memory", exc)
     if lexical is None:
-        lexical = LexicalIndex.build(generation, chunk_texts(engine, url))
+        lexical = LexicalIndex.build(generation, chunk_texts(engine, url), index_id=index_id)
     if count or reason != "missing":
         log.log(level, "lexical index in %s was %s; rebuilt it from the database (%d chunks)",
                 index_dir, reason, lexical.count)

@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -145,6 +145,11 @@ def has_index(engine: Engine) -> bool:
     return inspect(engine).has_table("index_state")
 
 
+def needs_migration(engine: Engine) -> bool:
+    """Whether the schema is older than this version of bertsearch (or absent)."""
+    return current_revision(engine) != head_revision()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (``alembic upgrade head``) from the installed package.
 
@@ -165,8 +170,36 @@ def migrate(engine: Engine) -> None:
         ) from exc
 
 
+class LockGuard:
+    """What a writer checks before each commit: that it still holds the lock.
+
+    The flock on the lock file cannot be lost while the process lives. The PostgreSQL advisory
+    lock can: it belongs to one server connection, and if that connection drops the lock is gone
+    while the writer goes on. :meth:`verify` runs inside the commit's transaction and refuses it
+    then, so nothing of it is written.
+    """
+
+    def __init__(self, pg_backend_pid: int | None = None) -> None:
+        self.pg_backend_pid = pg_backend_pid
+
+    def verify(self, session: Session) -> None:
+        """Raises IndexLocked when the advisory lock is no longer held."""
+        if self.pg_backend_pid is None:
+            return
+        held = session.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid "
+                 "AND classid::bigint = :hi AND objid::bigint = :lo"),
+            {"pid": self.pg_backend_pid, "hi": _PG_LOCK_KEY >> 32, "lo": _PG_LOCK_KEY & 0xFFFFFFFF},
+        ).scalar()
+        if not held:
+            raise IndexLocked(
+                "the writer lost its lock on the database (the connection holding it dropped); this "
+                "commit was not written and the index keeps its last committed state: run `bertsearch index` again"
+            )
+
+
 @contextmanager
-def writer_lock(index_dir: Path, *, timeout: float = 0.0, engine: Engine | None = None) -> Iterator[None]:
+def writer_lock(index_dir: Path, *, timeout: float = 0.0, engine: Engine | None = None) -> Iterator[LockGuard]:
     """Hold the index's writer lock: ``flock`` on ``<index_dir>/write.lock``.
 
     On PostgreSQL a session advisory lock is held as well, so writers that share one database
@@ -176,6 +209,9 @@ def writer_lock(index_dir: Path, *, timeout: float = 0.0, engine: Engine | None 
         index_dir: The index folder (must exist).
         timeout: Seconds to wait for a lock held by another writer; 0 fails at once.
         engine: The index's database; used for the advisory lock on PostgreSQL.
+
+    Yields:
+        The :class:`LockGuard` to verify before each commit.
 
     Raises:
         IndexLocked: another writer holds the lock (the message names its pid).
@@ -187,8 +223,8 @@ def writer_lock(index_dir: Path, *, timeout: float = 0.0, engine: Engine | None 
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            with _pg_advisory_lock(engine, timeout):
-                yield
+            with _pg_advisory_lock(engine, timeout) as guard:
+                yield guard
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -215,11 +251,11 @@ def _acquire_flock(fd: int, path: Path, timeout: float) -> None:
 
 
 @contextmanager
-def _pg_advisory_lock(engine: Engine | None, timeout: float) -> Iterator[None]:
+def _pg_advisory_lock(engine: Engine | None, timeout: float) -> Iterator[LockGuard]:
     # Dialect branch (issue 5): flock only serialises writers that share one index folder;
     # PostgreSQL can be shared by several folders/machines, so it gets a server-side lock too.
     if engine is None or engine.dialect.name != "postgresql":
-        yield
+        yield LockGuard()
         return
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
@@ -236,9 +272,12 @@ def _pg_advisory_lock(engine: Engine | None, timeout: float) -> Iterator[None]:
                     f"{mask_url(engine.url.render_as_string(hide_password=False))}; wait for it to finish"
                 )
             time.sleep(0.2)
+        pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar())
         try:
-            yield
+            yield LockGuard(pid)
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+            with suppress(SQLAlchemyError):  # a lost connection has no lock left to release
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
     finally:
-        conn.close()
+        with suppress(SQLAlchemyError):
+            conn.close()

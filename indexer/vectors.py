@@ -3,7 +3,7 @@
 The file holds an ``IndexIDMap2(IndexFlatIP(dim))`` whose ids are the chunks' SQL primary keys,
 behind a small header stamped with the SQL generation it reflects::
 
-    magic "BSFAISS1" | generation u64 | count u64 | dimension u32 | crc32 u32 | length u64 | payload
+    magic "BSFAISS2" | generation u64 | count u64 | dimension u32 | crc32 u32 | length u64 | index id 16 bytes | payload
 
 It is written to a temporary file in the same folder, fsynced, and renamed over the old one,
 so a reader sees either the old file or the new one, never half of one. A missing, corrupt or
@@ -25,8 +25,8 @@ from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.files import temp_file
 
 FILE_NAME = "vectors.faiss"
-_MAGIC = b"BSFAISS1"
-_HEADER = struct.Struct("<8sQQIIQ")
+_MAGIC = b"BSFAISS2"  # 2: the header carries the index id of the database the file was made from
+_HEADER = struct.Struct("<8sQQIIQ16s")
 
 
 class VectorFileError(Exception):
@@ -36,9 +36,12 @@ class VectorFileError(Exception):
 class VectorIndex:
     """An in-memory exact inner-product index keyed by chunk id, stamped with a SQL generation."""
 
-    def __init__(self, dimension: int, generation: int = 0, index: faiss.Index | None = None) -> None:
+    def __init__(self, dimension: int, generation: int = 0, index: faiss.Index | None = None,
+                 *, index_id: str = "") -> None:
         self.dimension = dimension
         self.generation = generation
+        self.index_id = index_id
+        """The identity (``index_state.index_id``) of the database these vectors come from."""
         self.saved_generation: int | None = None
         """The generation the FAISS file on disk holds, when it is known to hold this index."""
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
@@ -99,7 +102,8 @@ class VectorIndex:
         """
         payload = faiss.serialize_index(self._index).tobytes()
         header = _HEADER.pack(
-            _MAGIC, self.generation, self.count, self.dimension, zlib.crc32(payload), len(payload)
+            _MAGIC, self.generation, self.count, self.dimension, zlib.crc32(payload), len(payload),
+            bytes.fromhex(self.index_id) if self.index_id else bytes(16),
         )
         folder = path.parent
         tmp = None
@@ -133,10 +137,10 @@ class VectorIndex:
             raise VectorFileError(f"unreadable ({exc.strerror or exc})") from exc
         if len(data) < _HEADER.size:
             raise VectorFileError("truncated header")
-        magic, generation, count, dim, crc, length = _HEADER.unpack_from(data)
+        magic, generation, count, dim, crc, length, index_id = _HEADER.unpack_from(data)
         payload = memoryview(data)[_HEADER.size:]
         if magic != _MAGIC:
-            raise VectorFileError("not a bertsearch FAISS file")
+            raise VectorFileError("an older format" if magic.startswith(b"BSFAISS") else "not a bertsearch FAISS file")
         if len(payload) != length or zlib.crc32(payload) != crc:
             raise VectorFileError("checksum mismatch (truncated or corrupt)")
         if dim != dimension:
@@ -147,7 +151,7 @@ class VectorIndex:
             raise VectorFileError(f"unreadable by FAISS ({exc})") from exc
         if index.ntotal != count or index.d != dimension:
             raise VectorFileError("header and payload disagree")
-        return cls(dimension, generation, index)
+        return cls(dimension, generation, index, index_id=index_id.hex() if any(index_id) else "")
 
     @classmethod
     def from_batches(
