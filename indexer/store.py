@@ -216,19 +216,43 @@ def writer_lock(index_dir: Path, *, timeout: float = 0.0, engine: Engine | None 
     Raises:
         IndexLocked: another writer holds the lock (the message names its pid).
     """
-    path = Path(index_dir) / LOCK_FILE
+    with _file_lock(Path(index_dir) / LOCK_FILE, timeout):
+        # An SQLite file outside the index folder may be shared by two folders' writers: it gets
+        # a lock file of its own, as PostgreSQL gets its advisory lock.
+        database = _sqlite_file(engine)
+        shared = database is not None and database.parent != Path(index_dir).resolve()
+        with _file_lock(database.with_name(database.name + ".lock"), timeout) if shared else _no_lock():
+            with _pg_advisory_lock(engine, timeout) as guard:
+                yield guard
+
+
+@contextmanager
+def _no_lock() -> Iterator[None]:
+    yield
+
+
+@contextmanager
+def _file_lock(path: Path, timeout: float) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         _acquire_flock(fd, path, timeout)
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            with _pg_advisory_lock(engine, timeout) as guard:
-                yield guard
+            yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _sqlite_file(engine: Engine | None) -> Path | None:
+    if engine is None or engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
 
 
 def _acquire_flock(fd: int, path: Path, timeout: float) -> None:
@@ -243,8 +267,9 @@ def _acquire_flock(fd: int, path: Path, timeout: float) -> None:
         if time.monotonic() >= deadline:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             waited = f" after waiting {timeout:g}s" if timeout else ""
+            what = f"the index {path.parent}" if path.name == LOCK_FILE else f"the database {path.name[:-5]}"
             raise IndexLocked(
-                f"the index {path.parent} is being written by another process (pid {holder}){waited}; "
+                f"{what} is being written by another process (pid {holder}){waited}; "
                 "wait for it to finish, or set BERTSEARCH_LOCK_TIMEOUT to wait"
             )
         time.sleep(0.1)

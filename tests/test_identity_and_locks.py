@@ -84,3 +84,17 @@ def test_a_writer_that_loses_its_postgres_lock_writes_nothing(tmp_path: Path, pg
         after = index.info()
         assert (after["generation"], after["documents"], after["chunks"]) == \
             (before["generation"], before["documents"], before["chunks"])
+
+
+def test_two_index_folders_on_one_sqlite_file_do_not_write_at_once(tmp_path: Path, tiny_bert_path: str) -> None:
+    url = f"sqlite:///{tmp_path / 'shared' / 'meta.db'}"
+    (tmp_path / "shared").mkdir()
+    settings = _build(tmp_path / "a", tiny_bert_path, db_url=url)
+    (tmp_path / "b").mkdir()
+    with Index.open(settings) as a, Index.open(Settings(index_dir=tmp_path / "b", db_url=url)) as b:
+        with a.writer_lock():
+            with pytest.raises(IndexLocked, match="the database meta.db is being written"):
+                with b.writer_lock():
+                    pass
+        with b.writer_lock():  # free again
+            pass

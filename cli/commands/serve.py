@@ -8,6 +8,7 @@ import socket
 import click
 
 from bertsearch.cli.commands._common import index_options, make_settings
+from bertsearch.indexer.common.settings import LOOPBACK_NAMES
 
 
 @click.command()
@@ -23,7 +24,7 @@ from bertsearch.cli.commands._common import index_options, make_settings
               help="File of hashed API keys (`bertsearch key` makes the lines); keys also come from "
                    "BERTSEARCH_API_KEYS=\"key1:admin,key2\".")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
-              help="A Host name clients use to reach the server (repeatable; default: loopback names; `*`: any).")
+              help="A Host name clients use to reach the server, besides the loopback names (repeatable; `*`: any).")
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="An origin whose pages may call the API (repeatable; default: CORS off).")
 @click.option("--max-body-size", "max_body_bytes", type=click.IntRange(1), default=None,
@@ -48,7 +49,9 @@ def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, ap
 
     settings = make_settings(
         index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path, api_keys_file=api_keys_file,
-        allowed_hosts=",".join(allowed_hosts) or None, cors_origins=",".join(cors_origins) or None,
+        # Added to the loopback names: a Host of `localhost` cannot come from a rebinding page.
+        allowed_hosts=",".join([LOOPBACK_NAMES, *allowed_hosts]) if allowed_hosts else None,
+        cors_origins=",".join(cors_origins) or None,
         max_body_bytes=max_body_bytes,
     )
     keys = KeyRing.from_settings(settings)

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bertsearch.indexer.encoder import DEFAULT_BATCH_SIZE
 
 DEFAULT_INDEX_DIR = ".bertsearch"
+LOOPBACK_NAMES = "localhost,127.0.0.1,::1"
 
 
 def packaged_encoder_path() -> str:
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
         description="A file of hashed keys, one `sha256:<hex> [scope]` a line (`bertsearch key` makes one).",
     )
     allowed_hosts: str = Field(
-        default="localhost,127.0.0.1,::1",
+        default=LOOPBACK_NAMES,
         description="Comma-separated Host header values the server answers (`*`: any); others get 400.",
     )
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS (none: CORS off).")

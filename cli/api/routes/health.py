@@ -18,10 +18,10 @@ router = APIRouter(tags=["service"])
 PRIVATE_STATS = ("index_dir", "db_url", "root", "model_path")
 
 
-@router.get("/health", response_model=HealthResponse)
-def health(searcher: SearcherDep) -> Any:
-    """The server is up and serving an index (no key needed)."""
-    return {"status": "ok", "generation": searcher.generation, "qa_model_loaded": searcher.reader_loaded}
+@router.get("/health", response_model=HealthResponse, responses={503: {"model": ErrorResponse}})
+def health(request: Request, searcher: SearcherDep) -> Any:
+    """The server is up, its database answers and it serves an index (no key needed; as `/health/ready`)."""
+    return ready(request)
 
 
 @router.get("/health/live", response_model=LiveResponse)
