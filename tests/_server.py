@@ -26,13 +26,14 @@ def bertsearch_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "bertsearch.cli"]
 
 
-def serve(index_dir: Path, qa_model: str, log: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `bertsearch serve` (with ``args`` and ``env`` added) until the generator is closed;
-    yields its base URL once it answers."""
+def serve(index_dir: Path, qa_model: str | None, log: Path, *args: str,
+          env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `bertsearch serve` (with ``args`` and ``env`` added; ``qa_model`` None: the shipped
+    head) until the generator is closed; yields its base URL once it answers."""
     port = free_port()
     command = bertsearch_command() + [
-        "serve", "--index", str(index_dir), "--qa-model", qa_model, "--port", str(port), "--log-level", "warning",
-        *args,
+        "serve", "--index", str(index_dir), "--port", str(port), "--log-level", "warning",
+        *(["--qa-model", qa_model] if qa_model else []), *args,
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bertsearch.cli.api.deps import REFRESH_INTERVAL, require
 from bertsearch.cli.api.errors import bertsearch_error, database_error, unexpected_error
 from bertsearch.cli.api.middleware import Guard
-from bertsearch.cli.api.routes import ask, documents, health, search
+from bertsearch.cli.api.routes import ask, documents, health, search, web
 from bertsearch.cli.api.schemas import ErrorResponse
 from bertsearch.cli.api.security import READ, KeyRing
 from bertsearch.indexer.common.errors import BertsearchError, ModelLoadError
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         summary="Semantic search and extractive answers over your documents.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served offline by routes/web.py
+        redoc_url=None,
     )
     app.state.keys = keys
     app.add_exception_handler(BertsearchError, bertsearch_error)  # type: ignore[arg-type]
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     for module in (search, ask, documents):
         app.include_router(module.router, dependencies=[Depends(require(READ))], responses=guarded)
     app.include_router(health.router, responses=every)
+    web.mount(app)
     origins = split_list(settings.cors_origins)
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
