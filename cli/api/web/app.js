@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY = "bertsearch-api-key";
+const CONTEXT_CHARS = 160;
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -81,13 +82,18 @@ function renderAnswers(result) {
   $("no-answer").hidden = good.length > 0;
   if (!good.length) {
     $("no-answer").textContent = "No answer found in the documents" +
-      (result.reason ? ": " + result.reason : ".") + " The best passages are below.";
+      (result.reason ? " (" + result.reason + ")" : "") + ". The best passages are below.";
   }
   for (const a of good) {
     const li = el("li", "answer");
     li.append(el("p", "answer-text", a.text));
+    // The answer in about three lines of its passage: the sentence around it, not the whole chunk.
     const at = a.start - a.context_start;
-    li.append(highlighted("p", "context", a.context, at, at + (a.end - a.start)));
+    const from = Math.max(0, a.context.lastIndexOf("\n\n", Math.max(0, at - 1)) + 1, at - CONTEXT_CHARS);
+    const upto = Math.min(a.context.length, at + (a.end - a.start) + CONTEXT_CHARS);
+    const shown = (from > 0 ? "\u2026" : "") + a.context.slice(from, upto).trim() + (upto < a.context.length ? "\u2026" : "");
+    const lead = (from > 0 ? 1 : 0) + (at - from) - (a.context.slice(from, upto).length - a.context.slice(from, upto).trimStart().length);
+    li.append(highlighted("p", "context", shown, lead, lead + (a.end - a.start)));
     li.append(el("p", "confidence", "Confidence " + Math.round(a.confidence * 100) + "%"));
     li.append(source(a));
     list.append(li);
@@ -167,7 +173,10 @@ function route() {
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   $("ask-form").addEventListener("submit", ask);
-  if (sessionStorage.getItem(KEY)) $("key-row").hidden = false;
+  if (sessionStorage.getItem(KEY)) {
+    $("key-row").hidden = false;
+    $("api-key").value = sessionStorage.getItem(KEY);
+  }
   route();
   if (!location.hash) $("question").focus();
 });
