@@ -163,6 +163,13 @@ class Encoder:
             bar.close()
         return out
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """How many tokens :meth:`encode` reads for ``texts`` (special tokens included, after truncation)."""
+        if not len(texts):
+            return 0
+        ids = self._tokenizer(list(texts), truncation=True, max_length=self._max_length)["input_ids"]
+        return int(sum(len(i) for i in ids))
+
     def _encode_batch(self, texts: list[str]) -> Any:
         """Mean of the last hidden states over real tokens, in fp32 (called inside autocast)."""
         torch = self._torch

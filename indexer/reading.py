@@ -119,6 +119,8 @@ class ChunkReader:
         Raises:
             DocumentNotFound: No such document.
         """
+        if not 0 < int(doc_id) < 2**63:  # outside every database's integer keys
+            raise DocumentNotFound(f"no document with id {doc_id}")
         with self._sessions() as s:
             doc = s.get(Document, int(doc_id))
             if doc is None:

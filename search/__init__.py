@@ -8,17 +8,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Answer", "AskResult", "Client", "ClientError", "Hit", "SearchResult", "Searcher"]
+__all__ = ["Answer", "AskResult", "Client", "ClientError", "Embeddings", "Hit", "SearchResult", "Searcher"]
 
 _WHERE = {
-    "Answer": "types", "AskResult": "types", "Hit": "types", "SearchResult": "types",
+    "Answer": "types", "AskResult": "types", "Embeddings": "types", "Hit": "types", "SearchResult": "types",
     "Searcher": "searcher", "Client": "client", "ClientError": "client",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from bertsearch.search.client import Client, ClientError
     from bertsearch.search.searcher import Searcher
-    from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
+    from bertsearch.search.types import Answer, AskResult, Embeddings, Hit, SearchResult
 
 
 def __getattr__(name: str) -> Any:

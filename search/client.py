@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import numpy as np
 
 from bertsearch.indexer.common.errors import BertsearchError
 from bertsearch.indexer.records import DocumentRecord
-from bertsearch.search.types import AskResult, SearchResult
+from bertsearch.search.types import AskResult, Embeddings, SearchResult
 
 
 class ClientError(BertsearchError):
@@ -83,6 +84,16 @@ class Client:
         if mode is not None:
             body["mode"] = mode
         return AskResult.from_dict(self._request("POST", "/ask", json=body))
+
+    def embed(self, texts: list[str], normalize: bool = True) -> Embeddings:
+        """Vectors of ``texts`` from the server's encoder, as :meth:`Searcher.embed` returns them.
+
+        Raises:
+            ClientError: The server refused the request (e.g. 422 for an empty text) or did not answer.
+        """
+        data = self._request("POST", "/embed", json={"texts": list(texts), "normalize": normalize})
+        vectors = np.asarray(data["embeddings"], dtype=np.float32).reshape(len(texts), data["dimension"])
+        return Embeddings(model=data["model"], vectors=vectors, tokens=0, precision=data["precision"])
 
     def health(self) -> dict[str, Any]:
         """The server's health (``status`` is ``"ok"`` when it can answer)."""

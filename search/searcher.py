@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from bertsearch.indexer.common.errors import InvalidQuery, StorageError
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.search.retrieval import DEFAULT_MODE, answer_model, check_mode, retrieve_hits
-from bertsearch.search.types import Answer, AskResult, Hit, SearchResult
+from bertsearch.search.types import Answer, AskResult, Embeddings, Hit, SearchResult
 
 if TYPE_CHECKING:
     from bertsearch.indexer.index import Index
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
+# One embedding request: at most this many texts of at most this many characters each (the
+# encoder reads 256 tokens of a text at most; the bound keeps tokenising a request short).
+MAX_EMBED_TEXTS = 256
+MAX_EMBED_CHARS = 20_000
 DEFAULT_PASSAGES = 5
 # The default minimum confidence of an answer: fitted with the confidence model on SQuAD train
 # questions (see answer_model.json and bertsearch.search.training.calibrate).
@@ -268,6 +273,31 @@ class Searcher:
         finally:
             self._refresh_lock.release()
 
+    def embed(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
+        """Vectors of ``texts`` from the index's own encoder, as its chunks and queries are encoded.
+
+        Args:
+            texts: 1 to 256 texts of 1 to 20,000 characters (blank ones are texts too).
+            normalize: L2-normalise each vector (then a dot product is the cosine).
+
+        Raises:
+            InvalidQuery: No text, too many, an empty one or one too long.
+        """
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise InvalidQuery("texts must be a list of strings")
+        if not 1 <= len(texts) <= MAX_EMBED_TEXTS:
+            raise InvalidQuery(f"give 1 to {MAX_EMBED_TEXTS} texts, not {len(texts)}")
+        for n, text in enumerate(texts):
+            if not isinstance(text, str) or not text:
+                raise InvalidQuery(f"text {n} is empty or not a string")
+            if len(text) > MAX_EMBED_CHARS:
+                raise InvalidQuery(f"text {n} is too long: {len(text)} characters, at most {MAX_EMBED_CHARS}")
+        encoder = self._index.encoder
+        with self._encode_lock:
+            vectors = encoder.encode(list(texts), normalize=normalize)
+            tokens = encoder.count_tokens(list(texts))
+        return Embeddings(model=encoder.model_id, vectors=vectors, tokens=tokens, precision=encoder.precision)
+
     def stats(self) -> dict[str, Any]:
         """What the index holds and how it was built (see ``Index.info``, which refreshes first)."""
         with self._refresh_lock:  # one refresh at a time
@@ -308,10 +338,16 @@ def _why_none(answers: list[Answer], passages: int, threshold: float) -> str:
             f"the best one has confidence {answers[0].confidence:.3f}")
 
 
+# What JSON Schema (ECMAScript) calls white space: a text of only these is blank. The API's schema
+# says so with the same set, so a client and the server agree on what "empty" is.
+BLANK = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+        "\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
 def _check_query(text: str, name: str) -> str:
     if not isinstance(text, str):
         raise InvalidQuery(f"the {name} must be a string")
-    text = text.strip()
+    text = text.strip(BLANK)
     if not text:
         raise InvalidQuery(f"the {name} is empty")
     if len(text) > MAX_QUERY_CHARS:

@@ -190,3 +190,24 @@ class AskResult:
             took_ms=float(data.get("took_ms", 0.0)),
             reason=data.get("reason"),
         )
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Vectors of texts from an index's encoder (:meth:`Searcher.embed <bertsearch.search.searcher.Searcher.embed>`).
+
+    Attributes:
+        model: The encoder's fingerprint (``<name>@<digest>``), as the index records it.
+        vectors: ``float32`` array of shape ``(len(texts), dimension)``, in the order of the texts.
+        tokens: Tokens read, special tokens included.
+        precision: ``bf16`` or ``fp32``.
+    """
+
+    model: str
+    vectors: Any
+    tokens: int
+    precision: str = "fp32"
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])

@@ -213,7 +213,9 @@ def test_schemathesis_finds_no_failure_against_a_real_server(sample_index: Setti
                     env={"BERTSEARCH_API_KEYS": f"{ADMIN_KEY}:admin"})
     url = next(serving)
     try:
-        command = [str(Path(sys.executable).with_name("st")), "run", f"{url}/openapi.json", "--checks", "all",
+        config = Path(__file__).resolve().parent / "fixtures" / "schemathesis.toml"
+        command = [str(Path(sys.executable).with_name("st")), "--config-file", str(config), "run",
+                   f"{url}/openapi.json", "--checks", "all",
                    "-H", f"Authorization: Bearer {ADMIN_KEY}", "--max-examples", "60", "--seed", "1",
                    "--workers", "1", "--no-color"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bertsearch.cli.api.deps import REFRESH_INTERVAL, require
 from bertsearch.cli.api.errors import bertsearch_error, database_error, unexpected_error
 from bertsearch.cli.api.middleware import Guard
-from bertsearch.cli.api.routes import ask, documents, health, search, web
+from bertsearch.cli.api.routes import ask, documents, embed, health, search, web
 from bertsearch.cli.api.schemas import ErrorResponse
 from bertsearch.cli.api.security import READ, KeyRing
 from bertsearch.indexer.common.errors import BertsearchError, ModelLoadError
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
         401: {"model": ErrorResponse, "description": "No API key, or not a key of this server."},
         403: {"model": ErrorResponse, "description": "The key's scope does not allow this."},
     }
-    for module in (search, ask, documents):
+    for module in (search, ask, embed, documents):
         app.include_router(module.router, dependencies=[Depends(require(READ))], responses=guarded)
     app.include_router(health.router, responses=every)
     web.mount(app)

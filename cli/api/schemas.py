@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from bertsearch.search.retrieval import DEFAULT_MODE
 
 from bertsearch.indexer.records import DocumentRecord
-from bertsearch.search.searcher import DEFAULT_PASSAGES, DEFAULT_THRESHOLD, MAX_QUERY_CHARS, MAX_TOP_K
+from bertsearch.search.searcher import (
+    DEFAULT_PASSAGES,
+    DEFAULT_THRESHOLD,
+    MAX_EMBED_CHARS,
+    MAX_EMBED_TEXTS,
+    MAX_QUERY_CHARS,
+    MAX_TOP_K,
+)
 from bertsearch.search.types import AskResult, SearchResult
 
 
@@ -25,6 +32,10 @@ def _integral(value: Any) -> Any:
 Count = Annotated[int, BeforeValidator(_integral)]
 
 
+# Blank text (white space only) is refused by the core with 422; the schema says so.
+_NOT_BLANK: dict[str, Any] = {"not": {"pattern": "^\\s*$"}}
+
+
 class _Request(BaseModel):
     # Strict: a number sent as a string, or a misspelt field, is a client bug worth a 422.
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -33,7 +44,8 @@ class _Request(BaseModel):
 class SearchRequest(_Request):
     """A semantic search."""
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.")
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for.",
+                       json_schema_extra=_NOT_BLANK)
     top_k: Count = Field(default=5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
     path_glob: str | None = Field(
         default=None, max_length=1000, description="Only documents whose path matches this glob, e.g. `docs/*.md`.",
@@ -44,7 +56,8 @@ class SearchRequest(_Request):
 class AskRequest(_Request):
     """A question to answer from the indexed documents."""
 
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.",
+                          json_schema_extra=_NOT_BLANK)
     top_k: Count = Field(default=5, ge=1, le=MAX_TOP_K, description="How many answers to return at most.")
     passages: Count = Field(default=DEFAULT_PASSAGES, ge=1, le=MAX_TOP_K, description="How many passages to read.")
     path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
@@ -53,6 +66,72 @@ class AskRequest(_Request):
         description=f"Minimum confidence of an answer, the estimated probability it is right (default: {DEFAULT_THRESHOLD}).",
     )
     mode: Mode = Field(default=DEFAULT_MODE, description="How passages are retrieved: hybrid, dense or lexical.")
+
+
+EmbedText = Annotated[str, Field(min_length=1, max_length=MAX_EMBED_CHARS)]
+
+
+class EmbedRequest(_Request):
+    """Texts to turn into vectors with the index's encoder."""
+
+    texts: list[EmbedText] = Field(min_length=1, max_length=MAX_EMBED_TEXTS, description="The texts.")
+    normalize: bool = Field(default=True, description="L2-normalise each vector (a dot product is then the cosine).")
+
+
+class EmbedResponse(BaseModel):
+    """One vector per text, in the order of the texts."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model: str = Field(description="The encoder's fingerprint, as the index records it.")
+    dimension: int
+    precision: str = Field(description="bf16 or fp32: how the encoder ran on this CPU.")
+    embeddings: list[list[float]]
+    took_ms: float
+
+
+class EmbeddingsRequest(BaseModel):
+    """OpenAI's embeddings request. Any `model` name is accepted (clients send their own default);
+    the answer names the encoder that made the vectors. Fields OpenAI may add are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: EmbedText | list[EmbedText] = Field(description="A text or a list of texts (token arrays are not accepted).")
+    model: str = Field(max_length=256, description="Ignored: the index's encoder makes every vector.")
+    encoding_format: Literal["float", "base64"] = Field(default="float", description="base64: little-endian float32.")
+    dimensions: int | None = Field(default=None, ge=1, description="Must be the encoder's dimension when given.")
+    user: str | None = Field(default=None, max_length=256)
+
+    @field_validator("input")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_EMBED_TEXTS:
+            raise ValueError(f"give 1 to {MAX_EMBED_TEXTS} texts")
+        return value
+
+
+class EmbeddingItem(BaseModel):
+    """One vector."""
+
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingsUsage(BaseModel):
+    """Tokens read."""
+
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    """OpenAI's embeddings response."""
+
+    object: Literal["list"] = "list"
+    data: list[EmbeddingItem]
+    model: str
+    usage: EmbeddingsUsage
 
 
 # The responses are the core's own result types (one definition: the embedded Searcher, the
