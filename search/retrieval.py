@@ -111,11 +111,24 @@ def single(scored: list[tuple[int, float]], mode: str) -> list[Ranked]:
     ]
 
 
-def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | None, mode: str) -> list[Hit]:
+def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | None, mode: str,
+                  catch_up: Any = None) -> list[Hit]:
     """The ``k`` best passages of ``index`` for ``query`` in ``mode``, read from one snapshot.
 
-    ``encode(text)`` gives the query vector (not called in the lexical mode).
+    ``encode(text)`` gives the query vector (not called in the lexical mode). When a chunk found
+    was deleted by a generation committed after the snapshot (a writer is ahead of this reader),
+    ``catch_up()``, if given, brings the index to the newest generation and the search runs once
+    more on it, so the answer is whole rather than short of the chunks that changed.
     """
+    hits, vanished = _retrieve_once(index, encode, query, k, path_glob, mode)
+    if vanished and catch_up is not None:
+        catch_up()
+        hits, _ = _retrieve_once(index, encode, query, k, path_glob, mode)
+    return hits
+
+
+def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str | None,
+                   mode: str) -> tuple[list[Hit], int]:
     snapshot = index.snapshot  # one generation for the whole request
     if mode == "lexical":
         ranked = single(index.search_lexical(query, k, path_glob=path_glob, snapshot=snapshot), "lexical")
@@ -128,12 +141,13 @@ def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | 
                       index.search_lexical(query, depth, path_glob=path_glob, snapshot=snapshot),
                       fit.dense_weight, k)
     if not ranked:
-        return []
+        return [], 0
     records = {r.chunk_id: r for r in index.fetch_chunks([r.chunk_id for r in ranked])}
     # A chunk missing from SQL was deleted by a generation committed after the search.
-    return [
+    hits = [
         Hit(score=float(item.score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path, title=r.title,
             text=r.text, start=r.start, end=r.end, ranks=item.ranks)
         for item in ranked
         if (r := records.get(item.chunk_id)) is not None
     ]
+    return hits, len(ranked) - len(hits)

@@ -328,7 +328,14 @@ class Searcher:
             with self._encode_lock:
                 return encoder.encode([text])[0]
 
-        return retrieve_hits(self._index, encode, query, k, path_glob, mode)
+        return retrieve_hits(self._index, encode, query, k, path_glob, mode, catch_up=self._catch_up)
+
+    def _catch_up(self) -> None:
+        # A writer is ahead of the served snapshot: load the newest generation now (after a
+        # refresh in progress, if there is one) rather than answer without the chunks it changed.
+        with self._refresh_lock:
+            self._index.refresh()
+            self._last_refresh = time.monotonic()
 
 
 def _why_none(answers: list[Answer], passages: int, threshold: float) -> str:

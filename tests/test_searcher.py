@@ -224,3 +224,21 @@ def test_results_round_trip_through_dicts(searcher: Searcher) -> None:
     assert Hit.from_dict(result.hits[0].to_dict()) == result.hits[0]
     asked = searcher.ask("How long are logs kept?", threshold=LOW)
     assert AskResult.from_dict(asked.to_dict()) == asked
+
+
+def test_a_search_behind_a_writer_catches_up_instead_of_dropping_hits(tmp_path: Path, tiny_bert_path: str) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "samples" / "docs", docs)
+    with Index.open(Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path), create=True) as index:
+        index.update(docs)
+    with Searcher.open(Settings(index_dir=tmp_path / "idx")) as searcher:
+        before = searcher.search("rotated logs backups", top_k=5, mode="lexical")
+        generation = searcher.generation
+        for path in docs.iterdir():  # every chunk the reader's snapshot knows is replaced
+            path.write_text(path.read_text() + "\nChanged.\n")
+        with Index.open(Settings(index_dir=tmp_path / "idx")) as writer:
+            writer.update(docs)
+        after = searcher.search("rotated logs backups", top_k=5, mode="lexical")  # no refresh asked
+        assert searcher.generation > generation
+        assert len(after.hits) == len(before.hits) > 0
+        assert {h.chunk_id for h in after.hits}.isdisjoint({h.chunk_id for h in before.hits})
