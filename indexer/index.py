@@ -36,6 +36,7 @@ from bertsearch.indexer.common.errors import (
     StorageError,
 )
 from bertsearch.indexer.commit import Batch, Committed, bump_generation, write_batch
+from bertsearch.indexer.common.precision import cpu_has_native_bf16, use_bf16
 from bertsearch.indexer.lexical import FOLDER as LEXICAL_FOLDER
 from bertsearch.indexer.lexical import POINTER_FILE as LEXICAL_POINTER
 from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
@@ -551,10 +552,18 @@ class Index:
             "chunk_overlap": p.chunk_overlap,
             "schema_version": p.schema_version,
             "index_type": INDEX_TYPE,
+            # How this machine encodes: bf16 where the CPU has native bf16 (AVX512-BF16, AMX).
+            "encoder_precision": self._precision(),
+            "cpu_native_bf16": cpu_has_native_bf16(),
             "size_bytes": _folder_size(self.index_dir),
             "created_at": p.created_at.isoformat() if p.created_at else None,
             "updated_at": p.updated_at.isoformat() if p.updated_at else None,
         }
+
+    def _precision(self) -> str:
+        if self._encoder is not None:
+            return self._encoder.precision
+        return "bf16" if use_bf16(self.settings.precision) else "fp32"
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -181,3 +181,10 @@ def test_load_benchmark_loses_no_request(tmp_path: Path, tiny_bert_path: str, ti
     assert printed["writer"]["index_runs"] == 20 and printed["final_generation"] > 20
     assert printed["requests"] > 100 and printed["failed_requests"] == 0, printed["failure_examples"]
     assert printed["routes"]["/search"]["p99_ms"] > 0 and printed["routes"]["/ask"]["p99_ms"] > 0
+
+
+@pytest.mark.slow
+def test_embed_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
+    result = _run("embed", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)
+    assert result["batches"] >= 1 and result["min_cosine_http_vs_library"] >= 0.999
+    assert result["library"]["texts_per_second"] > 0 and result["http_embed"]["texts_per_second"] > 0
