@@ -25,9 +25,10 @@ N_FILES = 150
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
 
 
-def _corpus(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    for i in range(N_FILES):
+def _corpus(root: Path, n_files: int = N_FILES, seed: int = 0) -> None:
+    """``n_files`` documents of 250 random words in 7 folders (``part<i % 7>/doc<i>.txt``)."""
+    rng = np.random.default_rng(seed)
+    for i in range(n_files):
         path = root / f"part{i % 7}" / f"doc{i:04d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"Document {i}. " + " ".join(rng.choice(WORDS, 250)) + "\n")

@@ -11,29 +11,20 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from test_crash import _corpus
 from bertsearch.cli.main import cli
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.index import Index
 
 N_FILES = 120
-WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
-
-
-def _corpus(root: Path) -> None:
-    rng = np.random.default_rng(1)
-    for i in range(N_FILES):
-        path = root / f"part{i % 5}" / f"doc{i:04d}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"Document {i}. " + " ".join(rng.choice(WORDS, 250)) + "\n")
 
 
 def _built(tmp_path: Path, db_url: str, tiny_bert_path: str) -> tuple[list[str], Settings]:
     docs, idx = tmp_path / "docs", tmp_path / "idx"
-    _corpus(docs)
+    _corpus(docs, N_FILES, seed=1)
     args = ["index", str(docs), "--index", str(idx), "--db", db_url, "--model", tiny_bert_path, "--quiet"]
     result = CliRunner().invoke(cli, [*args, "--chunk-tokens", "64", "--chunk-overlap", "8"])
     assert result.exit_code == 0, result.output
