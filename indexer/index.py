@@ -9,27 +9,21 @@ the writer lock; :meth:`~Index.update` does (see :mod:`bertsearch.indexer.update
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bertsearch.indexer import store
 from bertsearch.indexer.common.errors import (
     ConfigError,
-    DocumentNotFound,
-    IndexCorrupt,
     IndexLocked,
     IndexNotFound,
     ModelMismatch,
@@ -37,8 +31,6 @@ from bertsearch.indexer.common.errors import (
 )
 from bertsearch.indexer.commit import Batch, Committed, bump_generation, write_batch
 from bertsearch.indexer.common.precision import cpu_has_native_bf16, use_bf16
-from bertsearch.indexer.lexical import FOLDER as LEXICAL_FOLDER
-from bertsearch.indexer.lexical import POINTER_FILE as LEXICAL_POINTER
 from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
 from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexState, utcnow
 from bertsearch.indexer.reading import ChunkReader

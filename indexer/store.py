@@ -68,7 +68,7 @@ def open_engine(url: str) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except (ArgumentError, ValueError) as exc:
+    except (ArgumentError, ValueError):
         raise ConfigError(f"cannot parse the database URL {mask_url(url)!r}: expected e.g. "
                           "sqlite:////path/meta.db or postgresql+psycopg://user@host:5432/db") from None
     masked = mask_url(url)

@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.search.qa_head import (
     PACKAGED,
     QA_META_FILE,
     WORD_EMBEDDINGS_KEY,
     _packaged_word_embeddings,
-    default_qa_model_path,
     read_qa_meta,
     tensor_sha256,
 )

@@ -13,14 +13,14 @@ import gzip
 import json
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from bertsearch.indexer.common.errors import ConfigError
-from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
+from bertsearch.search.windows import tokenize_windows
 
 NO_ANSWER_INDEX = 0
 
