@@ -56,7 +56,10 @@ class Guard:
                                              "start it with --allowed-host NAME to allow it")
             return
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+        if length is not None and not length.isdigit():
+            await _refuse(send_with_id, 400, "the Content-Length header is not a number")
+            return
+        if length is not None and int(length) > self.max_body_bytes:
             await _refuse(send_with_id, 413, f"the request body is over {self.max_body_bytes} bytes")
             return
         if scope.get("method") in ("POST", "PUT", "PATCH"):
