@@ -98,6 +98,7 @@ def _ask(browser, site: str, question: str) -> None:
 
 def test_an_answer_appears_highlighted_with_its_source(browser, site: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     _ask(browser, site, "How long are rotated logs kept?")
     status = browser.find_element(By.ID, "status").text
@@ -113,7 +114,7 @@ def test_an_answer_appears_highlighted_with_its_source(browser, site: str) -> No
 
     # The source opens the document with the answer highlighted at its offsets.
     first.find_element(By.CSS_SELECTOR, ".source a").click()
-    mark = browser.find_element(By.CSS_SELECTOR, "#document-text mark")
+    mark = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#document-text mark"))
     assert "14 days" in mark.text and browser.find_element(By.ID, "document-title").text
     browser.save_screenshot(str(ARTIFACTS / "document-page.png"))
 
