@@ -111,18 +111,23 @@ def test_a_path_filter_applies_to_lexical_search(make_settings, docs: Path) -> N
         assert index.search_lexical("root login", 5, path_glob="*.md") == []
 
 
-def test_fusion_is_a_convex_combination_of_normalised_scores() -> None:
+def test_fusion_is_a_convex_combination_of_standardised_scores() -> None:
     dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
     lexical = [(3, 12.0), (4, 6.0), (1, 0.0)]
     only_dense = fuse(dense, lexical, 1.0, 10)
     assert [r.chunk_id for r in only_dense][:3] == [1, 2, 3]
     only_lexical = fuse(dense, lexical, 0.0, 10)
     assert [r.chunk_id for r in only_lexical][:2] == [3, 4]
+    # Each list standardised: z = 1.22, 0, -1.22 in both; a chunk missing from a list gets its
+    # lowest (-1.22). At w = 0.5: chunks 1 and 3 fuse to 0, chunks 2 and 4 to -0.61; rescaled to [0, 1].
     even = {r.chunk_id: r for r in fuse(dense, lexical, 0.5, 10)}
-    assert even[1].score == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
-    assert even[3].score == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert even[1].score == pytest.approx(1.0) and even[3].score == pytest.approx(1.0)
+    assert even[2].score == pytest.approx(0.0) and even[4].score == pytest.approx(0.0)
+    leaning = {r.chunk_id: r.score for r in fuse(dense, lexical, 0.7, 10)}
+    assert leaning[1] == pytest.approx(1.0) and 0.0 < leaning[3] < leaning[1] and leaning[4] == pytest.approx(0.0)
     assert even[1].ranks == {"dense": 1, "lexical": 3} and even[4].ranks == {"lexical": 2}
     assert len(fuse(dense, lexical, 0.5, 2)) == 2
+    assert [r.chunk_id for r in fuse(dense, [], 0.5, 10)] == [1, 2, 3]  # no lexical hit: dense decides
 
 
 def test_lexical_results_are_the_same_on_sqlite_and_postgresql(tmp_path: Path, docs: Path, tiny_bert_path: str,
