@@ -22,8 +22,8 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from bertsearch.indexer.common.errors import ConfigError, InvalidGlob, UnsupportedDocument
 
