@@ -146,3 +146,33 @@ def test_server_switches_generation_without_failing_requests(
             t.join()
         serving.close()
     assert failures == []
+
+
+def test_serve_with_two_workers_answers_and_follows_the_index(tmp_path: Path, tiny_bert_path: str,
+                                                              tiny_qa_path: str) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:
+        index.update(docs)
+    serving = serve(tmp_path / "idx", tiny_qa_path, tmp_path / "log.txt", "--workers", "2")
+    url = next(serving)
+    try:
+        with Client(url, timeout=30.0) as client:
+            before = client.health()["generation"]
+            assert all(client.search("rotated logs").hits for _ in range(6))
+            (docs / "new.txt").write_text("Zebras graze on the savanna near the river.\n")
+            with Index.open(Settings(index_dir=tmp_path / "idx")) as index:
+                index.update(docs)
+            deadline = time.monotonic() + 30
+            # Each request may reach either worker: every one must serve the new generation.
+            while time.monotonic() < deadline:
+                seen = [client.search("zebras savanna", mode="lexical").hits for _ in range(8)]
+                if all(h and h[0].path == "new.txt" for h in seen):
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail("the workers did not all pick up the new generation within 30 s")
+            assert client.health()["generation"] > before
+    finally:
+        serving.close()

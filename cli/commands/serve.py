@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import click
@@ -31,11 +32,13 @@ from bertsearch.indexer.common.settings import LOOPBACK_NAMES
               help="Largest request body in bytes (default: 1 MiB); larger ones get 413.")
 @click.option("--insecure-no-auth", is_flag=True,
               help="Serve a non-loopback address without API keys (anyone who reaches it may search).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes on this index, each with its own models and snapshot (uses N times the memory).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Server log level.")
 def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, api_keys_file: str | None,
           allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], max_body_bytes: int | None,
-          insecure_no_auth: bool, log_level: str) -> None:
+          insecure_no_auth: bool, workers: int, log_level: str) -> None:
     """Serve the HTTP API (POST /search, POST /ask; OpenAPI docs at /docs).
 
     The server picks up a new generation committed by `bertsearch index` without a restart.
@@ -64,6 +67,14 @@ def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, ap
     # Opened here, not in the lifespan, so a missing index or encoder is the CLI's `Error: ...`
     # before the port is bound.
     searcher = Searcher.open(settings)
+    if workers > 1:
+        searcher.close()
+        # Each worker process builds the app from the environment (one settings object) and
+        # opens its own searcher; every one picks up new generations on its own.
+        _export(settings)
+        uvicorn.run("bertsearch.cli.api.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level)
+        return
     try:
         searcher.load_models(reader=False)
         uvicorn.run(create_app(settings, searcher=searcher), host=host, port=port, log_level=log_level)
@@ -81,6 +92,20 @@ def key(scope: str) -> None:
     secret = new_key()
     click.echo(f"key (give it to the client; it is not stored): {secret}")
     click.echo(f"keys file line (append it to the file given to --api-keys-file): {hash_key(secret)} {scope}")
+
+
+def _export(settings) -> None:
+    """The settings given (on the command line or in the environment) as ``BERTSEARCH_*``
+    variables, for worker processes that read the environment. Only those: a default exported
+    would count as set there (an explicit chunk size is checked against the index's)."""
+    from pydantic import SecretStr
+
+    for name, value in settings.model_dump(exclude_unset=True).items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        os.environ[f"BERTSEARCH_{name.upper()}"] = str(value)
 
 
 def _is_loopback(host: str) -> bool:
