@@ -18,6 +18,7 @@ from test_crash import _corpus
 from bertsearch.cli.main import cli
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.index import Index
+from bertsearch.search import Searcher
 
 N_FILES = 120
 
@@ -38,12 +39,14 @@ def _rebuild(args: list[str]) -> subprocess.Popen:
     )
 
 
-def _served(reader: Index) -> tuple[int, int, int, int]:
+def _served(reader: Searcher) -> tuple[int, int, int, int]:
+    """What a reader serves now: its chunking, FAISS and lexical counts, and how many whole hits a
+    search gets (the commit may land between the refresh and the search: the searcher then
+    catches up rather than answer short)."""
     reader.refresh()
-    snapshot = reader.snapshot
-    hits = reader.search(reader.encoder.encode(["alpha bravo"])[0], 5, snapshot=snapshot)
-    records = reader.fetch_chunks([chunk_id for chunk_id, _ in hits])
-    assert len(records) == len(hits), "a hit points at a chunk that is gone"
+    hits = reader.search("alpha bravo", top_k=5, mode="dense").hits
+    assert all(hit.text for hit in hits)
+    snapshot = reader.index.snapshot
     return snapshot.params.chunk_tokens, snapshot.vectors.count, snapshot.lexical.count, len(hits)
 
 
@@ -51,7 +54,7 @@ def _served(reader: Index) -> tuple[int, int, int, int]:
 def test_readers_serve_the_old_index_until_the_rebuild_commits(tmp_path: Path, db_url: str,
                                                                tiny_bert_path: str) -> None:
     args, settings = _built(tmp_path, db_url, tiny_bert_path)
-    with Index.open(settings) as reader:
+    with Searcher.open(settings) as reader:
         tokens, old_chunks, _, _ = _served(reader)
         assert tokens == 64
         proc = _rebuild(args)
@@ -67,7 +70,7 @@ def test_readers_serve_the_old_index_until_the_rebuild_commits(tmp_path: Path, d
         tokens, new_chunks, _, _ = _served(reader)
         assert tokens == 32 and new_chunks > old_chunks
         assert 64 in seen, "the reader never polled during the rebuild"
-        info = reader.info()
+        info = reader.index.info()
         assert info["documents"] == N_FILES and info["chunks"] == info["faiss_vectors"] == new_chunks
 
 

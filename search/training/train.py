@@ -138,7 +138,7 @@ def collate(features: Any, index: np.ndarray, multiple: int = 8) -> dict[str, An
     """Pad the windows ``index`` to the longest of them (rounded up to ``multiple``)."""
     import torch
 
-    from bertsearch.search.training.squad import pad_windows
+    from bertsearch.search.windows import pad_windows
 
     ids, types, mask = pad_windows(features.input_ids, features.token_type_ids, index, multiple)
     return {
