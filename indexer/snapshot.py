@@ -120,14 +120,10 @@ def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: 
                   count: int, index_id: str, level: int) -> tuple[VectorIndex, str | None]:
     try:
         vectors = VectorIndex.load(index_dir / FILE_NAME, dim)
-        if vectors.index_id != index_id:
-            reason = "made from another database (its index id differs)"
-        elif vectors.generation == generation and vectors.count == count:
+        reason = _mismatch(vectors, index_id, generation, count, "vectors")
+        if reason is None:
             vectors.saved_generation = generation
             return vectors, None
-        else:
-            reason = (f"stale (generation {vectors.generation} with {vectors.count} vectors; "
-                      f"the database is at generation {generation} with {count} chunks)")
     except VectorFileError as exc:
         reason = str(exc)
     vectors = VectorIndex(dim, generation, index_id=index_id)
@@ -150,13 +146,9 @@ def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count
                   may_write: bool, level: int) -> tuple[LexicalIndex, str | None]:
     try:
         lexical = LexicalIndex.load(index_dir)
-        if lexical.index_id != index_id:
-            reason = "made from another database (its index id differs)"
-        elif lexical.generation == generation and lexical.count == count:
+        reason = _mismatch(lexical, index_id, generation, count, "chunks")
+        if reason is None:
             return lexical, None
-        else:
-            reason = (f"stale (generation {lexical.generation} with {lexical.count} chunks; "
-                      f"the database is at generation {generation} with {count} chunks)")
     except LexicalFileError as exc:
         reason = str(exc)
     lexical = None
@@ -172,6 +164,17 @@ def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count
                 index_dir, reason, lexical.count)
         return lexical, reason
     return lexical, None
+
+
+def _mismatch(found: VectorIndex | LexicalIndex, index_id: str, generation: int, count: int,
+              unit: str) -> str | None:
+    """Why a derived index read from disk cannot serve this database's generation, or ``None``."""
+    if found.index_id != index_id:
+        return "made from another database (its index id differs)"
+    if found.generation != generation or found.count != count:
+        return (f"stale (generation {found.generation} with {found.count} {unit}; "
+                f"the database is at generation {generation} with {count} chunks)")
+    return None
 
 
 def chunk_texts(engine: Any, url: str) -> Iterator[tuple[int, str]]:

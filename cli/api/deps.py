@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from bertsearch.cli.api.security import ADMIN, READ, KeyRing, grants
+from bertsearch.cli.api.security import ADMIN, KeyRing, grants
 from bertsearch.search.searcher import Searcher
 
 # How often a request checks for a generation committed by `bertsearch index` (seconds).
@@ -52,5 +52,3 @@ def require(needed: str):
 
 
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
-ReadScope = Annotated[str, Depends(require(READ))]
-"""The caller's scope, at least ``read``."""

@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bertsearch.indexer.common import errors as e
 
+log = logging.getLogger("bertsearch.api")
+
 # The most specific class wins (the mapping is looked up along the exception's MRO).
 STATUS = {
     e.BertsearchError: 400,
@@ -56,9 +58,6 @@ async def bertsearch_error(request: Request, exc: e.BertsearchError) -> JSONResp
     rid = request_id(request)
     log.warning("request %s: %s: %s", rid, type(exc).__name__, exc)
     return JSONResponse(status_code=status, content={"detail": public, "request_id": rid})
-
-
-log = logging.getLogger("bertsearch.api")
 
 
 def request_id(request: Request) -> str:

@@ -60,14 +60,9 @@ def _encoder(index_dir, db_url, model_path):
     from bertsearch.indexer.index import Index
 
     settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path)
-    if model_path is not None:
-        return Encoder(model_path, precision=settings.precision, batch_size=settings.batch_size)
-    if index_dir is not None or db_url is not None or Path(DEFAULT_INDEX_DIR).is_dir():
-        index = Index.open(settings)
-        try:
+    if model_path is None and (index_dir is not None or db_url is not None or Path(DEFAULT_INDEX_DIR).is_dir()):
+        with Index.open(settings) as index:
             return index.encoder  # the index's own model, checked against its build parameters
-        finally:
-            index.close()
     return Encoder(settings.resolved_model_path(), precision=settings.precision, batch_size=settings.batch_size)
 
 
