@@ -93,7 +93,7 @@ class Client:
         """
         data = self._request("POST", "/embed", json={"texts": list(texts), "normalize": normalize})
         vectors = np.asarray(data["embeddings"], dtype=np.float32).reshape(len(texts), data["dimension"])
-        return Embeddings(model=data["model"], vectors=vectors, tokens=0, precision=data["precision"])
+        return Embeddings(model=data["model"], vectors=vectors, tokens=data["tokens"], precision=data["precision"])
 
     def health(self) -> dict[str, Any]:
         """The server's health (``status`` is ``"ok"`` when it can answer)."""

@@ -97,6 +97,8 @@ def test_the_openai_client_gets_the_vectors_of_bertsearch_embed(sample_index: Se
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong-key-0123456789", max_retries=0).embeddings.create(
                 model="m", input="x")
         with Client(url, api_key=KEY) as ours:
-            assert np.allclose(ours.embed(TEXTS).vectors, expected, atol=1e-5)
+            embedded = ours.embed(TEXTS)
+            assert np.allclose(embedded.vectors, expected, atol=1e-5)
+            assert embedded.tokens == response.usage.prompt_tokens > 0
     finally:
         serving.close()

@@ -87,6 +87,7 @@ class EmbedResponse(BaseModel):
     dimension: int
     precision: str = Field(description="bf16 or fp32: how the encoder ran on this CPU.")
     embeddings: list[list[float]]
+    tokens: int = Field(description="Tokens read, special tokens included.")
     took_ms: float
 
 

@@ -31,7 +31,7 @@ def embed(body: EmbedRequest, searcher: SearcherDep) -> Any:
     # Returned as JSON directly: validating 12,000 floats again would cost more than writing them.
     return JSONResponse({
         "model": result.model, "dimension": result.dimension, "precision": result.precision,
-        "embeddings": result.vectors.tolist(), "took_ms": round((time.perf_counter() - began) * 1000.0, 3),
+        "embeddings": result.vectors.tolist(), "tokens": result.tokens, "took_ms": round((time.perf_counter() - began) * 1000.0, 3),
     })
 
 
