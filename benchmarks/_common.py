@@ -305,7 +305,8 @@ def _slug(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:80] or "untitled"
 
 
-def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name: str = "squad-v1.1-dev") -> tuple[Any, dict]:
+def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name: str = "squad-v1.1-dev",
+                precision: str = "auto") -> tuple[Any, dict]:
     """Settings of an index of ``paragraphs`` as documents, built (or brought up to date) with
     ``Index.update``, the path of ``bertsearch index``; and what that run did."""
     from bertsearch.indexer.index import Index
@@ -313,12 +314,12 @@ def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name:
 
     tag = "smoke" if args.smoke else "full"
     corpus = write_corpus(paragraphs, args.work_dir / f"{name}-{tag}" / "docs")
-    settings = Settings(index_dir=args.work_dir / f"{name}-{tag}" / "index",
+    settings = Settings(index_dir=args.work_dir / f"{name}-{tag}" / "index", precision=precision,
                         **({"model_path": args.model} if args.model else {}))
     with Index.open(settings, create=True) as index:
         summary = index.update(corpus)
         info = index.info()
-    return Settings(index_dir=settings.index_dir), {"update": summary.to_dict(), "documents": info["documents"],
+    return Settings(index_dir=settings.index_dir, precision=precision), {"update": summary.to_dict(), "documents": info["documents"],
                                                     "chunks": info["chunks"], "model_id": info["model_id"],
                                                     "chunk_tokens": info["chunk_tokens"],
                                                     "chunk_overlap": info["chunk_overlap"]}

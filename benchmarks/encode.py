@@ -1,9 +1,14 @@
-"""Encoding throughput: bertsearch's Encoder against sentence-transformers' defaults.
+"""Encoding throughput: bertsearch's Encoder in each precision against sentence-transformers' defaults.
 
 Same model folder, same chunks (SQuAD v1.1 dev paragraphs cut by ``chunk_text`` with the
-default chunk size), same process. Both encoders are warmed up, then timed slice by slice
-(``--slice`` chunks), back to back, the order flipping every slice, so that a neighbour's load
-on a shared CPU falls on both alike.
+default chunk size), same process. Every encoder is warmed up, then all are timed slice by
+slice (``--slice`` chunks), back to back, the order rotating every slice, so that a neighbour's
+load on a shared CPU falls on all alike.
+
+The precisions (``--precisions``, default: fp32, int8 when ONNX Runtime is installed, and bf16
+when the CPU has native bf16) are reported side by side, each with its ratio to
+sentence-transformers and the cosine of its vectors to fp32's; ``bertsearch`` is the one
+``auto`` picks on this CPU.
 Prints one JSON object and writes it to ``benchmarks/results/encode.json``.
 
 Run: ``python benchmarks/encode.py`` (needs ``pip install -e '.[bench]'``).
@@ -16,6 +21,7 @@ import gzip
 import json
 import os
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from bertsearch.indexer.chunking import chunk_text
+from bertsearch.indexer import int8
+from bertsearch.indexer.common.precision import resolve
 from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
 from bertsearch.indexer.common.settings import Settings
 
@@ -78,6 +86,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times each encoder encodes every chunk")
     parser.add_argument("--slice", type=int, default=256, help="chunks per timed slice (encoders alternate per slice)")
     parser.add_argument("--model", default=None, help="model folder (default: the packaged MiniLM)")
+    parser.add_argument("--precisions", default=None,
+                        help="comma-separated precisions of bertsearch to time (default: fp32, int8 when ONNX "
+                             "Runtime is installed, bf16 when the CPU has native bf16)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "encode.json")
     args = parser.parse_args()
     load_at_start = _load()
@@ -91,37 +102,44 @@ def main() -> None:
 
     settings = Settings()
     model_path = args.model or settings.resolved_model_path()
-    ours = Encoder(model_path, precision=settings.precision, batch_size=settings.batch_size)
+    auto = resolve("auto")
+    if args.precisions:
+        precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    else:
+        precisions = ["fp32"] + (["int8"] if int8.available() else []) + (["bf16"] if cpu_has_native_bf16() else [])
+    ours = {p: Encoder(model_path, precision=p, batch_size=settings.batch_size, cache_dir=settings.cache_dir)
+            for p in precisions}
+    first = next(iter(ours.values()))
     reference = SentenceTransformer(model_path, device="cpu")  # its defaults otherwise
-    texts = squad_chunks(args.squad, ours.tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.limit)
-    n_tokens = int(sum(len(ids) for ids in ours.tokenizer(texts, truncation=True, max_length=ours.max_length)["input_ids"]))
+    texts = squad_chunks(args.squad, first.tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.limit)
+    n_tokens = int(sum(len(ids) for ids in first.tokenizer(texts, truncation=True, max_length=first.max_length)["input_ids"]))
 
-    runners = {"bertsearch": ours.encode, "sentence_transformers": reference.encode}
+    runners = {**{f"bertsearch_{p}": e.encode for p, e in ours.items()}, "sentence_transformers": reference.encode}
     warmup = texts[: min(64, len(texts))]
     for encode in runners.values():
         encode(warmup)
 
-    # Timed slice by slice, the two encoders back to back, in alternating order: on a shared CPU
-    # the load changes by the minute, and this way each slice meets the same load on both sides.
+    # Timed slice by slice, the encoders back to back, the order rotating: on a shared CPU the
+    # load changes by the minute, and this way each slice meets the same load on every side.
     seconds: dict[str, float] = {name: 0.0 for name in runners}
-    slice_ratios: list[float] = []
+    slice_ratios: dict[str, list[float]] = {name: [] for name in runners}
     parts: dict[str, list[np.ndarray]] = {name: [] for name in runners}
     slices = [texts[i : i + args.slice] for i in range(0, len(texts), args.slice)]
+    names = list(runners)
     turn = 0
     for round_ in range(args.rounds):
         for part in slices:
             taken = {}
-            names = list(runners) if turn % 2 == 0 else list(reversed(runners))
-            turn += 1
-            for name in names:
+            for name in names[turn % len(names):] + names[: turn % len(names)]:
                 start = time.perf_counter()
                 result = np.asarray(runners[name](part), dtype=np.float32)
                 taken[name] = time.perf_counter() - start
                 if round_ == 0:
                     parts[name].append(result)
+            turn += 1
             for name in runners:
                 seconds[name] += taken[name]
-            slice_ratios.append(taken["sentence_transformers"] / taken["bertsearch"])
+                slice_ratios[name].append(taken["sentence_transformers"] / taken[name])
     vectors = {name: np.concatenate(parts[name]) for name in runners}
 
     def rate(name: str) -> dict:
@@ -131,39 +149,62 @@ def main() -> None:
             "seconds": round(seconds[name], 1),
         }
 
-    a, b = vectors["bertsearch"], vectors["sentence_transformers"]
-    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    ours_rate, ref_rate = rate("bertsearch"), rate("sentence_transformers")
+    def cosine(a: np.ndarray, b: np.ndarray) -> dict:
+        c = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        return {"min": round(float(c.min()), 6), "mean": round(float(c.mean()), 6)}
+
+    ref_rate = rate("sentence_transformers")
+    encoders = {}
+    for p, encoder in ours.items():
+        name = f"bertsearch_{p}"
+        r = rate(name)
+        ratios = slice_ratios[name]
+        encoders[p] = {**r, "precision": encoder.precision, "attention": encoder.attention,
+                       "batch_size": encoder.batch_size, "max_length": encoder.max_length,
+                       "ratio": round(r["chunks_per_s"] / ref_rate["chunks_per_s"], 2),
+                       "ratio_per_slice": {"median": round(float(np.median(ratios)), 2),
+                                           "min": round(min(ratios), 2), "max": round(max(ratios), 2)},
+                       "cosine_to_sentence_transformers": cosine(vectors[name], vectors["sentence_transformers"])}
+    chosen = encoders.get(auto)
     result = {
         "benchmark": "encode",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/encode.py " + " ".join(sys.argv[1:]),
         "machine": machine(load_at_start),
         "versions": {
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
+            "onnxruntime": _version("onnxruntime"),
         },
         "torch_threads": torch.get_num_threads(),
-        "model": {"path": str(model_path), "id": ours.model_id, "dimension": ours.dimension},
+        "model": {"path": str(model_path), "id": first.model_id, "dimension": first.dimension},
         "data": {"source": str(args.squad.name), "chunks": len(texts), "tokens": n_tokens,
                  "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
                  "mean_tokens_per_chunk": round(n_tokens / len(texts), 1)},
         "rounds": args.rounds,
         "slice_chunks": args.slice,
-        "bertsearch": {**ours_rate, "precision": ours.precision, "attention": ours.attention,
-                       "batch_size": ours.batch_size, "max_length": ours.max_length},
+        "auto_precision": auto,
+        "bertsearch": chosen,
+        "by_precision": encoders,
         "sentence_transformers": {**ref_rate, "settings": "SentenceTransformer(model_folder).encode(texts), defaults",
                                   "batch_size": 32, "max_seq_length": reference.max_seq_length},
-        "ratio": round(ours_rate["chunks_per_s"] / ref_rate["chunks_per_s"], 2),
-        "ratio_per_slice": {"median": round(float(np.median(slice_ratios)), 2),
-                            "min": round(min(slice_ratios), 2), "max": round(max(slice_ratios), 2)},
-        "note": "shared CPU: other jobs ran during the measurement (see the load averages); "
-                "the encoders alternate slice by slice so both meet the same load",
-        "cosine": {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)},
+        "ratio": chosen["ratio"] if chosen else None,
+        "note": "shared CPU: other jobs may run during the measurement (see the load averages); "
+                "the encoders rotate slice by slice so all meet the same load",
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result))
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

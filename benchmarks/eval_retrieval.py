@@ -8,7 +8,10 @@ The queries go through the steps of ``Searcher.search`` (the index's own encoder
 ``Index.search``, ``Index.search_lexical`` and ``retrieval.fuse`` with the shipped fit), with
 the questions encoded in batches rather than one by one, which changes the speed, not the vectors.
 
-Run: ``python benchmarks/eval_retrieval.py``.
+``--precision fp32,int8`` evaluates each precision on an index of its own, in one run, and
+reports the differences from the first (the bound for int8: within 0.5 points of fp32).
+
+Run: ``python benchmarks/eval_retrieval.py`` (the precision ``auto`` stands for on this CPU).
 """
 
 from __future__ import annotations
@@ -23,13 +26,35 @@ MRR_AT = 10
 
 
 def main(args: Any) -> dict[str, Any]:
-    from bertsearch.indexer.index import Index
-    from bertsearch.search.retrieval import answer_model, fuse
-
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
     if args.limit:
         questions = questions[: args.limit]
-    settings, built = c.squad_index(args, paragraphs)
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    runs = {p: evaluate(args, paragraphs, questions, p) for p in precisions}
+    first = runs[precisions[0]]
+    if len(runs) == 1:
+        return first
+    return {
+        "what": first["what"],
+        "settings": first["settings"],
+        "documents": first["documents"],
+        "questions": first["questions"],
+        "by_precision": runs,
+        # Points (x100) each precision loses (-) or gains against the first, mode by mode.
+        "difference_points": {
+            p: {mode: {k: round(100 * (v - first["modes"][mode][k]), 2) for k, v in scores.items()}
+                for mode, scores in run["modes"].items()}
+            for p, run in runs.items() if run is not first
+        },
+    }
+
+
+def evaluate(args: Any, paragraphs: list, questions: list, precision: str) -> dict[str, Any]:
+    from bertsearch.indexer.index import Index
+    from bertsearch.search.retrieval import answer_model, fuse
+
+    tag = "" if precision == "auto" else f"-{precision}"
+    settings, built = c.squad_index(args, paragraphs, name="squad-v1.1-dev" + tag, precision=precision)
     fit = answer_model()
     depth = max(max(max(KS), MRR_AT) * 3, fit.depth)  # chunks fetched, so that 20 distinct paragraphs remain
     ranks: dict[str, list[int | None]] = {"dense": [], "lexical": [], "hybrid": []}
@@ -71,7 +96,7 @@ def main(args: Any) -> dict[str, Any]:
         "settings": {"chunk_tokens": built["chunk_tokens"], "chunk_overlap": built["chunk_overlap"],
                      "dense": "exact inner product (cosine) over L2-normalised mean-pooled vectors",
                      "lexical": "BM25 (tantivy) over bertsearch.indexer.terms, English stemming",
-                     "hybrid": f"convex combination, dense weight {fit.dense_weight} (fitted on SQuAD train), "
+                     "hybrid": f"convex combination of z-scored lists, dense weight {fit.dense_weight} (fitted on SQuAD train), "
                                f"{fit.depth} chunks from each",
                      "paragraph_rank": "rank of the paragraph's best chunk among distinct paragraphs"},
         "documents": built["documents"],
@@ -88,4 +113,6 @@ if __name__ == "__main__":
     c.add_squad_option(p)
     c.add_model_options(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--precision", default="auto",
+                   help="comma-separated precisions to compare (auto, bf16, fp32, int8), each on its own index")
     c.run("eval_retrieval", main, p.parse_args())

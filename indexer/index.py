@@ -30,7 +30,7 @@ from bertsearch.indexer.common.errors import (
     StorageError,
 )
 from bertsearch.indexer.commit import Batch, Committed, bump_generation, write_batch
-from bertsearch.indexer.common.precision import cpu_has_native_bf16, use_bf16
+from bertsearch.indexer.common.precision import cpu_has_native_bf16, family, resolve, use_bf16
 from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
 from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexState, utcnow
 from bertsearch.indexer.reading import ChunkReader
@@ -162,18 +162,20 @@ class Index:
             )
         if self._pending_rebuild is None:
             self._check_chunking(params)
+            self._encoder_precision(params)  # a set precision that does not make these vectors
             if self._encoder is not None:
                 self._check_model(self._encoder)
 
     def _build_values(self, old: BuildParams | None) -> dict[str, Any]:
         """The ``index_state`` values of a new build with the current settings (loads the encoder)."""
-        encoder = self._encoder or self._load_encoder(self._model_path(old))
+        encoder = self._encoder or self._load_encoder(self._model_path(old), None)
         self._encoder = encoder
         values = dict(
             model_id=encoder.model_id,
             model_path=str(Path(self._model_path(old)).resolve()),
             dimension=encoder.dimension,
             pooling=encoder.pooling,
+            precision=encoder.precision,
             chunk_tokens=self._chunk_param("chunk_tokens", old),
             chunk_overlap=self._chunk_param("chunk_overlap", old),
             schema_version=SCHEMA_VERSION,
@@ -258,6 +260,8 @@ class Index:
         p = self.params
         built = (p.model_id, p.dimension, p.pooling)
         given = (encoder.model_id, encoder.dimension, encoder.pooling)
+        if family(p.precision) != family(encoder.precision):
+            raise ModelMismatch(_precision_mismatch(self.index_dir, p.precision, encoder.precision))
         if built != given:
             raise ModelMismatch(
                 f"the index {self.index_dir} was built with the model {p.model_id} "
@@ -267,10 +271,24 @@ class Index:
                 f"({p.model_path})"
             )
 
-    def _load_encoder(self, path: str) -> Encoder:
+    def _load_encoder(self, path: str, params: BuildParams | None) -> Encoder:
         from bertsearch.indexer.encoder import Encoder
 
-        return Encoder(path, precision=self.settings.precision, batch_size=self.settings.batch_size)
+        return Encoder(path, precision=self._encoder_precision(params), batch_size=self.settings.batch_size,
+                       cache_dir=self.settings.cache_dir)
+
+    def _encoder_precision(self, params: BuildParams | None) -> str:
+        """How to encode for an index built with ``params`` (``None``: a new build, which takes the
+        setting). A set precision must make the index's vectors (else :class:`ModelMismatch`);
+        ``auto`` keeps int8 for an int8 index and picks bf16 or fp32 by the CPU for the others."""
+        wanted = self.settings.precision
+        if params is None:
+            return resolve(wanted)
+        if wanted == "auto":
+            return "int8" if family(params.precision) == "int8" else ("bf16" if use_bf16("auto") else "fp32")
+        if family(wanted) != family(params.precision):
+            raise ModelMismatch(_precision_mismatch(self.index_dir, params.precision, wanted))
+        return wanted
 
     @property
     def encoder(self) -> Encoder:
@@ -281,7 +299,7 @@ class Index:
         """
         with self._encoder_lock:
             if self._encoder is None:
-                encoder = self._load_encoder(self._model_path(self.params))
+                encoder = self._load_encoder(self._model_path(self.params), self.params)
                 self._check_model(encoder)
                 self._encoder = encoder
             return self._encoder
@@ -544,18 +562,23 @@ class Index:
             "chunk_overlap": p.chunk_overlap,
             "schema_version": p.schema_version,
             "index_type": INDEX_TYPE,
-            # How this machine encodes: bf16 where the CPU has native bf16 (AVX512-BF16, AMX).
-            "encoder_precision": self._precision(),
+            # The index's vectors (int8, or bf16/fp32: the same vectors), and how this machine
+            # encodes queries for them: bf16 where the CPU has native bf16 (AVX512-BF16, AMX).
+            "precision": p.precision or "fp32",
+            "encoder_precision": self._precision(p),
             "cpu_native_bf16": cpu_has_native_bf16(),
             "size_bytes": _folder_size(self.index_dir),
             "created_at": p.created_at.isoformat() if p.created_at else None,
             "updated_at": p.updated_at.isoformat() if p.updated_at else None,
         }
 
-    def _precision(self) -> str:
+    def _precision(self, params: BuildParams) -> str:
         if self._encoder is not None:
             return self._encoder.precision
-        return "bf16" if use_bf16(self.settings.precision) else "fp32"
+        try:
+            return self._encoder_precision(params)
+        except ModelMismatch:
+            return "mismatch"
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -616,3 +639,10 @@ def _folder_size(folder: Path) -> int:
             except OSError:
                 pass
     return total
+
+
+def _precision_mismatch(index_dir: Path, built: str | None, wanted: str) -> str:
+    kind = "int8" if family(built) == "int8" else "bf16/fp32"
+    return (f"the index {index_dir} was built with {kind} vectors, which precision {wanted} does not make; "
+            "leave the precision unset (auto follows the index), or run `bertsearch index PATH --rebuild` "
+            f"to re-encode everything with {wanted}")

@@ -107,5 +107,7 @@ class IndexState(Base):
     # A random identity of this database's index: the derived files carry it, so a FAISS or
     # lexical file made from another database is never served, whatever its generation.
     index_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # How the vectors were encoded: "int8", or "bf16"/"fp32" (the same vectors); NULL: float.
+    precision: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -47,6 +47,7 @@ class BuildParams:
     schema_version: int
     root: str | None
     index_id: str | None
+    precision: str | None
     created_at: datetime | None
     updated_at: datetime | None
 

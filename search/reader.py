@@ -58,7 +58,9 @@ class Reader:
     Args:
         model_path: A QA model folder (see :mod:`bertsearch.search.qa_head`); ``None`` for the
             head shipped with bertsearch.
-        precision: ``auto`` (bf16 autocast when the CPU supports it), ``bf16`` or ``fp32``.
+        precision: ``auto`` (bf16 autocast where the CPU has native bf16, else int8 when ONNX
+            Runtime is installed, else fp32), ``bf16``, ``fp32`` or ``int8`` (ONNX Runtime with
+            int8 weights, exported once and cached in ``cache_dir``).
         max_seq_len: Tokens per window.
         stride: Tokens shared by consecutive windows of one passage.
         batch_size: Windows per forward pass.
@@ -81,16 +83,27 @@ class Reader:
         *,
         model: Any = None,
         tokenizer: Any = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
-        from bertsearch.indexer.common.precision import use_bf16
-        from bertsearch.search.qa_head import load_qa_model
+        from bertsearch.indexer.common.precision import resolve
+        from bertsearch.search.qa_head import default_qa_model_path, load_qa_model
 
+        self.precision = resolve(precision)
+        self.use_bf16 = self.precision == "bf16"
         if model is None:
             model, tokenizer = load_qa_model(model_path)
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.use_bf16 = use_bf16(precision)
-        self.precision = "bf16" if self.use_bf16 else "fp32"
+        self._int8: Any = None
+        if self.precision == "int8":
+            from bertsearch.indexer import int8
+            from bertsearch.indexer.encoder import default_cache_dir, fingerprint
+
+            folder = Path(model_path) if model_path is not None else default_qa_model_path()
+            onnx = int8.cached_model(folder, fingerprint(folder), Path(cache_dir or default_cache_dir()), "qa",
+                                     lambda: self.model, ["input_ids", "attention_mask", "token_type_ids"],
+                                     ["start_logits", "end_logits"])
+            self._int8 = int8.Int8Session(onnx, _threads())
         self.max_seq_len = max_seq_len
         self.stride = stride
         self.batch_size = batch_size
@@ -153,16 +166,25 @@ class Reader:
             for lo in range(0, n, self.batch_size):
                 idx = order[lo : lo + self.batch_size]
                 ids, types, mask = pad_windows(windows.input_ids, windows.token_type_ids, idx)
-                out = self.model(
-                    input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
-                    attention_mask=torch.from_numpy(mask),
-                )
-                s = out.start_logits.float().numpy()
-                e = out.end_logits.float().numpy()
+                if self._int8 is not None:
+                    s, e = self._int8({"input_ids": ids, "token_type_ids": types, "attention_mask": mask})[:2]
+                else:
+                    out = self.model(
+                        input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
+                        attention_mask=torch.from_numpy(mask),
+                    )
+                    s = out.start_logits.float().numpy()
+                    e = out.end_logits.float().numpy()
                 for row, i in enumerate(idx):
                     k = len(windows.input_ids[i])
                     starts[i], ends[i] = s[row, :k], e[row, :k]
         return starts, ends
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:

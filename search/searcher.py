@@ -58,7 +58,8 @@ class Searcher:
         reader: The QA reader; by default one is loaded from ``qa_model_path`` on the first
             :meth:`ask` (never before, so :meth:`search` needs no QA model).
         qa_model_path: Folder of the QA model; ``None`` means the shipped default head.
-        precision: Precision of the QA model (``auto``, ``bf16`` or ``fp32``).
+        precision: Precision of the QA model (``auto``, ``bf16``, ``fp32`` or ``int8``).
+        cache_dir: Where an int8 QA model is cached (default ``~/.cache/bertsearch``).
         threshold: Default minimum confidence of an answer (see :meth:`ask`).
     """
 
@@ -70,8 +71,10 @@ class Searcher:
         qa_model_path: str | None = None,
         precision: str = "auto",
         threshold: float = DEFAULT_THRESHOLD,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._index = index
+        self._cache_dir = cache_dir
         self.threshold = threshold
         self._reader = reader
         self._qa_model_path = qa_model_path
@@ -105,7 +108,8 @@ class Searcher:
         elif not isinstance(settings, Settings):
             settings = Settings(index_dir=Path(settings))
         index = Index.open(settings)
-        return cls(index, reader, qa_model_path=settings.qa_model_path, precision=settings.precision)
+        return cls(index, reader, qa_model_path=settings.qa_model_path, precision=settings.precision,
+                   cache_dir=settings.cache_dir)
 
     @property
     def index(self) -> Index:
@@ -141,7 +145,7 @@ class Searcher:
                 if self._reader is None:
                     from bertsearch.search.reader import Reader
 
-                    self._reader = Reader(self._qa_model_path, precision=self._precision)
+                    self._reader = Reader(self._qa_model_path, precision=self._precision, cache_dir=self._cache_dir)
         return self._reader
 
     def load_models(self, *, reader: bool = True) -> None:

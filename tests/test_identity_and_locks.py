@@ -64,6 +64,9 @@ def test_an_old_schema_is_migrated_under_the_writer_lock(tmp_path: Path, tiny_be
     with Index.open(settings) as index:
         assert len(index.params.index_id or "") == 32
         assert index.info()["documents"] == 5
+        # An index from before precisions were stored holds float vectors (bf16 or fp32).
+        assert index.params.precision is None and index.info()["precision"] == "fp32"
+        assert index.encoder.precision in {"bf16", "fp32"}
 
 
 @pytest.mark.postgres

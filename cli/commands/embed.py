@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bertsearch.indexer.common.precision import PRECISIONS
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings, show_progress
 
 
@@ -18,11 +19,13 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Read the texts from this file, one a line (`-`: standard input).")
 @click.option("--model", "model_path", default=None, metavar="PATH",
               help="Any local model folder (default: the index's encoder, else the packaged MiniLM).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+              help="With --model: auto (default), bf16, fp32 or int8. With an index: its own unless set.")
 @click.option("--npy", "npy", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the vectors to this .npy file (float32, one row a text) instead of JSON lines.")
 @click.option("--no-normalize", is_flag=True, help="Leave the vectors unnormalised.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def embed(texts: tuple[str, ...], index_dir, db_url, file, model_path: str | None, npy: Path | None,
+def embed(texts: tuple[str, ...], index_dir, db_url, file, model_path: str | None, precision: str | None, npy: Path | None,
           no_normalize: bool, quiet: bool) -> None:
     """Turn TEXTS (or the lines of --file, or of standard input) into vectors.
 
@@ -42,7 +45,7 @@ def embed(texts: tuple[str, ...], index_dir, db_url, file, model_path: str | Non
     lines = [line for line in lines if line.strip()]
     if not lines:
         raise ConfigError("no text to embed: give texts as arguments, --file FILE, or lines on standard input")
-    encoder = _encoder(index_dir, db_url, model_path)
+    encoder = _encoder(index_dir, db_url, model_path, precision)
     vectors = encoder.encode(lines, normalize=not no_normalize, show_progress=show_progress(quiet) and len(lines) > 64)
     if npy is not None:
         np.save(npy, vectors.astype(np.float32))
@@ -54,16 +57,17 @@ def embed(texts: tuple[str, ...], index_dir, db_url, file, model_path: str | Non
         out.write(json.dumps({"embedding": [float(x) for x in row]}) + "\n")
 
 
-def _encoder(index_dir, db_url, model_path):
+def _encoder(index_dir, db_url, model_path, precision):
     from bertsearch.indexer.common.settings import DEFAULT_INDEX_DIR
     from bertsearch.indexer.encoder import Encoder
     from bertsearch.indexer.index import Index
 
-    settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path)
+    settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path, precision=precision)
     if model_path is None and (index_dir is not None or db_url is not None or Path(DEFAULT_INDEX_DIR).is_dir()):
         with Index.open(settings) as index:
             return index.encoder  # the index's own model, checked against its build parameters
-    return Encoder(settings.resolved_model_path(), precision=settings.precision, batch_size=settings.batch_size)
+    return Encoder(settings.resolved_model_path(), precision=settings.precision, batch_size=settings.batch_size,
+                   cache_dir=settings.cache_dir)
 
 
 COMMANDS = [embed]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from bertsearch.indexer.common.precision import PRECISIONS
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings, show_progress
 
 
@@ -20,6 +21,9 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Drop the index and re-encode everything (after changing the model or chunking).")
 @click.option("--model", "model_path", default=None, metavar="PATH",
               help="Encoder model folder (default: the one the index was built with, else the packaged MiniLM).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+              help="How to encode: auto (bf16 with native bf16, else int8 when ONNX Runtime is installed, "
+                   "else fp32), bf16, fp32 or int8. Stored with the index: int8 or not.")
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
 @click.option("--max-file-size", type=click.IntRange(1), default=None, metavar="BYTES",
@@ -28,7 +32,7 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Follow symbolic links that lead out of the folder (default: report them as failed).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path,
+def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path, precision,
                   chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, quiet, as_json) -> None:
     """Index the documents under PATH, or bring the index up to date with it.
 
@@ -39,7 +43,7 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
 
     if not path.is_dir():
         raise ConfigError(f"not a folder: {path}")
-    settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path,
+    settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path, precision=precision,
                              chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                              max_file_size=max_file_size, follow_symlinks=follow_symlinks)
     with Index.open(settings, create=True, rebuild=rebuild) as index:

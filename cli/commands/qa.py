@@ -73,7 +73,8 @@ def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, 
 @click.option("--null-threshold", type=float, default=0.0, show_default=True,
               help="Abstain when the no-answer score beats the best span by more than this (log space).")
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32", "int8"]), default="auto", show_default=True,
+              help="auto: bf16 with native bf16, else int8 when ONNX Runtime is installed, else fp32.")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the predictions ({id: text}) to this JSON file.")
 @click.option("--score", "score_path", type=_FILE, default=None,

@@ -38,7 +38,15 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=16, le=510)
     chunk_overlap: int = Field(default=40, ge=0)
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
-    precision: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
+    precision: str = Field(
+        default="auto", pattern="^(auto|bf16|fp32|int8)$",
+        description="How the models run: auto (bf16 with native bf16, else int8 when ONNX Runtime is "
+                    "installed, else fp32), bf16, fp32 or int8. An index keeps the precision of its "
+                    "vectors: int8 or not.",
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Where int8 models are cached; default: ~/.cache/bertsearch.",
+    )
     lock_timeout: float = Field(default=0.0, ge=0.0, description="Seconds a writer waits for the lock.")
     search_threads: int = Field(
         default=1, ge=0,

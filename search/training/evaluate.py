@@ -89,7 +89,7 @@ def evaluate_qa_model(
         null_threshold: Abstain when ``log P(null) - log P(best span)`` exceeds it.
         abstain: Allow abstaining; default: only when the data holds unanswerable questions.
         batch_size: Windows per forward pass.
-        precision: ``auto``, ``bf16`` or ``fp32``.
+        precision: ``auto``, ``bf16``, ``fp32`` or ``int8``.
         predictions_path: Also write ``{id: prediction}`` here (the official scripts' input).
         reader: An already loaded :class:`~bertsearch.search.reader.Reader` (overrides the model).
         sweep: Also score a range of null thresholds (``threshold_sweep``; no extra model runs).
