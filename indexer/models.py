@@ -85,6 +85,19 @@ class ChunkRow(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, `dimension` values
 
 
+class ChunkRemoval(Base):
+    """A chunk removed at ``generation``: readers apply removals since the generation they hold.
+
+    Kept back to ``index_state.removals_from``; older entries are dropped once the FAISS file
+    holds a later generation (a reader further behind reloads from the file).
+    """
+
+    __tablename__ = "chunk_removals"
+
+    chunk_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class IndexState(Base):
     """The single row (``id == 1``) that says what the index was built with and how far it is.
 
@@ -109,5 +122,7 @@ class IndexState(Base):
     index_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # How the vectors were encoded: "int8", or "bf16"/"fp32" (the same vectors); NULL: float.
     precision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # ``chunk_removals`` holds every removal of the generations above this one.
+    removals_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

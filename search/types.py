@@ -200,7 +200,7 @@ class Embeddings:
         model: The encoder's fingerprint (``<name>@<digest>``), as the index records it.
         vectors: ``float32`` array of shape ``(len(texts), dimension)``, in the order of the texts.
         tokens: Tokens read, special tokens included.
-        precision: ``bf16`` or ``fp32``.
+        precision: ``bf16``, ``fp32`` or ``int8``: how the encoder ran.
     """
 
     model: str

@@ -85,7 +85,7 @@ class EmbedResponse(BaseModel):
 
     model: str = Field(description="The encoder's fingerprint, as the index records it.")
     dimension: int
-    precision: str = Field(description="bf16 or fp32: how the encoder ran on this CPU.")
+    precision: str = Field(description="bf16, fp32 or int8: how the encoder ran on this CPU.")
     embeddings: list[list[float]]
     tokens: int = Field(description="Tokens read, special tokens included.")
     took_ms: float
