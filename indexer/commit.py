@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
-from bertsearch.indexer.models import ChunkRow, Document, IndexState, utcnow
+from bertsearch.indexer.models import ChunkRemoval, ChunkRow, Document, IndexState, utcnow
 
 __all__ = ["Batch", "Committed", "DocumentWrite", "bump_generation", "write_batch"]
 
@@ -105,6 +105,9 @@ def write_batch(s: Any, batch: Batch, dimension: int, root: Path | None) -> Comm
     if rows:
         chunk_ids = list(s.scalars(insert(ChunkRow).returning(ChunkRow.id, sort_by_parameter_order=True), rows).all())
     generation = bump_generation(s, str(root) if root is not None else None)
+    if old_ids:  # what readers at earlier generations remove (they add the ids above their highest)
+        for part in _parts(old_ids, 5000):
+            s.execute(insert(ChunkRemoval), [{"chunk_id": i, "generation": generation} for i in part])
     return Committed(
         generation=generation, removed_chunk_ids=old_ids, added_chunk_ids=np.asarray(chunk_ids, dtype=np.int64),
         added_texts=texts, vectors=np.asarray(vectors, dtype=np.float32), documents_added=len(new_docs),

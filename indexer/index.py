@@ -32,11 +32,13 @@ from bertsearch.indexer.common.errors import (
 from bertsearch.indexer.commit import Batch, Committed, bump_generation, write_batch
 from bertsearch.indexer.common.precision import cpu_has_native_bf16, family, resolve, use_bf16
 from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
-from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRow, Document, IndexState, utcnow
+from bertsearch.indexer.models import SCHEMA_VERSION, ChunkRemoval, ChunkRow, Document, IndexState, utcnow
 from bertsearch.indexer.reading import ChunkReader
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
-from bertsearch.indexer.snapshot import BuildParams, Snapshot, chunk_texts, load_snapshot, read_params, sql_state
+from bertsearch.indexer.snapshot import (
+    BuildParams, Snapshot, advance_snapshot, chunk_texts, load_snapshot, read_params,
+)
 from bertsearch.indexer.vectors import FILE_NAME, VectorIndex
 
 if TYPE_CHECKING:
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 __all__ = ["BuildParams", "ChunkRecord", "DocumentRecord", "Index", "Snapshot"]
 
 log = logging.getLogger(__name__)
+
+# Generations of chunk removals kept in SQL behind the FAISS file: a reader that far behind
+# (or further) loads the file and brings it forward instead.
+REMOVALS_KEPT = 1000
 
 INDEX_TYPE = "faiss IndexIDMap2(IndexFlatIP): exact inner product of L2-normalised vectors (cosine)"
 
@@ -191,7 +197,8 @@ class Index:
     def _create(self) -> None:
         values = self._build_values(None)
         with self.transaction() as s:
-            s.add(IndexState(id=1, generation=1, created_at=utcnow(), index_id=uuid.uuid4().hex, **values))
+            s.add(IndexState(id=1, generation=1, created_at=utcnow(), index_id=uuid.uuid4().hex, removals_from=1,
+                             **values))
 
     @property
     def rebuild_pending(self) -> bool:
@@ -212,7 +219,10 @@ class Index:
                 s.execute(delete(ChunkRow))
                 s.execute(delete(Document))
                 s.execute(update(IndexState).where(IndexState.id == 1).values(**self._pending_rebuild))
-                bump_generation(s)
+                generation = bump_generation(s)
+                # Every chunk is new: readers load this generation whole, so no removal is logged.
+                s.execute(delete(ChunkRemoval))
+                s.execute(update(IndexState).where(IndexState.id == 1).values(removals_from=generation))
                 self._rebuild_params = BuildParams.from_row(s.get(IndexState, 1))
                 self._rebuild_session = s
                 try:
@@ -415,12 +425,17 @@ class Index:
         Returns:
             Whether a newer generation was loaded.
         """
-        generation, _ = sql_state(self._sessions)
-        if self._snapshot is not None and generation == self._snapshot.generation:
+        params = self._read_params()  # the poll: one row, by its primary key
+        current = self._snapshot
+        if params is None or (current is not None and params.generation == current.generation):
             return False
-        params = self._read_params() or self.params
-        old = self._snapshot.params if self._snapshot is not None else None
-        snapshot = self._load_snapshot(params)
+        old = current.params if current is not None else None
+        snapshot = None
+        if current is not None and not self._writing:
+            # What changed since, applied beside the shared base: costs the change, not the index.
+            snapshot = advance_snapshot(self._engine, self._sessions, self.index_dir, self.url, current, params)
+        if snapshot is None:
+            snapshot = self._load_snapshot(params)
         with self._encoder_lock:
             if old is not None and old.model != params.model:
                 # Rebuilt with another model by `index --rebuild`: queries need that model now.
@@ -435,7 +450,7 @@ class Index:
             StorageError: It does not.
         """
         try:
-            sql_state(self._sessions)
+            self._read_params()
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the index in {store.mask_url(self.url)}: "
                                f"{store.describe_db_error(exc, self.url)}") from exc
@@ -484,11 +499,19 @@ class Index:
             self._lexical_writer = None
 
     def save_vectors(self) -> None:
-        """Write the served FAISS index to the FAISS file, unless the file already holds it.
+        """Write the served FAISS index to the FAISS file, unless the file already holds it, and
+        drop the removal log older than :data:`REMOVALS_KEPT` generations before the file.
 
         Call it while holding the writer lock.
         """
+        vectors = self.snapshot.vectors
         self._save_vectors_of(self.snapshot)
+        if self._rebuild_session is None and vectors.saved_generation is not None:
+            horizon = vectors.saved_generation - REMOVALS_KEPT
+            if horizon > (self.params.removals_from or 0):
+                with self.transaction() as s:
+                    s.execute(delete(ChunkRemoval).where(ChunkRemoval.generation <= horizon))
+                    s.execute(update(IndexState).where(IndexState.id == 1).values(removals_from=horizon))
 
     def _save_vectors_of(self, snapshot: Snapshot) -> None:
         vectors = snapshot.vectors

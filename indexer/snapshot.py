@@ -10,6 +10,7 @@ snapshot runs on one whole generation, and a model change is never half applied.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,10 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from bertsearch.indexer import store
 from bertsearch.indexer.common.errors import IndexCorrupt, StorageError
 from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
-from bertsearch.indexer.models import ChunkRow, IndexState
+from bertsearch.indexer.models import ChunkRemoval, ChunkRow, IndexState
 from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs
 
-__all__ = ["BuildParams", "Snapshot", "chunk_texts", "load_snapshot", "read_params", "sql_state"]
+__all__ = ["BuildParams", "Snapshot", "advance_snapshot", "chunk_texts", "load_snapshot", "read_params", "sql_state"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class BuildParams:
     root: str | None
     index_id: str | None
     precision: str | None
+    removals_from: int | None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -96,19 +98,27 @@ def sql_state(sessions: Any) -> tuple[int, int]:
     return int(generation), int(count)
 
 
+# A reader applies at most this many changed chunks to the snapshot it serves (a delta beside a
+# shared base); past it, the next generation is loaded whole (from the FAISS file when that is
+# newer, itself brought forward the same way), which folds the delta into the base.
+MAX_DELTA = 50_000
+
+
 def load_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, params: BuildParams,
                   *, may_write: bool, expected: bool = False) -> Snapshot:
     """The snapshot of the newest committed generation.
 
     Derived files that are missing, corrupt or stale are rebuilt from SQL (no re-encoding) and
     written back when ``may_write`` (the caller may write the folder: no other writer runs).
+    A FAISS file a few generations behind is brought forward with the chunks added and removed
+    since (SQL's removal log), not rebuilt.
     A repair is logged as a warning, or only at info level when ``expected`` (after a rebuild).
     """
     generation, count = sql_state(sessions)
     level = logging.INFO if expected else logging.WARNING
     reasons = []
     stamp = params.index_id or ""
-    vectors, why = _load_vectors(engine, index_dir, url, params.dimension, generation, count, stamp, level)
+    vectors, why = _load_vectors(engine, sessions, index_dir, url, params, generation, count, stamp, level)
     if why:
         reasons.append(f"FAISS file {why}")
     lexical, why = _load_lexical(engine, index_dir, url, generation, count, stamp, may_write, level)
@@ -117,11 +127,101 @@ def load_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, params:
     return Snapshot(params, vectors, lexical, "; ".join(reasons) or None)
 
 
-def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: int,
+def advance_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, current: Snapshot,
+                     params: BuildParams) -> Snapshot | None:
+    """The snapshot of ``params.generation`` made from ``current`` and what changed since: the
+    chunks added (ids above the highest ``current`` has seen) and removed (the removal log). The
+    new snapshot shares ``current``'s FAISS base; ``current`` is left as it is.
+
+    Returns ``None`` when it cannot be done that way (another database or model, a removal log
+    that does not reach back to ``current``, a delta past :data:`MAX_DELTA`, a lexical index on
+    disk that is not at the new generation): the caller loads the generation whole.
+    """
+    old = current.vectors
+    if (params.index_id or "") != old.index_id or params.model != current.params.model:
+        return None
+    if params.removals_from is None or params.removals_from > old.generation or params.generation <= old.generation:
+        return None
+    lexical = _lexical_at(index_dir, params.generation, params.index_id or "")
+    if lexical is None:
+        return None
+    delta = _delta_since(engine, sessions, url, params, old.generation, old.high_id,
+                         MAX_DELTA - old.delta_count)
+    if delta is None:
+        return None
+    added_ids, added_vectors, removed = delta
+    vectors = old.advanced(params.generation, added_ids, added_vectors, removed)
+    return Snapshot(params, vectors, lexical)
+
+
+def _delta_since(engine: Any, sessions: Any, url: str, params: BuildParams, generation: int, high_id: int,
+                 limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The chunks added (ids above ``high_id``, with their vectors) and removed (ids) after
+    ``generation``, or ``None`` when there are more than ``limit``."""
+    try:
+        with sessions() as s:
+            removed = np.fromiter(
+                s.scalars(select(ChunkRemoval.chunk_id).where(ChunkRemoval.generation > generation,
+                                                              ChunkRemoval.generation <= params.generation)),
+                dtype=np.int64)
+            n_added = s.scalar(select(func.count()).select_from(ChunkRow).where(ChunkRow.id > high_id)) or 0
+            if removed.size + n_added > limit:
+                return None
+            rows = s.execute(select(ChunkRow.id, ChunkRow.vector).where(ChunkRow.id > high_id)
+                             .order_by(ChunkRow.id)).all()
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot read the chunks from {store.mask_url(url)}: "
+                           f"{store.describe_db_error(exc, url)}") from exc
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    try:
+        vectors = vectors_from_blobs([r[1] for r in rows], params.dimension)
+    except ValueError as exc:
+        raise IndexCorrupt(f"the vectors stored in {store.mask_url(url)} do not have dimension "
+                           f"{params.dimension}; run `bertsearch index PATH --rebuild`") from exc
+    return ids, vectors, removed
+
+
+def _lexical_at(index_dir: Path, generation: int, index_id: str) -> LexicalIndex | None:
+    """The lexical index on disk if it holds ``generation`` of this database; the writer updates
+    it just after its SQL commit, so it is awaited a moment."""
+    deadline = time.monotonic() + _LEXICAL_WAIT
+    while True:
+        try:
+            lexical = LexicalIndex.load(index_dir)
+            if lexical.index_id == index_id and lexical.generation == generation:
+                return lexical
+            if lexical.index_id != index_id or lexical.generation > generation:
+                return None
+        except LexicalFileError:
+            return None
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+_LEXICAL_WAIT = 2.0
+
+
+def _load_vectors(engine: Any, sessions: Any, index_dir: Path, url: str, params: BuildParams, generation: int,
                   count: int, index_id: str, level: int) -> tuple[VectorIndex, str | None]:
+    dim = params.dimension
     try:
         vectors = VectorIndex.load(index_dir / FILE_NAME, dim)
+        saved = vectors.generation
         reason = _mismatch(vectors, index_id, generation, count, "vectors")
+        if reason is not None and _can_catch_up(vectors, index_id, params, generation):
+            # A file a few generations behind: apply what changed since, in place (no copy).
+            delta = _delta_since(engine, sessions, url, params, vectors.generation, vectors.high_id, MAX_DELTA)
+            if delta is not None:
+                added_ids, added_vectors, removed = delta
+                vectors.remove(removed.tolist())
+                vectors.add(added_ids, added_vectors)
+                vectors.generation = generation
+                reason = _mismatch(vectors, index_id, generation, count, "vectors")
+                if reason is None:
+                    log.info("FAISS file in %s brought from generation %d to %d (%d chunks added, %d removed)",
+                             index_dir, saved, generation, added_ids.size, removed.size)
+                    return vectors, None
         if reason is None:
             vectors.saved_generation = generation
             return vectors, None
@@ -141,6 +241,11 @@ def _load_vectors(engine: Any, index_dir: Path, url: str, dim: int, generation: 
                 index_dir, reason, vectors.count)
         return vectors, reason
     return vectors, None
+
+
+def _can_catch_up(vectors: VectorIndex, index_id: str, params: BuildParams, generation: int) -> bool:
+    return (vectors.index_id == index_id and params.removals_from is not None
+            and params.removals_from <= vectors.generation < generation)
 
 
 def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count: int, index_id: str,

@@ -17,6 +17,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -34,40 +35,108 @@ class VectorFileError(Exception):
 
 
 class VectorIndex:
-    """An in-memory exact inner-product index keyed by chunk id, stamped with a SQL generation."""
+    """An exact inner-product index keyed by chunk id, stamped with a SQL generation.
+
+    It is a *base* FAISS index plus, after :meth:`advanced`, the changes of later generations:
+    a small *delta* index of the chunks added since the base, and the ids removed from the base
+    (filtered out of every search before its top k is cut). A reader moves from one generation
+    to the next by applying what changed, sharing the base with the snapshot it came from, so a
+    one-document change costs that document, never a copy or a reread of every vector.
+    """
 
     def __init__(self, dimension: int, generation: int = 0, index: faiss.Index | None = None,
-                 *, index_id: str = "") -> None:
+                 *, index_id: str = "", delta: faiss.Index | None = None,
+                 removed: np.ndarray | None = None, high_id: int | None = None) -> None:
         self.dimension = dimension
         self.generation = generation
         self.index_id = index_id
         """The identity (``index_state.index_id``) of the database these vectors come from."""
         self.saved_generation: int | None = None
         """The generation the FAISS file on disk holds, when it is known to hold this index."""
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._index = index if index is not None else _flat(dimension)
+        self._delta = delta
+        self._removed = removed if removed is not None else np.zeros(0, dtype=np.int64)
+        if high_id is None:
+            ids = self._base_ids()
+            high_id = int(ids.max()) if ids.size else 0
+        self.high_id = high_id
+        """The highest chunk id this index has seen: chunks above it were added after it."""
 
     @property
     def count(self) -> int:
         """The number of vectors held."""
-        return int(self._index.ntotal)
+        delta = int(self._delta.ntotal) if self._delta is not None else 0
+        return int(self._index.ntotal) - int(self._removed.size) + delta
 
-    def ids(self) -> np.ndarray:
-        """The chunk ids held, in insertion order."""
+    @property
+    def delta_count(self) -> int:
+        """Vectors added and removed since the base: what :meth:`advanced` has piled up."""
+        return (int(self._delta.ntotal) if self._delta is not None else 0) + int(self._removed.size)
+
+    def _base_ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
+    def ids(self) -> np.ndarray:
+        """The chunk ids held: the base's in insertion order, then the delta's."""
+        ids = self._base_ids()
+        if self._removed.size:
+            ids = ids[~np.isin(ids, self._removed)]
+        if self._delta is not None:
+            ids = np.concatenate([ids, faiss.vector_to_array(self._delta.id_map).astype(np.int64)])
+        return ids
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` (float32, ``(n, dimension)``) under the chunk ids ``ids``."""
+        """Add ``vectors`` (float32, ``(n, dimension)``) under the chunk ids ``ids``, in place."""
         if len(ids) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dimension)
-        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._index.add_with_ids(vectors, ids)
+        self.high_id = max(self.high_id, int(ids.max()))
 
     def remove(self, ids: Iterable[int]) -> int:
-        """Remove the vectors of ``ids`` (unknown ids are ignored); returns how many were removed."""
+        """Remove the vectors of ``ids`` in place (unknown ids are ignored); returns how many were removed."""
         arr = np.fromiter(ids, dtype=np.int64)
         if arr.size == 0:
             return 0
-        return int(self._index.remove_ids(faiss.IDSelectorBatch(arr)))
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(arr)))
+        if self._delta is not None:
+            removed += int(self._delta.remove_ids(faiss.IDSelectorBatch(arr)))
+        return removed
+
+    def advanced(self, generation: int, added_ids: np.ndarray, added_vectors: np.ndarray,
+                 removed_ids: np.ndarray) -> VectorIndex:
+        """A new index at ``generation``: this one with ``removed_ids`` gone and the chunks added.
+
+        This index is left as it is (a request may still read it); the new one shares its base
+        and copies only the delta.
+        """
+        removed_ids = np.unique(np.asarray(removed_ids, dtype=np.int64))
+        delta = _flat(self.dimension)
+        if self._delta is not None and self._delta.ntotal:
+            old_ids = faiss.vector_to_array(self._delta.id_map).astype(np.int64)
+            keep = ~np.isin(old_ids, removed_ids)
+            if keep.any():
+                delta.add_with_ids(_flat_vectors(self._delta)[keep], old_ids[keep])
+            removed_ids = removed_ids[~np.isin(removed_ids, old_ids)]
+        from_base = [int(i) for i in removed_ids if self._in_base(int(i))]
+        removed = np.union1d(self._removed, np.asarray(from_base, dtype=np.int64))
+        added_ids = np.ascontiguousarray(added_ids, dtype=np.int64)
+        if added_ids.size:
+            delta.add_with_ids(np.ascontiguousarray(added_vectors, dtype=np.float32).reshape(-1, self.dimension),
+                               added_ids)
+        high = max(self.high_id, int(added_ids.max()) if added_ids.size else 0)
+        return VectorIndex(self.dimension, generation, self._index, index_id=self.index_id,
+                           delta=delta if delta.ntotal else None, removed=removed, high_id=high)
+
+    def _in_base(self, chunk_id: int) -> bool:
+        if chunk_id in self._removed:
+            return False
+        try:
+            self._index.reconstruct(chunk_id)
+        except RuntimeError:  # not in the id map
+            return False
+        return True
 
     def search(
         self, query: np.ndarray, k: int, *, subset: np.ndarray | None = None, threads: int = 0
@@ -82,43 +151,69 @@ class VectorIndex:
         k = min(k, self.count if subset is None else min(self.count, len(subset)))
         if k <= 0:
             return []
-        params = None
-        if subset is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(subset, dtype=np.int64)))
+        # The selectors are kept in local names: FAISS holds plain pointers to them.
+        only = faiss.IDSelectorBatch(np.asarray(subset, dtype=np.int64)) if subset is not None else None
+        batch = faiss.IDSelectorBatch(self._removed) if self._removed.size else None
+        not_removed = faiss.IDSelectorNot(batch) if batch is not None else None
+        both = faiss.IDSelectorAnd(only, not_removed) if only is not None and not_removed is not None else None
+        base_sel = both or only or not_removed
         before = faiss.omp_get_max_threads()
         if threads > 0:
             faiss.omp_set_num_threads(threads)
         try:
-            scores, ids = self._index.search(query, k, params=params)
+            hits = _search(self._index, query, k, base_sel)
+            if self._delta is not None:
+                hits += _search(self._delta, query, k, only)
         finally:
             faiss.omp_set_num_threads(before)
-        return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i != -1]
+        if self._delta is not None:
+            hits.sort(key=lambda h: -h[1])
+        return hits[:k]
+
+    def _flattened(self) -> faiss.Index:
+        """One index holding exactly :meth:`ids` (a copy, when there is a delta or a removal)."""
+        if self._delta is None and not self._removed.size:
+            return self._index
+        flat = _flat(self.dimension)
+        ids = self._base_ids()
+        keep = ~np.isin(ids, self._removed)
+        if keep.any():
+            flat.add_with_ids(_flat_vectors(self._index)[keep], ids[keep])
+        if self._delta is not None and self._delta.ntotal:
+            flat.add_with_ids(_flat_vectors(self._delta), faiss.vector_to_array(self._delta.id_map).astype(np.int64))
+        return flat
 
     def save(self, path: Path) -> None:
         """Write the index atomically to ``path`` (temp file, fsync, rename, fsync of the folder).
 
+        The index is streamed to the file (no serialised copy in memory); the header, with the
+        payload's length and CRC, is written last.
+
         Raises:
             StorageError: the file cannot be written (disk full, permissions); the old file is kept.
         """
-        payload = faiss.serialize_index(self._index).tobytes()
-        header = _HEADER.pack(
-            _MAGIC, self.generation, self.count, self.dimension, zlib.crc32(payload), len(payload),
-            bytes.fromhex(self.index_id) if self.index_id else bytes(16),
-        )
+        index = self._flattened()
         folder = path.parent
         tmp = None
         try:
             fd, tmp = temp_file(folder, path.name)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(header)
-                fh.write(payload)
+                fh.write(bytes(_HEADER.size))
+                sink = _CrcWriter(fh)
+                faiss.write_index(index, faiss.PyCallbackIOWriter(sink.write))
+                fh.seek(0)
+                fh.write(_HEADER.pack(
+                    _MAGIC, self.generation, int(index.ntotal), self.dimension, sink.crc, sink.length,
+                    bytes.fromhex(self.index_id) if self.index_id else bytes(16),
+                ))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # FAISS reports the writer's OSError as RuntimeError
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
-            raise StorageError(f"cannot write the FAISS file {path}: {exc.strerror or exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+            raise StorageError(f"cannot write the FAISS file {path}: {reason}") from exc
         _fsync_dir(folder)
         self.saved_generation = self.generation
 
@@ -126,29 +221,38 @@ class VectorIndex:
     def load(cls, path: Path, dimension: int) -> VectorIndex:
         """Read a file written by :meth:`save`.
 
+        The checksum is verified by streaming the file once, then FAISS reads the payload from
+        the file: memory holds the index and a small buffer, never a copy of the file.
+
         Raises:
             VectorFileError: the file is missing, truncated, fails its checksum, or has another dimension.
         """
         try:
-            data = path.read_bytes()
+            fh = open(path, "rb")
         except FileNotFoundError as exc:
             raise VectorFileError("missing") from exc
         except OSError as exc:
             raise VectorFileError(f"unreadable ({exc.strerror or exc})") from exc
-        if len(data) < _HEADER.size:
-            raise VectorFileError("truncated header")
-        magic, generation, count, dim, crc, length, index_id = _HEADER.unpack_from(data)
-        payload = memoryview(data)[_HEADER.size:]
-        if magic != _MAGIC:
-            raise VectorFileError("an older format" if magic.startswith(b"BSFAISS") else "not a bertsearch FAISS file")
-        if len(payload) != length or zlib.crc32(payload) != crc:
-            raise VectorFileError("checksum mismatch (truncated or corrupt)")
-        if dim != dimension:
-            raise VectorFileError(f"dimension {dim}, expected {dimension}")
-        try:
-            index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
-        except RuntimeError as exc:
-            raise VectorFileError(f"unreadable by FAISS ({exc})") from exc
+        with fh:
+            head = fh.read(_HEADER.size)
+            if len(head) < _HEADER.size:
+                raise VectorFileError("truncated header")
+            magic, generation, count, dim, crc, length, index_id = _HEADER.unpack(head)
+            if magic != _MAGIC:
+                raise VectorFileError("an older format" if magic.startswith(b"BSFAISS") else "not a bertsearch FAISS file")
+            try:
+                found_crc, found_length = _crc_of_rest(fh)
+            except OSError as exc:
+                raise VectorFileError(f"unreadable ({exc.strerror or exc})") from exc
+            if found_length != length or found_crc != crc:
+                raise VectorFileError("checksum mismatch (truncated or corrupt)")
+            if dim != dimension:
+                raise VectorFileError(f"dimension {dim}, expected {dimension}")
+            fh.seek(_HEADER.size)
+            try:
+                index = faiss.read_index(faiss.PyCallbackIOReader(fh.read))
+            except RuntimeError as exc:
+                raise VectorFileError(f"unreadable by FAISS ({str(exc).splitlines()[0]})") from exc
         if index.ntotal != count or index.d != dimension:
             raise VectorFileError("header and payload disagree")
         return cls(dimension, generation, index, index_id=index_id.hex() if any(index_id) else "")
@@ -162,6 +266,50 @@ class VectorIndex:
         for ids, vectors in batches:
             vi.add(ids, vectors)
         return vi
+
+
+def _flat(dimension: int) -> faiss.Index:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+
+def _flat_vectors(index: faiss.Index) -> np.ndarray:
+    """The vectors of an ``IndexIDMap2(IndexFlatIP)``, in the order of its id map (a copy)."""
+    inner = faiss.downcast_index(index.index)
+    return faiss.vector_to_array(inner.codes).view(np.float32).reshape(-1, inner.d)
+
+
+def _search(index: faiss.Index, query: np.ndarray, k: int, selector: Any) -> list[tuple[int, float]]:
+    k = min(k, int(index.ntotal))
+    if k <= 0:
+        return []
+    params = faiss.SearchParameters(sel=selector) if selector is not None else None
+    scores, ids = index.search(query, k, params=params)
+    return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i != -1]
+
+
+class _CrcWriter:
+    """A file sink that keeps the CRC32 and length of what went through it."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.crc = 0
+        self.length = 0
+
+    def write(self, data: bytes) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.length += len(data)
+        self._fh.write(data)
+        return len(data)
+
+
+def _crc_of_rest(fh: Any, block: int = 1 << 20) -> tuple[int, int]:
+    crc, length = 0, 0
+    while True:
+        data = fh.read(block)
+        if not data:
+            return crc, length
+        crc = zlib.crc32(data, crc)
+        length += len(data)
 
 
 def read_generation(path: Path) -> int | None:

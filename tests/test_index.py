@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bertsearch.indexer.encoder import Encoder
 from bertsearch.indexer.common.errors import (
@@ -18,7 +18,7 @@ from bertsearch.indexer.common.errors import (
     ModelMismatch,
 )
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.models import ChunkRow, Document
+from bertsearch.indexer.models import ChunkRow, Document, IndexState
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.store import mask_url, writer_lock
 from bertsearch.indexer.vectors import VectorIndex
@@ -147,7 +147,7 @@ def test_a_run_with_nothing_to_encode_never_loads_the_model(tmp_path: Path, make
         index.update(root)
     loads = []
     load = Index._load_encoder
-    monkeypatch.setattr(Index, "_load_encoder", lambda self, path: loads.append(path) or load(self, path))
+    monkeypatch.setattr(Index, "_load_encoder", lambda self, path, params: loads.append(path) or load(self, path, params))
     (root / "binary.txt").write_bytes(b"\x00\x01\x02binary")
     _write(root / "empty.txt", "  \n")
     # No model named: the one the index was built with loads when, and only if, there is text to encode.
@@ -169,7 +169,7 @@ def test_index_folder_inside_the_root_is_skipped(tmp_path: Path, make_settings, 
         assert summary.added == 1 and index.info()["documents"] == 1
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt", "stale"])
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "stale", "stale-beyond-the-log"])
 def test_damaged_faiss_file_is_rebuilt_on_open(tmp_path: Path, make_settings, encoder, damage: str):
     root = tmp_path / "docs"
     for i in range(5):
@@ -191,9 +191,17 @@ def test_damaged_faiss_file_is_rebuilt_on_open(tmp_path: Path, make_settings, en
         path.write_bytes(bytes(data))
     else:
         old.save(path)  # an older generation
+    if damage == "stale-beyond-the-log":  # the removal log no longer reaches back to the file
+        with Index.open(make_settings(), encoder=encoder) as index:
+            with index.transaction() as s:
+                s.execute(update(IndexState).values(removals_from=IndexState.generation))
+        old.save(path)
     encoder.encoded = 0
     with Index.open(make_settings(), encoder=encoder) as index:
-        assert index.last_repair
+        if damage == "stale":  # brought forward with the chunks added and removed since: no rebuild
+            assert index.last_repair is None and index.vectors.generation == index.generation
+        else:
+            assert index.last_repair
         assert _assert_consistent(index)["chunks"] == expected + 1
         assert encoder.encoded == 0  # rebuilt from SQL, not re-encoded
         assert query[0] in index.vectors.ids()
