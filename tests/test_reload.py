@@ -1,0 +1,177 @@
+"""A reload costs what changed: a reader brings its snapshot forward with the chunks added and
+removed since (SQL's removal log), sharing the FAISS base; the poll reads one row; the removal
+log is pruned behind the FAISS file, and a reader further behind loads the generation whole.
+
+Every reader is checked against a fresh full load of the same generation: same ids, same hits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import event, func, select
+
+from bertsearch.indexer import index as index_module
+from bertsearch.indexer import snapshot as snapshot_module
+from bertsearch.indexer.encoder import Encoder
+from bertsearch.indexer.common.settings import Settings
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.models import ChunkRemoval, ChunkRow
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bert_path: str) -> Encoder:
+    return Encoder(tiny_bert_path, precision="fp32")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str, tiny_bert_path: str) -> Settings:
+    return Settings(index_dir=tmp_path / "idx", db_url=db_url, model_path=tiny_bert_path,
+                    chunk_tokens=32, chunk_overlap=4)
+
+
+def _text(seed: int, n_words: int = 60) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(rng.choice(WORDS, n_words)) + "."
+
+
+def _write(root: Path, name: str, seed: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(_text(seed), encoding="utf-8")
+
+
+def _same_as_a_full_load(reader: Index, settings: Settings, encoder: Encoder) -> None:
+    """The reader's snapshot holds exactly what a fresh open of its generation holds, and ranks alike."""
+    with Index.open(settings, encoder=encoder) as fresh:
+        assert fresh.generation == reader.generation
+        assert sorted(reader.vectors.ids().tolist()) == sorted(fresh.vectors.ids().tolist())
+        assert reader.vectors.count == fresh.vectors.count == fresh.info()["chunks"]
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            query = rng.standard_normal(fresh.params.dimension).astype(np.float32)
+            ours, theirs = reader.search(query, 10), fresh.search(query, 10)
+            assert [i for i, _ in ours] == [i for i, _ in theirs]
+            np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], rtol=1e-5)
+
+
+def test_a_reader_applies_what_changed_and_shares_the_rest(tmp_path: Path, settings: Settings, encoder: Encoder):
+    root = tmp_path / "docs"
+    for i in range(8):
+        _write(root, f"d{i}.txt", i)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+    reader = Index.open(settings, encoder=encoder)
+    try:
+        before = reader.snapshot
+        base = before.vectors._index
+        held = sorted(before.vectors.ids().tolist())
+        # One document changed, one removed, one added: a new generation.
+        _write(root, "d1.txt", 101)
+        (root / "d2.txt").unlink()
+        _write(root, "d8.txt", 108)
+        with Index.open(settings, encoder=encoder) as writer:
+            summary = writer.update(root)
+            assert (summary.added, summary.updated, summary.removed) == (1, 1, 1)
+            with writer.transaction() as s:
+                logged = s.scalar(select(func.count()).select_from(ChunkRemoval))
+        assert logged > 0
+        assert reader.refresh()
+        after = reader.snapshot
+        assert after.vectors._index is base  # shared, not copied or reread
+        assert after.vectors.delta_count > 0 and after.repaired is None
+        _same_as_a_full_load(reader, settings, encoder)
+        # The snapshot a request held is untouched: its generation, its chunks.
+        assert before.generation < after.generation
+        assert sorted(before.vectors.ids().tolist()) == held != sorted(after.vectors.ids().tolist())
+        # Two more generations on top of the delta.
+        for step in range(2):
+            _write(root, f"d{3 + step}.txt", 200 + step)
+            with Index.open(settings, encoder=encoder) as writer:
+                writer.update(root)
+            assert reader.refresh()
+            assert reader.vectors._index is base
+            _same_as_a_full_load(reader, settings, encoder)
+    finally:
+        reader.close()
+
+
+def test_the_poll_reads_one_row(tmp_path: Path, settings: Settings, encoder: Encoder):
+    root = tmp_path / "docs"
+    _write(root, "a.txt", 1)
+    with Index.open(settings, create=True, encoder=encoder) as index:
+        index.update(root)
+    with Index.open(settings, encoder=encoder) as reader:
+        statements: list[str] = []
+        event.listen(reader._engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *args: statements.append(statement))
+        assert reader.refresh() is False
+        assert len(statements) == 1, statements
+        assert "FROM index_state" in statements[0] and "count(" not in statements[0].lower()
+
+
+def test_a_delta_past_its_bound_loads_the_generation_whole(tmp_path: Path, settings: Settings, encoder: Encoder,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(snapshot_module, "MAX_DELTA", 3)
+    root = tmp_path / "docs"
+    _write(root, "a.txt", 1)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+    with Index.open(settings, encoder=encoder) as reader:
+        base = reader.vectors._index
+        for i in range(3):
+            _write(root, f"new{i}.txt", 10 + i)  # several chunks each: past the bound
+        with Index.open(settings, encoder=encoder) as writer:
+            writer.update(root)
+        assert reader.refresh()
+        assert reader.vectors._index is not base and reader.vectors.delta_count == 0
+        _same_as_a_full_load(reader, settings, encoder)
+
+
+def test_the_removal_log_is_pruned_behind_the_faiss_file(tmp_path: Path, settings: Settings, encoder: Encoder,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(index_module, "REMOVALS_KEPT", 1)
+    root = tmp_path / "docs"
+    for i in range(3):
+        _write(root, f"d{i}.txt", i)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+    reader = Index.open(settings, encoder=encoder)  # stays behind while the log is pruned
+    try:
+        for step in range(4):
+            _write(root, "d0.txt", 50 + step)
+            with Index.open(settings, encoder=encoder) as writer:
+                writer.update(root)  # saves the FAISS file, then prunes the log behind it
+        with Index.open(settings, encoder=encoder) as writer:
+            params = writer.params
+            with writer.transaction() as s:
+                oldest = s.scalar(select(func.min(ChunkRemoval.generation)))
+            assert params.removals_from is not None and params.removals_from > reader.generation
+            assert oldest is None or oldest > params.removals_from
+        # The reader is behind the log: it loads the generation whole (the file, then the log).
+        assert reader.refresh()
+        assert reader.vectors.delta_count == 0
+        _same_as_a_full_load(reader, settings, encoder)
+    finally:
+        reader.close()
+
+
+def test_a_rebuild_is_loaded_whole_by_readers(tmp_path: Path, settings: Settings, encoder: Encoder):
+    root = tmp_path / "docs"
+    for i in range(3):
+        _write(root, f"d{i}.txt", i)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+    with Index.open(settings, encoder=encoder) as reader:
+        old_ids = set(reader.vectors.ids().tolist())
+        with Index.open(settings, rebuild=True, encoder=encoder) as writer:
+            writer.update(root)
+            with writer.transaction() as s:
+                assert s.scalar(select(func.count()).select_from(ChunkRemoval)) == 0  # nothing logged
+                new_ids = set(s.scalars(select(ChunkRow.id)))
+        assert reader.refresh()
+        assert not old_ids & new_ids and set(reader.vectors.ids().tolist()) == new_ids
+        _same_as_a_full_load(reader, settings, encoder)
