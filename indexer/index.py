@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,9 +38,9 @@ from bertsearch.indexer.reading import ChunkReader
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
 from bertsearch.indexer.snapshot import (
-    BuildParams, Snapshot, advance_snapshot, chunk_texts, load_snapshot, read_params,
+    BuildParams, Snapshot, advance_snapshot, build_vectors, chunk_texts, load_snapshot, read_params,
 )
-from bertsearch.indexer.vectors import FILE_NAME, VectorIndex
+from bertsearch.indexer.vectors import FILE_NAME, HNSW_M, VectorIndex, choose_kind
 
 if TYPE_CHECKING:
     from bertsearch.indexer.encoder import Encoder
@@ -49,11 +50,20 @@ __all__ = ["BuildParams", "ChunkRecord", "DocumentRecord", "Index", "Snapshot"]
 
 log = logging.getLogger(__name__)
 
+# The writer rewrites the FAISS file once this many vectors (or 1% of them) changed since it
+# was written: until then readers bring the file forward from SQL, so a small run on a large
+# index writes in proportion to its change.
+SAVE_AFTER = 10_000
+
 # Generations of chunk removals kept in SQL behind the FAISS file: a reader that far behind
 # (or further) loads the file and brings it forward instead.
 REMOVALS_KEPT = 1000
 
-INDEX_TYPE = "faiss IndexIDMap2(IndexFlatIP): exact inner product of L2-normalised vectors (cosine)"
+INDEX_TYPES = {
+    "flat": "faiss IndexIDMap2(IndexFlatIP): exact inner product of L2-normalised vectors (cosine)",
+    "hnsw": f"faiss IndexIDMap2(IndexHNSWFlat, M={HNSW_M}): approximate, removed chunks filtered out",
+    "hnsw-sq8": f"faiss IndexIDMap2(IndexHNSWSQ 8-bit, M={HNSW_M}): approximate, removed chunks filtered out",
+}
 
 
 # Over 250 lines: the one facade of an open index (opening checks, snapshots, commits); the
@@ -76,7 +86,7 @@ class Index:
         self._writing = 0  # writer_lock depth held by this process
         self._lock_guard: store.LockGuard | None = None
         self._lexical_writer: LexicalWriter | None = None
-        self._chunks = ChunkReader(self._sessions, settings.search_threads)
+        self._chunks = ChunkReader(self._sessions, settings.search_threads, settings.ef_search)
         self._last_repair: str | None = None
         # `--rebuild`: the new build's values, applied by the next update in one transaction
         # (readers serve the old generation until it commits; a failed rebuild changes nothing).
@@ -166,6 +176,17 @@ class Index:
                 f"the index {self.index_dir} was written by a newer bertsearch (schema {params.schema_version}); "
                 "upgrade bertsearch to read it"
             )
+        if "index_type" in self.settings.model_fields_set and self.settings.index_type != (params.index_type or "auto"):
+            if not create:
+                raise ModelMismatch(
+                    f"the index {self.index_dir} uses the index type {params.index_type or 'auto'}, not "
+                    f"{self.settings.index_type}; change it with `bertsearch index PATH --index-type "
+                    f"{self.settings.index_type}` (the FAISS index is rebuilt from SQL, nothing is re-encoded)")
+            with self.writer_lock(), self.transaction() as s:  # the writer rebuilds FAISS at its next save
+                s.execute(update(IndexState).where(IndexState.id == 1).values(index_type=self.settings.index_type))
+            params = self._read_params()
+            assert params is not None
+            self._params = params
         if self._pending_rebuild is None:
             self._check_chunking(params)
             self._encoder_precision(params)  # a set precision that does not make these vectors
@@ -184,6 +205,8 @@ class Index:
             precision=encoder.precision,
             chunk_tokens=self._chunk_param("chunk_tokens", old),
             chunk_overlap=self._chunk_param("chunk_overlap", old),
+            index_type=(self.settings.index_type if old is None or "index_type" in self.settings.model_fields_set
+                        else old.index_type),
             schema_version=SCHEMA_VERSION,
             root=None,
             updated_at=utcnow(),
@@ -406,7 +429,7 @@ class Index:
             with store.writer_lock(self.index_dir, timeout=0):
                 snapshot = load_snapshot(self._engine, self._sessions, self.index_dir, self.url, params,
                                          may_write=True)
-                self._save_vectors_of(snapshot)
+                self._save_vectors_of(snapshot, lazy=True)
                 return snapshot
         except (IndexLocked, StorageError, OSError) as exc:  # another writer, or a folder it cannot write
             log.debug("not writing repairs of %s; they stay in memory: %s", self.index_dir, exc)
@@ -498,14 +521,27 @@ class Index:
             self._lexical_writer.close()
             self._lexical_writer = None
 
-    def save_vectors(self) -> None:
+    def save_vectors(self, *, lazy: bool = False) -> None:
         """Write the served FAISS index to the FAISS file, unless the file already holds it, and
         drop the removal log older than :data:`REMOVALS_KEPT` generations before the file.
+        ``lazy``: not while fewer than :data:`SAVE_AFTER` vectors changed since the file was
+        written and SQL's removal log reaches back to it (readers bring it forward).
 
         Call it while holding the writer lock.
         """
-        vectors = self.snapshot.vectors
-        self._save_vectors_of(self.snapshot)
+        snapshot = self.snapshot
+        wanted = choose_kind(snapshot.params.index_type, snapshot.vectors.count)
+        why = snapshot.vectors.rebuild_reason(wanted) if self._rebuild_session is None else None
+        if why is not None:
+            # Another kind for this size (or a setting changed), or an HNSW graph full of removed
+            # vectors: rebuilt from SQL (no re-encoding) while the old one still serves.
+            log.info("rebuilding the FAISS index of %s from the database: %s", self.index_dir, why)
+            fresh = build_vectors(self._engine, self.url, snapshot.params, snapshot.generation,
+                                  snapshot.vectors.count, snapshot.params.index_id or "")
+            snapshot = replace(snapshot, vectors=fresh, repaired=None)
+            self._serve(snapshot)
+        vectors = snapshot.vectors
+        self._save_vectors_of(snapshot, lazy=lazy)
         if self._rebuild_session is None and vectors.saved_generation is not None:
             horizon = vectors.saved_generation - REMOVALS_KEPT
             if horizon > (self.params.removals_from or 0):
@@ -513,12 +549,18 @@ class Index:
                     s.execute(delete(ChunkRemoval).where(ChunkRemoval.generation <= horizon))
                     s.execute(update(IndexState).where(IndexState.id == 1).values(removals_from=horizon))
 
-    def _save_vectors_of(self, snapshot: Snapshot) -> None:
+    def _save_vectors_of(self, snapshot: Snapshot, *, lazy: bool = False) -> None:
         vectors = snapshot.vectors
-        if vectors.saved_generation == vectors.generation:
-            return
         for leftover in self.index_dir.glob(f".{FILE_NAME}.*.tmp"):  # from a run killed while saving
             leftover.unlink(missing_ok=True)
+        if vectors.saved_generation == vectors.generation:
+            return
+        removals_from = snapshot.params.removals_from
+        if (lazy and vectors.saved_generation is not None and vectors.unsaved is not None
+                and vectors.unsaved < max(SAVE_AFTER, vectors.count // 100)
+                and removals_from is not None and removals_from <= vectors.saved_generation
+                and self.vectors_path.is_file()):
+            return
         vectors.save(self.vectors_path)
 
     def record_run(self, root: Path, touched: list[dict[str, Any]]) -> None:
@@ -539,9 +581,10 @@ class Index:
         return self._chunks
 
     def search(self, query_vector: Any, k: int, *, path_glob: str | None = None,
-               snapshot: Snapshot | None = None) -> list[tuple[int, float]]:
+               snapshot: Snapshot | None = None, ef_search: int | None = None) -> list[tuple[int, float]]:
         """The ``k`` chunks nearest to ``query_vector`` (see :meth:`ChunkReader.dense`)."""
-        return self._chunks.dense(snapshot or self.snapshot, query_vector, k, path_glob=path_glob)
+        return self._chunks.dense(snapshot or self.snapshot, query_vector, k, path_glob=path_glob,
+                                  ef_search=ef_search)
 
     def search_lexical(self, query: str, k: int, *, path_glob: str | None = None,
                        snapshot: Snapshot | None = None) -> list[tuple[int, float]]:
@@ -584,7 +627,10 @@ class Index:
             "chunk_tokens": p.chunk_tokens,
             "chunk_overlap": p.chunk_overlap,
             "schema_version": p.schema_version,
-            "index_type": INDEX_TYPE,
+            "index_type": snapshot.vectors.kind,
+            "index_type_setting": p.index_type or "auto",
+            "index_description": INDEX_TYPES.get(snapshot.vectors.kind, snapshot.vectors.kind),
+            "tombstones": snapshot.vectors.tombstones,
             # The index's vectors (int8, or bf16/fp32: the same vectors), and how this machine
             # encodes queries for them: bf16 where the CPU has native bf16 (AVX512-BF16, AMX).
             "precision": p.precision or "fp32",

@@ -124,5 +124,7 @@ class IndexState(Base):
     precision: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # ``chunk_removals`` holds every removal of the generations above this one.
     removals_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The FAISS index kind asked for: auto (by size), flat, hnsw, hnsw-sq8; NULL: auto.
+    index_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

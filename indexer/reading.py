@@ -24,14 +24,15 @@ _SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
 class ChunkReader:
     """Queries of one open index (thread-safe; shared by every request of a server)."""
 
-    def __init__(self, sessions: Any, search_threads: int) -> None:
+    def __init__(self, sessions: Any, search_threads: int, ef_search: int = 64) -> None:
         self._sessions = sessions
         self._threads = search_threads
+        self._ef_search = ef_search
         self._subsets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # path filter -> chunk ids
         self._subsets_lock = threading.Lock()
 
     def dense(self, snapshot: Snapshot, query_vector: Any, k: int, *,
-              path_glob: str | None = None) -> list[tuple[int, float]]:
+              path_glob: str | None = None, ef_search: int | None = None) -> list[tuple[int, float]]:
         """The ``k`` chunks nearest to ``query_vector`` as ``(chunk_id, cosine score)``, best first.
 
         Args:
@@ -39,7 +40,9 @@ class ChunkReader:
             query_vector: A vector of the index's dimension (normalised here).
             k: How many chunks at most.
             path_glob: Only chunks of documents whose path matches this glob (the syntax of
-                ``--include``: ``*.md``, ``guides/**``, ``docs/*.rst``). Exact within the subset.
+                ``--include``: ``*.md``, ``guides/**``, ``docs/*.rst``). Exact within the subset
+                on a flat index; filtered inside the graph search on an HNSW one.
+            ef_search: HNSW candidates to explore (default: the setting); ignored by a flat index.
         """
         dim = snapshot.params.dimension
         query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -51,7 +54,8 @@ class ChunkReader:
         subset = self.subset(snapshot, path_glob)
         if subset is not None and subset.size == 0:
             return []
-        return snapshot.vectors.search(query, k, subset=subset, threads=self._threads)
+        return snapshot.vectors.search(query, k, subset=subset, threads=self._threads,
+                                       ef_search=ef_search or self._ef_search)
 
     def lexical(self, snapshot: Snapshot, query: str, k: int, *,
                 path_glob: str | None = None) -> list[tuple[int, float]]:

@@ -25,7 +25,7 @@ from bertsearch.indexer import store
 from bertsearch.indexer.common.errors import IndexCorrupt, StorageError
 from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
 from bertsearch.indexer.models import ChunkRemoval, ChunkRow, IndexState
-from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, vectors_from_blobs
+from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, choose_kind, vectors_from_blobs
 
 __all__ = ["BuildParams", "Snapshot", "advance_snapshot", "chunk_texts", "load_snapshot", "read_params", "sql_state"]
 
@@ -50,6 +50,7 @@ class BuildParams:
     index_id: str | None
     precision: str | None
     removals_from: int | None
+    index_type: str | None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -223,24 +224,34 @@ def _load_vectors(engine: Any, sessions: Any, index_dir: Path, url: str, params:
                              index_dir, saved, generation, added_ids.size, removed.size)
                     return vectors, None
         if reason is None:
-            vectors.saved_generation = generation
             return vectors, None
     except VectorFileError as exc:
         reason = str(exc)
-    vectors = VectorIndex(dim, generation, index_id=index_id)
     # Stamped with the generation read *before* streaming: if a writer commits meanwhile,
     # the stamp is older than the content and the next refresh simply rebuilds again.
-    for ids, blobs in _stream(engine, url, ChunkRow.vector):
-        try:
-            vectors.add(ids, vectors_from_blobs(blobs, dim))
-        except ValueError as exc:  # a blob that is not `dimension` float32 values
-            raise IndexCorrupt(f"the vectors stored in {store.mask_url(url)} do not have dimension {dim}; "
-                               "run `bertsearch index PATH --rebuild`") from exc
+    vectors = build_vectors(engine, url, params, generation, count, index_id)
     if count or reason != "missing":
         log.log(level, "FAISS file in %s was %s; rebuilt it from the database (%d vectors)",
                 index_dir, reason, vectors.count)
         return vectors, reason
     return vectors, None
+
+
+def build_vectors(engine: Any, url: str, params: BuildParams, generation: int, count: int,
+                  index_id: str) -> VectorIndex:
+    """The FAISS index of every chunk, streamed from SQL, of the kind the setting and size call for."""
+    dim = params.dimension
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for ids, blobs in _stream(engine, url, ChunkRow.vector):
+            try:
+                yield ids, vectors_from_blobs(blobs, dim)
+            except ValueError as exc:  # a blob that is not `dimension` float32 values
+                raise IndexCorrupt(f"the vectors stored in {store.mask_url(url)} do not have dimension {dim}; "
+                                   "run `bertsearch index PATH --rebuild`") from exc
+
+    return VectorIndex.from_batches(dim, generation, batches(), kind=choose_kind(params.index_type, count),
+                                    index_id=index_id)
 
 
 def _can_catch_up(vectors: VectorIndex, index_id: str, params: BuildParams, generation: int) -> bool:

@@ -52,7 +52,7 @@ class Index(Protocol):
     def transaction(self) -> Any: ...
     def commit(self, batch: Batch, root: Path | None = None) -> Any: ...
     def record_run(self, root: Path, touched: list[dict[str, Any]]) -> None: ...
-    def save_vectors(self) -> None: ...
+    def save_vectors(self, *, lazy: bool = False) -> None: ...
 
 COMMIT_CHUNKS = 512
 """Chunks per committed batch: the most work a killed run can lose."""
@@ -245,7 +245,7 @@ class _Run:
         self._maybe_save()
 
     def finish(self) -> None:
-        """Record the root and refreshed mtimes, and leave a FAISS file matching SQL."""
+        """Record the root and refreshed mtimes, and leave a FAISS file SQL brings forward (see `save_vectors`)."""
         self.index.record_run(self.root, self.touched)
         self._maybe_save(force=True)
 
@@ -255,7 +255,7 @@ class _Run:
         now = time.perf_counter()
         if not force and now - self.last_save < 10 * self.save_cost:
             return
-        self.index.save_vectors()
+        self.index.save_vectors(lazy=True)
         self.last_save = time.perf_counter()
         self.save_cost = self.last_save - now
 

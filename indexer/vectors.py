@@ -1,9 +1,13 @@
 """The FAISS file: a derived, rebuildable accelerator over the vectors kept in SQL.
 
-The file holds an ``IndexIDMap2(IndexFlatIP(dim))`` whose ids are the chunks' SQL primary keys,
-behind a small header stamped with the SQL generation it reflects::
+The file holds an ``IndexIDMap2`` whose ids are the chunks' SQL primary keys, around an exact
+``IndexFlatIP`` or an approximate HNSW graph (``IndexHNSWFlat``, or ``IndexHNSWSQ`` with 8-bit
+scalar-quantized vectors), behind a small header stamped with the SQL generation it reflects,
+and followed by the ids removed from the graph (HNSW cannot remove a vector: removed chunks are
+filtered out of every search before its top k is cut, until the graph is rebuilt)::
 
-    magic "BSFAISS2" | generation u64 | count u64 | dimension u32 | crc32 u32 | length u64 | index id 16 bytes | payload
+    magic "BSFAISS3" | generation u64 | count u64 | dimension u32 | crc32 u32 | length u64 | index id 16 bytes
+    | FAISS index | removed count u64 | removed ids int64...
 
 It is written to a temporary file in the same folder, fsynced, and renamed over the old one,
 so a reader sees either the old file or the new one, never half of one. A missing, corrupt or
@@ -26,8 +30,27 @@ from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.files import temp_file
 
 FILE_NAME = "vectors.faiss"
-_MAGIC = b"BSFAISS2"  # 2: the header carries the index id of the database the file was made from
+# 2: the header carries the index id of the database the file was made from; 3: removed ids follow the index.
+_MAGIC = b"BSFAISS3"
 _HEADER = struct.Struct("<8sQQIIQ16s")
+
+KINDS = ("flat", "hnsw", "hnsw-sq8")
+"""The FAISS index kinds: exact, HNSW over float32 vectors, HNSW over 8-bit quantized vectors."""
+HNSW_M = 32  # graph neighbours per vector (FAISS wiki: HNSW32)
+HNSW_EF_CONSTRUCTION = 40  # FAISS's default
+DEFAULT_EF_SEARCH = 64
+REBUILD_TOMBSTONES = 0.1  # rebuild an HNSW graph when this share of its vectors are removed ones
+_TRAIN_SAMPLE = 65_536  # vectors an 8-bit quantizer is fitted on
+AUTO_HNSW_FROM = 100_000
+"""``auto`` builds an exact index below this many vectors and an HNSW graph from it on
+(``benchmarks/ann.py``: where exact search stops being cheap next to encoding the query)."""
+
+
+def choose_kind(index_type: str | None, count: int) -> str:
+    """The kind an index of ``count`` vectors gets for the setting ``index_type`` (``auto`` or a kind)."""
+    if index_type in KINDS:
+        return index_type
+    return "hnsw" if count >= AUTO_HNSW_FROM else "flat"
 
 
 class VectorFileError(Exception):
@@ -46,14 +69,19 @@ class VectorIndex:
 
     def __init__(self, dimension: int, generation: int = 0, index: faiss.Index | None = None,
                  *, index_id: str = "", delta: faiss.Index | None = None,
-                 removed: np.ndarray | None = None, high_id: int | None = None) -> None:
+                 removed: np.ndarray | None = None, high_id: int | None = None, kind: str = "flat") -> None:
         self.dimension = dimension
+        self.ef_search = DEFAULT_EF_SEARCH
+        """HNSW candidates explored per query (at least k); more is slower and finds more."""
         self.generation = generation
         self.index_id = index_id
         """The identity (``index_state.index_id``) of the database these vectors come from."""
         self.saved_generation: int | None = None
-        """The generation the FAISS file on disk holds, when it is known to hold this index."""
-        self._index = index if index is not None else _flat(dimension)
+        """The generation the FAISS file on disk holds, when it is known to hold this index (or
+        an earlier generation of it)."""
+        self.unsaved: int | None = None
+        """Vectors added or removed in place since the FAISS file (``None``: no file holds it)."""
+        self._index = index if index is not None else new_base(kind, dimension)
         self._delta = delta
         self._removed = removed if removed is not None else np.zeros(0, dtype=np.int64)
         if high_id is None:
@@ -73,6 +101,24 @@ class VectorIndex:
         """Vectors added and removed since the base: what :meth:`advanced` has piled up."""
         return (int(self._delta.ntotal) if self._delta is not None else 0) + int(self._removed.size)
 
+    @property
+    def kind(self) -> str:
+        """``flat``, ``hnsw`` or ``hnsw-sq8``: the structure of the base index."""
+        return _kind_of(self._index)
+
+    @property
+    def tombstones(self) -> int:
+        """Removed vectors still in the base (HNSW), filtered out of searches."""
+        return int(self._removed.size)
+
+    def rebuild_reason(self, wanted: str) -> str | None:
+        """Why the base should be rebuilt from SQL: another kind wanted, or too many tombstones."""
+        if self.kind != wanted:
+            return f"a {self.kind} index of {self.count} vectors, where {wanted} is wanted"
+        if self._removed.size > REBUILD_TOMBSTONES * max(1, self._index.ntotal) and self.kind != "flat":
+            return f"{self._removed.size} of its {self._index.ntotal} vectors removed"
+        return None
+
     def _base_ids(self) -> np.ndarray:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
@@ -91,18 +137,43 @@ class VectorIndex:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dimension)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self._fold()
+        if not self._index.is_trained:  # an 8-bit quantizer, fitted on the first vectors it gets
+            self._index.train(vectors)
         self._index.add_with_ids(vectors, ids)
         self.high_id = max(self.high_id, int(ids.max()))
+        if self.unsaved is not None:
+            self.unsaved += len(ids)
 
     def remove(self, ids: Iterable[int]) -> int:
         """Remove the vectors of ``ids`` in place (unknown ids are ignored); returns how many were removed."""
         arr = np.fromiter(ids, dtype=np.int64)
         if arr.size == 0:
             return 0
-        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(arr)))
-        if self._delta is not None:
-            removed += int(self._delta.remove_ids(faiss.IDSelectorBatch(arr)))
+        self._fold()
+        if self.kind == "flat":
+            removed = int(self._index.remove_ids(faiss.IDSelectorBatch(arr)))
+        else:
+            present = np.asarray([i for i in np.unique(arr).tolist() if self._in_base(i)], dtype=np.int64)
+            self._removed = np.union1d(self._removed, present)  # HNSW cannot remove: tombstones
+            removed = int(present.size)
+        if self.unsaved is not None:
+            self.unsaved += removed
         return removed
+
+    def _fold(self) -> None:
+        """Move the delta into the base, in place (the writer's own index, before it changes it)."""
+        if self._delta is None:
+            return
+        delta, self._delta = self._delta, None
+        if delta.ntotal:
+            vectors = _vectors_of(delta)
+            if not self._index.is_trained:
+                self._index.train(vectors)
+            self._index.add_with_ids(vectors, faiss.vector_to_array(delta.id_map).astype(np.int64))
+        if self._removed.size and self.kind == "flat":
+            self._index.remove_ids(faiss.IDSelectorBatch(self._removed))
+            self._removed = np.zeros(0, dtype=np.int64)
 
     def advanced(self, generation: int, added_ids: np.ndarray, added_vectors: np.ndarray,
                  removed_ids: np.ndarray) -> VectorIndex:
@@ -112,12 +183,12 @@ class VectorIndex:
         and copies only the delta.
         """
         removed_ids = np.unique(np.asarray(removed_ids, dtype=np.int64))
-        delta = _flat(self.dimension)
+        delta = new_base("flat", self.dimension)
         if self._delta is not None and self._delta.ntotal:
             old_ids = faiss.vector_to_array(self._delta.id_map).astype(np.int64)
             keep = ~np.isin(old_ids, removed_ids)
             if keep.any():
-                delta.add_with_ids(_flat_vectors(self._delta)[keep], old_ids[keep])
+                delta.add_with_ids(_vectors_of(self._delta)[keep], old_ids[keep])
             removed_ids = removed_ids[~np.isin(removed_ids, old_ids)]
         from_base = [int(i) for i in removed_ids if self._in_base(int(i))]
         removed = np.union1d(self._removed, np.asarray(from_base, dtype=np.int64))
@@ -126,8 +197,10 @@ class VectorIndex:
             delta.add_with_ids(np.ascontiguousarray(added_vectors, dtype=np.float32).reshape(-1, self.dimension),
                                added_ids)
         high = max(self.high_id, int(added_ids.max()) if added_ids.size else 0)
-        return VectorIndex(self.dimension, generation, self._index, index_id=self.index_id,
-                           delta=delta if delta.ntotal else None, removed=removed, high_id=high)
+        advanced = VectorIndex(self.dimension, generation, self._index, index_id=self.index_id,
+                               delta=delta if delta.ntotal else None, removed=removed, high_id=high)
+        advanced.ef_search = self.ef_search
+        return advanced
 
     def _in_base(self, chunk_id: int) -> bool:
         if chunk_id in self._removed:
@@ -139,11 +212,13 @@ class VectorIndex:
         return True
 
     def search(
-        self, query: np.ndarray, k: int, *, subset: np.ndarray | None = None, threads: int = 0
+        self, query: np.ndarray, k: int, *, subset: np.ndarray | None = None, threads: int = 0,
+        ef_search: int | None = None,
     ) -> list[tuple[int, float]]:
         """The ``k`` nearest chunk ids by inner product, best first, optionally within ``subset`` ids.
 
-        ``threads`` > 0 caps FAISS's OpenMP threads for this call. The cap is the calling thread's
+        On an HNSW index ``ef_search`` (default :attr:`ef_search`, at least ``k``) sets how many
+        candidates a query explores. ``threads`` > 0 caps FAISS's OpenMP threads for this call. The cap is the calling thread's
         own (an OpenMP setting per thread), so concurrent searches and the caller's later FAISS
         calls are unaffected.
         """
@@ -161,7 +236,8 @@ class VectorIndex:
         if threads > 0:
             faiss.omp_set_num_threads(threads)
         try:
-            hits = _search(self._index, query, k, base_sel)
+            ef = max(k, ef_search or self.ef_search) if self.kind != "flat" else None
+            hits = _search(self._index, query, k, base_sel, ef)
             if self._delta is not None:
                 hits += _search(self._delta, query, k, only)
         finally:
@@ -170,29 +246,17 @@ class VectorIndex:
             hits.sort(key=lambda h: -h[1])
         return hits[:k]
 
-    def _flattened(self) -> faiss.Index:
-        """One index holding exactly :meth:`ids` (a copy, when there is a delta or a removal)."""
-        if self._delta is None and not self._removed.size:
-            return self._index
-        flat = _flat(self.dimension)
-        ids = self._base_ids()
-        keep = ~np.isin(ids, self._removed)
-        if keep.any():
-            flat.add_with_ids(_flat_vectors(self._index)[keep], ids[keep])
-        if self._delta is not None and self._delta.ntotal:
-            flat.add_with_ids(_flat_vectors(self._delta), faiss.vector_to_array(self._delta.id_map).astype(np.int64))
-        return flat
-
     def save(self, path: Path) -> None:
         """Write the index atomically to ``path`` (temp file, fsync, rename, fsync of the folder).
 
         The index is streamed to the file (no serialised copy in memory); the header, with the
-        payload's length and CRC, is written last.
+        payload's length and CRC, is written last. A delta is first folded into the base, in place.
 
         Raises:
             StorageError: the file cannot be written (disk full, permissions); the old file is kept.
         """
-        index = self._flattened()
+        self._fold()
+        index = self._index
         folder = path.parent
         tmp = None
         try:
@@ -201,9 +265,11 @@ class VectorIndex:
                 fh.write(bytes(_HEADER.size))
                 sink = _CrcWriter(fh)
                 faiss.write_index(index, faiss.PyCallbackIOWriter(sink.write))
+                sink.write(struct.pack("<Q", self._removed.size))
+                sink.write(np.ascontiguousarray(self._removed, dtype="<i8").tobytes())
                 fh.seek(0)
                 fh.write(_HEADER.pack(
-                    _MAGIC, self.generation, int(index.ntotal), self.dimension, sink.crc, sink.length,
+                    _MAGIC, self.generation, self.count, self.dimension, sink.crc, sink.length,
                     bytes.fromhex(self.index_id) if self.index_id else bytes(16),
                 ))
                 fh.flush()
@@ -216,6 +282,7 @@ class VectorIndex:
             raise StorageError(f"cannot write the FAISS file {path}: {reason}") from exc
         _fsync_dir(folder)
         self.saved_generation = self.generation
+        self.unsaved = 0
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> VectorIndex:
@@ -253,36 +320,91 @@ class VectorIndex:
                 index = faiss.read_index(faiss.PyCallbackIOReader(fh.read))
             except RuntimeError as exc:
                 raise VectorFileError(f"unreadable by FAISS ({str(exc).splitlines()[0]})") from exc
-        if index.ntotal != count or index.d != dimension:
+            tail = fh.read(8)
+            n_removed = struct.unpack("<Q", tail)[0] if len(tail) == 8 else -1
+            removed = np.frombuffer(fh.read(8 * max(0, n_removed)), dtype="<i8").astype(np.int64)
+        if n_removed != removed.size or index.ntotal - removed.size != count or index.d != dimension:
             raise VectorFileError("header and payload disagree")
-        return cls(dimension, generation, index, index_id=index_id.hex() if any(index_id) else "")
+        if not isinstance(index, faiss.IndexIDMap2) or _kind_of(index) not in KINDS:
+            raise VectorFileError("not an index bertsearch writes")
+        loaded = cls(dimension, generation, index, index_id=index_id.hex() if any(index_id) else "", removed=removed)
+        loaded.saved_generation, loaded.unsaved = generation, 0
+        return loaded
 
     @classmethod
     def from_batches(
-        cls, dimension: int, generation: int, batches: Iterable[tuple[np.ndarray, np.ndarray]]
+        cls, dimension: int, generation: int, batches: Iterable[tuple[np.ndarray, np.ndarray]],
+        *, kind: str = "flat", index_id: str = "",
     ) -> VectorIndex:
-        """Build an index from ``(ids, vectors)`` batches, e.g. streamed from SQL (no re-encoding)."""
-        vi = cls(dimension, generation)
+        """Build an index from ``(ids, vectors)`` batches, e.g. streamed from SQL (no re-encoding).
+
+        An 8-bit quantizer is fitted on the first vectors (up to 65,536) before any is added.
+        """
+        vi = cls(dimension, generation, kind=kind, index_id=index_id)
+        held: list[tuple[np.ndarray, np.ndarray]] = []
         for ids, vectors in batches:
-            vi.add(ids, vectors)
+            if vi._index.is_trained:
+                vi.add(ids, vectors)
+                continue
+            held.append((ids, vectors))
+            if sum(len(i) for i, _ in held) >= _TRAIN_SAMPLE:
+                vi._train_and_add(held)
+                held = []
+        if held:
+            vi._train_and_add(held)
         return vi
 
+    def _train_and_add(self, held: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        vectors = np.concatenate([v for _, v in held]).astype(np.float32, copy=False)
+        if not self._index.is_trained:
+            self._index.train(vectors)
+        self.add(np.concatenate([i for i, _ in held]), vectors)
 
-def _flat(dimension: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+def new_base(kind: str, dimension: int) -> faiss.Index:
+    """An empty index of ``kind`` (see :data:`KINDS`), keyed by chunk id."""
+    if kind == "flat":
+        inner = faiss.IndexFlatIP(dimension)
+    elif kind == "hnsw":
+        inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    elif kind == "hnsw-sq8":
+        inner = faiss.IndexHNSWSQ(dimension, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    else:
+        raise ValueError(f"unknown index kind {kind!r}")
+    if kind != "flat":
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    return faiss.IndexIDMap2(inner)  # FAISS's Python wrapper keeps `inner` alive with it
 
 
-def _flat_vectors(index: faiss.Index) -> np.ndarray:
+def _kind_of(index: faiss.Index) -> str:
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexHNSWSQ):
+        return "hnsw-sq8"
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        return "hnsw"
+    if isinstance(inner, faiss.IndexFlat):
+        return "flat"
+    return type(inner).__name__
+
+
+def _vectors_of(index: faiss.Index) -> np.ndarray:
     """The vectors of an ``IndexIDMap2(IndexFlatIP)``, in the order of its id map (a copy)."""
     inner = faiss.downcast_index(index.index)
     return faiss.vector_to_array(inner.codes).view(np.float32).reshape(-1, inner.d)
 
 
-def _search(index: faiss.Index, query: np.ndarray, k: int, selector: Any) -> list[tuple[int, float]]:
+def _search(index: faiss.Index, query: np.ndarray, k: int, selector: Any,
+            ef_search: int | None = None) -> list[tuple[int, float]]:
     k = min(k, int(index.ntotal))
     if k <= 0:
         return []
-    params = faiss.SearchParameters(sel=selector) if selector is not None else None
+    if ef_search is not None:
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = ef_search
+        if selector is not None:
+            params.sel = selector
+    else:
+        params = faiss.SearchParameters(sel=selector) if selector is not None else None
     scores, ids = index.search(query, k, params=params)
     return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i != -1]
 

@@ -377,7 +377,7 @@ def test_info_describes_the_index(tmp_path: Path, make_settings, encoder, db_url
     assert info["documents"] == 1 and info["chunks"] == info["faiss_vectors"] == 1
     assert info["model_id"] == encoder.model_id and info["dimension"] == encoder.dimension == 32
     assert info["pooling"] == "mean" and info["chunk_tokens"] == 200 and info["chunk_overlap"] == 40
-    assert "IndexFlatIP" in info["index_type"] and info["size_bytes"] > 0
+    assert info["index_type"] == "flat" and "IndexFlatIP" in info["index_description"] and info["size_bytes"] > 0
     assert info["index_dir"] == str((tmp_path / "idx").resolve())
     assert info["db_url"] == mask_url(db_url)
 

@@ -24,6 +24,9 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="How to encode: auto (bf16 with native bf16, else int8 when ONNX Runtime is installed, "
                    "else fp32), bf16, fp32 or int8. Stored with the index: int8 or not.")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "hnsw-sq8"]), default=None,
+              help="The FAISS index: auto (exact below 100,000 chunks, HNSW above), flat, hnsw, hnsw-sq8. "
+                   "Stored with the index; changing it rebuilds FAISS from SQL, nothing is re-encoded.")
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
 @click.option("--max-file-size", type=click.IntRange(1), default=None, metavar="BYTES",
@@ -32,7 +35,7 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Follow symbolic links that lead out of the folder (default: report them as failed).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path, precision,
+def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path, precision, index_type,
                   chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, quiet, as_json) -> None:
     """Index the documents under PATH, or bring the index up to date with it.
 
@@ -44,7 +47,7 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
     if not path.is_dir():
         raise ConfigError(f"not a folder: {path}")
     settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path, precision=precision,
-                             chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+                             index_type=index_type, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                              max_file_size=max_file_size, follow_symlinks=follow_symlinks)
     with Index.open(settings, create=True, rebuild=rebuild) as index:
         summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet))

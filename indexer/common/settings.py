@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(
         default=None, description="Where int8 models are cached; default: ~/.cache/bertsearch.",
     )
+    index_type: str = Field(
+        default="auto", pattern="^(auto|flat|hnsw|hnsw-sq8)$",
+        description="The FAISS index: auto (exact below 100,000 chunks, HNSW above), flat (exact), hnsw, "
+                    "hnsw-sq8 (HNSW over 8-bit vectors: a quarter of the memory). Stored with the index.",
+    )
+    ef_search: int = Field(
+        default=64, ge=1, le=4096,
+        description="HNSW candidates explored per query (more: slower, better recall); a request may ask for "
+                    "up to 1,024.",
+    )
     lock_timeout: float = Field(default=0.0, ge=0.0, description="Seconds a writer waits for the lock.")
     search_threads: int = Field(
         default=1, ge=0,
