@@ -56,8 +56,17 @@ def main(args: Any) -> dict[str, Any]:
             for t in clients:
                 t.join(timeout=args.request_timeout + 5)
         seconds = time.perf_counter() - began
+        # The server follows new generations by itself (a poll, then the change applied): wait for
+        # it to serve the last one, and say how long that took after the writer ended.
+        written = _generation(index_dir)
+        ended = time.perf_counter()
         with httpx.Client(base_url=base, timeout=30) as http:
-            final_generation = http.get("/health").json()["generation"]
+            while True:
+                final_generation = http.get("/health").json()["generation"]
+                if final_generation >= written or time.perf_counter() - ended > 30:
+                    break
+                time.sleep(0.05)
+        caught_up = time.perf_counter() - ended
         server_rss = c.rss_mb(pid)
 
     calls = [r for rs in results for r in rs]
@@ -73,6 +82,8 @@ def main(args: Any) -> dict[str, Any]:
         "clients": args.clients,
         "writer": writer,
         "final_generation": final_generation,
+        "written_generation": written,
+        "server_caught_up_s": round(caught_up, 3),
         "seconds": round(seconds, 1),
         "requests": len(calls),
         "failed_requests": len(failures),
@@ -90,6 +101,21 @@ def _index(docs: Path, index_dir: Path, model: list[str], *extra: str) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"bertsearch index {' '.join(extra)} failed: {done.stdout[-500:]}{done.stderr[-1500:]}")
     return time.perf_counter() - began
+
+
+def _generation(index_dir: Path) -> int:
+    from bertsearch.indexer.common.settings import Settings
+    from bertsearch.indexer.snapshot import read_params
+    from bertsearch.indexer.store import open_engine
+
+    engine = open_engine(Settings(index_dir=index_dir).resolved_db_url())
+    try:
+        from sqlalchemy.orm import sessionmaker
+
+        params = read_params(sessionmaker(engine))
+        return params.generation if params else 0
+    finally:
+        engine.dispose()
 
 
 def _write(docs: Path, index_dir: Path, model: list[str], generations: int) -> dict[str, Any]:

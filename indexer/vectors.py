@@ -39,7 +39,8 @@ KINDS = ("flat", "hnsw", "hnsw-sq8")
 HNSW_M = 32  # graph neighbours per vector (FAISS wiki: HNSW32)
 HNSW_EF_CONSTRUCTION = 40  # FAISS's default
 DEFAULT_EF_SEARCH = 64
-REBUILD_TOMBSTONES = 0.1  # rebuild an HNSW graph when this share of its vectors are removed ones
+REBUILD_TOMBSTONES = 0.1  # rebuild an HNSW graph when this share of its vectors are removed ones,
+REBUILD_TOMBSTONES_MIN = 1000  # and at least this many
 _TRAIN_SAMPLE = 65_536  # vectors an 8-bit quantizer is fitted on
 AUTO_HNSW_FROM = 100_000
 """``auto`` builds an exact index below this many vectors and an HNSW graph from it on
@@ -115,7 +116,8 @@ class VectorIndex:
         """Why the base should be rebuilt from SQL: another kind wanted, or too many tombstones."""
         if self.kind != wanted:
             return f"a {self.kind} index of {self.count} vectors, where {wanted} is wanted"
-        if self._removed.size > REBUILD_TOMBSTONES * max(1, self._index.ntotal) and self.kind != "flat":
+        if (self.kind != "flat" and self._removed.size >= REBUILD_TOMBSTONES_MIN
+                and self._removed.size > REBUILD_TOMBSTONES * self._index.ntotal):
             return f"{self._removed.size} of its {self._index.ntotal} vectors removed"
         return None
 

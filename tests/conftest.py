@@ -113,3 +113,10 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_bert_path: str):
     with Index.open(settings, create=True) as index:
         index.update(SAMPLE_DOCS)
     return Settings(index_dir=root)
+
+
+@pytest.fixture(params=["flat", "hnsw"])
+def index_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with an exact and with an approximate (HNSW) FAISS index (``BERTSEARCH_INDEX_TYPE``)."""
+    monkeypatch.setenv("BERTSEARCH_INDEX_TYPE", request.param)
+    return request.param

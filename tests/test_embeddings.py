@@ -67,7 +67,9 @@ def test_embed_routes_and_their_limits(sample_index: Settings) -> None:
         decoded = np.array([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in b64["data"]])
         assert np.allclose(decoded, np.array([d["embedding"] for d in floats["data"]]), atol=1e-6)
         one = client.post("/v1/embeddings", json={"input": TEXTS[0], "model": "m"}).json()
-        assert len(one["data"]) == 1 and np.allclose(one["data"][0]["embedding"], body["embeddings"][0], atol=1e-6)
+        # int8 quantizes activations per batch: a text alone moves in the 4th decimal.
+        atol = 2e-3 if body["precision"] == "int8" else 1e-6
+        assert len(one["data"]) == 1 and np.allclose(one["data"][0]["embedding"], body["embeddings"][0], atol=atol)
         for url, bad in [("/embed", {"texts": []}), ("/embed", {"texts": [""]}), ("/embed", {"texts": ["x"] * 257}),
                          ("/embed", {"texts": ["x" * 20_001]}), ("/v1/embeddings", {"input": [[1, 2]], "model": "m"}),
                          ("/v1/embeddings", {"input": "x", "model": "m", "dimensions": 7}),

@@ -23,6 +23,9 @@ from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.store import mask_url, writer_lock
 from bertsearch.indexer.vectors import VectorIndex
 
+# Every test here runs with an exact and with an approximate index.
+pytestmark = pytest.mark.usefixtures("index_kind")
+
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
 
 
@@ -377,7 +380,8 @@ def test_info_describes_the_index(tmp_path: Path, make_settings, encoder, db_url
     assert info["documents"] == 1 and info["chunks"] == info["faiss_vectors"] == 1
     assert info["model_id"] == encoder.model_id and info["dimension"] == encoder.dimension == 32
     assert info["pooling"] == "mean" and info["chunk_tokens"] == 200 and info["chunk_overlap"] == 40
-    assert info["index_type"] == "flat" and "IndexFlatIP" in info["index_description"] and info["size_bytes"] > 0
+    assert info["index_type"] == os.environ["BERTSEARCH_INDEX_TYPE"] and info["size_bytes"] > 0
+    assert ("IndexFlatIP" if info["index_type"] == "flat" else "IndexHNSWFlat") in info["index_description"]
     assert info["index_dir"] == str((tmp_path / "idx").resolve())
     assert info["db_url"] == mask_url(db_url)
 

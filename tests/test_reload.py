@@ -21,6 +21,9 @@ from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRemoval, ChunkRow
 from bertsearch.indexer.vectors import read_generation
 
+# Every test here runs with an exact and with an approximate index.
+pytestmark = pytest.mark.usefixtures("index_kind")
+
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
 
 
@@ -134,7 +137,7 @@ def test_a_delta_past_its_bound_loads_the_generation_whole(tmp_path: Path, setti
         with Index.open(settings, encoder=encoder) as writer:
             writer.update(root)
         assert reader.refresh()
-        assert reader.vectors._index is not base and reader.vectors.delta_count == 0
+        assert reader.vectors._index is not base and reader.vectors._delta is None
         _same_as_a_full_load(reader, settings, encoder)
 
 
@@ -161,7 +164,7 @@ def test_the_removal_log_is_pruned_behind_the_faiss_file(tmp_path: Path, setting
             assert oldest is None or oldest > params.removals_from
         # The reader is behind the log: it loads the generation whole (the file, then the log).
         assert reader.refresh()
-        assert reader.vectors.delta_count == 0
+        assert reader.vectors._delta is None  # loaded whole: no delta beside the base
         _same_as_a_full_load(reader, settings, encoder)
     finally:
         reader.close()
@@ -206,3 +209,66 @@ def test_a_rebuild_is_loaded_whole_by_readers(tmp_path: Path, settings: Settings
         assert reader.refresh()
         assert not old_ids & new_ids and set(reader.vectors.ids().tolist()) == new_ids
         _same_as_a_full_load(reader, settings, encoder)
+
+
+def test_auto_switches_to_hnsw_as_the_index_grows_and_a_setting_changes_it_back(
+        tmp_path: Path, settings: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from bertsearch.cli.main import cli
+    from bertsearch.indexer import vectors as vectors_module
+
+    monkeypatch.delenv("BERTSEARCH_INDEX_TYPE")
+    monkeypatch.setattr(vectors_module, "AUTO_HNSW_FROM", 20)
+    settings = Settings(**{**settings.model_dump(), "db_url": settings.resolved_db_url(), "index_type": "auto"})
+    root = tmp_path / "docs"
+    _write(root, "a.txt", 1)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+        assert writer.info()["index_type"] == "flat"  # a few chunks: exact
+    for i in range(8):
+        _write(root, f"more{i}.txt", 10 + i)
+    with Index.open(settings, encoder=encoder) as writer:
+        writer.update(root)
+        info = writer.info()
+        assert info["chunks"] >= 20 and info["index_type"] == "hnsw" and info["index_type_setting"] == "auto"
+    with Index.open(settings, encoder=encoder) as reader:
+        assert reader.vectors.kind == "hnsw" and reader.last_repair is None  # read from the saved file
+        _same_as_a_full_load(reader, settings, encoder)
+    # A reader may not ask for another type; `bertsearch index --index-type` changes it, re-encoding nothing.
+    with pytest.raises(Exception, match="--index-type flat"):
+        Index.open(settings.model_copy(update={"index_type": "flat"}))
+    args = ["index", str(root), "--index", str(settings.index_dir), "--db", settings.resolved_db_url(),
+            "--model", str(settings.model_path), "--chunk-tokens", "32", "--chunk-overlap", "4", "--quiet", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--index-type", "flat"])
+    assert result.exit_code == 0, result.output
+    assert '"chunks_written": 0' in result.output
+    with Index.open(Settings(index_dir=settings.index_dir, db_url=settings.resolved_db_url())) as reader:
+        assert reader.vectors.kind == "flat" and reader.params.index_type == "flat"
+        _same_as_a_full_load(reader, settings, encoder)
+
+
+def test_hnsw_tombstones_are_filtered_and_rebuilt_when_they_pile_up(tmp_path: Path, settings: Settings,
+                                                                   encoder: Encoder, monkeypatch: pytest.MonkeyPatch):
+    from bertsearch.indexer import vectors as vectors_module
+
+    monkeypatch.setenv("BERTSEARCH_INDEX_TYPE", "hnsw")
+    monkeypatch.setattr(vectors_module, "REBUILD_TOMBSTONES_MIN", 1)
+    monkeypatch.setattr(vectors_module, "REBUILD_TOMBSTONES", 0.5)
+    settings = Settings(**{**settings.model_dump(), "db_url": settings.resolved_db_url(), "index_type": "hnsw"})
+    root = tmp_path / "docs"
+    for i in range(6):
+        _write(root, f"d{i}.txt", i)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+        total = writer.vectors.count
+        (root / "d0.txt").unlink()
+        writer.update(root)
+        stones = writer.vectors.tombstones
+        assert 0 < stones <= total // 2  # removed chunks stay in the graph, filtered out
+        _same_as_a_full_load(writer, settings, encoder)
+        for i in range(1, 4):
+            (root / f"d{i}.txt").unlink()
+        writer.update(root)  # past half: the graph is rebuilt from SQL at the save
+        assert writer.vectors.tombstones == 0 and writer.vectors.kind == "hnsw"
+        _same_as_a_full_load(writer, settings, encoder)

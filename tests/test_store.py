@@ -129,6 +129,39 @@ def test_faiss_file_round_trip(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["v.faiss"]  # no temp file left behind
 
 
+@pytest.mark.parametrize("kind", ["hnsw", "hnsw-sq8"])
+def test_an_hnsw_file_keeps_its_tombstones_and_finds_what_exact_search_finds(tmp_path: Path, kind: str):
+    x = _vectors(3000, dim=32)
+    exact = VectorIndex(32, generation=2)
+    exact.add(np.arange(3000), x)
+    vi = VectorIndex.from_batches(32, 2, [(np.arange(0, 1500), x[:1500]), (np.arange(1500, 3000), x[1500:])],
+                                  kind=kind)
+    assert vi.kind == kind and vi.count == 3000
+    gone = list(range(0, 3000, 7))
+    assert vi.remove(gone) == exact.remove(gone) == len(gone)
+    assert vi.tombstones == len(gone) and vi.count == exact.count
+    vi.save(tmp_path / "v.faiss")
+    back = VectorIndex.load(tmp_path / "v.faiss", 32)
+    assert (back.kind, back.count, back.tombstones) == (kind, exact.count, len(gone))
+    queries = _vectors(50, dim=32, seed=3)
+    found = 0
+    for q in queries:
+        hits = [i for i, _ in back.search(q, 10)]
+        assert not set(hits) & set(gone)  # removed vectors never come back
+        found += len(set(hits) & {i for i, _ in exact.search(q, 10)})
+    assert found / (10 * len(queries)) >= 0.9  # recall@10 against exact search
+
+
+def test_a_file_of_the_previous_format_is_rebuilt_not_read(tmp_path: Path):
+    path = tmp_path / "v.faiss"
+    VectorIndex(8, generation=1).save(path)
+    data = bytearray(path.read_bytes())
+    data[:8] = b"BSFAISS2"
+    path.write_bytes(bytes(data))
+    with pytest.raises(VectorFileError, match="an older format"):
+        VectorIndex.load(path, 8)
+
+
 def test_a_thread_cap_gives_the_same_hits_and_is_undone_after_the_search():
     import threading
 
