@@ -65,7 +65,8 @@ def main(args: Any) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-search-", dir=args.work_dir))
     rows: list[dict[str, Any]] = []
     try:
-        index_settings = Settings(index_dir=tmp / "index", model_path=settings.resolved_model_path())
+        index_settings = Settings(index_dir=tmp / "index", model_path=settings.resolved_model_path(),
+                                  index_type=args.index_type)
         index = Index.open(index_settings, create=True, encoder=encoder)
         grower = _Grower(index, texts, rng)
         for size in sizes:
@@ -74,6 +75,7 @@ def main(args: Any) -> dict[str, Any]:
             qs = queries[:n]
             row: dict[str, Any] = {
                 "chunks": index.vectors.count,
+                "index_type": index.vectors.kind,
                 "documents": grower.documents,
                 "build_seconds": round(build_s, 1),
                 "queries": n,
@@ -98,6 +100,7 @@ def main(args: Any) -> dict[str, Any]:
                 row["http_server_took_ms_median"] = round(float(np.median(took[-len(qs):])), 2)
                 row["server_rss_mb_loaded"] = rss_loaded
                 row["server_rss_mb_after_queries"] = c.rss_mb(pid)
+                row["one_document_change"] = _pick_up(grower, base, pid)
             rows.append(row)
             _progress(row)
         index.close()
@@ -107,7 +110,8 @@ def main(args: Any) -> dict[str, Any]:
         "what": "search latency (top_k=5) and memory by index size; vectors synthetic (random unit vectors) "
                 "written through the real SQL tables and FAISS file; queries real SQuAD v1.1 dev questions",
         "model": {"path": settings.resolved_model_path(), "id": encoder.model_id, "precision": encoder.precision},
-        "index_type": "faiss IndexIDMap2(IndexFlatIP), exact; tantivy BM25 beside it; SQLite metadata",
+        "index_type": f"--index-type {args.index_type} (each size says the kind it got); tantivy BM25 beside "
+                      "it; SQLite metadata",
         "dimension": encoder.dimension,
         "top_k": TOP_K,
         "chunks_per_document": CHUNKS_PER_DOCUMENT,
@@ -115,6 +119,33 @@ def main(args: Any) -> dict[str, Any]:
         "sizes": rows,
         "memory_per_chunk": _memory_per_chunk(rows),
     }
+
+
+def _pick_up(grower: _Grower, base: str, pid: int) -> dict[str, Any]:
+    """One document replaced (10 chunks removed, 10 added) and committed as `bertsearch index` does,
+    then ``GET /health`` every 20 ms until the server serves the new generation: how long after
+    the commit, and the server's RSS after it and its peak RSS over its life (VmHWM)."""
+    import httpx
+
+    index = grower.index
+    with index.writer_lock():
+        began = time.perf_counter()
+        grower.replace_one()
+        committed = time.perf_counter()
+        index.save_vectors(lazy=True)  # what `bertsearch index` does at the end of a run
+        saved = time.perf_counter()
+    wrote_file = index.vectors.saved_generation == index.generation
+    target = index.generation
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while True:
+            served = http.get("/health").json()["generation"]
+            if served >= target or time.perf_counter() - committed > 60:
+                break
+            time.sleep(0.02)
+    return {"commit_ms": round((committed - began) * 1000, 1), "save_ms": round((saved - committed) * 1000, 1),
+            "faiss_file_rewritten": wrote_file,
+            "served_after_commit_ms": round((time.perf_counter() - committed) * 1000, 1),
+            "server_rss_mb_after": c.rss_mb(pid), "server_peak_rss_mb": c.peak_rss_mb(pid)}
 
 
 def _library_latency(index_dir: str, queries: list[str]) -> dict[str, Any]:
@@ -204,7 +235,15 @@ class _Grower:
             self.index.save_vectors()
         return time.perf_counter() - began
 
-    def _commit(self, n: int) -> None:
+    def replace_one(self) -> None:
+        """Remove the first synthetic document and add a new one of 10 chunks, in one commit."""
+        from bertsearch.indexer.models import Document
+
+        with self.index.transaction() as s:
+            first = s.query(Document.id).order_by(Document.id).limit(1).scalar()
+        self._commit(CHUNKS_PER_DOCUMENT, remove=[first] if first is not None else [])
+
+    def _commit(self, n: int, remove: list[int] | None = None) -> None:
         from bertsearch.indexer.chunking import Chunk
         from bertsearch.indexer.commit import Batch, DocumentWrite
 
@@ -227,7 +266,8 @@ class _Grower:
                 text=text, content_hash=hashlib.sha256(encoded).hexdigest(), size=len(encoded), mtime=0.0,
                 chunks=chunks))
             self.documents += 1
-        self.index.commit(Batch(documents=docs, vectors=vectors))  # the same commit as `bertsearch index`)
+        # the same commit as `bertsearch index`
+        self.index.commit(Batch(remove_documents=remove or [], documents=docs, vectors=vectors))
 
 if __name__ == "__main__":
     p = c.parser("search", __doc__)
@@ -235,5 +275,6 @@ if __name__ == "__main__":
     c.add_model_options(p)
     p.add_argument("--sizes", default=None, help="comma-separated index sizes in chunks (default 10000,100000,1000000)")
     p.add_argument("--queries", type=int, default=None, help="timed queries per size and path (default 300; 10 with --smoke)")
+    p.add_argument("--index-type", default="auto", help="auto, flat, hnsw or hnsw-sq8 (BERTSEARCH_INDEX_TYPE)")
     p.add_argument("--queries-large", type=int, default=100, help="timed queries per path at 1,000,000 chunks and more")
     c.run("search", main, p.parse_args())

@@ -127,32 +127,34 @@ def single(scored: list[tuple[int, float]], mode: str) -> list[Ranked]:
 
 
 def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | None, mode: str,
-                  catch_up: Any = None) -> list[Hit]:
+                  catch_up: Any = None, ef_search: int | None = None) -> list[Hit]:
     """The ``k`` best passages of ``index`` for ``query`` in ``mode``, read from one snapshot.
 
     ``encode(text)`` gives the query vector (not called in the lexical mode). When a chunk found
     was deleted by a generation committed after the snapshot (a writer is ahead of this reader),
     ``catch_up()``, if given, brings the index to the newest generation and the search runs once
     more on it, so the answer is whole rather than short of the chunks that changed.
+    ``ef_search``: HNSW candidates per query (an approximate index; the setting when ``None``).
     """
-    hits, vanished = _retrieve_once(index, encode, query, k, path_glob, mode)
+    hits, vanished = _retrieve_once(index, encode, query, k, path_glob, mode, ef_search)
     if vanished and catch_up is not None:
         catch_up()
-        hits, _ = _retrieve_once(index, encode, query, k, path_glob, mode)
+        hits, _ = _retrieve_once(index, encode, query, k, path_glob, mode, ef_search)
     return hits
 
 
 def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str | None,
-                   mode: str) -> tuple[list[Hit], int]:
+                   mode: str, ef_search: int | None) -> tuple[list[Hit], int]:
     snapshot = index.snapshot  # one generation for the whole request
     if mode == "lexical":
         ranked = single(index.search_lexical(query, k, path_glob=path_glob, snapshot=snapshot), "lexical")
     elif mode == "dense":
-        ranked = single(index.search(encode(query), k, path_glob=path_glob, snapshot=snapshot), "dense")
+        ranked = single(index.search(encode(query), k, path_glob=path_glob, snapshot=snapshot, ef_search=ef_search),
+                        "dense")
     else:
         fit = answer_model()
         depth = max(k, fit.depth)
-        ranked = fuse(index.search(encode(query), depth, path_glob=path_glob, snapshot=snapshot),
+        ranked = fuse(index.search(encode(query), depth, path_glob=path_glob, snapshot=snapshot, ef_search=ef_search),
                       index.search_lexical(query, depth, path_glob=path_glob, snapshot=snapshot),
                       fit.dense_weight, k)
     if not ranked:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100
+MAX_EF_SEARCH = 1024  # HNSW candidates a request may ask for
 # One embedding request: at most this many texts of at most this many characters each (the
 # encoder reads 256 tokens of a text at most; the bound keeps tokenising a request short).
 MAX_EMBED_TEXTS = 256
@@ -159,7 +160,8 @@ class Searcher:
         if reader:
             self.reader  # noqa: B018 (loads it)
 
-    def search(self, query: str, top_k: int = 5, path_glob: str | None = None, mode: str = DEFAULT_MODE) -> SearchResult:
+    def search(self, query: str, top_k: int = 5, path_glob: str | None = None, mode: str = DEFAULT_MODE,
+               ef_search: int | None = None) -> SearchResult:
         """The ``top_k`` passages that best match ``query``, best first.
 
         Args:
@@ -167,14 +169,18 @@ class Searcher:
             top_k: How many passages to return (1 to 100).
             path_glob: Only passages of documents whose path matches this glob (e.g. ``docs/*.md``).
             mode: ``hybrid`` (meaning and words, fused), ``dense`` (meaning) or ``lexical`` (BM25 on words).
+            ef_search: On an HNSW index, candidates explored per query (1 to 1,024; default: the
+                setting): more finds more of the exact top k, and costs more.
 
         Raises:
-            InvalidQuery: The query is empty or too long, or ``top_k`` is out of range.
+            InvalidQuery: The query is empty or too long, or ``top_k`` or ``ef_search`` is out of range.
         """
         began = time.perf_counter()
         query = _check_query(query, "query")
         _check_count(top_k, "top_k")
-        hits = self._retrieve(query, top_k, path_glob, check_mode(mode))
+        if ef_search is not None and not (isinstance(ef_search, int) and 1 <= ef_search <= MAX_EF_SEARCH):
+            raise InvalidQuery(f"ef_search must be an integer from 1 to {MAX_EF_SEARCH}, got {ef_search!r}")
+        hits = self._retrieve(query, top_k, path_glob, check_mode(mode), ef_search)
         return SearchResult(query=query, hits=hits, took_ms=_ms_since(began))
 
     def ask(
@@ -326,13 +332,15 @@ class Searcher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str) -> list[Hit]:
+    def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str,
+                  ef_search: int | None = None) -> list[Hit]:
         def encode(text: str) -> Any:
             encoder = self._index.encoder  # loaded once, under the index's lock
             with self._encode_lock:
                 return encoder.encode([text])[0]
 
-        return retrieve_hits(self._index, encode, query, k, path_glob, mode, catch_up=self._catch_up)
+        return retrieve_hits(self._index, encode, query, k, path_glob, mode, catch_up=self._catch_up,
+                             ef_search=ef_search)
 
     def _catch_up(self) -> None:
         # A writer is ahead of the served snapshot: load the newest generation now (after a

@@ -272,3 +272,28 @@ def test_hnsw_tombstones_are_filtered_and_rebuilt_when_they_pile_up(tmp_path: Pa
         writer.update(root)  # past half: the graph is rebuilt from SQL at the save
         assert writer.vectors.tombstones == 0 and writer.vectors.kind == "hnsw"
         _same_as_a_full_load(writer, settings, encoder)
+
+
+def test_a_request_may_set_ef_search_within_limits(tmp_path: Path, settings: Settings, encoder: Encoder):
+    from fastapi.testclient import TestClient
+
+    from bertsearch.cli.api import create_app
+    from bertsearch.indexer.common.errors import InvalidQuery
+    from bertsearch.search import Searcher
+
+    root = tmp_path / "docs"
+    for i in range(4):
+        _write(root, f"d{i}.txt", i)
+    with Index.open(settings, create=True, encoder=encoder) as writer:
+        writer.update(root)
+    with Searcher.open(settings) as searcher:
+        wide = searcher.search("alpha bravo", top_k=3, mode="dense", ef_search=1024)
+        assert [h.chunk_id for h in wide.hits] == [h.chunk_id for h in searcher.search("alpha bravo", 3, mode="dense").hits]
+        assert searcher.search("alpha bravo", top_k=3, mode="dense", ef_search=1).hits
+        for bad in (0, 1025, 2.5):
+            with pytest.raises(InvalidQuery, match="ef_search"):
+                searcher.search("alpha", ef_search=bad)
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        assert client.post("/search", json={"query": "alpha", "ef_search": 32}).status_code == 200
+        refused = client.post("/search", json={"query": "alpha", "ef_search": 5000})
+        assert refused.status_code == 422 and "detail" in refused.json()

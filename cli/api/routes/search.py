@@ -15,4 +15,5 @@ router = APIRouter(tags=["search"])
 @router.post("/search", response_model=SearchResponse, responses={422: {"model": ErrorResponse}})
 def search(body: SearchRequest, searcher: SearcherDep) -> Any:
     """The passages closest in meaning to the query, best first."""
-    return searcher.search(body.query, top_k=body.top_k, path_glob=body.path_glob, mode=body.mode)
+    return searcher.search(body.query, top_k=body.top_k, path_glob=body.path_glob, mode=body.mode,
+                           ef_search=body.ef_search)
