@@ -40,7 +40,11 @@ PCS = 64  # principal components the perturbations follow
 
 
 def main(args: Any) -> dict[str, Any]:
+    from bertsearch.indexer import vectors as vectors_module
     from bertsearch.indexer.vectors import VectorIndex
+
+    if args.ef_construction:  # to compare graph qualities; the product uses its constant
+        vectors_module.HNSW_EF_CONSTRUCTION = args.ef_construction
 
     sizes = [int(s) for s in (args.sizes or ("3000" if args.smoke else "1000000")).split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
@@ -83,6 +87,7 @@ def main(args: Any) -> dict[str, Any]:
         del vectors
     return {
         "what": "FAISS index kinds through VectorIndex: index part of a search, recall@10 vs exact, memory, files",
+        "hnsw": {"M": vectors_module.HNSW_M, "ef_construction": vectors_module.HNSW_EF_CONSTRUCTION},
         "vectors": source,
         "k": K,
         "ef_search": efs,
@@ -183,6 +188,7 @@ if __name__ == "__main__":
     p.add_argument("--sizes", default=None, help="comma-separated vector counts (default 1000000)")
     p.add_argument("--kinds", default="flat,hnsw,hnsw-sq8", help="index kinds to compare with exact search")
     p.add_argument("--ef", default="16,32,64,128", help="HNSW ef_search values to measure")
+    p.add_argument("--ef-construction", type=int, default=None, help="HNSW efConstruction (default: the product's)")
     p.add_argument("--queries", type=int, default=500, help="real questions as queries")
     p.add_argument("--bases", type=int, default=6000, help="SQuAD train paragraphs whose chunks are the real vectors")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -658,11 +658,14 @@ class Index:
         include: tuple[str, ...] | list[str] = (),
         exclude: tuple[str, ...] | list[str] = (),
         show_progress: bool = False,
+        prepare: Any = None,
     ) -> IndexSummary:
-        """Bring the index up to date with a folder (see :func:`bertsearch.indexer.update.update`)."""
+        """Bring the index up to date with a folder (see :func:`bertsearch.indexer.update.update`;
+        ``prepare``: where files are read, chunked and encoded, e.g. on Ray)."""
         from bertsearch.indexer.update import update as run_update
 
-        return run_update(self, Path(root), include=include, exclude=exclude, show_progress=show_progress)
+        return run_update(self, Path(root), include=include, exclude=exclude, show_progress=show_progress,
+                          prepare=prepare)
 
     # -- closing -----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy import select
 
 from bertsearch.indexer.commit import Batch, DocumentWrite
@@ -35,6 +36,32 @@ from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
 from bertsearch.indexer.models import Document
 from bertsearch.indexer.common.progress import progress_bar
 
+
+
+Changed = tuple[Path, str, Any, Any, str]
+"""A file to (re)index: its path, relative path, stat, old row ``(id, size, mtime, digest)`` or None, sha256."""
+
+Prepared = tuple[DocumentWrite | None, Any, tuple[str, str] | None]
+"""A document ready to commit with its vectors (``None``: encode at the commit), or ``(rel, why)`` it failed."""
+
+
+class Preparer(Protocol):
+    """Reads, chunks (and may encode) changed files somewhere else: ``--ray``."""
+
+    def __call__(self, changed: list[Changed], params: Any) -> Any: ...
+
+
+def document_write(loaded: Any, doc_id: int | None, rel: str, digest: str, size: int, mtime: float,
+                   tokenizer: Any, chunk_tokens: int, chunk_overlap: int) -> DocumentWrite:
+    """A read document as a :class:`DocumentWrite` with its chunks (``tokenizer()`` gives the
+    model's tokenizer; it is not asked for when the document holds no text)."""
+    from bertsearch.indexer.chunking import chunk_text
+
+    # PostgreSQL text cannot hold NUL; a space keeps every character offset valid.
+    text = loaded.text.replace("\x00", " ")
+    chunks = chunk_text(text, tokenizer(), chunk_tokens, chunk_overlap) if text.strip() else []
+    return DocumentWrite(doc_id=doc_id, path=rel, title=loaded.title.replace("\x00", " "), text=text,
+                         content_hash=digest, size=size, mtime=mtime, chunks=chunks)
 
 
 class Index(Protocol):
@@ -89,8 +116,12 @@ def update(
     include: tuple[str, ...] | list[str] = (),
     exclude: tuple[str, ...] | list[str] = (),
     show_progress: bool = False,
+    prepare: Preparer | None = None,
 ) -> IndexSummary:
     """Bring ``index`` up to date with the folder ``root`` (see the module docstring).
+
+    ``prepare`` reads, chunks and encodes the changed files elsewhere (``--ray``:
+    :func:`bertsearch.indexer.distributed.ray_preparer`); the commits are the same.
 
     Raises:
         ConfigError: ``root`` is not a folder, or another folder is recorded for this index.
@@ -110,7 +141,7 @@ def update(
             with index.rebuilding():  # one transaction: readers keep the old index until it commits
                 run.scan(include, exclude)
                 if run.changed:
-                    run.index_changed()
+                    run.index_changed(prepare)
         else:
             _check_root(index, root)
             if index.settings.model_path:
@@ -118,7 +149,7 @@ def update(
             run.scan(include, exclude)
             run.remove_missing()
             if run.changed:
-                run.index_changed()
+                run.index_changed(prepare)
         run.finish()
     summary = run.summary
     summary.seconds = round(time.perf_counter() - began, 3)
@@ -143,7 +174,7 @@ class _Run:
         self.show_progress = show_progress
         self.summary = IndexSummary()
         self.existing: dict[str, tuple[int, int, float, str]] = {}
-        self.changed: list[tuple[Path, str, Any, tuple[int, int, float, str] | None, str]] = []
+        self.changed: list[Changed] = []
         self.touched: list[dict[str, Any]] = []
         self.gone: list[int] = []
         self.last_save = time.perf_counter()
@@ -200,43 +231,60 @@ class _Run:
         self.summary.removed = len(self.gone)
         self._maybe_save()
 
-    def index_changed(self) -> None:
-        """Read, chunk and encode the changed files. The encoder loads at the first file with text,
-        so a run whose only changes are files that fail (or are empty) never loads the model."""
-        from bertsearch.indexer.chunking import chunk_text
-        from bertsearch.indexer.documents import read_document
+    def index_changed(self, prepare: Preparer | None = None) -> None:
+        """Read, chunk and encode the changed files, and commit them in batches.
 
-        tokens, overlap = self.index.params.chunk_tokens, self.index.params.chunk_overlap
+        By default in this process: the encoder loads at the first file with text (so a run
+        whose only changes are files that fail, or are empty, never loads the model) and encodes
+        each batch before its commit. ``prepare`` (``--ray``) reads, chunks and encodes elsewhere
+        and hands back each document with its vectors; the commits are the same.
+        """
         pending: list[DocumentWrite] = []
+        vectors: list[Any] = []
         n_pending = 0
-        files = progress_bar(self.show_progress, "indexing", " files", iterable=self.changed)
         chunk_bar = progress_bar(self.show_progress, "encoding", " chunks")
+        if prepare is None:
+            files = progress_bar(self.show_progress, "indexing", " files", iterable=self.changed)
+            prepared = (self._prepare(f) for f in files)
+        else:
+            prepared = prepare(self.changed, self.index.params)
         try:
-            for path, rel, st, old, digest in files:
-                try:
-                    loaded = read_document(path)
-                except UnsupportedDocument as exc:
-                    self._fail(rel, str(exc))
+            for doc, doc_vectors, failure in prepared:
+                if failure is not None:
+                    self._fail(*failure)
                     continue
-                # PostgreSQL text cannot hold NUL; a space keeps every character offset valid.
-                text = loaded.text.replace("\x00", " ")
-                chunks = chunk_text(text, self.index.encoder.tokenizer, tokens, overlap) if text.strip() else []
-                pending.append(DocumentWrite(
-                    doc_id=old[0] if old else None, path=rel, title=loaded.title.replace("\x00", " "), text=text,
-                    content_hash=digest, size=st.st_size, mtime=st.st_mtime, chunks=chunks,
-                ))
-                n_pending += len(chunks)
+                pending.append(doc)
+                vectors.append(doc_vectors)
+                n_pending += len(doc.chunks)
                 if n_pending >= COMMIT_CHUNKS:
-                    self._commit(pending, chunk_bar)
-                    pending, n_pending = [], 0
+                    self._commit(pending, vectors, chunk_bar)
+                    pending, vectors, n_pending = [], [], 0
             if pending:
-                self._commit(pending, chunk_bar)
+                self._commit(pending, vectors, chunk_bar)
         finally:
             chunk_bar.close()
 
-    def _commit(self, pending: list[DocumentWrite], chunk_bar: Any) -> None:
+    def _prepare(self, changed: Changed) -> Prepared:
+        from bertsearch.indexer.documents import read_document
+
+        path, rel, st, old, digest = changed
+        try:
+            loaded = read_document(path)
+        except UnsupportedDocument as exc:
+            return None, None, (rel, str(exc))
+        params = self.index.params
+        doc = document_write(loaded, old[0] if old else None, rel, digest, st.st_size, st.st_mtime,
+                             lambda: self.index.encoder.tokenizer, params.chunk_tokens, params.chunk_overlap)
+        return doc, None, None
+
+    def _commit(self, pending: list[DocumentWrite], given: list[Any], chunk_bar: Any) -> None:
         texts = [c.text for p in pending for c in p.chunks]
-        vectors = self.index.encoder.encode(texts) if texts else None
+        if not texts:
+            vectors = None
+        elif all(v is not None for v in given):
+            vectors = np.concatenate([v for v in given if len(v)]) if any(len(v) for v in given) else None
+        else:
+            vectors = self.index.encoder.encode(texts)
         chunk_bar.update(len(texts))
         done = self.index.commit(Batch(documents=pending, vectors=vectors), self.root)
         self.summary.added += done.documents_added

@@ -149,20 +149,22 @@ def test_server_switches_generation_without_failing_requests(
 
 
 def test_serve_with_two_workers_answers_and_follows_the_index(tmp_path: Path, tiny_bert_path: str,
-                                                              tiny_qa_path: str) -> None:
+                                                              tiny_qa_path: str, db_url: str) -> None:
+    """Two server processes on one database (SQLite, and PostgreSQL when configured) both pick up
+    a `bertsearch index` run."""
     docs = tmp_path / "docs"
     shutil.copytree(SAMPLE_DOCS, docs)
-    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path, db_url=db_url)
     with Index.open(settings, create=True) as index:
         index.update(docs)
-    serving = serve(tmp_path / "idx", tiny_qa_path, tmp_path / "log.txt", "--workers", "2")
+    serving = serve(tmp_path / "idx", tiny_qa_path, tmp_path / "log.txt", "--workers", "2", "--db", db_url)
     url = next(serving)
     try:
         with Client(url, timeout=30.0) as client:
             before = client.health()["generation"]
             assert all(client.search("rotated logs").hits for _ in range(6))
             (docs / "new.txt").write_text("Zebras graze on the savanna near the river.\n")
-            with Index.open(Settings(index_dir=tmp_path / "idx")) as index:
+            with Index.open(Settings(index_dir=tmp_path / "idx", db_url=db_url)) as index:
                 index.update(docs)
             deadline = time.monotonic() + 30
             # Each request may reach either worker: every one must serve the new generation.

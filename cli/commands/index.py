@@ -33,10 +33,17 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Skip (and count as failed) files larger than this (default: 50 MB).")
 @click.option("--follow-symlinks", is_flag=True, default=None,
               help="Follow symbolic links that lead out of the folder (default: report them as failed).")
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Read, chunk and encode on a Ray cluster (RAY_ADDRESS, --ray-address, else a local one); "
+                   "this process commits. Needs `pip install 'bertsearch[ray]'`.")
+@click.option("--ray-address", default=None, metavar="ADDRESS", help="The Ray cluster, e.g. ray://head:10001.")
+@click.option("--ray-actors", type=click.IntRange(1), default=None, metavar="N",
+              help="Encoder actors on Ray (default: one per CPU of the cluster).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path, precision, index_type,
-                  chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, quiet, as_json) -> None:
+                  chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, use_ray, ray_address, ray_actors,
+                  quiet, as_json) -> None:
     """Index the documents under PATH, or bring the index up to date with it.
 
     Only new and changed files are encoded; files deleted or renamed away are removed.
@@ -49,8 +56,16 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
     settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path, precision=precision,
                              index_type=index_type, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                              max_file_size=max_file_size, follow_symlinks=follow_symlinks)
+    prepare = None
+    if use_ray or ray_address:
+        from bertsearch.indexer.distributed import ray_preparer
+
+        workers_model = str(Path(model_path).resolve()) if model_path else None
+        prepare = ray_preparer(address=ray_address, model_path=workers_model, batch_size=settings.batch_size,
+                               cache_dir=str(settings.cache_dir) if settings.cache_dir else None, actors=ray_actors)
     with Index.open(settings, create=True, rebuild=rebuild) as index:
-        summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet))
+        summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet),
+                               prepare=prepare)
         total = index.info()
     if as_json:
         echo_json({**summary.to_dict(), "documents": total["documents"], "chunks": total["chunks"],
