@@ -7,6 +7,12 @@ The warm run indexes the same folder again: nothing changed, nothing should be e
 For reference, the same chunks are then encoded by a hand-rolled sentence-transformers script
 (``SentenceTransformer(model).encode`` with its defaults, then ``faiss.IndexFlatIP.add``).
 
+``--ray`` also runs the cold index with ``--ray`` (a local Ray cluster started by the run, an
+encoder actor per CPU) into another index, in the same run: chunks/s of both paths and the
+overhead of Ray here. ``--writer-db URL`` (e.g. a PostgreSQL server) measures the writer alone:
+the cold run's chunks and vectors committed again through ``Index.commit`` in batches of 512,
+with no encoding, which bounds how many encoding nodes one writer can absorb.
+
 Run: ``python benchmarks/index.py`` (after ``pip install -e '.[bench]'``).
 """
 
@@ -33,6 +39,8 @@ def main(args: Any) -> dict[str, Any]:
         cold = _index_run(docs, index_dir, args.model)
         warm = _index_run(docs, index_dir, args.model)
         reference = None if args.no_reference else _reference(index_dir, cold)
+        ray = _index_run(docs, Path(tmp) / "index-ray", args.model, "--ray") if args.ray else None
+        writer = _writer_rate(index_dir, args.writer_db) if args.writer_db else None
     bytes_on_disk = cold["summary"].get("size_bytes")
     result = {
         "what": "`bertsearch index` (Index.update) of SQuAD v1.1 dev paragraphs written as .txt documents; "
@@ -45,6 +53,19 @@ def main(args: Any) -> dict[str, Any]:
         "warm": _rates(warm),
         "index_bytes": bytes_on_disk,
     }
+    if ray is not None:
+        result["ray"] = {**_rates(ray), "what": "the same cold run with --ray: a local Ray cluster started by the "
+                                                "run, one encoder actor per CPU; this process commits"}
+        result["ray_overhead"] = {
+            "update_s_ratio": round(ray["summary"]["seconds"] / cold["summary"]["seconds"], 2),
+            "process_wall_s_ratio": round(ray["wall_s"] / cold["wall_s"], 2),
+            "note": "Ray's time over the local path's on the same CPUs (>1: Ray costs more here)",
+        }
+    if writer is not None:
+        result["writer_commit_rate"] = writer
+        per_node = result["cold"]["update_chunks_per_s"]
+        result["writer_commit_rate"]["encoding_nodes_one_writer_absorbs"] = round(
+            writer["chunks_per_s"] / per_node, 1) if per_node else None
     if reference is not None:
         result["reference_sentence_transformers"] = reference
     if reference is not None and "chunks_per_s" in reference:
@@ -56,9 +77,10 @@ def main(args: Any) -> dict[str, Any]:
     return result
 
 
-def _index_run(docs: Path, index_dir: Path, model: str | None) -> dict[str, Any]:
+def _index_run(docs: Path, index_dir: Path, model: str | None, *extra: str) -> dict[str, Any]:
     """One `bertsearch index` child process: its JSON summary, wall time and peak RSS."""
-    cmd = [sys.executable, "-m", "bertsearch.cli", "index", str(docs), "--index", str(index_dir), "--json", "--quiet"]
+    cmd = [sys.executable, "-m", "bertsearch.cli", "index", str(docs), "--index", str(index_dir), "--json", "--quiet",
+           *extra]
     if model:
         cmd += ["--model", str(model)]
     began = time.perf_counter()
@@ -78,6 +100,65 @@ def _index_run(docs: Path, index_dir: Path, model: str | None) -> dict[str, Any]
     summary.update({k: v for k, v in info.items()
                     if k in ("model_id", "chunk_tokens", "chunk_overlap", "size_bytes", "faiss_vectors")})
     return {"summary": summary, "wall_s": wall, "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1)}
+
+
+def _writer_rate(index_dir: Path, db_url: str) -> dict[str, Any]:
+    """The cold index's documents, chunks and vectors committed again into a fresh database through
+    ``Index.commit`` (batches of about 512 chunks, as `bertsearch index` commits): the writer alone."""
+    import uuid
+
+    import numpy as np
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from bertsearch.indexer.chunking import Chunk
+    from bertsearch.indexer.commit import Batch, DocumentWrite
+    from bertsearch.indexer.common.settings import Settings
+    from bertsearch.indexer.index import Index
+    from bertsearch.indexer.models import ChunkRow, Document
+
+    with Index.open(Settings(index_dir=index_dir)) as source:
+        model_path = source.params.model_path
+        with source.transaction() as s:
+            docs = s.query(Document).order_by(Document.id).all()
+            chunks = {}
+            for row in s.query(ChunkRow).order_by(ChunkRow.document_id, ChunkRow.ordinal):
+                chunks.setdefault(row.document_id, []).append(row)
+            writes = [(DocumentWrite(None, d.path, d.title, d.text, d.content_hash, d.size, d.mtime,
+                                     [Chunk(r.text, r.start, r.end, r.n_tokens) for r in chunks.get(d.id, [])]),
+                       [np.frombuffer(r.vector, dtype="<f4") for r in chunks.get(d.id, [])]) for d in docs]
+    url, drop = db_url, None
+    if db_url.startswith("postgresql"):
+        name = f"bench_writer_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url, drop = make_url(db_url).set(database=name).render_as_string(hide_password=False), (admin, name)
+    with tempfile.TemporaryDirectory(prefix="bench-writer-") as tmp:
+        settings = Settings(index_dir=Path(tmp) / "idx", db_url=url, model_path=model_path)
+        try:
+            with Index.open(settings, create=True) as index, index.writer_lock():
+                began = time.perf_counter()
+                batch, vectors, n = [], [], 0
+                for doc, vecs in writes + [(None, [])]:
+                    if doc is not None:
+                        batch.append(doc)
+                        vectors.extend(vecs)
+                        n += len(vecs)
+                    if batch and (n >= 512 or doc is None):
+                        index.commit(Batch(documents=batch, vectors=np.vstack(vectors) if vectors else None))
+                        batch, vectors, n = [], [], 0
+                index.save_vectors(lazy=True)
+                seconds = time.perf_counter() - began
+                total = index.vectors.count
+        finally:
+            if drop is not None:
+                with drop[0].connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)'))
+                drop[0].dispose()
+    return {"database": make_url(db_url).get_backend_name(), "chunks": total, "seconds": round(seconds, 2),
+            "chunks_per_s": round(total / seconds, 1),
+            "what": "Index.commit of the cold run's documents with their vectors (no encoding), 512 chunks a commit"}
 
 
 def _rates(run: dict[str, Any]) -> dict[str, Any]:
@@ -138,4 +219,7 @@ if __name__ == "__main__":
     c.add_model_options(p)
     p.add_argument("--limit", type=int, default=None, help="index only the first N paragraphs")
     p.add_argument("--no-reference", action="store_true", help="skip the sentence-transformers reference")
+    p.add_argument("--ray", action="store_true", help="also index with --ray (a local Ray cluster) in the same run")
+    p.add_argument("--writer-db", default=None, metavar="URL",
+                   help="measure the writer's commit rate alone on this database (e.g. PostgreSQL)")
     c.run("index", main, p.parse_args())
