@@ -24,7 +24,7 @@ _SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
 class ChunkReader:
     """Queries of one open index (thread-safe; shared by every request of a server)."""
 
-    def __init__(self, sessions: Any, search_threads: int, ef_search: int = 64) -> None:
+    def __init__(self, sessions: Any, search_threads: int, ef_search: int = 256) -> None:
         self._sessions = sessions
         self._threads = search_threads
         self._ef_search = ef_search

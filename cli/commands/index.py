@@ -25,7 +25,7 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="How to encode: auto (bf16 with native bf16, else int8 when ONNX Runtime is installed, "
                    "else fp32), bf16, fp32 or int8. Stored with the index: int8 or not.")
 @click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "hnsw-sq8"]), default=None,
-              help="The FAISS index: auto (exact below 100,000 chunks, HNSW above), flat, hnsw, hnsw-sq8. "
+              help="The FAISS index: auto (exact below 200,000 chunks, HNSW above), flat, hnsw, hnsw-sq8. "
                    "Stored with the index; changing it rebuilds FAISS from SQL, nothing is re-encoded.")
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")

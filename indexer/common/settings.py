@@ -49,11 +49,11 @@ class Settings(BaseSettings):
     )
     index_type: str = Field(
         default="auto", pattern="^(auto|flat|hnsw|hnsw-sq8)$",
-        description="The FAISS index: auto (exact below 100,000 chunks, HNSW above), flat (exact), hnsw, "
+        description="The FAISS index: auto (exact below 200,000 chunks, HNSW above), flat (exact), hnsw, "
                     "hnsw-sq8 (HNSW over 8-bit vectors: a quarter of the memory). Stored with the index.",
     )
     ef_search: int = Field(
-        default=64, ge=1, le=4096,
+        default=256, ge=1, le=4096,
         description="HNSW candidates explored per query (more: slower, better recall); a request may ask for "
                     "up to 1,024.",
     )
