@@ -360,6 +360,20 @@ def qa_model_for_speed(args: argparse.Namespace) -> tuple[str | None, str]:
 # -- a real server ---------------------------------------------------------------------------
 
 
+def wait_for_generation(base: str, target: int, timeout: float, poll: float = 0.02) -> int:
+    """Call ``GET /health`` on the server at ``base`` until it serves ``target`` (or ``timeout``
+    seconds pass); returns the generation it serves then."""
+    import httpx
+
+    began = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while True:
+            served = int(http.get("/health").json()["generation"])
+            if served >= target or time.perf_counter() - began > timeout:
+                return served
+            time.sleep(poll)
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as s:

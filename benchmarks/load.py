@@ -31,8 +31,6 @@ QUESTIONS = [
 
 
 def main(args: Any) -> dict[str, Any]:
-    import httpx
-
     work = args.work_dir / ("smoke" if args.smoke else "") / "load"
     shutil.rmtree(work, ignore_errors=True)
     docs, index_dir = work / "docs", work / "idx"
@@ -60,12 +58,7 @@ def main(args: Any) -> dict[str, Any]:
         # it to serve the last one, and say how long that took after the writer ended.
         written = _generation(index_dir)
         ended = time.perf_counter()
-        with httpx.Client(base_url=base, timeout=30) as http:
-            while True:
-                final_generation = http.get("/health").json()["generation"]
-                if final_generation >= written or time.perf_counter() - ended > 30:
-                    break
-                time.sleep(0.05)
+        final_generation = c.wait_for_generation(base, written, timeout=30, poll=0.05)
         caught_up = time.perf_counter() - ended
         server_rss = c.rss_mb(pid)
 

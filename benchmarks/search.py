@@ -125,8 +125,6 @@ def _pick_up(grower: _Grower, base: str, pid: int) -> dict[str, Any]:
     """One document replaced (10 chunks removed, 10 added) and committed as `bertsearch index` does,
     then ``GET /health`` every 20 ms until the server serves the new generation: how long after
     the commit, and the server's RSS after it and its peak RSS over its life (VmHWM)."""
-    import httpx
-
     index = grower.index
     with index.writer_lock():
         began = time.perf_counter()
@@ -135,15 +133,9 @@ def _pick_up(grower: _Grower, base: str, pid: int) -> dict[str, Any]:
         index.save_vectors(lazy=True)  # what `bertsearch index` does at the end of a run
         saved = time.perf_counter()
     wrote_file = index.vectors.saved_generation == index.generation
-    target = index.generation
-    with httpx.Client(base_url=base, timeout=60) as http:
-        while True:
-            served = http.get("/health").json()["generation"]
-            if served >= target or time.perf_counter() - committed > 60:
-                break
-            time.sleep(0.02)
+    served = c.wait_for_generation(base, index.generation, timeout=60)
     return {"commit_ms": round((committed - began) * 1000, 1), "save_ms": round((saved - committed) * 1000, 1),
-            "faiss_file_rewritten": wrote_file,
+            "faiss_file_rewritten": wrote_file, "served": served == index.generation,
             "served_after_commit_ms": round((time.perf_counter() - committed) * 1000, 1),
             "server_rss_mb_after": c.rss_mb(pid), "server_peak_rss_mb": c.peak_rss_mb(pid)}
 
