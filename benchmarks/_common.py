@@ -360,6 +360,26 @@ def qa_model_for_speed(args: argparse.Namespace) -> tuple[str | None, str]:
 # -- a real server ---------------------------------------------------------------------------
 
 
+class Perturbations:
+    """Vectors with the structure of real ones: real embeddings (``bases``) plus Gaussian noise along
+    their top ``components`` principal directions with their variances, L2-normalised."""
+
+    def __init__(self, bases: np.ndarray, rng: np.random.Generator, components: int = 64) -> None:
+        self.bases = np.asarray(bases, dtype=np.float32)
+        self.rng = rng
+        _, s, vt = np.linalg.svd(self.bases - self.bases.mean(0), full_matrices=False)
+        self.directions = vt[:components].astype(np.float32)
+        self.scale = (s[:components] / np.sqrt(len(self.bases))).astype(np.float32)
+
+    def sample(self, n: int) -> tuple[np.ndarray, float]:
+        """``n`` perturbed vectors and their mean cosine to the real vector each came from."""
+        pick = self.bases[self.rng.integers(0, len(self.bases), n)]
+        noise = (self.rng.standard_normal((n, len(self.scale))).astype(np.float32) * self.scale) @ self.directions
+        out = pick + noise
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out, float(np.mean(np.sum(out * pick, axis=1))) if n else 1.0
+
+
 def wait_for_generation(base: str, target: int, timeout: float, poll: float = 0.02) -> int:
     """Call ``GET /health`` on the server at ``base`` until it serves ``target`` (or ``timeout``
     seconds pass); returns the generation it serves then."""

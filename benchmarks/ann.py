@@ -51,12 +51,10 @@ def main(args: Any) -> dict[str, Any]:
     efs = [int(e) for e in args.ef.split(",")]
     bases, queries, source = _real_vectors(args)
     rng = np.random.default_rng(0)
-    mean = bases.mean(0)
-    _, s, vt = np.linalg.svd(bases - mean, full_matrices=False)
-    scale = s[:PCS] / np.sqrt(len(bases))
+    sampler = c.Perturbations(bases, rng, PCS)
     results: dict[str, Any] = {}
     for n in sizes:
-        vectors, cos_to_base = _structured(bases, vt[:PCS], scale, n, rng)
+        vectors, cos_to_base = _structured(sampler, n)
         ids = np.arange(1, n + 1, dtype=np.int64)
         exact = None
         per_kind: dict[str, Any] = {}
@@ -125,21 +123,18 @@ def _real_vectors(args: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
                                             "chunks, with their variances, then L2-normalised"}
 
 
-def _structured(bases: np.ndarray, components: np.ndarray, scale: np.ndarray, n: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """``n`` vectors: the real ones, then perturbations of them; and the mean cosine of a
-    perturbed vector to the real one it came from."""
+def _structured(sampler: c.Perturbations, n: int) -> tuple[np.ndarray, float]:
+    """``n`` vectors: the real ones, then perturbations of them (see :class:`_common.Perturbations`);
+    and the mean cosine of a perturbed vector to the real one it came from."""
+    bases = sampler.bases
     out = np.empty((n, bases.shape[1]), dtype=np.float32)
     first = min(n, len(bases))
     out[:first] = bases[:first]
     cosines = []
     for lo in range(first, n, 100_000):
         hi = min(n, lo + 100_000)
-        pick = bases[rng.integers(0, len(bases), hi - lo)]
-        noise = (rng.standard_normal((hi - lo, len(scale))).astype(np.float32) * scale) @ components
-        block = pick + noise
-        out[lo:hi] = block / np.linalg.norm(block, axis=1, keepdims=True)
-        cosines.append(float(np.mean(np.sum(out[lo:hi] * pick, axis=1))))
+        out[lo:hi], cos = sampler.sample(hi - lo)
+        cosines.append(cos)
     return out, float(np.mean(cosines)) if cosines else 1.0
 
 

@@ -1,12 +1,16 @@
 """Search latency and memory for indexes of 10,000, 100,000 and 1,000,000 chunks.
 
 The index is a real bertsearch index (SQLite + the FAISS file) grown size by size. Its chunks
-are synthetic in one way only: their vectors are random unit vectors, so that a million chunks
-need no hours of encoding. Everything else is real: chunk texts are SQuAD v1.1 dev paragraphs
-(reused), grouped ten to a document, written into the ``documents`` and ``chunks`` tables
-with their vectors by the same statements ``Index.update`` commits, the generation bumped, the
-in-memory FAISS index extended and the FAISS file saved by the index's own code. An exact
-(flat) index costs the same per query whatever the vectors hold.
+are synthetic in one way only: their vectors are not encoded from their texts, so that a million
+chunks need no hours of encoding. By default (``--vectors structured``) they are the SQuAD
+paragraphs' own vectors perturbed in their principal subspace, as in ``benchmarks/ann.py``, so
+that an HNSW graph (``--index-type``; ``auto`` picks it from 200,000 chunks) is built and searched
+as on real data; ``--vectors random`` gives random unit vectors (the earlier runs; an exact index
+costs the same per query whatever the vectors hold, a graph does not). Everything else is real:
+chunk texts are SQuAD v1.1 dev paragraphs (reused), grouped ten to a document, written into the
+``documents`` and ``chunks`` tables with their vectors by the same statements ``Index.update``
+commits, the generation bumped, the in-memory FAISS index extended and the FAISS file saved by
+the index's own code.
 
 Queries are real SQuAD questions. For each size:
 - library: ``Searcher.search(question, top_k=5)`` in a fresh process that opened the index with
@@ -17,7 +21,9 @@ Queries are real SQuAD questions. For each size:
 - path filters: ``Index.search(vector, 5, path_glob=...)``, its first query (the matching chunk ids
   read from SQL) and the ones after it (kept per generation);
 - HTTP: ``POST /search`` to a real ``bertsearch serve`` process on loopback (httpx, keep-alive),
-  and the server's memory (RSS) once it has loaded the index and answered the queries.
+  and the server's memory (RSS) once it has loaded the index and answered the queries;
+- a one-document change (10 chunks removed, 10 added, committed as ``bertsearch index`` does):
+  how long until the server serves it, and whether the FAISS file was rewritten.
 
 Run: ``python benchmarks/search.py [--sizes 10000,100000,1000000]``.
 """
@@ -68,7 +74,10 @@ def main(args: Any) -> dict[str, Any]:
         index_settings = Settings(index_dir=tmp / "index", model_path=settings.resolved_model_path(),
                                   index_type=args.index_type)
         index = Index.open(index_settings, create=True, encoder=encoder)
-        grower = _Grower(index, texts, rng)
+        sampler = None
+        if args.vectors == "structured":  # real paragraph vectors, perturbed (as benchmarks/ann.py)
+            sampler = c.Perturbations(encoder.encode(texts[: args.bases]), rng)
+        grower = _Grower(index, texts, rng, sampler)
         for size in sizes:
             build_s = grower.grow_to(size)
             n = n_queries if size < 1_000_000 else min(n_queries, args.queries_large)
@@ -107,8 +116,9 @@ def main(args: Any) -> dict[str, Any]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "what": "search latency (top_k=5) and memory by index size; vectors synthetic (random unit vectors) "
-                "written through the real SQL tables and FAISS file; queries real SQuAD v1.1 dev questions",
+        "what": "search latency (top_k=5) and memory by index size; vectors synthetic "
+                f"({args.vectors}: see --vectors) written through the real SQL tables and FAISS file; "
+                "queries real SQuAD v1.1 dev questions",
         "model": {"path": settings.resolved_model_path(), "id": encoder.model_id, "precision": encoder.precision},
         "index_type": f"--index-type {args.index_type} (each size says the kind it got); tantivy BM25 beside "
                       "it; SQLite metadata",
@@ -210,10 +220,11 @@ def _progress(row: dict[str, Any]) -> None:
 class _Grower:
     """Adds synthetic chunks to an open index the way ``Index.update`` commits encoded ones."""
 
-    def __init__(self, index: Any, texts: list[str], rng: np.random.Generator) -> None:
+    def __init__(self, index: Any, texts: list[str], rng: np.random.Generator, sampler: Any = None) -> None:
         self.index = index
         self.texts = texts
         self.rng = rng
+        self.sampler = sampler
         self.documents = 0
         self.next_text = 0
         tokenizer = index.encoder.tokenizer
@@ -240,8 +251,11 @@ class _Grower:
         from bertsearch.indexer.commit import Batch, DocumentWrite
 
         dim = self.index.params.dimension
-        vectors = self.rng.standard_normal((n, dim), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        if self.sampler is not None:
+            vectors, _ = self.sampler.sample(n)
+        else:
+            vectors = self.rng.standard_normal((n, dim), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         docs = []
         for first in range(0, n, CHUNKS_PER_DOCUMENT):
             picks = [(self.next_text + i) % len(self.texts) for i in range(min(CHUNKS_PER_DOCUMENT, n - first))]
@@ -267,6 +281,10 @@ if __name__ == "__main__":
     c.add_model_options(p)
     p.add_argument("--sizes", default=None, help="comma-separated index sizes in chunks (default 10000,100000,1000000)")
     p.add_argument("--queries", type=int, default=None, help="timed queries per size and path (default 300; 10 with --smoke)")
+    p.add_argument("--vectors", choices=("structured", "random"), default="structured",
+                   help="structured: the SQuAD paragraphs' own vectors perturbed in their principal subspace "
+                        "(an HNSW graph builds and searches as on real data); random: unit vectors")
+    p.add_argument("--bases", type=int, default=2067, help="paragraphs encoded as the real vectors (structured)")
     p.add_argument("--index-type", default="auto", help="auto, flat, hnsw or hnsw-sq8 (BERTSEARCH_INDEX_TYPE)")
     p.add_argument("--queries-large", type=int, default=100, help="timed queries per path at 1,000,000 chunks and more")
     c.run("search", main, p.parse_args())
