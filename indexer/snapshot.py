@@ -158,7 +158,13 @@ def advance_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, curr
 def _delta_since(engine: Any, sessions: Any, url: str, params: BuildParams, generation: int, high_id: int,
                  limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The chunks added (ids above ``high_id``, with their vectors) and removed (ids) after
-    ``generation``, or ``None`` when there are more than ``limit``."""
+    ``generation``, or ``None`` when there are more than ``limit``.
+
+    The removals are bounded by ``params.generation``; the additions are not (a chunk row holds
+    no generation), so a commit landing between the reads may add its chunks a refresh before its
+    removals. Every hit is read back from SQL, and a search that meets a removed chunk catches up
+    (:func:`bertsearch.search.retrieval.retrieve_hits`); the next refresh applies the removals.
+    """
     try:
         with sessions() as s:
             removed = np.fromiter(
