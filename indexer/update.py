@@ -246,8 +246,9 @@ class _Run:
         if prepare is None:
             files = progress_bar(self.show_progress, "indexing", " files", iterable=self.changed)
             prepared = (self._prepare(f) for f in files)
-        else:
-            prepared = prepare(self.changed, self.index.params)
+        else:  # the same bars: a document comes back for every file, read or failed
+            prepared = progress_bar(self.show_progress, "indexing", " files", total=len(self.changed),
+                                    iterable=prepare(self.changed, self.index.params))
         try:
             for doc, doc_vectors, failure in prepared:
                 if failure is not None:
