@@ -166,6 +166,17 @@ class VectorIndex:
             self.unsaved += removed
         return removed
 
+    def _not_removed(self) -> Any:
+        """A selector of every id but the removed ones (built once per removed set, not per query)."""
+        if not self._removed.size:
+            return None
+        cached = self.__dict__.get("_selector")
+        if cached is None or cached[0] is not self._removed:
+            batch = faiss.IDSelectorBatch(self._removed)
+            cached = (self._removed, batch, faiss.IDSelectorNot(batch))
+            self.__dict__["_selector"] = cached
+        return cached[2]
+
     def _fold(self) -> None:
         """Move the delta into the base, in place (the writer's own index, before it changes it)."""
         if self._delta is None:
@@ -233,8 +244,7 @@ class VectorIndex:
             return []
         # The selectors are kept in local names: FAISS holds plain pointers to them.
         only = faiss.IDSelectorBatch(np.asarray(subset, dtype=np.int64)) if subset is not None else None
-        batch = faiss.IDSelectorBatch(self._removed) if self._removed.size else None
-        not_removed = faiss.IDSelectorNot(batch) if batch is not None else None
+        not_removed = self._not_removed()
         both = faiss.IDSelectorAnd(only, not_removed) if only is not None and not_removed is not None else None
         base_sel = both or only or not_removed
         before = faiss.omp_get_max_threads()
