@@ -52,7 +52,7 @@ class SearchRequest(_Request):
         default=None, max_length=1000, description="Only documents whose path matches this glob, e.g. `docs/*.md`.",
     )
     mode: Mode = Field(default=DEFAULT_MODE, description="hybrid (meaning and words fused), dense or lexical (BM25).")
-    ef_search: int | None = Field(
+    ef_search: Count | None = Field(
         default=None, ge=1, le=MAX_EF_SEARCH,
         description="On an approximate (HNSW) index: candidates explored per query; more is slower and closer "
                     "to exact. Default: the server's setting.",
