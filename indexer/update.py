@@ -10,8 +10,10 @@ One run, under the writer lock:
    rows in bulk, bump the generation, commit (:meth:`Index.commit`, the one commit function);
    then the derived indexes apply the batch (FAISS in memory, saved at times; lexical on disk).
 
-A run killed at any instant keeps every committed batch; the FAISS file is then stale and is
-rebuilt from SQL on the next open, and the next run re-reads only what was not committed.
+A run killed at any instant keeps every committed batch; the FAISS file is then behind and is
+brought forward from SQL on the next open (or rebuilt from it), and the next run re-reads only
+what was not committed. The file is rewritten only once enough has changed (see
+:meth:`Index.save_vectors <bertsearch.indexer.index.Index.save_vectors>`).
 
 The index mirrors one folder, recorded on the first run. A run on another folder is refused
 while the recorded one still exists (index it into another ``--index``, or ``--rebuild``);
