@@ -69,7 +69,7 @@ def cached_model(model_path: Path, fingerprint: str, cache_dir: Path, kind: str,
         load_torch: Loads the model as a ``torch.nn.Module`` in eval mode with eager attention,
             whose ``forward`` takes ``input_names`` as keyword arguments and returns
             ``output_names`` first in its output.
-        input_names: The model's inputs, in the order of its ``forward``.
+        input_names: The model's inputs (any order: they are put in the order of ``forward``).
         output_names: The outputs to keep.
 
     Raises:
@@ -90,12 +90,16 @@ def cached_model(model_path: Path, fingerprint: str, cache_dir: Path, kind: str,
             raise ConfigError(f"cannot write the int8 model cache in {target.parent}: {exc.strerror}; "
                               "set BERTSEARCH_CACHE_DIR to a writable folder") from exc
         log.info("exporting %s to int8 ONNX (once, cached in %s)", model_path, target.parent)
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-            fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-            _export(load_torch(), fp32, input_names, output_names)
-            _quantize(fp32, int8)
-            os.chmod(int8, 0o644)
-            os.replace(int8, target)  # atomic: a reader sees no file or the whole file
+        try:
+            with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+                fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+                _export(load_torch(), fp32, input_names, output_names)
+                _quantize(fp32, int8)
+                os.chmod(int8, 0o644)
+                os.replace(int8, target)  # atomic: a reader sees no file or the whole file
+        except OSError as exc:  # disk full, permissions: nothing half written stays
+            raise ConfigError(f"cannot write the int8 model cache in {target.parent}: "
+                              f"{exc.strerror or exc}; set BERTSEARCH_CACHE_DIR to a writable folder") from exc
     return target
 
 
