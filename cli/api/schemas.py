@@ -52,8 +52,9 @@ class SearchRequest(_Request):
         default=None, max_length=1000, description="Only documents whose path matches this glob, e.g. `docs/*.md`.",
     )
     mode: Mode = Field(default=DEFAULT_MODE, description="hybrid (meaning and words fused), dense or lexical (BM25).")
-    ef_search: Count | None = Field(
-        default=None, ge=1, le=MAX_EF_SEARCH,
+    # The bounds before the validator: so the OpenAPI says minimum/maximum (pydantic writes ge/le otherwise).
+    ef_search: Annotated[int, Field(ge=1, le=MAX_EF_SEARCH), BeforeValidator(_integral)] | None = Field(
+        default=None,
         description="On an approximate (HNSW) index: candidates explored per query; more is slower and closer "
                     "to exact. Default: the server's setting.",
     )
