@@ -3,7 +3,8 @@
 ``tests/fixtures/techdocs/`` holds man pages (rendered to text by man(1)) and documentation files
 from Debian's /usr/share/doc in their original formats (txt, md, rst, html);
 ``tests/fixtures/techdocs_questions.json`` holds plain questions about them, each with its
-source file and the acceptable answers. The folder is indexed with ``Index.update``; each question
+source file and the acceptable answers. ``--set tune`` runs the fitting set instead
+(``techdocs_tune/``, other man pages, whose questions the definition-list answers are fitted on). The folder is indexed with ``Index.update``; each question
 is asked with ``Searcher.ask`` at the default settings (the default threshold applies) and
 searched with ``Searcher.search``, in each mode.
 
@@ -26,6 +27,7 @@ import _common as c
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures"
 MODES = ("hybrid", "dense", "lexical")
+SETS = {"eval": "techdocs", "tune": "techdocs_tune"}  # the fits read only "tune"
 
 
 def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
@@ -56,20 +58,22 @@ def main(args: Any) -> dict[str, Any]:
     from bertsearch.indexer import Index, Settings
     from bertsearch.search.searcher import Searcher
 
-    questions = json.loads((FIXTURE / "techdocs_questions.json").read_text(encoding="utf-8"))["questions"]
+    name = SETS[args.set]
+    questions = json.loads((FIXTURE / f"{name}_questions.json").read_text(encoding="utf-8"))["questions"]
     if args.smoke:
         questions = questions[:5]
-    settings = Settings(index_dir=args.work_dir / "techdocs" / "index")
+    settings = Settings(index_dir=args.work_dir / name / "index")
     with Index.open(settings, create=True) as index:
-        summary = index.update(FIXTURE / "techdocs")
+        summary = index.update(FIXTURE / name)
         info = index.info()
     with Searcher.open(settings) as searcher:
         searcher.load_models()
         threshold = searcher.threshold
         modes = {mode: evaluate(searcher, questions, mode) for mode in MODES}
     return {
-        "what": "tests/fixtures/techdocs: plain questions about man pages and Debian documentation, "
+        "what": f"tests/fixtures/{name}: plain questions about man pages and Debian documentation, "
                 "asked with Searcher.ask at the default settings",
+        "set": args.set,
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
         "threshold": threshold, "index_update": summary.to_dict(), "modes": modes,
     }
@@ -77,4 +81,6 @@ def main(args: Any) -> dict[str, Any]:
 
 if __name__ == "__main__":
     p = c.parser("eval_docs", __doc__)
+    p.add_argument("--set", choices=sorted(SETS), default="eval",
+                   help="eval: the reported set (techdocs); tune: the set the answer rules are fitted on")
     c.run("eval_docs", main, p.parse_args())

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertsearch.search.definitions import entries, term_end
 from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
 from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
 
@@ -132,9 +133,11 @@ class Reader:
         spans: list[ReaderSpan] = []
         for p, (passage, res) in enumerate(zip(passages, results)):
             null = math.exp(res.null_score)
+            terms = [(e.start, e.end) for e in entries(passage)]
             for c in res.spans:
                 score = math.exp(c.score)
                 start, end = trim_span(passage, c.start, c.end)
+                end = term_end(terms, start, end)
                 if score >= limit and start < end:
                     spans.append(ReaderSpan(passage[start:end], score, p, start, end, null))
         spans.sort(key=lambda s: -s.score)

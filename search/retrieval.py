@@ -51,6 +51,9 @@ class AnswerModel:
         coefficients: Logistic-regression weights of the answer confidence, by feature name.
         intercept: Its intercept.
         threshold: The default minimum confidence of an answer.
+        definitions: The confidence of answers read from definition lists
+            (:mod:`bertsearch.search.definitions`): ``{"coefficients": {...}, "intercept": ...}``
+            over ``similarity`` and ``margin``; empty when not fitted (then none are given).
     """
 
     dense_weight: float
@@ -59,11 +62,13 @@ class AnswerModel:
     intercept: float
     threshold: float
     fitted: dict[str, Any]
+    definitions: dict[str, Any]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerModel:
         return cls(float(data["dense_weight"]), int(data["depth"]), {k: float(v) for k, v in data["coefficients"].items()},
-                   float(data["intercept"]), float(data["threshold"]), dict(data.get("fitted", {})))
+                   float(data["intercept"]), float(data["threshold"]), dict(data.get("fitted", {})),
+                   dict(data.get("definitions", {})))
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bertsearch.indexer.common.errors import InvalidQuery, StorageError
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.indexer.common.settings import Settings
+from bertsearch.search.definitions import DefinitionAnswer, definition_answers
 from bertsearch.search.retrieval import DEFAULT_MODE, answer_model, check_mode, retrieve_hits
 from bertsearch.search.types import Answer, AskResult, Embeddings, Hit, SearchResult
 
@@ -47,6 +48,8 @@ DEFAULT_THRESHOLD = answer_model().threshold
 # dev paragraphs (5 passages, an early checkpoint of the shipped head, dense retrieval) the
 # best answer's F1 went from 0.42 (reader score alone) to 0.50 (0.44 with the plain product).
 PASSAGE_TEMPERATURE = 0.05
+# Definition-list answers considered per question (the best matches of its kind; see definitions.py).
+MAX_DEFINITION_ANSWERS = 5
 
 
 class Searcher:
@@ -233,11 +236,21 @@ class Searcher:
         """Every distinct answer the reader finds in ``hits``, best first, with the features its
         confidence was computed from (what ``ask`` ranks; the confidence fit reads the features)."""
         reader = self.reader
+        passages = [hit.text for hit in hits]
         with self._read_lock:
             # Ask for more spans than answers: some are the same answer read from two chunks.
-            spans = reader.read(question, [hit.text for hit in hits], top_n=top_n, threshold=0.0)
+            spans = reader.read(question, passages, top_n=top_n, threshold=0.0)
         weights = _passage_weights([hit.score for hit in hits], mode)
         scored = [_to_answer(span, hits[span.passage_index], weights) for span in spans]
+        if answer_model().definitions:
+            found = definition_answers(question, passages, self._encode_texts)[:MAX_DEFINITION_ANSWERS]
+            if found:
+                # A question asking for a term of a definition list: SQuAD, on which the reader's
+                # confidence was fitted, has few; its confidence is refitted for them, beside the
+                # entries' (see definition_confidence).
+                scored = [(replace(a, confidence=round(definition_confidence(_reader_features(f)), 6)), f)
+                          for a, f in scored]
+                scored += [_definition_answer(d, hits[d.passage_index], weights) for d in found]
         features = {id(a): f for a, f in scored}
         return [(a, features[id(a)]) for a in _merge([a for a, _ in scored])]  # _merge ranks them
 
@@ -335,12 +348,15 @@ class Searcher:
     def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str,
                   ef_search: int | None = None) -> list[Hit]:
         def encode(text: str) -> Any:
-            encoder = self._index.encoder  # loaded once, under the index's lock
-            with self._encode_lock:
-                return encoder.encode([text])[0]
+            return self._encode_texts([text])[0]
 
         return retrieve_hits(self._index, encode, query, k, path_glob, mode, catch_up=self._catch_up,
                              ef_search=ef_search)
+
+    def _encode_texts(self, texts: list[str]) -> Any:
+        encoder = self._index.encoder  # loaded once, under the index's lock
+        with self._encode_lock:
+            return encoder.encode(texts)
 
     def _catch_up(self) -> None:
         # A writer is ahead of the served snapshot: load the newest generation now (after a
@@ -425,6 +441,43 @@ def _to_answer(span: Any, hit: Hit, weights: list[float]) -> tuple[Answer, dict[
         start=hit.start + span.start, end=hit.start + span.end,
         context=hit.text, passage_score=hit.score, context_start=hit.start,
         confidence=round(confidence(features), 6),
+    ), features
+
+
+def definition_confidence(features: dict[str, float]) -> float:
+    """The fitted probability that an answer to a question asking for a term of a definition list
+    is right: an entry's term (``definition``, ``similarity``, ``margin``, ``overlap``, and
+    ``log_weight``, its passage's weight as in :func:`confidence_features`) or a reader's span
+    (``reader_logit``: the logit of its :func:`confidence`). Fitted on technical documents
+    (``bertsearch.search.training.fit_definitions``)."""
+    fit = answer_model().definitions
+    z = float(fit["intercept"]) + sum(float(w) * features.get(name, 0.0) for name, w in fit["coefficients"].items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def _reader_features(features: dict[str, float]) -> dict[str, float]:
+    p = min(max(confidence(features), 1e-6), 1.0 - 1e-6)
+    return {"reader_logit": math.log(p / (1.0 - p))}
+
+
+def definition_features(found: DefinitionAnswer, weights: list[float]) -> dict[str, float]:
+    """What :func:`definition_confidence` reads of a definition-list answer."""
+    return {"definition": 1.0, "similarity": found.similarity, "margin": found.margin, "overlap": found.overlap,
+            "log_weight": math.log(weights[found.passage_index] + 1e-6)}
+
+
+def _definition_answer(found: DefinitionAnswer, hit: Hit, weights: list[float]) -> tuple[Answer, dict[str, float]]:
+    entry = found.entry
+    weight = weights[found.passage_index]
+    features = definition_features(found, weights)
+    confidence = definition_confidence(features)
+    return Answer(
+        text=hit.text[entry.start:entry.end], score=confidence * weight,
+        reader_score=round(found.similarity, 6), path=hit.path, title=hit.title,
+        document_id=hit.document_id, chunk_id=hit.chunk_id,
+        start=hit.start + entry.start, end=hit.start + entry.end,
+        context=hit.text, passage_score=hit.score, context_start=hit.start,
+        confidence=round(confidence, 6), source="definition",
     ), features
 
 

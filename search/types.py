@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 
 def _pick(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +80,10 @@ class Answer:
             SQuAD train questions asked against their article); the threshold applies to it.
         below_threshold: True for the best answer returned although its confidence is under
             the threshold (then it is the only one, and ``AskResult.reason`` says so).
+        source: ``reader`` for a span the QA model chose; ``definition`` for the term of a
+            definition-list entry (an option, an environment variable, an exit status) whose
+            description matches the question (see :mod:`bertsearch.search.definitions`); then
+            ``reader_score`` is that match, the cosine of question and description.
     """
 
     text: str
@@ -96,6 +100,7 @@ class Answer:
     reader_score: float
     confidence: float = 0.0
     below_threshold: bool = False
+    source: Literal["reader", "definition"] = "reader"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""

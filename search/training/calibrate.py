@@ -105,7 +105,7 @@ def collect(searcher: Any, questions: list[tuple[str, tuple[str, ...]]], passage
     rows = []
     for text, golds in questions:
         hits = searcher.retrieve(text, passages, mode="hybrid")
-        found = searcher.read_answers(text, hits, "hybrid")[:top]
+        found = [(a, f) for a, f in searcher.read_answers(text, hits, "hybrid") if a.source == "reader"][:top]
         rows.append({"answerable": bool(golds), "answers": [
             {"features": f, "f1": max((f1_score(a.text, g) for g in golds), default=0.0)} for a, f in found]})
     return rows
@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "seconds": round(time.time() - began, 1),
         },
+        "definitions": model.get("definitions", {}),  # fitted apart (fit_definitions)
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return out

@@ -1,0 +1,257 @@
+"""Answers read from definition lists: the option lists of man pages and ``--help`` texts, their
+ENVIRONMENT sections and their exit-status tables.
+
+An extractive reader trained on prose (SQuAD) reads an option list as one run-on sentence and
+picks a neighbouring option, or a few words of a description, when asked "which option keeps the
+input files?". In such a list the answer to that question is the *term* of the entry whose
+*description* says what the question asks, so this module parses the entries of a passage and
+:func:`definition_answers` ranks their descriptions against the question with the sentence
+encoder (cosine of the normalised vectors).
+
+Only questions that ask for a term get such answers (:func:`asks_for`): an option ("which
+option...", "how do I ... with ls?"), an environment variable, or an exit status. A question that
+names an option already ("what does -p do?") is not asking for one.
+
+Formats read (indentation is what tells a term from its description):
+
+- a term alone on its line and its description on the next lines, indented further
+  (``   -k --keep`` / ``          Keep (don't delete) input files``);
+- a term, two or more spaces, its description, continued on lines indented further
+  (``   -b     like --backup but does not accept an argument``, ``   125    if the command is
+  killed by a signal``);
+- exit statuses in prose: "the exit status is 0 if a line is selected, 1 if no lines were
+  selected, and 2 if an error occurred".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+KINDS = ("option", "variable", "status")
+
+_OPTION_TOKEN = r"(?:(?:--?|\+)[\w?#][\w\-#?]*(?:\[?=?[\w\-.,:/<>\[\]|{}]*\]?)?|\[?[A-Z][A-Z0-9_\-]*\]?|\[[^\]\s]{1,20}\]|\.?[a-z]{1,8})"
+_OPTION_TERM = re.compile(rf"(?:--?|\+)[\w?#]\S*(?:,? {_OPTION_TOKEN})*")
+_VARIABLE_TERM = re.compile(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Z]{3,}[0-9]*")
+_STATUS_TERM = re.compile(r"\d{1,3}")
+_ABOUT_STATUS = re.compile(r"\b(?:exit|exits|status|return|returns)\b", re.IGNORECASE)
+_GAP = re.compile(r"[ \t]{2,}|\t")
+_MAX_TERM = 60
+# Section headings of man pages and READMEs: capitals alone on a line, like a variable.
+_HEADINGS = frozenset(
+    "NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT FILES EXAMPLES EXAMPLE NOTES BUGS AUTHOR AUTHORS COPYRIGHT "
+    "DIAGNOSTICS CAVEATS HISTORY STANDARDS USAGE COMMANDS ARGUMENTS OVERVIEW INSTALLATION LICENSE WARNING "
+    "WARNINGS SECURITY RETURN VALUE ERRORS".split())
+_MAX_DESCRIPTION = 400
+_OVERLAP_WORDS = 12
+_STOPWORDS = frozenset(
+    "a an the of to in on at by for from with as is are be been was were it its this that these those "
+    "and or if which what when how do does i you can use used".split())
+
+_ASKS = {
+    "option": re.compile(
+        r"\b(?:options?|flags?|switch(?:es)?|arguments?)\b"
+        r"|^\W*how\s+(?:do|can|could|should|would)\b|^\W*how\s+to\b",
+        re.IGNORECASE),
+    "variable": re.compile(r"\b(?:environment\s+variables?|env(?:ironment)?\s+vars?|variables?)\b", re.IGNORECASE),
+    "status": re.compile(r"\b(?:exit|return)\s+(?:status|code|value)s?\b|\bstatus\s+codes?\b", re.IGNORECASE),
+}
+_NAMES_AN_OPTION = re.compile(r"(?:^|\s)--?[A-Za-z0-9]")
+_STATUS_SENTENCE = re.compile(r"\b(?:exit|return)\s+(?:status|code|value)\b[^.]*?\.(?=\s|$)", re.IGNORECASE | re.DOTALL)
+_STATUS_CLAUSE = re.compile(
+    r"\b(\d{1,3})\s+(?:if|when)\s+(.+?)(?=,?\s*(?:and\s+|or\s+)?\b\d{1,3}\s+(?:if|when)\b|[.;]|$)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a definition list.
+
+    Attributes:
+        kind: ``option``, ``variable`` or ``status`` (see :data:`KINDS`).
+        start: First character of the term in the passage.
+        end: One past its last character.
+        description: What the entry says of its term (white space folded).
+    """
+
+    kind: str
+    start: int
+    end: int
+    description: str
+
+
+@dataclass(frozen=True)
+class DefinitionAnswer:
+    """An entry's term as an answer: ``similarity`` of the question to the entry (its term and
+    description), ``margin`` over the best other entry of the question's passages (negative when
+    another is better), and ``overlap``, the share of the entry's first words that the question
+    holds (the encoder hardly tells "a line is selected" from "no lines were selected")."""
+
+    passage_index: int
+    entry: Entry
+    similarity: float
+    margin: float
+    overlap: float
+
+
+def asks_for(question: str) -> str | None:
+    """The kind of term ``question`` asks for, or ``None`` (see the module docstring)."""
+    for kind in ("status", "variable", "option"):
+        if _ASKS[kind].search(question):
+            if kind == "option" and _NAMES_AN_OPTION.search(question):
+                return None
+            return kind
+    return None
+
+
+def entries(text: str) -> list[Entry]:
+    """The definition-list entries of ``text``, in order (see the module docstring)."""
+    lines = _lines(text)
+    found: list[Entry] = []
+    i = 0
+    for i in range(len(lines)):  # entries may nest (a list inside a description)
+        entry = _entry_at(text, lines, i)
+        if entry is not None:
+            found.append(entry)
+    found.extend(_prose_statuses(text))
+    return found
+
+
+def definition_answers(
+    question: str, passages: Sequence[str], encode: Callable[[list[str]], Any],
+) -> list[DefinitionAnswer]:
+    """The entries of ``passages`` whose kind ``question`` asks for, best match first.
+
+    ``encode`` turns texts into normalised vectors (the index's encoder); it is called once, with
+    the question and the descriptions, and only when there are entries to rank.
+    """
+    kind = asks_for(question)
+    if kind is None:
+        return []
+    found = [(p, e) for p, text in enumerate(passages) for e in entries(text) if e.kind == kind]
+    found = _distinct(found, passages)
+    if not found:
+        return []
+    texts = [f"{_term(passages, f)} {f[1].description}" for f in found]
+    vectors = np.asarray(encode([question] + texts), dtype=np.float32)
+    sims = [float(s) for s in vectors[1:] @ vectors[0]]
+    order = sorted(range(len(found)), key=lambda j: -sims[j])
+    best = sims[order[0]]
+    term = _term(passages, found[order[0]])
+    second = max((sims[j] for j in order if _term(passages, found[j]) != term), default=0.0)
+    asked = _words(question)
+    answers = []
+    for j in order:
+        margin = best - second if j == order[0] else sims[j] - best
+        words = _words(texts[j])[:_OVERLAP_WORDS]
+        overlap = sum(w in asked for w in words) / len(words) if words else 0.0
+        answers.append(DefinitionAnswer(found[j][0], found[j][1], sims[j], margin, overlap))
+    return answers
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words without the commonest ones, plural -s dropped (``lines`` = ``line``)."""
+    out = []
+    for w in re.findall(r"[a-z0-9]+", text.lower()):
+        if w not in _STOPWORDS:
+            out.append(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+def term_end(terms: Sequence[tuple[int, int]], start: int, end: int) -> int:
+    """Where an answer span ``[start, end)`` should end, given the (start, end) of the terms of
+    its passage's entries: at the end of a term it begins in, when it runs on into the
+    description ("--si print sizes in powers of 1000" is "--si")."""
+    for lo, hi in terms:
+        if lo <= start < hi < end:
+            return hi
+    return end
+
+
+def _lines(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, indent) of every line; indent is -1 for a blank line."""
+    out = []
+    pos = 0
+    for line in text.split("\n"):
+        stripped = line.lstrip(" \t")
+        indent = len(line[: len(line) - len(stripped)].expandtabs(8)) if stripped.strip() else -1
+        out.append((pos, pos + len(line), indent))
+        pos += len(line) + 1
+    return out
+
+
+def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | None:
+    start, end, indent = lines[i]
+    if indent < 0:
+        return None
+    content_start = start + (len(text[start:end]) - len(text[start:end].lstrip(" \t")))
+    content = text[content_start:end].rstrip()
+    gap = _GAP.search(content)
+    head = content[: gap.start()] if gap else content
+    kind = _term_kind(head)
+    if kind is None or head in _HEADINGS:
+        return None
+    if kind == "status" and not _ABOUT_STATUS.search(text, max(0, start - 300), start):
+        return None  # a numbered list about something else
+    parts = [content[gap.end():]] if gap else []
+    j = i + 1
+    if not gap and (j >= len(lines) or lines[j][2] <= indent):
+        return None  # a term alone on its line needs its description right under it
+    # The description: the lines after the term indented further, across blank lines inside it.
+    while j < len(lines):
+        s, e, ind = lines[j]
+        if ind < 0:
+            nxt = next((line for line in lines[j + 1:] if line[2] >= 0), None)
+            if nxt is None or nxt[2] <= indent:
+                break
+        elif ind <= indent:
+            break
+        else:
+            parts.append(text[s:e])
+        j += 1
+    description = " ".join(" ".join(parts).split())[:_MAX_DESCRIPTION]
+    if not description:
+        return None
+    return Entry(kind, content_start, content_start + len(head), description)
+
+
+def _term_kind(head: str) -> str | None:
+    if len(head) > _MAX_TERM:
+        return None
+    if _OPTION_TERM.fullmatch(head):
+        return "option"
+    if _VARIABLE_TERM.fullmatch(head):
+        return "variable"
+    if _STATUS_TERM.fullmatch(head):
+        return "status"
+    return None
+
+
+def _prose_statuses(text: str) -> list[Entry]:
+    found = []
+    for sentence in _STATUS_SENTENCE.finditer(text):
+        for m in _STATUS_CLAUSE.finditer(text, sentence.start(), sentence.end()):
+            description = " ".join(m.group(2).split())
+            if description:
+                found.append(Entry("status", m.start(1), m.end(1), description))
+    return found
+
+
+def _term(passages: Sequence[str], found: tuple[int, Entry]) -> str:
+    p, e = found
+    return passages[p][e.start:e.end]
+
+
+def _distinct(found: list[tuple[int, Entry]], passages: Sequence[str]) -> list[tuple[int, Entry]]:
+    """One of each entry: overlapping chunks hold the same entries (a description may be cut
+    short at a chunk's end, so its start is what tells them apart)."""
+    seen = set()
+    out = []
+    for p, e in found:
+        key = (passages[p][e.start:e.end], e.description[:40])
+        if key not in seen:
+            seen.add(key)
+            out.append((p, e))
+    return out

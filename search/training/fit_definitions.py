@@ -1,0 +1,135 @@
+"""Fit the confidence of definition-list answers (:mod:`bertsearch.search.definitions`).
+
+``python -m bertsearch.search.training.fit_definitions``
+
+The fitting set is ``tests/fixtures/techdocs_tune/`` (man pages) and its questions
+``techdocs_tune_questions.json``; the reported set, ``techdocs/``, is never read here. The folder is
+indexed with ``Index.update``, each question retrieves its passages as ``ask`` does (hybrid, the
+default number of passages), and each definition answer the question gets (up to
+``MAX_DEFINITION_ANSWERS``), and each of the reader's top answers to it, is labelled right when a gold answer is the term or one of its forms
+(``-k`` or ``--keep`` of ``-k --keep``; stricter than the benchmark's ``answer_matches``, which
+lets ``--unidirectional-new-file`` pass for ``--new-file``). One logistic regression over both
+kinds (:func:`bertsearch.search.searcher.definition_confidence`) is written into ``answer_model.json`` under ``definitions``; the rest
+of the file is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertsearch.search.training.calibrate import logistic
+from bertsearch.search.training.metrics import _loose
+
+FEATURES = ("definition", "similarity", "margin", "overlap", "log_weight", "reader_logit")
+READER_ANSWERS = 5
+REPO = Path(__file__).resolve().parents[2]
+TUNE = REPO / "tests" / "fixtures" / "techdocs_tune"
+
+
+def is_right(term: str, golds: list[str]) -> bool:
+    """Whether a gold answer is ``term`` or one of its forms (see the module docstring)."""
+    forms = {_loose(term)} | {_loose(f) for f in re.split(r"[,\s]+", term) if f}
+    return any(_loose(g) in forms for g in golds)
+
+
+def collect(searcher: Any, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per question that gets definition answers: the features of its definition answers and of
+    the reader's top answers (the reader's own confidence as a logit), and whether each is right."""
+    from bertsearch.search.definitions import definition_answers
+    from bertsearch.search.searcher import (DEFAULT_PASSAGES, MAX_DEFINITION_ANSWERS, _passage_weights,
+                                            _reader_features, definition_features)
+
+    rows = []
+    for q in questions:
+        hits = searcher.retrieve(q["q"], DEFAULT_PASSAGES, mode="hybrid")
+        texts = [h.text for h in hits]
+        found = definition_answers(q["q"], texts, searcher._encode_texts)[:MAX_DEFINITION_ANSWERS]
+        if not found:
+            continue
+        weights = _passage_weights([h.score for h in hits], "hybrid")
+        answers = [{"text": texts[d.passage_index][d.entry.start:d.entry.end], **definition_features(d, weights)}
+                   for d in found]
+        read = [(a, f) for a, f in searcher.read_answers(q["q"], hits, "hybrid") if a.source == "reader"]
+        answers += [{"text": a.text, **_reader_features(f)} for a, f in read[:READER_ANSWERS]]
+        for a in answers:
+            a["right"] = is_right(a["text"], q["answers"])
+        rows.append({"q": q["q"], "answers": answers})
+    return rows
+
+
+def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answers = [a for r in rows for a in r["answers"]]
+    x = np.array([[a.get(k, 0.0) for k in FEATURES] for a in answers])
+    y = np.array([1.0 if a["right"] else 0.0 for a in answers])
+    w, b = logistic(x, y, l2=1e-2)
+    z = x @ w + b
+    best = [max(range(len(r["answers"])), key=lambda j, lo=lo: z[lo + j]) for lo, r in _offsets(rows)]
+    return {"coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
+            "answers_fitted": len(answers), "right_share": round(float(y.mean()), 4), "questions": len(rows),
+            "best_right": sum(r["answers"][j]["right"] for r, j in zip(rows, best)),
+            "best_right_before": sum(_before(r)["right"] for r in rows)}
+
+
+def _offsets(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    out, lo = [], 0
+    for r in rows:
+        out.append((lo, r))
+        lo += len(r["answers"])
+    return out
+
+
+def _before(row: dict[str, Any]) -> dict[str, Any]:
+    """The answer the reader alone gave first (what ask returned before definition answers)."""
+    return next((a for a in row["answers"] if "reader_logit" in a), {"right": False})
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from bertsearch.indexer import Index, Settings
+    from bertsearch.search import retrieval
+    from bertsearch.search.searcher import Searcher
+
+    p = argparse.ArgumentParser(prog="python -m bertsearch.search.training.fit_definitions", description=__doc__)
+    p.add_argument("--out", type=Path, default=retrieval.MODEL_FILE, help="answer_model.json to update")
+    args = p.parse_args(argv)
+    began = time.time()
+    questions = json.loads((TUNE.parent / "techdocs_tune_questions.json").read_text(encoding="utf-8"))["questions"]
+    model = json.loads(args.out.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        # The reader's answers as ask ranks them without definition answers (the fit's baseline).
+        bare = Path(tmp) / "answer_model.json"
+        bare.write_text(json.dumps({k: v for k, v in model.items() if k != "definitions"}), encoding="utf-8")
+        retrieval.MODEL_FILE = bare
+        retrieval.answer_model.cache_clear()
+        settings = Settings(index_dir=Path(tmp) / "index")
+        with Index.open(settings, create=True) as index:
+            index.update(TUNE)
+        with Searcher.open(settings) as searcher:
+            rows = collect(searcher, questions)
+    result = fit(rows)
+    model["definitions"] = {
+        "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
+        "fitted": {"data": f"tests/fixtures/techdocs_tune: {len(questions)} questions about "
+                           f"{len(list(TUNE.rglob('*.txt')))} man pages; never the reported techdocs set",
+                   "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
+                   **result, "seconds": round(time.time() - began, 1)},
+    }
+    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    return {"definitions": model["definitions"], "rows": rows}
+
+
+if __name__ == "__main__":
+    out = main()
+    for row in out["rows"]:
+        print(row["q"])
+        for a in row["answers"]:
+            print("   ", "+" if a["right"] else "-", repr(a["text"][:40]),
+                  {k: round(v, 3) for k, v in a.items() if k in FEATURES})
+    print(json.dumps(out["definitions"], indent=2))
