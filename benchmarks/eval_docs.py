@@ -19,6 +19,8 @@ Run: ``python benchmarks/eval_docs.py``.
 from __future__ import annotations
 
 import json
+import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,16 @@ SETS = {"eval": "techdocs", "tune": "techdocs_tune"}  # the fits read only "tune
 
 
 def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
+    from bertsearch.search.definitions import asks_for
     from bertsearch.search.training.metrics import answer_matches
 
     right = right_any = doc5 = 0
     misses = []
+    took = []
     for q in questions:
+        began = time.perf_counter()
         result = searcher.ask(q["q"], mode=mode)
+        took.append((time.perf_counter() - began) * 1000.0)
         best = result.answers[0] if result.answers else None
         ok_any = best is not None and answer_matches(best.text, q["answers"])
         ok = ok_any and not best.below_threshold
@@ -49,9 +55,11 @@ def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[
             misses.append({"q": q["q"], "answer": best.text[:80] if best else None,
                            "confidence": best.confidence if best else None, "from": best.path if best else None,
                            "right_document_top5": in5})
+    definitions = sum(1 for q in questions if asks_for(q["q"]))
     n = len(questions)
     return {"right_answer": round(right / n, 4), "right_answer_any_confidence": round(right_any / n, 4),
-            "right_document_top5": round(doc5 / n, 4), "misses": misses}
+            "right_document_top5": round(doc5 / n, 4), "ask_ms_median": round(statistics.median(took), 1),
+            "questions_asking_for_a_term": definitions, "misses": misses}
 
 
 def main(args: Any) -> dict[str, Any]:

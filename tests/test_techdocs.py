@@ -51,4 +51,5 @@ def test_hybrid_finds_the_right_document_and_reads_answers(techdocs: Settings) -
     n = len(QUESTIONS)
     assert found["hybrid"] / n >= 0.95, found
     assert found["hybrid"] >= found["dense"], found
-    assert (right + below) / n >= 0.6, (right, below)
+    assert (right + below) / n >= 0.75, (right, below)
+    assert right / n >= 0.75, (right, below)  # measured 0.82 with definition-list answers (0.63 before)

@@ -1,0 +1,134 @@
+"""Answers read from definition lists: parsing man-page entries, which questions ask for a term,
+and `ask` end to end with the packaged encoder and the shipped head (on the tuning man pages and
+a folder written here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bertsearch.cli.api import create_app
+from bertsearch.indexer import Index, Settings
+from bertsearch.search.definitions import asks_for, entries, term_end
+from bertsearch.search.retrieval import answer_model
+from bertsearch.search.searcher import Searcher
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+MAN = """OPTIONS
+       -k --keep
+              Keep (don't delete) input files during compression or
+              decompression.
+
+       -b     like --backup but does not accept an argument
+
+       -S .suf --suffix .suf
+              When compressing, use suffix .suf instead of .gz.
+
+              Any non-empty suffix can be given.
+
+       --help display this help and exit
+
+ENVIRONMENT
+       GREP_COLORS
+              Controls how the --color option highlights output.
+
+EXIT STATUS
+       xargs exits with the following status:
+
+              0      if it succeeds
+
+              125    if the command is killed by a signal
+"""
+
+
+def _terms(text: str) -> dict[str, tuple[str, str]]:
+    return {text[e.start:e.end]: (e.kind, e.description) for e in entries(text)}
+
+
+def test_entries_of_a_man_page() -> None:
+    terms = _terms(MAN)
+    assert terms["-k --keep"] == ("option", "Keep (don't delete) input files during compression or decompression.")
+    assert terms["-b"] == ("option", "like --backup but does not accept an argument")
+    # A blank line inside a description does not end it; a term alone needs its description under it.
+    assert terms["-S .suf --suffix .suf"][1].endswith("Any non-empty suffix can be given.")
+    assert "--help display this help and exit" not in terms and "--help" not in terms
+    assert terms["GREP_COLORS"][0] == "variable"
+    assert terms["0"] == ("status", "if it succeeds") and terms["125"] == ("status", "if the command is killed by a signal")
+    # Section headings are not variables.
+    assert not {"OPTIONS", "ENVIRONMENT", "EXIT STATUS"} & set(terms)
+
+
+def test_exit_statuses_in_prose() -> None:
+    text = ("EXIT STATUS\n       Normally the exit status is 0 if a line is selected, 1 if no lines were\n"
+            "       selected, and 2 if an error occurred.  However, if -q is used...\n")
+    statuses = {text[e.start:e.end]: e.description for e in entries(text) if e.kind == "status"}
+    assert statuses == {"0": "a line is selected", "1": "no lines were selected", "2": "an error occurred"}
+
+
+def test_prose_and_numbered_lists_about_other_things_hold_no_entries() -> None:
+    prose = ("The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, "
+             "a region in France. They were descended from Norse raiders.")
+    assert entries(prose) == []
+    padding = "Padding of numeric fields:\n       0      (zero) pad with zeros\n       _      pad with spaces\n"
+    assert [e for e in entries(padding) if e.kind == "status"] == []
+    code = "To extract it, use:\n\n           zcat file.Z | wc -c\n"
+    assert entries(code) == []
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which gzip option keeps the input files?", "option"),
+    ("How do I make symbolic links instead of hard links with ln?", "option"),
+    ("Which environment variable sets the colors grep uses?", "variable"),
+    ("What exit status does xargs return if the command is killed by a signal?", "status"),
+    ("What does the -p option of mkdir do?", None),  # names its option: it asks what it does
+    ("How many lines does tail print by default?", None),
+    ("Who ruled the duchy of Normandy?", None),
+])
+def test_which_questions_ask_for_a_term(question: str, kind: str | None) -> None:
+    assert asks_for(question) == kind
+
+
+def test_a_span_that_runs_from_a_term_into_its_description_ends_with_the_term() -> None:
+    text = "       -H, --si\n              print sizes in powers of 1000 (e.g., 1.1G)\n"
+    terms = [(e.start, e.end) for e in entries(text)]
+    start = text.index("--si")
+    assert text[start:term_end(terms, start, text.index("1000") + 4)] == "--si"
+    inside = text.index("print")
+    assert term_end(terms, inside, inside + 5) == inside + 5  # a span in a description is left alone
+
+
+def test_the_shipped_fit_reads_definition_answers() -> None:
+    fit = answer_model().definitions
+    assert set(fit["coefficients"]) == {"definition", "similarity", "margin", "overlap", "log_weight", "reader_logit"}
+    assert "techdocs_tune" in fit["fitted"]["data"]
+    assert fit["coefficients"]["margin"] > 0 and fit["coefficients"]["reader_logit"] > 0
+
+
+@pytest.fixture(scope="module")
+def tune_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings(index_dir=tmp_path_factory.mktemp("tune") / "idx")
+    with Index.open(settings, create=True) as index:
+        assert index.update(FIXTURES / "techdocs_tune").failed == 0
+    return settings
+
+
+def test_ask_answers_an_option_question_with_the_option(tune_index: Settings) -> None:
+    with Searcher.open(tune_index) as searcher:
+        best = searcher.ask("Which df option prints the file system type?").answers[0]
+        assert best.source == "definition" and best.text == "-T, --print-type" and not best.below_threshold
+        assert best.path == "man/df.txt" and best.context[best.start - best.context_start:][:16] == best.text
+        # The reader's answer to a question that asks no term is untouched.
+        other = searcher.ask("How many lines does head print by default?").answers
+        assert all(a.source == "reader" for a in other)
+
+
+def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
+    with TestClient(create_app(tune_index), base_url="http://localhost") as client:
+        body = client.post("/ask", json={"question": "How do I list inode information with df?", "top_k": 3}).json()
+        assert body["answers"][0]["source"] == "definition" and "--inodes" in body["answers"][0]["text"]
+        assert {a["source"] for a in body["answers"]} <= {"reader", "definition"}
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["Answer"]["properties"]["source"]
+        assert set(schema["enum"]) == {"reader", "definition"}
