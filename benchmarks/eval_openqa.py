@@ -134,7 +134,8 @@ if __name__ == "__main__":
     c.add_squad_option(p)
     c.add_model_options(p, qa=True)
     p.add_argument("--limit", type=int, default=1000, help="questions (a seeded random sample); 0 for all 10,570")
-    p.add_argument("--passages", type=int, default=5, help="passages retrieved and read per question")
+    p.add_argument("--passages", type=int, default=10,
+                   help="passages retrieved and read per question (the default of ask: searcher.DEFAULT_PASSAGES)")
     p.add_argument("--seed", type=int, default=0, help="seed of the question sample")
     p.add_argument("--threshold", type=float, default=None,
                    help="minimum answer confidence (default: the searcher's default, what `ask` applies)")

@@ -132,3 +132,14 @@ def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
         assert {a["source"] for a in body["answers"]} <= {"reader", "definition"}
         schema = client.get("/openapi.json").json()["components"]["schemas"]["Answer"]["properties"]["source"]
         assert set(schema["enum"]) == {"reader", "definition"}
+
+
+def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings) -> None:
+    from click.testing import CliRunner
+
+    from bertsearch.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["ask", "Which uniq option prefixes lines by the number of occurrences?",
+                                      "--index", str(tune_index.index_dir), "-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1. -c, --count\n") and "(definition list, match 0." in result.output

@@ -8,7 +8,7 @@ import click
 
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings
 from bertsearch.search.retrieval import DEFAULT_MODE, MODES
-from bertsearch.search.searcher import DEFAULT_THRESHOLD, MAX_TOP_K, Searcher
+from bertsearch.search.searcher import DEFAULT_PASSAGES, DEFAULT_THRESHOLD, MAX_TOP_K, Searcher
 from bertsearch.search.types import Answer, AskResult, SearchResult
 
 _COUNT = click.IntRange(1, MAX_TOP_K)
@@ -37,7 +37,7 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, mod
 @click.argument("question")
 @index_options
 @click.option("-k", "--top-k", type=_COUNT, default=5, show_default=True, help="How many answers to show at most.")
-@click.option("--passages", type=_COUNT, default=5, show_default=True, help="How many passages to read.")
+@click.option("--passages", type=_COUNT, default=DEFAULT_PASSAGES, show_default=True, help="How many passages to read.")
 @click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help=f"Minimum confidence of an answer (estimated probability it is right).  [default: {DEFAULT_THRESHOLD}]")
@@ -77,7 +77,8 @@ def _show_answers(result: AskResult) -> None:
     for rank, answer in enumerate(result.answers, 1):
         flag = "  (below the threshold)" if answer.below_threshold else ""
         click.echo(f"{rank}. {_oneline(answer.text)}{flag}")
-        click.echo(f"   confidence {answer.confidence:.3f} (reader {answer.reader_score:.3f})  "
+        how = "reader" if answer.source == "reader" else "definition list, match"
+        click.echo(f"   confidence {answer.confidence:.3f} ({how} {answer.reader_score:.3f})  "
                    f"{_source(answer.path, answer.title)}  [{answer.start}:{answer.end}]")
         click.echo(f"   {_in_context(answer)}")
 

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--questions", type=int, default=1200, help="answerable questions")
     p.add_argument("--unanswerable", type=int, default=800, help="off-corpus plus near-miss questions")
     p.add_argument("--depth", type=int, default=50)
-    p.add_argument("--passages", type=int, default=5)
+    p.add_argument("--passages", type=int, default=10, help="passages read per question (ask's default)")
     p.add_argument("--keep", type=float, default=0.95, help="share of right top answers kept by the threshold")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)

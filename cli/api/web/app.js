@@ -94,7 +94,8 @@ function renderAnswers(result) {
     const shown = (from > 0 ? "\u2026" : "") + a.context.slice(from, upto).trim() + (upto < a.context.length ? "\u2026" : "");
     const lead = (from > 0 ? 1 : 0) + (at - from) - (a.context.slice(from, upto).length - a.context.slice(from, upto).trimStart().length);
     li.append(highlighted("p", "context", shown, lead, lead + (a.end - a.start)));
-    li.append(el("p", "confidence", "Confidence " + Math.round(a.confidence * 100) + "%"));
+    li.append(el("p", "confidence", "Confidence " + Math.round(a.confidence * 100) + "%" +
+      (a.source === "definition" ? " \u00b7 from a definition list" : "")));
     li.append(source(a));
     list.append(li);
   }
