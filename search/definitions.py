@@ -20,7 +20,12 @@ Formats read (indentation is what tells a term from its description):
   (``   -b     like --backup but does not accept an argument``, ``   125    if the command is
   killed by a signal``);
 - exit statuses in prose: "the exit status is 0 if a line is selected, 1 if no lines were
-  selected, and 2 if an error occurred".
+  selected, and 2 if an error occurred";
+- environment variables in prose: "The LS_COLORS environment variable can change the settings"
+  (the sentence is the description).
+
+Every pattern is bounded (a term is at most 60 characters, a sentence 400), so a hostile
+document costs linear time.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from bertsearch.search.words import content_words
 
 KINDS = ("option", "variable", "status")
 
@@ -47,10 +54,6 @@ _HEADINGS = frozenset(
     "WARNINGS SECURITY RETURN VALUE ERRORS".split())
 _MAX_DESCRIPTION = 400
 _OVERLAP_WORDS = 12
-_STOPWORDS = frozenset(
-    "a an the of to in on at by for from with as is are be been was were it its this that these those "
-    "and or if which what when how do does i you can use used".split())
-
 _ASKS = {
     "option": re.compile(
         r"\b(?:options?|flags?|switch(?:es)?|arguments?)\b"
@@ -60,7 +63,14 @@ _ASKS = {
     "status": re.compile(r"\b(?:exit|return)\s+(?:status|code|value)s?\b|\bstatus\s+codes?\b", re.IGNORECASE),
 }
 _NAMES_AN_OPTION = re.compile(r"(?:^|\s)--?[A-Za-z0-9]")
-_STATUS_SENTENCE = re.compile(r"\b(?:exit|return)\s+(?:status|code|value)\b[^.]*?\.(?=\s|$)", re.IGNORECASE | re.DOTALL)
+_ENVIRONMENT_VARIABLE = re.compile(r"\benvironment\s+variables?\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
+# A name with an underscore anywhere in the sentence, or capitals right before or after "environment variable(s)".
+_PROSE_VARIABLE = re.compile(
+    r"\b([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])\b"
+    r"|\b([A-Z]{3,}[0-9]*)\b(?=\s+environment\s+variable)|(?<=environment variable )([A-Z]{3,}[0-9]*)\b")
+_STATUS_SENTENCE = re.compile(r"\b(?:exit|return)\s+(?:status|code|value)\b[^.]{0,400}?(?:\.(?=\s|$)|$)",
+                              re.IGNORECASE)
 _STATUS_CLAUSE = re.compile(
     r"\b(\d{1,3})\s+(?:if|when)\s+(.+?)(?=,?\s*(?:and\s+|or\s+)?\b\d{1,3}\s+(?:if|when)\b|[.;]|$)", re.DOTALL)
 
@@ -110,12 +120,12 @@ def entries(text: str) -> list[Entry]:
     """The definition-list entries of ``text``, in order (see the module docstring)."""
     lines = _lines(text)
     found: list[Entry] = []
-    i = 0
     for i in range(len(lines)):  # entries may nest (a list inside a description)
         entry = _entry_at(text, lines, i)
         if entry is not None:
             found.append(entry)
     found.extend(_prose_statuses(text))
+    found.extend(_prose_variables(text))
     return found
 
 
@@ -125,7 +135,7 @@ def definition_answers(
     """The entries of ``passages`` whose kind ``question`` asks for, best match first.
 
     ``encode`` turns texts into normalised vectors (the index's encoder); it is called once, with
-    the question and the descriptions, and only when there are entries to rank.
+    the question and the entries (term and description), and only when there are entries to rank.
     """
     kind = asks_for(question)
     if kind is None:
@@ -141,23 +151,14 @@ def definition_answers(
     best = sims[order[0]]
     term = _term(passages, found[order[0]])
     second = max((sims[j] for j in order if _term(passages, found[j]) != term), default=0.0)
-    asked = _words(question)
+    asked = set(content_words(question))
     answers = []
     for j in order:
         margin = best - second if j == order[0] else sims[j] - best
-        words = _words(texts[j])[:_OVERLAP_WORDS]
+        words = content_words(texts[j])[:_OVERLAP_WORDS]
         overlap = sum(w in asked for w in words) / len(words) if words else 0.0
         answers.append(DefinitionAnswer(found[j][0], found[j][1], sims[j], margin, overlap))
     return answers
-
-
-def _words(text: str) -> list[str]:
-    """Lower-case words without the commonest ones, plural -s dropped (``lines`` = ``line``)."""
-    out = []
-    for w in re.findall(r"[a-z0-9]+", text.lower()):
-        if w not in _STOPWORDS:
-            out.append(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
-    return out
 
 
 def term_end(terms: Sequence[tuple[int, int]], start: int, end: int) -> int:
@@ -227,6 +228,31 @@ def _term_kind(head: str) -> str | None:
     if _STATUS_TERM.fullmatch(head):
         return "status"
     return None
+
+
+def _prose_variables(text: str) -> list[Entry]:
+    """Variables a sentence about environment variables names ("The LS_COLORS environment
+    variable can change the settings"): the sentence is their description."""
+    found = []
+    for mention in _ENVIRONMENT_VARIABLE.finditer(text):
+        start, end = _sentence_around(text, mention.start(), mention.end())
+        description = " ".join(text[start:end].split())
+        for m in _PROSE_VARIABLE.finditer(text, start, end):
+            name = next(g for g in m.groups() if g)
+            at = m.start(m.lastindex or 1)
+            if name not in _HEADINGS:
+                found.append(Entry("variable", at, at + len(name), description))
+    return found
+
+
+def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence holding ``text[start:end]``: from the end of the previous one (or a blank line)
+    to its full stop (or a blank line), at most 200 characters either side."""
+    lo = max(0, start - 200)
+    stops = [m.end() for m in _SENTENCE_END.finditer(text, lo, start)]
+    first = stops[-1] if stops else lo
+    stop = _SENTENCE_END.search(text, end, min(len(text), end + 200))
+    return first, stop.start() + 1 if stop else min(len(text), end + 200)
 
 
 def _prose_statuses(text: str) -> list[Entry]:

@@ -51,9 +51,10 @@ class AnswerModel:
         coefficients: Logistic-regression weights of the answer confidence, by feature name.
         intercept: Its intercept.
         threshold: The default minimum confidence of an answer.
-        definitions: The confidence of answers read from definition lists
-            (:mod:`bertsearch.search.definitions`): ``{"coefficients": {...}, "intercept": ...}``
-            over ``similarity`` and ``margin``; empty when not fitted (then none are given).
+        definitions: The confidence of answers to questions that ask for a term of a definition
+            list (:mod:`bertsearch.search.definitions`, ``searcher.definition_confidence``):
+            ``{"coefficients": {...}, "intercept": ..., "fitted": {...}}``; empty when not fitted
+            (then no definition answers are given).
     """
 
     dense_weight: float

@@ -77,13 +77,15 @@ class Answer:
         context_start: Character offset of the passage in the document, so the answer is
             ``context[start - context_start:end - context_start]``.
         confidence: The estimated probability that the answer is right, in [0, 1] (fitted on
-            SQuAD train questions asked against their article); the threshold applies to it.
+            SQuAD train questions asked against their article; for a question that asks for an
+            option, a variable or an exit status and gets definition answers, on the technical
+            tuning set, see ``source``); the threshold applies to it.
         below_threshold: True for the best answer returned although its confidence is under
             the threshold (then it is the only one, and ``AskResult.reason`` says so).
         source: ``reader`` for a span the QA model chose; ``definition`` for the term of a
             definition-list entry (an option, an environment variable, an exit status) whose
             description matches the question (see :mod:`bertsearch.search.definitions`); then
-            ``reader_score`` is that match, the cosine of question and description.
+            ``reader_score`` is that match, the cosine of the question and the entry.
     """
 
     text: str

@@ -143,3 +143,20 @@ def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings
                                       "--index", str(tune_index.index_dir), "-k", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1. -c, --count\n") and "(definition list, match 0." in result.output
+
+
+def test_variables_named_in_prose() -> None:
+    text = ("       with --color=never.  With --color=auto, ls emits color codes only when\n"
+            "       standard output is connected to a terminal.  The LS_COLORS environment\n"
+            "       variable can change the settings.  Use the dircolors(1) command to set\n       it.\n")
+    variables = {text[e.start:e.end]: e.description for e in entries(text) if e.kind == "variable"}
+    assert variables == {"LS_COLORS": "The LS_COLORS environment variable can change the settings."}
+    text = "unless the environment variable POSIXLY_CORRECT is set. The GZIP environment variable holds options."
+    assert [text[e.start:e.end] for e in entries(text)] == ["POSIXLY_CORRECT", "GZIP"]
+
+
+def test_content_words() -> None:
+    from bertsearch.search.words import content_words
+
+    assert content_words("What exit status does grep return when no lines were selected?") == [
+        "exit", "status", "grep", "return", "no", "line", "selected"]
