@@ -45,6 +45,8 @@ def main(args: Any) -> dict[str, Any]:
 
     if args.ef_construction:  # to compare graph qualities; the product uses its constant
         vectors_module.HNSW_EF_CONSTRUCTION = args.ef_construction
+    if args.m:
+        vectors_module.HNSW_M = args.m
 
     sizes = [int(s) for s in (args.sizes or ("3000" if args.smoke else "1000000")).split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
@@ -184,6 +186,7 @@ if __name__ == "__main__":
     p.add_argument("--kinds", default="flat,hnsw,hnsw-sq8", help="index kinds to compare with exact search")
     p.add_argument("--ef", default="16,32,64,128", help="HNSW ef_search values to measure")
     p.add_argument("--ef-construction", type=int, default=None, help="HNSW efConstruction (default: the product's)")
+    p.add_argument("--m", type=int, default=None, help="HNSW neighbours per vector, M (default: the product's)")
     p.add_argument("--queries", type=int, default=500, help="real questions as queries")
     p.add_argument("--bases", type=int, default=6000, help="SQuAD train paragraphs whose chunks are the real vectors")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

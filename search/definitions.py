@@ -69,7 +69,8 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
 _PROSE_VARIABLE = re.compile(
     r"\b([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])\b"
     r"|\b([A-Z]{3,}[0-9]*)\b(?=\s+environment\s+variable)|(?<=environment variable )([A-Z]{3,}[0-9]*)\b")
-_STATUS_SENTENCE = re.compile(r"\b(?:exit|return)\s+(?:status|code|value)\b[^.]{0,400}?(?:\.(?=\s|$)|$)",
+# A sentence about exit statuses: up to its full stop or a blank line, within 400 characters.
+_STATUS_SENTENCE = re.compile(r"\b(?:exit|return)\s+(?:status|code|value)\b[^.]{0,400}?(?:\.(?=\s|$)|\n[ \t]*\n)",
                               re.IGNORECASE)
 _STATUS_CLAUSE = re.compile(
     r"\b(\d{1,3})\s+(?:if|when)\s+(.+?)(?=,?\s*(?:and\s+|or\s+)?\b\d{1,3}\s+(?:if|when)\b|[.;]|$)", re.DOTALL)
