@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bertsearch.indexer.common.errors import ConfigError, DocumentNotFound
 from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
+from bertsearch.indexer.vectors import DEFAULT_EF_SEARCH
 from bertsearch.indexer.snapshot import Snapshot
 
 __all__ = ["ChunkReader"]
@@ -24,7 +25,7 @@ _SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
 class ChunkReader:
     """Queries of one open index (thread-safe; shared by every request of a server)."""
 
-    def __init__(self, sessions: Any, search_threads: int, ef_search: int = 256) -> None:
+    def __init__(self, sessions: Any, search_threads: int, ef_search: int = DEFAULT_EF_SEARCH) -> None:
         self._sessions = sessions
         self._threads = search_threads
         self._ef_search = ef_search

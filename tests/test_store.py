@@ -228,3 +228,10 @@ def test_search_within_a_subset_is_exact(tmp_path: Path):
 def test_unwritable_faiss_file_is_a_storage_error(tmp_path: Path):
     with pytest.raises(StorageError, match="cannot write the FAISS file"):
         VectorIndex(8).save(tmp_path / "missing-folder" / "v.faiss")
+
+
+def test_the_ef_search_setting_defaults_to_the_measured_value() -> None:
+    from bertsearch.indexer.common.settings import Settings
+    from bertsearch.indexer.vectors import DEFAULT_EF_SEARCH, HNSW_M
+
+    assert Settings().ef_search == DEFAULT_EF_SEARCH == 384 and HNSW_M == 48

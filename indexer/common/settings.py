@@ -53,7 +53,7 @@ class Settings(BaseSettings):
                     "hnsw-sq8 (HNSW over 8-bit vectors: a quarter of the memory). Stored with the index.",
     )
     ef_search: int = Field(
-        default=256, ge=1, le=4096,
+        default=384, ge=1, le=4096,  # vectors.DEFAULT_EF_SEARCH (settings imports no FAISS code)
         description="HNSW candidates explored per query (more: slower, better recall); a request may ask for "
                     "up to 1,024.",
     )
