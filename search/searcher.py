@@ -429,7 +429,12 @@ def confidence_features(reader_score: float, null_score: float, weight: float, h
 def confidence(features: dict[str, float]) -> float:
     """The fitted probability that an answer with these features is right."""
     fit = answer_model()
-    z = fit.intercept + sum(w * features.get(name, 0.0) for name, w in fit.coefficients.items())
+    return _logistic(fit.intercept, fit.coefficients, features)
+
+
+def _logistic(intercept: float, coefficients: dict[str, float], features: dict[str, float]) -> float:
+    """A fitted logistic model's probability; a feature it does not name counts as 0."""
+    z = float(intercept) + sum(float(w) * features.get(name, 0.0) for name, w in coefficients.items())
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
@@ -454,8 +459,7 @@ def definition_confidence(features: dict[str, float]) -> float:
     (``reader_logit``: the logit of its :func:`confidence`). Fitted on technical documents
     (``bertsearch.search.training.fit_definitions``)."""
     fit = answer_model().definitions
-    z = float(fit["intercept"]) + sum(float(w) * features.get(name, 0.0) for name, w in fit["coefficients"].items())
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    return _logistic(fit["intercept"], fit["coefficients"], features)
 
 
 def _reader_features(features: dict[str, float]) -> dict[str, float]:
