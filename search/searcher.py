@@ -442,14 +442,19 @@ def _to_answer(span: Any, hit: Hit, weights: list[float]) -> tuple[Answer, dict[
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
     features = confidence_features(float(span.score), float(span.null_score), weight, hit)
+    return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
+                      reader_score=float(span.score), confidence=confidence(features)), features
+
+
+def _answer_in(hit: Hit, start: int, end: int, *, score: float, reader_score: float, confidence: float,
+               source: str = "reader") -> Answer:
+    """The answer ``hit.text[start:end]``, placed in its document."""
     return Answer(
-        text=span.text, score=float(span.score) * weight, reader_score=float(span.score),
-        path=hit.path, title=hit.title,
-        document_id=hit.document_id, chunk_id=hit.chunk_id,
-        start=hit.start + span.start, end=hit.start + span.end,
+        text=hit.text[start:end], score=score, reader_score=reader_score, path=hit.path, title=hit.title,
+        document_id=hit.document_id, chunk_id=hit.chunk_id, start=hit.start + start, end=hit.start + end,
         context=hit.text, passage_score=hit.score, context_start=hit.start,
-        confidence=round(confidence(features), 6),
-    ), features
+        confidence=round(confidence, 6), source=source,  # type: ignore[arg-type]
+    )
 
 
 def definition_confidence(features: dict[str, float]) -> float:
@@ -478,14 +483,8 @@ def _definition_answer(found: DefinitionAnswer, hit: Hit, weights: list[float]) 
     weight = weights[found.passage_index]
     features = definition_features(found, weights)
     confidence = definition_confidence(features)
-    return Answer(
-        text=hit.text[entry.start:entry.end], score=confidence * weight,
-        reader_score=round(found.similarity, 6), path=hit.path, title=hit.title,
-        document_id=hit.document_id, chunk_id=hit.chunk_id,
-        start=hit.start + entry.start, end=hit.start + entry.end,
-        context=hit.text, passage_score=hit.score, context_start=hit.start,
-        confidence=round(confidence, 6), source="definition",
-    ), features
+    return _answer_in(hit, entry.start, entry.end, score=confidence * weight, reader_score=round(found.similarity, 6),
+                      confidence=confidence, source="definition"), features
 
 
 def _merge(answers: list[Answer]) -> list[Answer]:
