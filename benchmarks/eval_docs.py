@@ -90,5 +90,9 @@ def main(args: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     p = c.parser("eval_docs", __doc__)
     p.add_argument("--set", choices=sorted(SETS), default="eval",
-                   help="eval: the reported set (techdocs); tune: the set the answer rules are fitted on")
-    c.run("eval_docs", main, p.parse_args())
+                   help="eval: the reported set (techdocs); tune: the set the answer rules are fitted on "
+                        "(written to results/eval_docs_tune.json)")
+    args = p.parse_args()
+    if args.set == "tune" and args.output is None and not args.smoke:
+        args.output = c.RESULTS / "eval_docs_tune.json"
+    c.run("eval_docs", main, args)

@@ -9,8 +9,10 @@ input files?". In such a list the answer to that question is the *term* of the e
 encoder (cosine of the normalised vectors).
 
 Only questions that ask for a term get such answers (:func:`asks_for`): an option ("which
-option...", "how do I ... with ls?"), an environment variable, or an exit status. A question that
-names an option already ("what does -p do?") is not asking for one.
+option...", "how do I ... with ls?"), an environment variable, an exit status, or a default value
+("what is the default suffix length of split?"; a question asking for a quantity, "how many..."
+or "...level", only gets values with a digit). A question that names an option already ("what does
+-p do?") is not asking for an option.
 
 Formats read (indentation is what tells a term from its description):
 
@@ -22,7 +24,10 @@ Formats read (indentation is what tells a term from its description):
 - exit statuses in prose: "the exit status is 0 if a line is selected, 1 if no lines were
   selected, and 2 if an error occurred";
 - environment variables in prose: "The LS_COLORS environment variable can change the settings"
-  (the sentence is the description).
+  (the sentence is the description);
+- default values, in an entry or in prose: "(default 2)", "(default: 10)", "the default size is
+  1000 lines", "defaults to 'x'". The value is the term; its description is the entry it belongs
+  to (term and description) or else the sentence around it.
 
 Every pattern is bounded (a term is at most 60 characters, a sentence 400), so a hostile
 document costs linear time.
@@ -36,9 +41,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from bertsearch.search.words import content_words
+from bertsearch.search.words import STOPWORDS, content_words
 
-KINDS = ("option", "variable", "status")
+KINDS = ("option", "variable", "status", "default")
 
 _OPTION_TOKEN = r"(?:(?:--?|\+)[\w?#][\w\-#?]*(?:\[?=?[\w\-.,:/<>\[\]|{}]*\]?)?|\[?[A-Z][A-Z0-9_\-]*\]?|\[[^\]\s]{1,20}\]|\.?[a-z]{1,8})"
 _OPTION_TERM = re.compile(rf"(?:--?|\+)[\w?#]\S*(?:,? {_OPTION_TOKEN})*")
@@ -55,6 +60,7 @@ _HEADINGS = frozenset(
 _MAX_DESCRIPTION = 400
 _OVERLAP_WORDS = 12
 _ASKS = {
+    "default": re.compile(r"\bdefaults?\b", re.IGNORECASE),
     "option": re.compile(
         r"\b(?:options?|flags?|switch(?:es)?|arguments?)\b"
         r"|^\W*how\s+(?:do|can|could|should|would)\b|^\W*how\s+to\b",
@@ -62,6 +68,10 @@ _ASKS = {
     "variable": re.compile(r"\b(?:environment\s+variables?|env(?:ironment)?\s+vars?|variables?)\b", re.IGNORECASE),
     "status": re.compile(r"\b(?:exit|return)\s+(?:status|code|value)s?\b|\bstatus\s+codes?\b", re.IGNORECASE),
 }
+# A question asking for a quantity: its default value holds a digit ("10", "1.0", "-6").
+_ASKS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|often|large|big|wide|far|deep)\b"
+    r"|\b(?:level|size|length|width|number|count|limit|timeout|interval|depth|ratio)\b", re.IGNORECASE)
 _NAMES_AN_OPTION = re.compile(r"(?:^|\s)--?[A-Za-z0-9]")
 _ENVIRONMENT_VARIABLE = re.compile(r"\benvironment\s+variables?\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
@@ -69,6 +79,18 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
 _PROSE_VARIABLE = re.compile(
     r"\b([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])\b"
     r"|\b([A-Z]{3,}[0-9]*)\b(?=\s+environment\s+variable)|(?<=environment variable )([A-Z]{3,}[0-9]*)\b")
+# A default value: "(default 2)", "(default: 10)", "(default is 'x')"; "the default [up to six words]
+# is/are [set to] VALUE"; "defaults to VALUE". The value ends at white space, a comma, a semicolon, a
+# closing bracket or a full stop.
+# "This is the default when there is more than one file" states no value: no clause between.
+_NOT_CLAUSE = r"(?!(?:when|if|unless|there|it|this|that|which|behaviou?r)\b)"
+_VALUE_END = r"(?=[\s,;)]|\.(?:\s|$)|$)"
+_DEFAULT_VALUE = re.compile(
+    r"\(defaults?(?::|\s+is|\s+to|\s*=)?\s*([^()\s][^()\n]{0,39}?)\)"
+    rf"|\bdefault(?:[ \t\n]+{_NOT_CLAUSE}[^\s.;:,()]{{1,30}}){{0,6}}?\s+(?:is|are|=)\s+(?:set\s+to\s+)?([^\s,;()]{{1,40}}?){_VALUE_END}"
+    rf"|\bdefaults\s+to\s+([^\s,;()]{{1,40}}?){_VALUE_END}",
+    re.IGNORECASE)
+_NOT_VALUES = STOPWORDS | {"not", "no", "given", "specified"}
 # A sentence about exit statuses: up to its full stop or a blank line, within 400 characters.
 _STATUS_SENTENCE = re.compile(r"\b(?:exit|return)\s+(?:status|code|value)\b[^.]{0,400}?(?:\.(?=\s|$)|\n[ \t]*\n)",
                               re.IGNORECASE)
@@ -91,6 +113,8 @@ class Entry:
     start: int
     end: int
     description: str
+    stop: int = 0
+    """One past the end of the entry's description in the passage (0 when not known)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +133,7 @@ class DefinitionAnswer:
 
 def asks_for(question: str) -> str | None:
     """The kind of term ``question`` asks for, or ``None`` (see the module docstring)."""
-    for kind in ("status", "variable", "option"):
+    for kind in ("default", "status", "variable", "option"):
         if _ASKS[kind].search(question):
             if kind == "option" and _NAMES_AN_OPTION.search(question):
                 return None
@@ -127,6 +151,7 @@ def entries(text: str) -> list[Entry]:
             found.append(entry)
     found.extend(_prose_statuses(text))
     found.extend(_prose_variables(text))
+    found.extend(_defaults(text, found))
     return found
 
 
@@ -142,6 +167,8 @@ def definition_answers(
     if kind is None:
         return []
     found = [(p, e) for p, text in enumerate(passages) for e in entries(text) if e.kind == kind]
+    if kind == "default" and _ASKS_NUMBER.search(question):
+        found = [(p, e) for p, e in found if any(ch.isdigit() for ch in passages[p][e.start:e.end])]
     found = _distinct(found, passages)
     if not found:
         return []
@@ -216,7 +243,7 @@ def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | N
     description = " ".join(" ".join(parts).split())[:_MAX_DESCRIPTION]
     if not description:
         return None
-    return Entry(kind, content_start, content_start + len(head), description)
+    return Entry(kind, content_start, content_start + len(head), description, lines[j - 1][1])
 
 
 def _term_kind(head: str) -> str | None:
@@ -243,6 +270,28 @@ def _prose_variables(text: str) -> list[Entry]:
             at = m.start(m.lastindex or 1)
             if name not in _HEADINGS:
                 found.append(Entry("variable", at, at + len(name), description))
+    return found
+
+
+def _defaults(text: str, listed: list[Entry]) -> list[Entry]:
+    """The default values ``text`` states (see the module docstring): each as an entry whose term
+    is the value and whose description is its list entry's ("-a, --suffix-length=N generate
+    suffixes of length N (default 2)") or, in prose, its sentence."""
+    found = []
+    for m in _DEFAULT_VALUE.finditer(text):
+        group = next(g for g in range(1, 4) if m.group(g))
+        start, end = m.span(group)
+        value = text[start:end].rstrip(".")
+        end = start + len(value)
+        if not value.strip("'\"`") or value.lower() in _NOT_VALUES:
+            continue  # "the default ... is not specified"
+        owner = next((e for e in listed if e.kind != "default" and e.start <= m.start() < e.stop), None)
+        if owner is not None:
+            description = f"{text[owner.start:owner.end]} {owner.description}"
+        else:
+            lo, hi = _sentence_around(text, m.start(), m.end())
+            description = " ".join(text[lo:hi].split())
+        found.append(Entry("default", start, end, description[:_MAX_DESCRIPTION], end))
     return found
 
 

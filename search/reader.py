@@ -133,7 +133,7 @@ class Reader:
         spans: list[ReaderSpan] = []
         for p, (passage, res) in enumerate(zip(passages, results)):
             null = math.exp(res.null_score)
-            terms = [(e.start, e.end) for e in entries(passage)]
+            terms = [(e.start, e.end) for e in entries(passage) if e.kind != "default"]
             for c in res.spans:
                 score = math.exp(c.score)
                 start, end = trim_span(passage, c.start, c.end)

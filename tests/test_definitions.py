@@ -84,7 +84,9 @@ def test_prose_and_numbered_lists_about_other_things_hold_no_entries() -> None:
     ("Which environment variable sets the colors grep uses?", "variable"),
     ("What exit status does xargs return if the command is killed by a signal?", "status"),
     ("What does the -p option of mkdir do?", None),  # names its option: it asks what it does
-    ("How many lines does tail print by default?", None),
+    ("How many lines does tail print by default?", "default"),
+    ("What is the default MODE for tee's -p option?", "default"),  # a default may name its option
+    ("How many lines does head print?", None),
     ("Who ruled the duchy of Normandy?", None),
 ])
 def test_which_questions_ask_for_a_term(question: str, kind: str | None) -> None:
@@ -121,8 +123,14 @@ def test_ask_answers_an_option_question_with_the_option(tune_index: Settings) ->
         assert best.source == "definition" and best.text == "-T, --print-type" and not best.below_threshold
         assert best.path == "man/df.txt" and best.context[best.start - best.context_start:][:16] == best.text
         # The reader's answer to a question that asks no term is untouched.
-        other = searcher.ask("How many lines does head print by default?").answers
+        other = searcher.ask("How many lines does head print?").answers
         assert all(a.source == "reader" for a in other)
+
+
+def test_ask_answers_a_default_value(tune_index: Settings) -> None:
+    with Searcher.open(tune_index) as searcher:
+        best = searcher.ask("What is the default suffix length of split?").answers[0]
+        assert (best.source, best.text, best.path, best.below_threshold) == ("definition", "2", "man/split.txt", False)
 
 
 def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
@@ -143,6 +151,38 @@ def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings
                                       "--index", str(tune_index.index_dir), "-k", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1. -c, --count\n") and "(definition list, match 0." in result.output
+
+
+def test_default_values_in_entries_and_prose() -> None:
+    text = ("       -a, --suffix-length=N\n              generate suffixes of length N (default 2)\n\n"
+            "       -e escape_char\n              Sets the escape character (default: '~').\n\n"
+            "       Output pieces of FILE; default size is 1000\n       lines, and default PREFIX is 'x'.  "
+            "The WHEN argument defaults to 'always'.  The default operation when --output-error is not "
+            "specified, is to exit.  This is the default when there is more than one file.\n")
+    found = {text[e.start:e.end]: e.description for e in entries(text) if e.kind == "default"}
+    # A value in a list entry is described by its entry; one in prose, by its sentence.
+    assert found == {
+        "2": "-a, --suffix-length=N generate suffixes of length N (default 2)",
+        "'~'": "-e escape_char Sets the escape character (default: '~').",
+        "1000": "Output pieces of FILE; default size is 1000 lines, and default PREFIX is 'x'.",
+        "'x'": "Output pieces of FILE; default size is 1000 lines, and default PREFIX is 'x'.",
+        "'always'": "The WHEN argument defaults to 'always'.",
+    }
+
+
+def test_a_question_for_a_quantity_gets_only_numeric_defaults() -> None:
+    from bertsearch.search.definitions import definition_answers
+
+    passages = ["       --color[=WHEN]\n              colorize the output; WHEN defaults to 'always'\n",
+                "       -n, --lines=NUM\n              print NUM lines (default 10)\n"]
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0]] * len(texts)  # every entry equally similar: only the filter decides
+
+    asked = definition_answers("How many lines are printed by default?", passages, encode)
+    assert [passages[a.passage_index][a.entry.start:a.entry.end] for a in asked] == ["10"]
+    both = definition_answers("What is used by default?", passages, encode)
+    assert len(both) == 2
 
 
 def test_variables_named_in_prose() -> None:
