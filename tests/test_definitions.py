@@ -200,3 +200,21 @@ def test_content_words() -> None:
 
     assert content_words("What exit status does grep return when no lines were selected?") == [
         "exit", "status", "grep", "return", "no", "line", "selected"]
+
+
+@pytest.mark.parametrize("hostile", [
+    "default " + "x " * 20_000,
+    "(default " + "y" * 40_000,
+    "default is " * 4_000,
+    "(defaults to " * 3_000,
+    "default a b c d e f g h " * 2_000,
+    "exit status " + "0 if a, " * 5_000,
+    "   -" + "a" * 40_000 + "\n        b\n",
+    "The FOO_BAR environment variable " * 1_500,
+])
+def test_hostile_passages_parse_in_linear_time(hostile: str) -> None:
+    import time
+
+    began = time.perf_counter()
+    entries(hostile)
+    assert time.perf_counter() - began < 0.5, len(hostile)  # 40-50 KB: linear patterns take milliseconds
