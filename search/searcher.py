@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +54,8 @@ DEFAULT_THRESHOLD = answer_model().threshold
 PASSAGE_TEMPERATURE = 0.05
 # Definition-list answers considered per question (the best matches of its kind; see definitions.py).
 MAX_DEFINITION_ANSWERS = 5
+# Vectors of definition-list entries kept between questions (384 floats each: 6 MB).
+ENTRY_VECTORS_KEPT = 4096
 
 
 class Searcher:
@@ -93,6 +96,7 @@ class Searcher:
         self._read_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._last_refresh = time.monotonic()
+        self._entry_vectors: OrderedDict[str, Any] = OrderedDict()  # under _encode_lock
 
     @classmethod
     def open(
@@ -246,7 +250,7 @@ class Searcher:
         weights = _passage_weights([hit.score for hit in hits], mode)
         scored = [_to_answer(span, hits[span.passage_index], weights) for span in spans]
         if answer_model().definitions:
-            found = definition_answers(question, passages, self._encode_texts)[:MAX_DEFINITION_ANSWERS]
+            found = definition_answers(question, passages, self._encode_entries)[:MAX_DEFINITION_ANSWERS]
             if found:
                 # A question asking for a term of a definition list: SQuAD, on which the reader's
                 # confidence was fitted, has few; its confidence is refitted for them, beside the
@@ -360,6 +364,26 @@ class Searcher:
         encoder = self._index.encoder  # loaded once, under the index's lock
         with self._encode_lock:
             return encoder.encode(texts)
+
+    def _encode_entries(self, texts: list[str]) -> Any:
+        """``texts`` encoded, each entry of a definition list once: the same passages come back for
+        question after question, so their entries' vectors are kept (the last
+        :data:`ENTRY_VECTORS_KEPT`, by text; the encoder is the index's for its whole life)."""
+        import numpy as np
+
+        encoder = self._index.encoder
+        with self._encode_lock:
+            cache = self._entry_vectors
+            missing = list(dict.fromkeys(t for t in texts if t not in cache))
+            if missing:
+                for text, vector in zip(missing, encoder.encode(missing)):
+                    cache[text] = vector
+            vectors = np.stack([cache[t] for t in texts])
+            for text in texts:
+                cache.move_to_end(text)
+            while len(cache) > ENTRY_VECTORS_KEPT:
+                cache.popitem(last=False)
+            return vectors
 
     def _catch_up(self) -> None:
         # A writer is ahead of the served snapshot: load the newest generation now (after a

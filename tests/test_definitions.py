@@ -127,6 +127,24 @@ def test_ask_answers_an_option_question_with_the_option(tune_index: Settings) ->
         assert all(a.source == "reader" for a in other)
 
 
+def test_entry_vectors_are_kept_between_questions(tune_index: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bertsearch.search.searcher as searcher_module
+
+    question = "Which uniq option prefixes lines by the number of occurrences?"
+    with Searcher.open(tune_index) as searcher:
+        first = searcher.ask(question).answers
+        kept = dict(searcher._entry_vectors)
+        assert len(kept) > 5  # the entries of the passages read, encoded once
+        calls: list[int] = []
+        encode = searcher._index.encoder.encode
+        monkeypatch.setattr(searcher._index.encoder, "encode", lambda texts: calls.append(len(texts)) or encode(texts))
+        again = searcher.ask(question).answers  # encodes the question to retrieve, and nothing else
+        assert calls == [1] and [(a.text, a.confidence) for a in again] == [(a.text, a.confidence) for a in first]
+        monkeypatch.setattr(searcher_module, "ENTRY_VECTORS_KEPT", 3)
+        searcher.ask("Which wc option prints the byte counts?")
+        assert len(searcher._entry_vectors) == 3
+
+
 def test_ask_answers_a_default_value(tune_index: Settings) -> None:
     with Searcher.open(tune_index) as searcher:
         best = searcher.ask("What is the default suffix length of split?").answers[0]
