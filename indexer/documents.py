@@ -164,6 +164,8 @@ _HTML_BLOCKS = (
     "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
 )
 _BLOCK_END = "\ue000"  # a private-use character, marks where a block ends
+_INDENT = "\ue001"  # marks the start of a block inside a definition (<dd>), around its depth
+_DEPTH_MARK = re.compile("\ue001([0-9]+)\ue001")
 _HTML_INVISIBLE = ("script", "style", "noscript", "template", "head", "iframe", "object", "svg")
 
 
@@ -178,11 +180,26 @@ def _read_html(path: Path, data: bytes) -> LoadedDocument:
         title = _squash(heading.get_text()) if heading else ""
     for tag in soup.find_all(_HTML_INVISIBLE):
         tag.decompose()
+    for tag in soup.find_all("dd"):
+        for block in [tag, *tag.find_all(_HTML_BLOCKS)]:
+            depth = sum(1 for t in [block, *block.parents] if t.name == "dd")
+            block.insert(0, f"{_INDENT}{depth}{_INDENT}")
     for tag in soup.find_all(_HTML_BLOCKS):
         tag.append(_BLOCK_END)
-    # One line per block, the source's line breaks and indentation squashed as a browser does.
-    text = "\n".join(line for line in map(_squash, soup.get_text().split(_BLOCK_END)) if line)
+    # One line per block, the source's line breaks and indentation squashed as a browser does;
+    # a definition's lines indented under its term, as a man page has them.
+    lines = (_indented(_squash(line)) for line in soup.get_text().split(_BLOCK_END))
+    text = "\n".join(line for line in lines if line.strip())
     return LoadedDocument(text=text, title=title or path.name)
+
+
+def _indented(line: str) -> str:
+    """A line with its :data:`_INDENT` marks (the number of ``<dd>`` around a block) as four
+    spaces a level."""
+    depths = _DEPTH_MARK.findall(line)
+    if not depths:
+        return line
+    return "    " * max(int(d) for d in depths) + _squash(_DEPTH_MARK.sub(" ", line))
 
 
 def _read_pdf(path: Path, data: bytes) -> LoadedDocument:

@@ -25,6 +25,11 @@ Formats read (indentation is what tells a term from its description):
   selected, and 2 if an error occurred";
 - environment variables in prose: "The LS_COLORS environment variable can change the settings"
   (the sentence is the description);
+- Markdown lists and tables: a bullet whose term is a code span or bold, then ``:``, a dash or
+  ``--`` and its description (``- `--keep`: keep the input files``), and a table row whose first
+  cell is the term (``| `--keep` | keep the input files |``); of several code spans in the term,
+  the longest is the term (``--keep`` of ``-k``, ``--keep``). HTML definition lists arrive as
+  indented text (the HTML reader indents ``<dd>``), so they parse as above;
 - default values, in an entry or in prose: "(default 2)", "(default: 10)", "the default size is
   1000 lines", "defaults to 'x'". The value is the term; its description is the entry it belongs
   to (term and description) or else the sentence around it.
@@ -79,6 +84,12 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
 _PROSE_VARIABLE = re.compile(
     r"\b([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])\b"
     r"|\b([A-Z]{3,}[0-9]*)\b(?=\s+environment\s+variable)|(?<=environment variable )([A-Z]{3,}[0-9]*)\b")
+# Markdown: "- `--keep`: description", "* **-k, --keep** - description", "| `--keep` | description |".
+_MD_BULLET = re.compile(
+    r"^[ \t]{0,12}[-*+][ \t]+((?:`[^`\n]{1,60}`|\*\*[^*\n]{1,60}\*\*)(?:[ \t]*,[ \t]*`[^`\n]{1,60}`){0,3})"
+    r"[ \t]*(?::|\u2014|\u2013|--?(?=[ \t]))[ \t]*(\S[^\n]{0,400})$", re.MULTILINE)
+_MD_ROW = re.compile(r"^[ \t]{0,12}\|[ \t]*([^|\n]{1,80}?)[ \t]*\|([^\n]{1,400})$", re.MULTILINE)
+_MD_CODE = re.compile(r"`([^`\n]{1,60})`|\*\*([^*\n]{1,60})\*\*")
 # A default value: "(default 2)", "(default: 10)", "(default is 'x')"; "the default [up to six words]
 # is/are [set to] VALUE"; "defaults to VALUE". The value ends at white space, a comma, a semicolon, a
 # closing bracket or a full stop.
@@ -149,6 +160,7 @@ def entries(text: str) -> list[Entry]:
         entry = _entry_at(text, lines, i)
         if entry is not None:
             found.append(entry)
+    found.extend(_markdown_entries(text))
     found.extend(_prose_statuses(text))
     found.extend(_prose_variables(text))
     found.extend(_defaults(text, found))
@@ -270,6 +282,29 @@ def _prose_variables(text: str) -> list[Entry]:
             at = m.start(m.lastindex or 1)
             if name not in _HEADINGS:
                 found.append(Entry("variable", at, at + len(name), description))
+    return found
+
+
+def _markdown_entries(text: str) -> list[Entry]:
+    """Entries of Markdown bullet lists and tables (see the module docstring)."""
+    found = []
+    for pattern in (_MD_BULLET, _MD_ROW):
+        for m in pattern.finditer(text):
+            spans = [(c.start(c.lastindex or 1), c.end(c.lastindex or 1)) for c in _MD_CODE.finditer(m.group(1))]
+            if not spans:
+                if pattern is _MD_BULLET:
+                    continue
+                spans = [(0, len(m.group(1)))]  # a table cell without a code span
+            start, end = max(spans, key=lambda span: span[1] - span[0])
+            term = m.group(1)[start:end].strip()
+            kind = _term_kind(term)
+            description = " ".join(m.group(2).replace("|", " ").split()) if pattern is _MD_ROW else " ".join(m.group(2).split())
+            if kind is None or term in _HEADINGS or not description.strip("-: "):
+                continue
+            if kind == "status" and not _ABOUT_STATUS.search(text, max(0, m.start() - 300), m.start()):
+                continue
+            at = m.start(1) + m.group(1).index(term, start)
+            found.append(Entry(kind, at, at + len(term), description[:_MAX_DESCRIPTION], m.end()))
     return found
 
 

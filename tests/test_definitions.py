@@ -171,6 +171,50 @@ def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings
     assert result.output.startswith("1. -c, --count\n") and "(definition list, match 0." in result.output
 
 
+MARKDOWN = """## Options
+
+- `--keep`: keep the input files
+- `-v`, `--verbose` - print more
+* **-q, --quiet** \u2014 print nothing
+- see `--help` for more
+
+| Option | Description |
+|--------|-------------|
+| `-n NUM` | print NUM lines |
+| FOO_BAR | a variable, | with a bar |
+
+## Exit status
+
+| Code | Meaning |
+|------|---------|
+| 2 | trouble |
+"""
+
+
+def test_markdown_lists_and_tables() -> None:
+    assert _terms(MARKDOWN) == {
+        "--keep": ("option", "keep the input files"),
+        "--verbose": ("option", "print more"),  # the longest code span of the term
+        "-q, --quiet": ("option", "print nothing"),
+        "-n NUM": ("option", "print NUM lines"),
+        "FOO_BAR": ("variable", "a variable, with a bar"),
+        "2": ("status", "trouble"),
+    }
+
+
+def test_an_html_definition_list_parses_like_a_man_page(tmp_path: Path) -> None:
+    from bertsearch.indexer.documents import read_document
+
+    page = tmp_path / "options.html"
+    page.write_text("<html><body><h1>Options</h1><dl><dt><code>-k</code>, <code>--keep</code></dt>"
+                    "<dd><p>Keep the input files.</p><p>Even on error.</p></dd>"
+                    "<dt>--quiet</dt><dd>Print nothing.</dd></dl><p>After.</p></body></html>")
+    text = read_document(page).text
+    assert text == "Options\n-k, --keep\n    Keep the input files.\n    Even on error.\n--quiet\n    Print nothing.\nAfter."
+    assert _terms(text) == {"-k, --keep": ("option", "Keep the input files. Even on error."),
+                            "--quiet": ("option", "Print nothing.")}
+
+
 def test_default_values_in_entries_and_prose() -> None:
     text = ("       -a, --suffix-length=N\n              generate suffixes of length N (default 2)\n\n"
             "       -e escape_char\n              Sets the escape character (default: '~').\n\n"
@@ -229,6 +273,9 @@ def test_content_words() -> None:
     "exit status " + "0 if a, " * 5_000,
     "   -" + "a" * 40_000 + "\n        b\n",
     "The FOO_BAR environment variable " * 1_500,
+    "- `--a`: " + "x" * 40_000 + "\n",
+    "| `--a` " * 10_000 + "\n",
+    "- " + "`-a`, " * 10_000 + "\n",
 ])
 def test_hostile_passages_parse_in_linear_time(hostile: str) -> None:
     import time
