@@ -9,7 +9,8 @@ input files?". In such a list the answer to that question is the *term* of the e
 encoder (cosine of the normalised vectors).
 
 Only questions that ask for a term get such answers (:func:`asks_for`): an option ("which
-option...", "how do I ... with ls?"), an environment variable, an exit status, or a default value
+option...", "how do I ... with ls?"), an environment variable, an exit status, a function ("which
+function removes common leading whitespace?", in API references), or a default value
 ("what is the default suffix length of split?"; a question asking for a quantity, "how many..."
 or "...level", only gets values with a digit). A question that names an option already ("what does
 -p do?") is not asking for an option.
@@ -25,6 +26,9 @@ Formats read (indentation is what tells a term from its description):
   selected, and 2 if an error occurred";
 - environment variables in prose: "The LS_COLORS environment variable can change the settings"
   (the sentence is the description);
+- functions of API references: a signature alone on its line, its description indented under it
+  (pydoc's ``    dedent(text)`` / ``        Remove any common leading whitespace...``; an HTML
+  ``<dt>Function: void *ffi_closure_alloc (size_t size)</dt>``); the term is the function's name;
 - Markdown lists and tables: a bullet whose term is a code span or bold, then ``:``, a dash or
   ``--`` and its description (``- `--keep`: keep the input files``), and a table row whose first
   cell is the term (``| `--keep` | keep the input files |``); of several code spans in the term,
@@ -48,12 +52,18 @@ import numpy as np
 
 from bertsearch.search.words import STOPWORDS, content_words
 
-KINDS = ("option", "variable", "status", "default")
+KINDS = ("option", "variable", "status", "default", "function")
 
 _OPTION_TOKEN = r"(?:(?:--?|\+)[\w?#][\w\-#?]*(?:\[?=?[\w\-.,:/<>\[\]|{}]*\]?)?|\[?[A-Z][A-Z0-9_\-]*\]?|\[[^\]\s]{1,20}\]|\.?[a-z]{1,8})"
 _OPTION_TERM = re.compile(rf"(?:--?|\+)[\w?#]\S*(?:,? {_OPTION_TOKEN})*")
 _VARIABLE_TERM = re.compile(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Z]{3,}[0-9]*")
 _STATUS_TERM = re.compile(r"\d{1,3}")
+# A signature: an optional label and return type, the name, its parameters (one level of nested
+# brackets), an optional return annotation.
+_FUNCTION_TERM = re.compile(
+    r"(?:(?:Function|Macro|Method|def)\b:?[ \t]+)?(?:[\w*]+[ \t]+\**){0,4}?\**([A-Za-z_][\w.]{0,60})[ \t]*"
+    r"\((?:[^()\n]|\([^()\n]{0,40}\))*\)(?:[ \t]*->[ \t]*[^\s]{1,40})?:?")
+_MAX_SIGNATURE = 300
 _ABOUT_STATUS = re.compile(r"\b(?:exit|exits|status|return|returns)\b", re.IGNORECASE)
 _GAP = re.compile(r"[ \t]{2,}|\t")
 _MAX_TERM = 60
@@ -61,7 +71,7 @@ _MAX_TERM = 60
 _HEADINGS = frozenset(
     "NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT FILES EXAMPLES EXAMPLE NOTES BUGS AUTHOR AUTHORS COPYRIGHT "
     "DIAGNOSTICS CAVEATS HISTORY STANDARDS USAGE COMMANDS ARGUMENTS OVERVIEW INSTALLATION LICENSE WARNING "
-    "WARNINGS SECURITY RETURN VALUE ERRORS".split())
+    "WARNINGS SECURITY RETURN VALUE ERRORS FUNCTIONS CLASSES METHODS DATA FILE VERSION MODULE PACKAGE CONTENTS".split())
 _MAX_DESCRIPTION = 400
 _OVERLAP_WORDS = 12
 _ASKS = {
@@ -72,6 +82,7 @@ _ASKS = {
         re.IGNORECASE),
     "variable": re.compile(r"\b(?:environment\s+variables?|env(?:ironment)?\s+vars?|variables?)\b", re.IGNORECASE),
     "status": re.compile(r"\b(?:exit|return)\s+(?:status|code|value)s?\b|\bstatus\s+codes?\b", re.IGNORECASE),
+    "function": re.compile(r"\b(?:functions?|methods?|macros?|routines?)\b", re.IGNORECASE),
 }
 # A question asking for a quantity: its default value holds a digit ("10", "1.0", "-6").
 _ASKS_NUMBER = re.compile(
@@ -144,7 +155,7 @@ class DefinitionAnswer:
 
 def asks_for(question: str) -> str | None:
     """The kind of term ``question`` asks for, or ``None`` (see the module docstring)."""
-    for kind in ("default", "status", "variable", "option"):
+    for kind in ("default", "status", "variable", "function", "option"):
         if _ASKS[kind].search(question):
             if kind == "option" and _NAMES_AN_OPTION.search(question):
                 return None
@@ -236,6 +247,12 @@ def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | N
         return None
     if kind == "status" and not _ABOUT_STATUS.search(text, max(0, start - 300), start):
         return None  # a numbered list about something else
+    term_start, term_end_ = content_start, content_start + len(head)
+    if kind == "function":
+        if gap:
+            return None  # a signature stands alone on its line
+        name = _FUNCTION_TERM.fullmatch(head)
+        term_start, term_end_ = content_start + name.start(1), content_start + name.end(1)  # type: ignore[union-attr]
     parts = [content[gap.end():]] if gap else []
     j = i + 1
     if not gap and (j >= len(lines) or lines[j][2] <= indent):
@@ -255,10 +272,12 @@ def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | N
     description = " ".join(" ".join(parts).split())[:_MAX_DESCRIPTION]
     if not description:
         return None
-    return Entry(kind, content_start, content_start + len(head), description, lines[j - 1][1])
+    return Entry(kind, term_start, term_end_, description, lines[j - 1][1])
 
 
 def _term_kind(head: str) -> str | None:
+    if "(" in head and len(head) <= _MAX_SIGNATURE and _FUNCTION_TERM.fullmatch(head):
+        return "function"
     if len(head) > _MAX_TERM:
         return None
     if _OPTION_TERM.fullmatch(head):

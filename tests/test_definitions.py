@@ -87,6 +87,7 @@ def test_prose_and_numbered_lists_about_other_things_hold_no_entries() -> None:
     ("How many lines does tail print by default?", "default"),
     ("What is the default MODE for tee's -p option?", "default"),  # a default may name its option
     ("How many lines does head print?", None),
+    ("Which textwrap function removes common leading whitespace?", "function"),
     ("Who ruled the duchy of Normandy?", None),
 ])
 def test_which_questions_ask_for_a_term(question: str, kind: str | None) -> None:
@@ -191,6 +192,18 @@ MARKDOWN = """## Options
 """
 
 
+def test_signatures_of_an_api_reference() -> None:
+    text = ("FUNCTIONS\n    dedent(text)\n        Remove any common leading whitespace from every line.\n\n"
+            "    get_terminal_size(fallback=(80, 24))\n        Get the size of the terminal window.\n\n"
+            "    f(x) = x + 1  in prose is no signature\n        indented text\n\n"
+            "Function: void * ffi_closure_alloc (size_t size, void **code)\n    Allocate a chunk of memory.\n")
+    assert _terms(text) == {
+        "dedent": ("function", "Remove any common leading whitespace from every line."),
+        "get_terminal_size": ("function", "Get the size of the terminal window."),  # the term is the name
+        "ffi_closure_alloc": ("function", "Allocate a chunk of memory."),
+    }
+
+
 def test_markdown_lists_and_tables() -> None:
     assert _terms(MARKDOWN) == {
         "--keep": ("option", "keep the input files"),
@@ -276,6 +289,9 @@ def test_content_words() -> None:
     "- `--a`: " + "x" * 40_000 + "\n",
     "| `--a` " * 10_000 + "\n",
     "- " + "`-a`, " * 10_000 + "\n",
+    "  f(" + "(a)" * 3_000 + ")\n     d\n",
+    "   " + "f(a, " * 3_000 + "\n    d\n",
+    "  " + "int " * 2_000 + "f(x)\n      d\n",
 ])
 def test_hostile_passages_parse_in_linear_time(hostile: str) -> None:
     import time
