@@ -38,12 +38,13 @@ Formats read (indentation is what tells a term from its description):
   1000 lines", "defaults to 'x'". The value is the term; its description is the entry it belongs
   to (term and description) or else the sentence around it.
 
-Every pattern is bounded (a term is at most 60 characters, a sentence 400), so a hostile
-document costs linear time.
+Every pattern is bounded (a term is at most 60 characters, a signature 300, a sentence 400) and
+none nests an unbounded repetition, so a hostile document costs linear time (a test holds it).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -331,6 +332,8 @@ def _defaults(text: str, listed: list[Entry]) -> list[Entry]:
     """The default values ``text`` states (see the module docstring): each as an entry whose term
     is the value and whose description is its list entry's ("-a, --suffix-length=N generate
     suffixes of length N (default 2)") or, in prose, its sentence."""
+    owners = sorted((e for e in listed if e.kind != "default"), key=lambda e: e.start)
+    starts = [e.start for e in owners]
     found = []
     for m in _DEFAULT_VALUE.finditer(text):
         group = next(g for g in range(1, 4) if m.group(g))
@@ -339,7 +342,8 @@ def _defaults(text: str, listed: list[Entry]) -> list[Entry]:
         end = start + len(value)
         if not value.strip("'\"`") or value.lower() in _NOT_VALUES:
             continue  # "the default ... is not specified"
-        owner = next((e for e in listed if e.kind != "default" and e.start <= m.start() < e.stop), None)
+        at = bisect.bisect_right(starts, m.start()) - 1  # the nearest entry before it, if it reaches it
+        owner = owners[at] if at >= 0 and m.start() < owners[at].stop else None
         if owner is not None:
             description = f"{text[owner.start:owner.end]} {owner.description}"
         else:
