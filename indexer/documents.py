@@ -166,6 +166,7 @@ _HTML_BLOCKS = (
 _BLOCK_END = "\ue000"  # a private-use character, marks where a block ends
 _INDENT = "\ue001"  # marks the start of a block inside a definition (<dd>), around its depth
 _DEPTH_MARK = re.compile("\ue001([0-9]+)\ue001")
+_MAX_INDENT_LEVELS = 8  # deeper definitions are indented as the eighth level
 _HTML_INVISIBLE = ("script", "style", "noscript", "template", "head", "iframe", "object", "svg")
 
 
@@ -180,10 +181,14 @@ def _read_html(path: Path, data: bytes) -> LoadedDocument:
         title = _squash(heading.get_text()) if heading else ""
     for tag in soup.find_all(_HTML_INVISIBLE):
         tag.decompose()
-    for tag in soup.find_all("dd"):
-        for block in [tag, *tag.find_all(_HTML_BLOCKS)]:
-            depth = sum(1 for t in [block, *block.parents] if t.name == "dd")
-            block.insert(0, f"{_INDENT}{depth}{_INDENT}")
+    # Each block inside a <dd> starts with a mark of how many <dd> hold it: one pass in document
+    # order, where a parent comes before its children (deep nesting costs linear time).
+    depth: dict[int, int] = {}
+    for tag in soup.find_all(True):
+        inside = depth.get(id(tag.parent), 0) + (tag.name == "dd")
+        depth[id(tag)] = inside
+        if inside and tag.name in _HTML_BLOCKS:
+            tag.insert(0, f"{_INDENT}{inside}{_INDENT}")
     for tag in soup.find_all(_HTML_BLOCKS):
         tag.append(_BLOCK_END)
     # One line per block, the source's line breaks and indentation squashed as a browser does;
@@ -199,7 +204,8 @@ def _indented(line: str) -> str:
     depths = _DEPTH_MARK.findall(line)
     if not depths:
         return line
-    return "    " * max(int(d) for d in depths) + _squash(_DEPTH_MARK.sub(" ", line))
+    level = min(max(int(d) for d in depths), _MAX_INDENT_LEVELS)
+    return "    " * level + _squash(_DEPTH_MARK.sub(" ", line))
 
 
 def _read_pdf(path: Path, data: bytes) -> LoadedDocument:

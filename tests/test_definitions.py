@@ -228,6 +228,19 @@ def test_an_html_definition_list_parses_like_a_man_page(tmp_path: Path) -> None:
                             "--quiet": ("option", "Print nothing.")}
 
 
+def test_deeply_nested_html_definitions_read_in_linear_time(tmp_path: Path) -> None:
+    import time
+
+    from bertsearch.indexer.documents import read_document
+
+    page = tmp_path / "nested.html"
+    page.write_text("<html><body><dl>" + "<dt>--a</dt><dd><p>x</p><dl>" * 2_000 + "</dl></dd>" * 2_000 + "</dl></body></html>")
+    began = time.perf_counter()
+    text = read_document(page).text
+    assert time.perf_counter() - began < 20  # 1 s here; 500 levels took 109 s with a pass per <dd>
+    assert max(len(line) - len(line.lstrip()) for line in text.split("\n")) == 32  # at most 8 levels
+
+
 def test_default_values_in_entries_and_prose() -> None:
     text = ("       -a, --suffix-length=N\n              generate suffixes of length N (default 2)\n\n"
             "       -e escape_char\n              Sets the escape character (default: '~').\n\n"
