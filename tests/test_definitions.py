@@ -258,19 +258,16 @@ def test_default_values_in_entries_and_prose() -> None:
     }
 
 
-def test_a_question_for_a_quantity_gets_only_numeric_defaults() -> None:
+def test_a_question_for_a_quantity_gets_only_numeric_defaults(tune_index: Settings) -> None:
     from bertsearch.search.definitions import definition_answers
 
     passages = ["       --color[=WHEN]\n              colorize the output; WHEN defaults to 'always'\n",
                 "       -n, --lines=NUM\n              print NUM lines (default 10)\n"]
-
-    def encode(texts: list[str]) -> list[list[float]]:
-        return [[1.0, 0.0]] * len(texts)  # every entry equally similar: only the filter decides
-
-    asked = definition_answers("How many lines are printed by default?", passages, encode)
-    assert [passages[a.passage_index][a.entry.start:a.entry.end] for a in asked] == ["10"]
-    both = definition_answers("What is used by default?", passages, encode)
-    assert len(both) == 2
+    with Searcher.open(tune_index) as searcher:
+        asked = definition_answers("How many lines are printed by default?", passages, searcher._encode_texts)
+        assert [passages[a.passage_index][a.entry.start:a.entry.end] for a in asked] == ["10"]
+        both = definition_answers("What is used by default?", passages, searcher._encode_texts)
+        assert sorted(passages[a.passage_index][a.entry.start:a.entry.end] for a in both) == ["'always'", "10"]
 
 
 def test_variables_named_in_prose() -> None:
