@@ -2,7 +2,7 @@
 
 ``python -m bertsearch.search.training.fit_definitions``
 
-The fitting set is ``tests/fixtures/techdocs_tune/`` (man pages) and its questions
+The fitting set is ``tests/fixtures/techdocs_tune/`` (man pages and pydoc text) and its questions
 ``techdocs_tune_questions.json``; the reported set, ``techdocs/``, is never read here. The folder is
 indexed with ``Index.update``, each question retrieves its passages as ``ask`` does (hybrid, the
 default number of passages), and each definition answer the question gets (up to
@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model["definitions"] = {
         "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
         "fitted": {"data": f"tests/fixtures/techdocs_tune: {len(questions)} questions about "
-                           f"{len(list(TUNE.rglob('*.txt')))} man pages; never the reported techdocs set",
+                           f"{len(list(TUNE.rglob('*.txt')))} documents (man pages and pydoc text); "
+                           "never the reported techdocs set",
                    "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
                    **result, "seconds": round(time.time() - began, 1)},
     }
