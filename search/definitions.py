@@ -332,7 +332,8 @@ def _defaults(text: str, listed: list[Entry]) -> list[Entry]:
     """The default values ``text`` states (see the module docstring): each as an entry whose term
     is the value and whose description is its list entry's ("-a, --suffix-length=N generate
     suffixes of length N (default 2)") or, in prose, its sentence."""
-    owners = sorted((e for e in listed if e.kind != "default"), key=lambda e: e.start)
+    # The list entries (prose ones have no extent: stop 0, and must not hide the entry around them).
+    owners = sorted((e for e in listed if e.stop > e.start), key=lambda e: e.start)
     starts = [e.start for e in owners]
     found = []
     for m in _DEFAULT_VALUE.finditer(text):

@@ -256,6 +256,11 @@ def test_default_values_in_entries_and_prose() -> None:
         "'x'": "Output pieces of FILE; default size is 1000 lines, and default PREFIX is 'x'.",
         "'always'": "The WHEN argument defaults to 'always'.",
     }
+    # A variable named in the entry's prose does not hide the entry the value sits in.
+    text = ("       --color[=WHEN]\n              colorize the output.  The LS_COLORS environment variable "
+            "sets the colors; WHEN (default 'auto')\n")
+    assert [e.description for e in entries(text) if e.kind == "default"] == [
+        "--color[=WHEN] colorize the output. The LS_COLORS environment variable sets the colors; WHEN (default 'auto')"]
 
 
 def test_a_question_for_a_quantity_gets_only_numeric_defaults(tune_index: Settings) -> None:
