@@ -248,12 +248,9 @@ def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | N
         return None
     if kind == "status" and not _ABOUT_STATUS.search(text, max(0, start - 300), start):
         return None  # a numbered list about something else
-    term_start, term_end_ = content_start, content_start + len(head)
-    if kind == "function":
-        if gap:
-            return None  # a signature stands alone on its line
-        name = _FUNCTION_TERM.fullmatch(head)
-        term_start, term_end_ = content_start + name.start(1), content_start + name.end(1)  # type: ignore[union-attr]
+    if kind == "function" and gap:
+        return None  # a signature stands alone on its line
+    lo, hi = _term_bounds(kind, head)
     parts = [content[gap.end():]] if gap else []
     j = i + 1
     if not gap and (j >= len(lines) or lines[j][2] <= indent):
@@ -273,7 +270,16 @@ def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | N
     description = " ".join(" ".join(parts).split())[:_MAX_DESCRIPTION]
     if not description:
         return None
-    return Entry(kind, term_start, term_end_, description, lines[j - 1][1])
+    return Entry(kind, content_start + lo, content_start + hi, description, lines[j - 1][1])
+
+
+def _term_bounds(kind: str, head: str) -> tuple[int, int]:
+    """Where the answer lies in a term of ``kind``: all of it, or a signature's name."""
+    if kind == "function":
+        name = _FUNCTION_TERM.fullmatch(head)
+        assert name is not None  # _term_kind said so
+        return name.span(1)
+    return 0, len(head)
 
 
 def _term_kind(head: str) -> str | None:
@@ -324,7 +330,8 @@ def _markdown_entries(text: str) -> list[Entry]:
             if kind == "status" and not _ABOUT_STATUS.search(text, max(0, m.start() - 300), m.start()):
                 continue
             at = m.start(1) + m.group(1).index(term, start)
-            found.append(Entry(kind, at, at + len(term), description[:_MAX_DESCRIPTION], m.end()))
+            lo, hi = _term_bounds(kind, term)
+            found.append(Entry(kind, at + lo, at + hi, description[:_MAX_DESCRIPTION], m.end()))
     return found
 
 

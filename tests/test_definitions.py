@@ -178,6 +178,7 @@ MARKDOWN = """## Options
 - `-v`, `--verbose` - print more
 * **-q, --quiet** \u2014 print nothing
 - see `--help` for more
+- `dedent(text)`: remove common leading whitespace
 
 | Option | Description |
 |--------|-------------|
@@ -212,6 +213,7 @@ def test_markdown_lists_and_tables() -> None:
         "-n NUM": ("option", "print NUM lines"),
         "FOO_BAR": ("variable", "a variable, with a bar"),
         "2": ("status", "trouble"),
+        "dedent": ("function", "remove common leading whitespace"),  # a signature's name, as in pydoc
     }
 
 
