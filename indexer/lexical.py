@@ -8,7 +8,8 @@ as the chunks, so a reader's point-in-time searcher knows exactly which generati
 A missing, corrupt or stale index is never served: it is rebuilt from the SQL chunk texts.
 
 Terms come from :func:`bertsearch.indexer.terms.lexical_terms`, then tantivy lower-cases and
-stems them (English), on the indexed text and the query alike.
+stems them (English), on the indexed text and the query alike; a query leaves out stopwords
+(:func:`bertsearch.indexer.terms.query_terms`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bertsearch.indexer.common.errors import StorageError
-from bertsearch.indexer.terms import lexical_terms
+from bertsearch.indexer.terms import lexical_terms, query_terms
 from bertsearch.indexer.files import temp_file
 
 __all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]
@@ -146,8 +147,9 @@ class LexicalIndex:
     # -- reading -------------------------------------------------------------------------------
 
     def query_terms(self, query: str) -> list[str]:
-        """The distinct analysed terms of ``query`` (at most 64), in order."""
-        tokens = self._analyzer.analyze(" ".join(lexical_terms(query)))
+        """The distinct analysed terms of ``query`` (at most 64), in order, stopwords left out
+        (:func:`~bertsearch.indexer.terms.query_terms`)."""
+        tokens = self._analyzer.analyze(" ".join(query_terms(query)))
         return list(dict.fromkeys(tokens))[:_MAX_QUERY_TERMS]
 
     def search(self, query: str, k: int, *, subset: np.ndarray | None = None) -> list[tuple[int, float]]:

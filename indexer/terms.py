@@ -9,17 +9,26 @@ query for ``sshd_config``, ``sshd`` or ``config`` finds the same passage:
 ['set', 'permitrootlogin', 'permit', 'root', 'login', 'in', '/etc/ssh/sshd_config', 'etc', 'ssh', 'sshd_config', 'sshd', 'config', 'then', 'run', '--rebuild', 'rebuild']
 
 The lexical index then lower-cases and stems each term (English Porter stemmer), on the indexed
-text and on the query alike.
+text and on the query alike. A query leaves out :data:`STOPWORDS` (:func:`query_terms`): they
+say nothing of the topic, and their posting lists are the longest of the index.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["lexical_terms", "MAX_TERM_CHARS"]
+__all__ = ["lexical_terms", "query_terms", "MAX_TERM_CHARS", "STOPWORDS"]
 
 MAX_TERM_CHARS = 64
 """Longer compounds are kept only as their parts (a base64 blob is no search term)."""
+
+# Words that hold a sentence together or ask the question: a query leaves them out. "which" and
+# "use" stay (which() is a function of shutil and which(1) a command, and "use sort -u" answers
+# "what can I use instead of uniq?"), so do "not" and "no" ("no lines were selected").
+STOPWORDS = frozenset(
+    "a an the of to in on at by for from with as is are be been being was were it its this that these those "
+    "and or if what when where who whom whose why how do does did done has have had i you can could would "
+    "should will".split())
 
 # A compound: word characters joined by the punctuation of identifiers, paths, versions,
 # options and addresses; a leading "/", "-", "--" or "~" belongs to it (a path, an option).
@@ -39,6 +48,21 @@ def lexical_terms(text: str) -> list[str]:
             out.append(whole)
         out.extend(p for p in parts if len(p) <= MAX_TERM_CHARS)
     return out
+
+
+def query_terms(query: str) -> list[str]:
+    """The terms of a query: :func:`lexical_terms` less :data:`STOPWORDS`, unless nothing else is
+    left ("what is it?" is searched as it is).
+
+    Chosen on 1,500 SQuAD train questions over 40 articles: BM25's recall@5 / MRR@10 went from
+    0.936 / 0.859 to 0.943 / 0.870 (hybrid: 0.972 / 0.905 to 0.972 / 0.906), and a BM25 search of
+    1,000,000 chunks from 9.3 ms to 1.5 ms (median).
+
+    >>> query_terms("How do I keep the input files of gzip?")
+    ['keep', 'input', 'files', 'gzip']
+    """
+    terms = lexical_terms(query)
+    return [t for t in terms if t not in STOPWORDS] or terms
 
 
 def _parts(compound: str) -> list[str]:

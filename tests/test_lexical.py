@@ -11,7 +11,7 @@ import pytest
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.lexical import POINTER_FILE, LexicalIndex
 from bertsearch.indexer.common.settings import Settings
-from bertsearch.indexer.terms import lexical_terms
+from bertsearch.indexer.terms import lexical_terms, query_terms
 from bertsearch.search.retrieval import fuse
 
 DOCS = {
@@ -33,6 +33,14 @@ DOCS = {
 ])
 def test_terms_keep_compounds_whole_and_add_their_parts(text: str, expected: list[str]) -> None:
     assert lexical_terms(text) == expected
+
+
+def test_a_query_leaves_out_stopwords_unless_nothing_else_is_left() -> None:
+    assert query_terms("What is the default size of the buffer?") == ["default", "size", "buffer"]
+    # "which" and "use" are words of technical text (shutil.which, "use sort -u"), "not" a meaning
+    assert query_terms("Which function should I use if it is not there?") == ["which", "function", "use", "not",
+                                                                              "there"]
+    assert query_terms("what is it") == ["what", "is", "it"]
 
 
 @pytest.fixture
@@ -57,6 +65,7 @@ def _paths(index: Index, scored: list[tuple[int, float]]) -> list[str]:
     ("sshd_config", "ssh.txt"), ("PermitRootLogin", "ssh.txt"), ("root login", "ssh.txt"),
     ("--rebuild", "cli.rst"), ("version 3.11.7", "cli.rst"), ("my_handler", "api.md"),
     ("__init__", "api.md"), ("port 8080", "api.md"), ("how long are rotated logs kept", "logs.txt"),
+    ("by", "logs.txt"),  # only stopwords: searched as they are
 ])
 def test_lexical_search_finds_the_exact_words(make_settings, docs: Path, query: str, path: str) -> None:
     with Index.open(make_settings(), create=True) as index:
