@@ -30,6 +30,7 @@ import numpy as np
 
 from bertsearch.indexer.chunking import chunk_text
 from bertsearch.indexer import int8
+from bertsearch.indexer.common import torch_thread
 from bertsearch.indexer.common.precision import resolve
 from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
 from bertsearch.indexer.common.settings import Settings
@@ -110,11 +111,14 @@ def main() -> None:
     ours = {p: Encoder(model_path, precision=p, batch_size=settings.batch_size, cache_dir=settings.cache_dir)
             for p in precisions}
     first = next(iter(ours.values()))
-    reference = SentenceTransformer(model_path, device="cpu")  # its defaults otherwise
+    reference = torch_thread.run(SentenceTransformer, model_path, device="cpu")  # its defaults otherwise
     texts = squad_chunks(args.squad, first.tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.limit)
     n_tokens = int(sum(len(ids) for ids in first.tokenizer(texts, truncation=True, max_length=first.max_length)["input_ids"]))
 
-    runners = {**{f"bertsearch_{p}": e.encode for p, e in ours.items()}, "sentence_transformers": reference.encode}
+    # On the thread that runs every bertsearch PyTorch call: two threads calling PyTorch would give
+    # the process two OpenMP teams, and slow both sides (indexer/common/torch_thread.py).
+    runners = {**{f"bertsearch_{p}": e.encode for p, e in ours.items()},
+               "sentence_transformers": lambda texts: torch_thread.run(reference.encode, texts)}
     warmup = texts[: min(64, len(texts))]
     for encode in runners.values():
         encode(warmup)

@@ -26,6 +26,7 @@ import numpy as np
 
 from bertsearch.indexer.common.precision import cpu_has_native_bf16, resolve
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.common import torch_thread
 from bertsearch.indexer.common.progress import progress_bar
 
 def default_cache_dir() -> Path:
@@ -88,11 +89,21 @@ class Encoder:
 
         import torch
 
-        threads = _limit_threads(torch)
         self._torch = torch
         self._tokenizer = _load_tokenizer(self._path)
         self._batch_size = batch_size
         self._int8: Any = None
+        torch_thread.run(self._load, cache_dir)  # PyTorch's threads: see torch_thread
+        positions = int(getattr(self._config, "max_position_embeddings", _MAX_LENGTH_CAP))
+        if max_length is None:
+            max_length = min(_sentence_bert_max_length(self._path) or _MAX_LENGTH_CAP, positions)
+        if not 2 < max_length <= positions:
+            raise ConfigError(f"max_length must be between 3 and {positions} for this model, got {max_length}")
+        self._max_length = int(max_length)
+
+    def _load(self, cache_dir: str | Path | None) -> None:
+        torch = self._torch
+        threads = _limit_threads(torch)
         if self._precision == "int8":
             from bertsearch.indexer import int8
 
@@ -109,12 +120,6 @@ class Encoder:
             for module in self._model.modules():
                 if isinstance(module, torch.nn.Linear):
                     module.to(torch.bfloat16)
-        positions = int(getattr(self._config, "max_position_embeddings", _MAX_LENGTH_CAP))
-        if max_length is None:
-            max_length = min(_sentence_bert_max_length(self._path) or _MAX_LENGTH_CAP, positions)
-        if not 2 < max_length <= positions:
-            raise ConfigError(f"max_length must be between 3 and {positions} for this model, got {max_length}")
-        self._max_length = int(max_length)
 
     @property
     def dimension(self) -> int:
@@ -170,6 +175,9 @@ class Encoder:
         Returns:
             ``float32`` array of shape ``(len(texts), dimension)``, in the order of ``texts``.
         """
+        return torch_thread.run(self._encode, texts, normalize, show_progress)
+
+    def _encode(self, texts: Sequence[str], normalize: bool, show_progress: bool) -> np.ndarray:
         torch = self._torch
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not len(texts):

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertsearch.indexer.common import torch_thread
 from bertsearch.search.definitions import entries, term_end
 from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
 from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
@@ -92,7 +93,7 @@ class Reader:
         self.precision = resolve(precision)
         self.use_bf16 = self.precision == "bf16"
         if model is None:
-            model, tokenizer = load_qa_model(model_path)
+            model, tokenizer = torch_thread.run(load_qa_model, model_path)  # PyTorch's threads: see torch_thread
         self.model = model.eval()
         self.tokenizer = tokenizer
         self._int8: Any = None
@@ -101,10 +102,10 @@ class Reader:
             from bertsearch.indexer.encoder import default_cache_dir, fingerprint
 
             folder = Path(model_path) if model_path is not None else default_qa_model_path()
-            onnx = int8.cached_model(folder, fingerprint(folder), Path(cache_dir or default_cache_dir()), "qa",
-                                     lambda: self.model, ["input_ids", "attention_mask", "token_type_ids"],
-                                     ["start_logits", "end_logits"])
-            self._int8 = int8.Int8Session(onnx, _threads())
+            onnx = torch_thread.run(int8.cached_model, folder, fingerprint(folder),
+                                    Path(cache_dir or default_cache_dir()), "qa", lambda: self.model,
+                                    ["input_ids", "attention_mask", "token_type_ids"], ["start_logits", "end_logits"])
+            self._int8 = int8.Int8Session(onnx, torch_thread.run(_threads))
         self.max_seq_len = max_seq_len
         self.stride = stride
         self.batch_size = batch_size
@@ -159,6 +160,9 @@ class Reader:
         return [_PairResult(merge_spans(c)[:n_best], n) for c, n in zip(per_pair, nulls)]
 
     def _logits(self, windows: Windows) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return torch_thread.run(self._run_model, windows)
+
+    def _run_model(self, windows: Windows) -> tuple[list[np.ndarray], list[np.ndarray]]:
         import torch
 
         n = len(windows)
