@@ -64,3 +64,26 @@ def test_the_encoder_and_the_reader_run_their_models_on_the_one_thread(tiny_bert
         for q in ("how long?", "what?"):  # a Reader is used by one thread at a time (Searcher holds a lock)
             pool.submit(reader.read, q, ["Rotated logs are kept for fourteen days."]).result()
     assert len(ran_on) == 6 and set(ran_on) == {torch_thread.run(threading.get_ident)}
+
+
+def _child_searches(settings, queue) -> None:
+    from bertsearch.search.searcher import Searcher
+
+    with Searcher.open(settings) as searcher:
+        queue.put([h.chunk_id for h in searcher.search("how long are logs kept?", top_k=3, mode="hybrid").hits])
+
+
+def test_a_hybrid_search_runs_in_a_forked_child_as_in_its_parent(sample_index) -> None:
+    """The dense half of a hybrid search runs beside BM25 in a pool thread, the encoder on the
+    PyTorch thread: a child forked after the parent used both starts its own and gets the same hits."""
+    from bertsearch.search.searcher import Searcher
+
+    with Searcher.open(sample_index) as searcher:
+        expected = [h.chunk_id for h in searcher.search("how long are logs kept?", top_k=3, mode="hybrid").hits]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_searches, args=(sample_index, queue))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0, "the child hung or failed searching"
+    assert queue.get(timeout=5) == expected and expected
