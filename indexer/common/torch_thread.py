@@ -7,9 +7,9 @@ small forward pass (a query: a few dozen parallel regions of microseconds) pays 
 for each. A server is such a process: it loaded the models in its main thread and encoded
 queries in the threads that answer requests. On 2 cores (Intel Xeon, AMX) a query took 11.9 ms
 to encode in a worker thread against 4.7 ms in a process that only ever called PyTorch from one
-thread, and once a worker had encoded, the main thread took 12.0 ms as well; ``POST /search``
-took 18 ms where ``Searcher.search`` took 6.4 (``benchmarks/search.py``, ``http_search`` against
-``library_search``).
+thread, and once a worker had encoded, the main thread took 12.0 ms as well. At 10,000 chunks
+``POST /search`` took 18.2 ms where ``Searcher.search`` took 7.2 (``benchmarks/search.py``); with
+this module, 13.7 ms.
 
 :func:`run` sends a call to the one thread (started on first use, one per process, started anew
 in a forked child) and waits for it; a call made on that thread runs at once. The calls are
