@@ -87,3 +87,27 @@ def test_a_hybrid_search_runs_in_a_forked_child_as_in_its_parent(sample_index) -
     child.join(timeout=120)
     assert child.exitcode == 0, "the child hung or failed searching"
     assert queue.get(timeout=5) == expected and expected
+
+
+def test_ctrl_c_ends_the_process_without_waiting_for_the_call_in_progress() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import signal, sys, time\n"
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+              "from bertsearch.indexer.common import torch_thread\n"
+              "torch_thread.run(lambda: print('running', flush=True))\n"
+              "torch_thread.run(time.sleep, 60)  # a long encode\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        proc.wait(timeout=30)
+        assert time.monotonic() - began < 10, "the process waited for the PyTorch thread's call"
+        assert proc.returncode != 0  # KeyboardInterrupt
+    finally:
+        proc.kill()

@@ -13,14 +13,16 @@ this module, 13.7 ms.
 
 :func:`run` sends a call to the one thread (started on first use, one per process, started anew
 in a forked child) and waits for it; a call made on that thread runs at once. The calls are
-serialised, which costs nothing on a CPU whose cores one call already keeps busy.
+serialised, which costs nothing on a CPU whose cores one call already keeps busy. The thread is a
+daemon: Ctrl-C during a long encode ends the process without waiting for the batch to finish.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Callable, TypeVar
 
 __all__ = ["run"]
@@ -28,7 +30,7 @@ __all__ = ["run"]
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
+_calls: queue.SimpleQueue | None = None
 _owner_pid = 0
 _thread_id: int | None = None
 
@@ -37,19 +39,32 @@ def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` on the process's PyTorch thread; its result, or its exception."""
     if threading.get_ident() == _thread_id and os.getpid() == _owner_pid:
         return fn(*args, **kwargs)
-    return _pool().submit(fn, *args, **kwargs).result()
+    future: Future = Future()
+    _queue().put((fn, args, kwargs, future))
+    return future.result()
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor, _owner_pid
+def _queue() -> queue.SimpleQueue:
+    global _calls, _owner_pid
     with _lock:
-        if _executor is None or _owner_pid != os.getpid():  # a forked child has no such thread
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertsearch-torch",
-                                           initializer=_mark)
-            _owner_pid = os.getpid()
-        return _executor
+        if _calls is None or _owner_pid != os.getpid():  # a forked child has no such thread
+            calls: queue.SimpleQueue = queue.SimpleQueue()
+            ready = threading.Event()
+            threading.Thread(target=_serve, args=(calls, ready), name="bertsearch-torch", daemon=True).start()
+            ready.wait()
+            _calls, _owner_pid = calls, os.getpid()
+        return _calls
 
 
-def _mark() -> None:
+def _serve(calls: queue.SimpleQueue, ready: threading.Event) -> None:
     global _thread_id
     _thread_id = threading.get_ident()
+    ready.set()
+    while True:
+        fn, args, kwargs, future = calls.get()
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller, whatever it is
+            future.set_exception(exc)
