@@ -183,14 +183,23 @@ def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str |
     return hits, len(ranked) - len(hits)
 
 
-_side: tuple[int, ThreadPoolExecutor] | None = None
+_side: ThreadPoolExecutor | None = None
 _side_lock = threading.Lock()
 
 
 def _side_pool() -> ThreadPoolExecutor:
-    """Threads for the dense half of a hybrid search (one pool a process; a forked child starts its own)."""
+    """Threads for the dense half of a hybrid search (one pool a process)."""
     global _side
     with _side_lock:
-        if _side is None or _side[0] != os.getpid():
-            _side = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="bertsearch-dense"))
-        return _side[1]
+        if _side is None:
+            _side = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bertsearch-dense")
+        return _side
+
+
+def _forget_side_pool() -> None:
+    """In a forked child: the parent's pool threads are not there; the first search starts the child's own."""
+    global _side, _side_lock
+    _side, _side_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_side_pool)

@@ -31,13 +31,12 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _calls: queue.SimpleQueue | None = None
-_owner_pid = 0
 _thread_id: int | None = None
 
 
 def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` on the process's PyTorch thread; its result, or its exception."""
-    if threading.get_ident() == _thread_id and os.getpid() == _owner_pid:
+    if threading.get_ident() == _thread_id:
         return fn(*args, **kwargs)
     future: Future = Future()
     _queue().put((fn, args, kwargs, future))
@@ -45,15 +44,24 @@ def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def _queue() -> queue.SimpleQueue:
-    global _calls, _owner_pid
+    global _calls
     with _lock:
-        if _calls is None or _owner_pid != os.getpid():  # a forked child has no such thread
+        if _calls is None:
             calls: queue.SimpleQueue = queue.SimpleQueue()
             ready = threading.Event()
             threading.Thread(target=_serve, args=(calls, ready), name="bertsearch-torch", daemon=True).start()
             ready.wait()
-            _calls, _owner_pid = calls, os.getpid()
+            _calls = calls
         return _calls
+
+
+def _forget() -> None:
+    """In a forked child: the parent's thread is not there; the first call starts the child's own."""
+    global _calls, _thread_id, _lock
+    _calls, _thread_id, _lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget)
 
 
 def _serve(calls: queue.SimpleQueue, ready: threading.Event) -> None:
