@@ -28,6 +28,7 @@ class SpanCandidate:
         score: ``log P(start) + log P(end)`` within the window.
         start_token: Index of its first token in the window.
         end_token: Index of its last token in the window.
+        logit: The raw ``start logit + end logit``, before the window's softmax.
     """
 
     start: int
@@ -35,6 +36,7 @@ class SpanCandidate:
     score: float
     start_token: int
     end_token: int
+    logit: float = 0.0
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -89,7 +91,8 @@ def window_spans(
                 continue
             spans.append(
                 SpanCandidate(
-                    offsets[i][0], offsets[j][1], float(log_s[i] + log_e[j]), int(i), int(j)  # type: ignore[index]
+                    offsets[i][0], offsets[j][1], float(log_s[i] + log_e[j]), int(i), int(j),  # type: ignore[index]
+                    float(s[i] + e[j]),
                 )
             )
     spans.sort(key=lambda c: -c.score)

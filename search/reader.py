@@ -38,6 +38,7 @@ class ReaderSpan:
         start: First character in the passage.
         end: One past the last character.
         null_score: The passage's no-answer probability.
+        logit: The span's raw ``start logit + end logit`` (unnormalised).
     """
 
     text: str
@@ -46,6 +47,7 @@ class ReaderSpan:
     start: int
     end: int
     null_score: float
+    logit: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class Reader:
                 start, end = trim_span(passage, c.start, c.end)
                 end = term_end(terms, start, end)
                 if score >= limit and start < end:
-                    spans.append(ReaderSpan(passage[start:end], score, p, start, end, null))
+                    spans.append(ReaderSpan(passage[start:end], score, p, start, end, null, c.logit))
         spans.sort(key=lambda s: -s.score)
         return spans[:top_n]
 

@@ -438,11 +438,17 @@ def _passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
     return [e / total for e in exps]
 
 
-def confidence_features(reader_score: float, null_score: float, weight: float, hit: Hit) -> dict[str, float]:
-    """What the confidence model reads of an answer (``answer_model.json`` names the same keys)."""
+def confidence_features(reader_score: float, null_score: float, weight: float, hit: Hit,
+                        span_logit: float = 0.0) -> dict[str, float]:
+    """What the confidence model reads of an answer (``answer_model.json`` names the same keys).
+
+    ``reader_score`` is normalised within one window of one passage; ``span_logit``, the span's
+    raw start + end logit, is not, and tells the spans of different passages apart better.
+    """
     return {
         "log_reader": math.log(reader_score + 1e-6),
         "log_null": math.log(null_score + 1e-6),
+        "span_logit": span_logit,
         "log_weight": math.log(weight + 1e-6),
         "dense_rank1": 1.0 if hit.ranks.get("dense") == 1 else 0.0,
         "lexical_rank1": 1.0 if hit.ranks.get("lexical") == 1 else 0.0,
@@ -465,7 +471,7 @@ def _logistic(intercept: float, coefficients: dict[str, float], features: dict[s
 def _to_answer(span: Any, hit: Hit, weights: list[float]) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
-    features = confidence_features(float(span.score), float(span.null_score), weight, hit)
+    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit))
     return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features)), features
 

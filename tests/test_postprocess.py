@@ -44,6 +44,19 @@ def test_question_logits_never_win() -> None:
     start[8], end[9] = 5.0, 5.0  # context tokens 2..3: "gamma delta"
     spans, _ = window_spans(start, end, offsets)
     assert CONTEXT[spans[0].start : spans[0].end] == "gamma delta"
+    assert spans[0].logit == pytest.approx(10.0)  # raw start + end logits, before the window's softmax
+
+
+def test_the_raw_logit_keeps_what_the_window_softmax_hides() -> None:
+    # The same span, equally sure within its window, from a window whose logits are all higher:
+    # its probability is the same, its raw logit is not (the confidence model reads both).
+    offsets = _offsets()
+    low = np.zeros(len(offsets))
+    low[8] = 5.0
+    spans_low, _ = window_spans(low, low, offsets)
+    spans_high, _ = window_spans(low + 3.0, low + 3.0, offsets)
+    assert spans_low[0].score == pytest.approx(spans_high[0].score)
+    assert spans_high[0].logit == pytest.approx(spans_low[0].logit + 6.0)
 
 
 def test_scores_are_log_probabilities_with_the_null_position() -> None:

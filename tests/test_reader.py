@@ -36,6 +36,14 @@ def test_read_returns_spans_that_map_back_to_the_passages(reader: Reader) -> Non
     assert len({(s.passage_index, s.start, s.end) for s in spans}) == len(spans)
 
 
+def test_spans_carry_their_raw_logit(reader: Reader) -> None:
+    # One passage in one window: the raw logit and the window's probability differ by the window's
+    # normaliser, the same for every span of that window.
+    spans = reader.read("When was the tower finished?", PASSAGES[:1], top_n=5)
+    gaps = [s.logit - np.log(s.score) for s in spans]
+    assert len(spans) == 5 and np.allclose(gaps, gaps[0], atol=1e-4)
+
+
 def test_top_n_threshold_and_empty_input(reader: Reader) -> None:
     assert len(reader.read("What?", PASSAGES, top_n=3)) == 3
     assert reader.read("What?", PASSAGES, threshold=1.01) == []

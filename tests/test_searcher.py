@@ -242,3 +242,18 @@ def test_a_search_behind_a_writer_catches_up_instead_of_dropping_hits(tmp_path: 
         assert searcher.generation > generation
         assert len(after.hits) == len(before.hits) > 0
         assert {h.chunk_id for h in after.hits}.isdisjoint({h.chunk_id for h in before.hits})
+
+
+def test_the_shipped_confidence_model_reads_what_answers_carry() -> None:
+    from bertsearch.search.retrieval import answer_model
+    from bertsearch.search.searcher import confidence, confidence_features
+
+    fit = answer_model()
+    hit = Hit(score=0.5, chunk_id=1, document_id=1, path="a.txt", title="a", text="x", start=0, end=1,
+              ranks={"dense": 1, "lexical": 3})
+    features = confidence_features(0.6, 0.01, 0.4, hit, span_logit=12.0)
+    # every fitted coefficient names a feature an answer has (a missing one would silently count as 0)
+    assert set(fit.coefficients) == set(features)
+    # across passages, of two spans equally sure within their windows, the one with the higher raw logit wins
+    higher = confidence(confidence_features(0.6, 0.01, 0.4, hit, span_logit=14.0))
+    assert fit.coefficients["span_logit"] > 0 and higher > confidence(features)

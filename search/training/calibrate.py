@@ -34,7 +34,7 @@ import numpy as np
 from bertsearch.search.training.metrics import f1_score
 from bertsearch.search.training.squad import SquadExample, load_squad
 
-FEATURES = ("log_reader", "log_null", "log_weight", "dense_rank1", "lexical_rank1", "both")
+FEATURES = ("log_reader", "log_null", "span_logit", "log_weight", "dense_rank1", "lexical_rank1", "both")
 GRID = [round(0.05 * i, 2) for i in range(21)]
 
 
