@@ -21,7 +21,10 @@ Queries are real SQuAD questions. For each size:
 - path filters: ``Index.search(vector, 5, path_glob=...)``, its first query (the matching chunk ids
   read from SQL) and the ones after it (kept per generation);
 - HTTP: ``POST /search`` to a real ``bertsearch serve`` process on loopback (httpx, keep-alive),
-  and the server's memory (RSS) once it has loaded the index and answered the queries;
+  and the server's memory (RSS) once it has loaded the index and answered the queries; at the
+  largest size, also side by side with a server of a copy of the smallest index, the same queries
+  to each in turn (``http_side_by_side``): sizes measured minutes apart see a machine whose speed
+  may have changed between them;
 - a one-document change (10 chunks removed, 10 added, committed as ``bertsearch index`` does):
   how long until the server serves it, and whether the FAISS file was rewritten.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import shutil
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -78,8 +82,15 @@ def main(args: Any) -> dict[str, Any]:
         if args.vectors == "structured":  # real paragraph vectors, perturbed (as benchmarks/ann.py)
             sampler = c.Perturbations(encoder.encode(texts[: args.bases]), rng)
         grower = _Grower(index, texts, rng, sampler)
+        first_copy: Path | None = None
         for size in sizes:
             build_s = grower.grow_to(size)
+            if first_copy is None and len(sizes) > 1:  # kept for the side-by-side HTTP run at the largest size
+                first_copy = tmp / f"index-{size}"
+                # In another process: closing a descriptor of meta.db here would drop this process's
+                # POSIX locks on it, and other processes would then read SQLite's WAL as if no one
+                # had it open (https://www.sqlite.org/howtocorrupt.html, 2.2).
+                subprocess.run(["cp", "-a", str(index_settings.index_dir), str(first_copy)], check=True)
             n = n_queries if size < 1_000_000 else min(n_queries, args.queries_large)
             qs = queries[:n]
             row: dict[str, Any] = {
@@ -109,6 +120,8 @@ def main(args: Any) -> dict[str, Any]:
                 row["http_server_took_ms_median"] = round(float(np.median(took[-len(qs):])), 2)
                 row["server_rss_mb_loaded"] = rss_loaded
                 row["server_rss_mb_after_queries"] = c.rss_mb(pid)
+                if first_copy is not None and size == sizes[-1]:
+                    row["http_side_by_side"] = _side_by_side(base, first_copy, sizes[0], qs)
                 row["one_document_change"] = _pick_up(grower, base, pid)
             rows.append(row)
             _progress(row)
@@ -129,6 +142,27 @@ def main(args: Any) -> dict[str, Any]:
         "sizes": rows,
         "memory_per_chunk": _memory_per_chunk(rows),
     }
+
+
+def _side_by_side(base: str, first_index: Path, first_size: int, queries: list[str]) -> dict[str, Any]:
+    """``POST /search`` to the largest index and to a copy of the smallest, query by query in turn,
+    so that both see the machine in the same state (a load that comes and goes, caches, clock)."""
+    import httpx
+
+    with c.server(first_index) as (first_base, _), \
+            httpx.Client(base_url=first_base, timeout=120) as small, httpx.Client(base_url=base, timeout=120) as large:
+        seconds: dict[str, list[float]] = {"first": [], "this": []}
+        warmup = list(queries[:5])  # untimed
+        for i, q in enumerate(warmup + list(queries)):
+            for name, http in (("first", small), ("this", large)) if i % 2 == 0 else (("this", large), ("first", small)):
+                began = time.perf_counter()
+                http.post("/search", json={"query": q, "top_k": TOP_K}).raise_for_status()
+                if i >= len(warmup):
+                    seconds[name].append(time.perf_counter() - began)
+    first, this = c.latency_stats(seconds["first"]), c.latency_stats(seconds["this"])
+    return {"first_chunks": first_size, "first": first, "this": this,
+            "ratio_median": round(this["median_ms"] / first["median_ms"], 3),
+            "how": "the same queries to both servers in turn (the order alternating), after 5 untimed each"}
 
 
 def _pick_up(grower: _Grower, base: str, pid: int) -> dict[str, Any]:
@@ -212,8 +246,11 @@ def _memory_per_chunk(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _progress(row: dict[str, Any]) -> None:
     import sys
 
+    side = row.get("http_side_by_side")
     print(f"{row['chunks']:>9,} chunks: library {row['library_search']['median_ms']} ms, "
-          f"http {row['http_search']['median_ms']} ms, faiss {row['faiss_only']['median_ms']} ms (median)",
+          f"http {row['http_search']['median_ms']} ms, faiss {row['faiss_only']['median_ms']} ms (median)"
+          + (f"; side by side with {side['first_chunks']:,}: {side['this']['median_ms']} vs "
+             f"{side['first']['median_ms']} ms ({side['ratio_median']}x)" if side else ""),
           file=sys.stderr, flush=True)
 
 

@@ -110,6 +110,9 @@ def test_search_benchmark_and_plot(tmp_path: Path, squad_dir: Path, tiny_bert_pa
             assert row[key]["n"] == 4 and row[key]["median_ms"] > 0
         assert row["faiss_bytes_per_chunk"] > 0
     assert "server_rss_bytes_per_chunk" in result["memory_per_chunk"]
+    side = result["sizes"][-1]["http_side_by_side"]  # the largest size, beside a copy of the smallest
+    assert "http_side_by_side" not in result["sizes"][0] and side["first_chunks"] == 40
+    assert side["first"]["n"] == side["this"]["n"] == 4 and side["ratio_median"] > 0
 
     pytest.importorskip("matplotlib")
     png = tmp_path / "latency.png"
