@@ -17,7 +17,10 @@ Per kind (``flat``: exact; ``hnsw``; ``hnsw-sq8``), through bertsearch's own ``V
   loads it (steady RSS after the load beside it: a reload holds one copy, not three);
 - a one-document change (10 chunks added, 10 removed) applied as a reader does (``advanced``).
 
-Run: ``python benchmarks/ann.py --sizes 1000000`` (``--kinds``, ``--queries``).
+With ``--ivf 4096``, also a raw FAISS inverted file with SQ8 codes (not a bertsearch kind yet), as
+a probe for the 10M design (``ivf_probe``).
+
+Run: ``python benchmarks/ann.py --sizes 1000000`` (``--kinds``, ``--queries``, ``--ivf``).
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ def main(args: Any) -> dict[str, Any]:
             per_kind[kind] = entry
             vi = None  # freed before the next kind is built
         results[str(n)] = {"vectors": n, "mean_cosine_to_its_real_vector": round(cos_to_base, 3), "kinds": per_kind}
+        if args.ivf:
+            results[str(n)]["ivf_probe"] = {f"IVF{nlist}_HNSW32,SQ8": _ivf_probe(vectors, queries, exact, nlist, args)
+                                            for nlist in (int(x) for x in args.ivf.split(","))}
         del vectors
     return {
         "what": "FAISS index kinds through VectorIndex: index part of a search, recall@10 vs exact, memory, files",
@@ -93,6 +99,44 @@ def main(args: Any) -> dict[str, Any]:
         "ef_search": efs,
         "sizes": results,
     }
+
+
+def _ivf_probe(vectors: np.ndarray, queries: np.ndarray, exact: Any, nlist: int, args: Any) -> dict[str, Any]:
+    """Raw FAISS, not a bertsearch kind (yet): an inverted file of ``nlist`` lists with an HNSW
+    coarse quantizer and 8-bit scalar codes, trained on a sample of ``40 * nlist`` vectors; the
+    candidate for 10M chunks. Its train and add seconds, memory, and per ``nprobe`` recall@10
+    against the same exact top 10 and the latency of one query on one OpenMP thread."""
+    import faiss
+
+    rng = np.random.default_rng(2)
+    gc.collect()
+    rss0 = c.rss_mb()
+    began = time.perf_counter()
+    quantizer = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, vectors.shape[1], nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_INNER_PRODUCT)
+    index.cp.min_points_per_centroid = 5
+    sample = vectors[rng.choice(len(vectors), min(len(vectors), 40 * nlist), replace=False)]
+    index.train(sample)
+    trained = time.perf_counter()
+    index.add(vectors)
+    added = time.perf_counter()
+    out: dict[str, Any] = {"train_vectors": len(sample), "train_seconds": round(trained - began, 1),
+                           "add_seconds": round(added - trained, 1),
+                           "rss_growth_mb": round((c.rss_mb() or 0) - (rss0 or 0), 1),
+                           "file_bytes": int(faiss.serialize_index(index).size)}
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        for nprobe in (int(x) for x in args.nprobe.split(",")):
+            index.nprobe = nprobe
+            timings = c.time_calls(lambda q: index.search(q.reshape(1, -1), K), list(queries))
+            found = [index.search(q.reshape(1, -1), K)[1][0] for q in queries]
+            recall = float(np.mean([len(set(f.tolist()) & {i - 1 for i in e}) / K for f, e in zip(found, exact)]))
+            out[f"nprobe_{nprobe}"] = {"recall_at_10": round(recall, 4), **c.latency_stats(timings)}
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return out
 
 
 def _real_vectors(args: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -187,6 +231,9 @@ if __name__ == "__main__":
     p.add_argument("--ef", default="16,32,64,128", help="HNSW ef_search values to measure")
     p.add_argument("--ef-construction", type=int, default=None, help="HNSW efConstruction (default: the product's)")
     p.add_argument("--m", type=int, default=None, help="HNSW neighbours per vector, M (default: the product's)")
+    p.add_argument("--ivf", default=None, help="also probe raw FAISS IVF<nlist>_HNSW32,SQ8 for these comma-separated "
+                   "nlist values (not a bertsearch kind yet: the 10M candidate)")
+    p.add_argument("--nprobe", default="8,16,32,64", help="IVF lists searched per query, for --ivf")
     p.add_argument("--queries", type=int, default=500, help="real questions as queries")
     p.add_argument("--bases", type=int, default=6000, help="SQuAD train paragraphs whose chunks are the real vectors")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

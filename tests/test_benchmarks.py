@@ -198,12 +198,14 @@ def test_load_benchmark_loses_no_request(tmp_path: Path, tiny_bert_path: str, ti
 @pytest.mark.slow
 def test_ann_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
     result = _run("ann", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path, "--sizes", "500",
-                  "--queries", "6", "--ef", "16,64")
+                  "--queries", "6", "--ef", "16,64", "--ivf", "8", "--nprobe", "1,8")
     kinds = result["sizes"]["500"]["kinds"]
     assert kinds["flat"]["faiss_only"]["recall_at_10"] == 1.0
     for kind in ("hnsw", "hnsw-sq8"):
         assert 0 < kinds[kind]["ef_search_64"]["recall_at_10"] <= 1 and kinds[kind]["file_bytes"] > 0
         assert kinds[kind]["load_process_peak_rss_mb"] > 0 and kinds[kind]["one_document_change_ms"] > 0
+    ivf = result["sizes"]["500"]["ivf_probe"]["IVF8_HNSW32,SQ8"]  # searching every list: only SQ8's rounding is lost
+    assert ivf["nprobe_8"]["recall_at_10"] >= max(0.8, ivf["nprobe_1"]["recall_at_10"]) and ivf["file_bytes"] > 0
 
 
 @pytest.mark.slow
