@@ -36,7 +36,7 @@ class SpanCandidate:
     score: float
     start_token: int
     end_token: int
-    logit: float = 0.0
+    logit: float
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ class ReaderSpan:
     start: int
     end: int
     null_score: float
-    logit: float = 0.0
+    logit: float
 
 
 @dataclass(frozen=True)

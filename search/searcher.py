@@ -439,7 +439,7 @@ def _passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
 
 
 def confidence_features(reader_score: float, null_score: float, weight: float, hit: Hit,
-                        span_logit: float = 0.0) -> dict[str, float]:
+                        span_logit: float) -> dict[str, float]:
     """What the confidence model reads of an answer (``answer_model.json`` names the same keys).
 
     ``reader_score`` is normalised within one window of one passage; ``span_logit``, the span's

@@ -77,7 +77,7 @@ def test_window_without_context_has_no_spans() -> None:
 
 
 def test_merge_keeps_the_best_score_per_character_span() -> None:
-    a = SpanCandidate(0, 5, -1.0, 6, 6)
-    b = SpanCandidate(0, 5, -0.5, 3, 3)
-    c = SpanCandidate(6, 10, -0.7, 7, 7)
+    a = SpanCandidate(0, 5, -1.0, 6, 6, 2.0)
+    b = SpanCandidate(0, 5, -0.5, 3, 3, 2.5)
+    c = SpanCandidate(6, 10, -0.7, 7, 7, 2.3)
     assert merge_spans([a, b, c]) == [b, c]
