@@ -591,6 +591,14 @@ class Index:
         """The ``k`` best chunks for ``query`` by BM25 (see :meth:`ChunkReader.lexical`)."""
         return self._chunks.lexical(snapshot or self.snapshot, query, k, path_glob=path_glob)
 
+    def dense_scores(self, query_vector: Any, ids: list[int], *, snapshot: Snapshot | None = None) -> dict[int, float]:
+        """The cosine score of ``query_vector`` for each of the chunks ``ids`` (see :meth:`ChunkReader.dense_scores`)."""
+        return self._chunks.dense_scores(snapshot or self.snapshot, query_vector, ids)
+
+    def lexical_scores(self, query: str, ids: list[int], *, snapshot: Snapshot | None = None) -> dict[int, float]:
+        """The BM25 score of ``query`` for each of the chunks ``ids`` (see :meth:`ChunkReader.lexical_scores`)."""
+        return self._chunks.lexical_scores(snapshot or self.snapshot, query, ids)
+
     def fetch_chunks(self, ids: list[int]) -> list[ChunkRecord]:
         """The chunks with these ids, in the same order (ids no longer in SQL are left out)."""
         return self._chunks.fetch(ids)

@@ -174,6 +174,16 @@ class LexicalIndex:
         ids = self._searcher.fast_field_values("chunk_id", [address for _, address in hits])
         return [(int(i), float(score)) for (score, _), i in zip(hits, ids)]
 
+    def scores(self, query: str, ids: Iterable[int]) -> dict[int, float]:
+        """The BM25 score of ``query`` for each chunk of ``ids``, by id rather than by search: 0.0
+        for a chunk that holds none of the query's terms. A hybrid search scores the chunks FAISS
+        found and BM25 did not this way."""
+        wanted = np.unique(np.fromiter(ids, dtype=np.int64))
+        if wanted.size == 0:
+            return {}
+        found = dict(self.search(query, int(wanted.size), subset=wanted))
+        return {i: found.get(i, 0.0) for i in wanted.tolist()}
+
 
 class LexicalWriter:
     """Applies one writer's commits to the on-disk lexical index, incrementally."""

@@ -45,18 +45,22 @@ class ChunkReader:
                 on a flat index; filtered inside the graph search on an HNSW one.
             ef_search: HNSW candidates to explore (default: the setting); ignored by a flat index.
         """
-        dim = snapshot.params.dimension
-        query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-        if query.shape[0] != dim:
-            raise ConfigError(f"query vector has dimension {query.shape[0]}, the index {dim}")
-        norm = float(np.linalg.norm(query))
-        if norm > 0:
-            query = query / norm
+        query = _unit_query(snapshot, query_vector)
         subset = self.subset(snapshot, path_glob)
         if subset is not None and subset.size == 0:
             return []
         return snapshot.vectors.search(query, k, subset=subset, threads=self._threads,
                                        ef_search=ef_search or self._ef_search)
+
+    def dense_scores(self, snapshot: Snapshot, query_vector: Any, ids: list[int]) -> dict[int, float]:
+        """The cosine score of ``query_vector`` for each chunk of ``ids`` (by id, not by search;
+        chunks not in ``snapshot`` are left out)."""
+        return snapshot.vectors.scores(_unit_query(snapshot, query_vector), ids)
+
+    def lexical_scores(self, snapshot: Snapshot, query: str, ids: list[int]) -> dict[int, float]:
+        """The BM25 score of ``query`` for each chunk of ``ids`` (by id, not by search; 0.0 for a
+        chunk without any of the query's terms)."""
+        return snapshot.lexical.scores(query, ids)
 
     def lexical(self, snapshot: Snapshot, query: str, k: int, *,
                 path_glob: str | None = None) -> list[tuple[int, float]]:
@@ -134,3 +138,17 @@ class ChunkReader:
                 id=doc.id, path=doc.path, title=doc.title, text=doc.text, content_hash=doc.content_hash,
                 size=doc.size, mtime=doc.mtime, n_chunks=doc.n_chunks, indexed_at=doc.indexed_at,
             )
+
+
+def _unit_query(snapshot: Snapshot, query_vector: Any) -> np.ndarray:
+    """``query_vector`` as float32, L2-normalised (a zero vector as it is).
+
+    Raises:
+        ConfigError: It is not of the index's dimension.
+    """
+    dim = snapshot.params.dimension
+    query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    if query.shape[0] != dim:
+        raise ConfigError(f"query vector has dimension {query.shape[0]}, the index {dim}")
+    norm = float(np.linalg.norm(query))
+    return query / norm if norm > 0 else query

@@ -265,6 +265,25 @@ class VectorIndex:
             hits.sort(key=lambda h: -h[1])
         return hits[:k]
 
+    def scores(self, query: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
+        """The inner product of ``query`` with the vector of each of ``ids`` held here, by id
+        rather than by search (what :meth:`search` would score them; removed and unknown ids are
+        left out). A hybrid search scores the chunks BM25 found and FAISS did not this way."""
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(self.dimension)
+        wanted = np.unique(np.fromiter(ids, dtype=np.int64))
+        if self._removed.size:
+            wanted = wanted[~np.isin(wanted, self._removed)]
+        out: dict[int, float] = {}
+        for source in (self._delta, self._index):
+            for chunk_id in wanted.tolist() if source is not None else ():
+                if chunk_id in out:
+                    continue
+                try:
+                    out[chunk_id] = float(source.reconstruct(chunk_id) @ query)
+                except RuntimeError:  # not in this id map
+                    continue
+        return out
+
     def save(self, path: Path) -> None:
         """Write the index atomically to ``path`` (temp file, fsync, rename, fsync of the folder).
 

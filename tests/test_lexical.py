@@ -12,7 +12,7 @@ from bertsearch.indexer.index import Index
 from bertsearch.indexer.lexical import POINTER_FILE, LexicalIndex
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.terms import lexical_terms, query_terms
-from bertsearch.search.retrieval import fuse
+from bertsearch.search.retrieval import Hybrid, fuse
 
 DOCS = {
     "ssh.txt": "Disable root login: set PermitRootLogin to no in /etc/ssh/sshd_config and restart sshd.",
@@ -137,6 +137,40 @@ def test_fusion_is_a_convex_combination_of_standardised_scores() -> None:
     assert even[1].ranks == {"dense": 1, "lexical": 3} and even[4].ranks == {"lexical": 2}
     assert len(fuse(dense, lexical, 0.5, 2)) == 2
     assert [r.chunk_id for r in fuse(dense, [], 0.5, 10)] == [1, 2, 3]  # no lexical hit: dense decides
+
+
+def test_fusion_ranks_every_candidate_on_both_of_its_scores() -> None:
+    dense = [(1, 0.9), (2, 0.8)]
+    lexical = [(3, 10.0), (1, 2.0)]
+    # Without look-ups, chunk 3 gets the dense list's lowest (0.8) and chunk 2 the lexical list's
+    # (2.0): chunks 1 and 3 tie, and 1 comes first on its better rank.
+    assert [r.chunk_id for r in fuse(dense, lexical, 0.5, 10)] == [1, 3, 2]
+    # Looked up: chunk 3 is nearly as close as chunk 1 (0.85) and chunk 2 holds no query word (0.0).
+    # z (dense) = 1: 1.22, 2: -1.22, 3: 0; z (BM25) = 3: 1.39, 1: -0.46, 2: -0.93.
+    fused = fuse(dense, lexical, 0.5, 10, dense_more={3: 0.85}, lexical_more={2: 0.0})
+    assert [r.chunk_id for r in fused] == [3, 1, 2]
+    by_id = {r.chunk_id: r for r in fused}
+    assert (by_id[3].dense_score, by_id[3].lexical_score) == (0.85, 10.0)
+    assert (by_id[2].dense_score, by_id[2].lexical_score) == (0.8, 0.0)
+    assert by_id[3].ranks == {"lexical": 1} and by_id[2].ranks == {"dense": 2}  # ranks: who found it
+
+
+def test_hybrid_search_looks_up_each_retrievers_score_of_what_the_other_found(make_settings, docs: Path) -> None:
+    with Index.open(make_settings(), create=True) as index:
+        index.update(docs)
+        query = "root login logs"
+        vector = index.encoder.encode([query])[0]
+        every_dense = dict(index.search(vector, 100))
+        every_lexical = dict(index.search_lexical(query, 100))
+        found = Hybrid.search(index, vector, query, 1)
+        assert len(found.dense) == len(found.lexical) == 1
+        (d, _), (l, _) = found.dense[0], found.lexical[0]
+        assert d != l  # the tiny random encoder disagrees with BM25 here
+        assert found.dense_more == {l: pytest.approx(every_dense[l], abs=1e-5)}
+        assert found.lexical_more == {d: pytest.approx(every_lexical.get(d, 0.0))}
+        assert {r.chunk_id for r in found.fuse(0.5, 5)} == {d, l}
+        assert index.lexical_scores(query, [d, l]) == {d: pytest.approx(every_lexical.get(d, 0.0)),
+                                                        l: pytest.approx(every_lexical[l])}
 
 
 def test_lexical_results_are_the_same_on_sqlite_and_postgresql(tmp_path: Path, docs: Path, tiny_bert_path: str,

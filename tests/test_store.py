@@ -225,6 +225,25 @@ def test_search_within_a_subset_is_exact(tmp_path: Path):
     assert vi.count == 998
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "hnsw-sq8"])
+def test_scores_by_id_are_what_a_search_scores_and_skip_removed_chunks(kind: str):
+    x = _vectors(600, dim=32)
+    base = VectorIndex.from_batches(32, 1, [(np.arange(1, 501), x[1:501])], kind=kind)
+    # The next generation as a reader holds it: the base shared, chunk 7 removed, 501-599 in the delta.
+    vi = base.advanced(2, np.arange(501, 600), x[501:600], np.array([7]))
+    q = x[0] / np.linalg.norm(x[0])
+    searched = dict(vi.search(q, 599, ef_search=2000))
+    wanted = [3, 7, 250, 550, 599, 12345]
+    scores = vi.scores(q, wanted)
+    assert sorted(scores) == [3, 250, 550, 599]  # removed and unknown chunks are left out
+    tolerance = 1e-5 if kind != "hnsw-sq8" else 2e-2  # 8-bit codes score approximately either way
+    for chunk_id, score in scores.items():
+        assert score == pytest.approx(float(x[chunk_id] @ q), abs=tolerance)
+        if chunk_id in searched:
+            assert score == pytest.approx(searched[chunk_id], abs=1e-4)
+    assert vi.scores(q, []) == {}
+
+
 def test_unwritable_faiss_file_is_a_storage_error(tmp_path: Path):
     with pytest.raises(StorageError, match="cannot write the FAISS file"):
         VectorIndex(8).save(tmp_path / "missing-folder" / "v.faiss")

@@ -60,20 +60,20 @@ def build_corpus(examples: list[SquadExample], articles: int, seed: int, folder:
 
 def fit_fusion(searcher: Any, questions: list[SquadExample], pids: dict[str, int], depth: int) -> dict[str, Any]:
     """The dense weight with the best paragraph MRR@10 over ``questions``."""
+    from bertsearch.search.retrieval import Hybrid
+
     index = searcher.index
     runs = []
     for q in questions:
-        vector = index.encoder.encode([q.question])[0]
-        runs.append((pids[q.context], index.search(vector, depth), index.search_lexical(q.question, depth)))
+        runs.append((pids[q.context], Hybrid.search(index, index.encoder.encode([q.question])[0], q.question, depth)))
     chunk_pid = {r.chunk_id: int(Path(r.path).stem) for r in index.fetch_chunks(index.vectors.ids().tolist())}
-    from bertsearch.search.retrieval import fuse
 
     table = {}
     for w in GRID:
         rr, r5 = 0.0, 0
-        for pid, dense, lexical in runs:
+        for pid, found in runs:
             ranked: list[int] = []
-            for item in fuse(dense, lexical, w, depth):
+            for item in found.fuse(w, depth):
                 p = chunk_pid[item.chunk_id]
                 if p not in ranked:
                     ranked.append(p)
