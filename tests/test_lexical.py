@@ -171,6 +171,8 @@ def test_hybrid_search_looks_up_each_retrievers_score_of_what_the_other_found(ma
         assert {r.chunk_id for r in found.fuse(0.5, 5)} == {d, l}
         assert index.lexical_scores(query, [d, l]) == {d: pytest.approx(every_lexical.get(d, 0.0)),
                                                         l: pytest.approx(every_lexical[l])}
+        api = next(r.chunk_id for r in index.fetch_chunks(list(every_dense)) if r.path == "api.md")
+        assert api not in every_lexical and index.lexical_scores(query, [api]) == {api: 0.0}  # none of its words
 
 
 def test_lexical_results_are_the_same_on_sqlite_and_postgresql(tmp_path: Path, docs: Path, tiny_bert_path: str,
