@@ -61,7 +61,8 @@ def discover(
         root: The folder to search.
         include: If given, a file must match at least one of these patterns.
         exclude: A file matching any of these patterns is left out.
-        skip: Paths (files or folders) to leave out, e.g. the index folder.
+        skip: Paths (files or folders) to leave out, e.g. the index folder; a file is also left
+            out when it is one of them through a symbolic link or another spelling of its path.
         follow_symlinks: Descend into symbolic links to folders (each real folder once, so a
             link loop ends); without it they are left out. Links to files are always listed:
             the caller decides whether to follow them.
@@ -79,6 +80,8 @@ def discover(
     excludes = [compile_glob(p) for p in exclude]
     extra_suffixes = {_glob_suffix(p) for p in include} - {""}
     skipped = {Path(os.path.abspath(p)) for p in skip}
+    skipped_real = {os.path.realpath(p) for p in skip}
+    skipped_names = {Path(p).name for p in skip}
     root_abs = Path(os.path.abspath(root))
 
     found: list[Path] = []
@@ -95,6 +98,9 @@ def discover(
         for name in filenames:
             rel = rel_folder / name
             if name.startswith(".") or root_abs / rel in skipped:
+                continue
+            if ((name in skipped_names or os.path.islink(Path(folder) / name))
+                    and os.path.realpath(Path(folder) / name) in skipped_real):
                 continue
             suffix = PurePosixPath(name).suffix.lower()
             if suffix not in SUPPORTED_SUFFIXES and suffix not in extra_suffixes:

@@ -599,6 +599,11 @@ class Index:
         """The BM25 score of ``query`` for each of the chunks ``ids`` (see :meth:`ChunkReader.lexical_scores`)."""
         return self._chunks.lexical_scores(snapshot or self.snapshot, query, ids)
 
+    def database_files(self) -> list[Path]:
+        """The files of the SQLite database (see :func:`store.sqlite_files`); none on PostgreSQL.
+        A run never reads them as documents."""
+        return store.sqlite_files(self._engine)
+
     def fetch_chunks(self, ids: list[int]) -> list[ChunkRecord]:
         """The chunks with these ids, in the same order (ids no longer in SQL are left out)."""
         return self._chunks.fetch(ids)

@@ -246,6 +246,21 @@ def _file_lock(path: Path, timeout: float) -> Iterator[None]:
         os.close(fd)
 
 
+def sqlite_files(engine: Engine | None) -> list[Path]:
+    """The files of an SQLite database (the database, its WAL, shared memory, journal and lock
+    files), resolved; none for another database.
+
+    The writer never reads them as documents, even where the database lies in the folder it
+    indexes: a process that opens and closes a file of a database it holds open drops its own
+    POSIX locks on it, and other processes may then read it mid-write
+    (https://www.sqlite.org/howtocorrupt.html, 2.2).
+    """
+    database = _sqlite_file(engine)
+    if database is None:
+        return []
+    return [database, *(database.with_name(database.name + tail) for tail in ("-wal", "-shm", "-journal", ".lock"))]
+
+
 def _sqlite_file(engine: Engine | None) -> Path | None:
     if engine is None or engine.dialect.name != "sqlite":
         return None

@@ -82,6 +82,7 @@ class Index(Protocol):
     def commit(self, batch: Batch, root: Path | None = None) -> Any: ...
     def record_run(self, root: Path, touched: list[dict[str, Any]]) -> None: ...
     def save_vectors(self, *, lazy: bool = False) -> None: ...
+    def database_files(self) -> list[Path]: ...
 
 COMMIT_CHUNKS = 512
 """Chunks per committed batch: the most work a killed run can lose."""
@@ -190,7 +191,7 @@ class _Run:
                                     Document.content_hash))
             self.existing = {path: (doc_id, size, mtime, digest) for doc_id, path, size, mtime, digest in rows}
         settings = self.index.settings
-        files = discover(self.root, include, exclude, skip=[self.index.index_dir],
+        files = discover(self.root, include, exclude, skip=[self.index.index_dir, *self.index.database_files()],
                          follow_symlinks=settings.follow_symlinks)
         real_root = os.path.realpath(self.root)
         seen: set[str] = set()

@@ -172,6 +172,18 @@ def test_index_folder_inside_the_root_is_skipped(tmp_path: Path, make_settings, 
         assert summary.added == 1 and index.info()["documents"] == 1
 
 
+def test_an_sqlite_database_inside_the_root_is_never_read_as_a_document(tmp_path: Path, make_settings, encoder):
+    root = tmp_path / "docs"
+    _write(root / "a.txt", _text(1))
+    (root / "link.db").symlink_to(root / "meta.db")  # another name for the same file
+    with Index.open(make_settings(db_url=f"sqlite:///{root / 'meta.db'}"), create=True, encoder=encoder) as index:
+        assert {"meta.db", "meta.db-wal", "meta.db-shm"} <= {p.name for p in index.database_files()}
+        # Reading meta.db here would drop this process's SQLite locks on it (sqlite.org/howtocorrupt.html 2.2).
+        summary = index.update(root, include=["*.db", "*.db-wal", "*.db-shm", "*.txt"])
+        assert (summary.added, summary.failed) == (1, 0), summary.failures
+        assert index.info()["documents"] == 1
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "stale", "stale-beyond-the-log"])
 def test_damaged_faiss_file_is_rebuilt_on_open(tmp_path: Path, make_settings, encoder, damage: str):
     root = tmp_path / "docs"
