@@ -158,9 +158,7 @@ class LexicalIndex:
         terms = self.query_terms(query)
         if not terms or k <= 0:
             return []
-        should = [(t.Occur.Should, t.Query.term_query(self._schema, "text", term, index_option="freq"))
-                  for term in terms]
-        query_obj = t.Query.boolean_query(should)
+        query_obj = t.Query.boolean_query(self._bm25(terms))
         if subset is not None:
             if subset.size == 0:
                 return []
@@ -169,10 +167,7 @@ class LexicalIndex:
                 (t.Occur.Must, t.Query.const_score_query(  # a filter: adds nothing to the BM25 score
                     t.Query.term_set_query(self._schema, "chunk_id", [int(i) for i in subset]), 0.0)),
             ])
-        hits = self._searcher.search(query_obj, k, count=False).hits
-        # The ids from the fast-field column: no stored document is read.
-        ids = self._searcher.fast_field_values("chunk_id", [address for _, address in hits])
-        return [(int(i), float(score)) for (score, _), i in zip(hits, ids)]
+        return self._top(query_obj, k)
 
     def scores(self, query: str, ids: Iterable[int]) -> dict[int, float]:
         """The BM25 score of ``query`` for each chunk of ``ids``, by id rather than by search: 0.0
@@ -190,14 +185,22 @@ class LexicalIndex:
         named = t.Query.boolean_query([(t.Occur.Should, t.Query.term_query(self._schema, "chunk_id", i))
                                        for i in wanted])
         # Required: one of the chunks (adds nothing to the score); optional: the query's terms (BM25).
-        query_obj = t.Query.boolean_query(
-            [(t.Occur.Must, t.Query.const_score_query(named, 0.0))]
-            + [(t.Occur.Should, t.Query.term_query(self._schema, "text", term, index_option="freq")) for term in terms])
-        hits = self._searcher.search(query_obj, len(wanted), count=False).hits
-        found = self._searcher.fast_field_values("chunk_id", [address for _, address in hits])
+        query_obj = t.Query.boolean_query([(t.Occur.Must, t.Query.const_score_query(named, 0.0)), *self._bm25(terms)])
         scores = dict.fromkeys(wanted, 0.0)
-        scores.update((int(i), float(score)) for (score, _), i in zip(hits, found))
+        scores.update(self._top(query_obj, len(wanted)))
         return scores
+
+    def _bm25(self, terms: list[str]) -> list:
+        """One optional clause per analysed term: the query's BM25 score, the same in every search."""
+        t = _tantivy()
+        return [(t.Occur.Should, t.Query.term_query(self._schema, "text", term, index_option="freq")) for term in terms]
+
+    def _top(self, query_obj, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best ``(chunk_id, score)`` of ``query_obj``."""
+        hits = self._searcher.search(query_obj, k, count=False).hits
+        # The ids from the fast-field column: no stored document is read.
+        ids = self._searcher.fast_field_values("chunk_id", [address for _, address in hits])
+        return [(int(i), float(score)) for (score, _), i in zip(hits, ids)]
 
 
 class LexicalWriter:

@@ -274,8 +274,8 @@ class VectorIndex:
         if self._removed.size:
             wanted = wanted[~np.isin(wanted, self._removed)]
         out: dict[int, float] = {}
-        for source in (self._delta, self._index):
-            for chunk_id in wanted.tolist() if source is not None else ():
+        for source in (s for s in (self._delta, self._index) if s is not None):
+            for chunk_id in wanted.tolist():
                 if chunk_id in out:
                     continue
                 try:
