@@ -22,9 +22,11 @@ __all__ = ["lexical_terms", "query_terms", "MAX_TERM_CHARS", "STOPWORDS"]
 MAX_TERM_CHARS = 64
 """Longer compounds are kept only as their parts (a base64 blob is no search term)."""
 
-# Words that hold a sentence together or ask the question: a query leaves them out. "which" and
-# "use" stay (which() is a function of shutil and which(1) a command, and "use sort -u" answers
-# "what can I use instead of uniq?"), so do "not" and "no" ("no lines were selected").
+# The one stopword list of the project. Words that hold a sentence together or ask the question:
+# a BM25 query leaves them out, and definition answers (``bertsearch.search.words``) add the two
+# question words they may drop. "which" and "use" stay here (which() is a function of shutil and
+# which(1) a command, and "use sort -u" answers "what can I use instead of uniq?"), and so do "not"
+# and "no" everywhere ("no lines were selected" is not "a line is selected").
 STOPWORDS = frozenset(
     "a an the of to in on at by for from with as is are be been being was were it its this that these those "
     "and or if what when where who whom whose why how do does did done has have had i you can could would "

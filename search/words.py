@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
-# The commonest words of questions and documentation, which say nothing of the topic. "not" and
-# "no" are kept: "no lines were selected" is not "a line is selected".
-STOPWORDS = frozenset(
-    "a an the of to in on at by for from with as is are be been being was were it its this that these those "
-    "and or if which what when where who whom whose why how do does did done has have had i you can could "
-    "would should will use used".split())
+from bertsearch.indexer.terms import STOPWORDS as QUERY_STOPWORDS
+
+# The project's one stopword list (BM25 queries leave it out) plus the words a question of a
+# definition list asks with, which say nothing of the entry it wants: "which option ..." and
+# "what can I use ...". "not" and "no" are kept, as there: "no lines were selected" is not "a line
+# is selected".
+STOPWORDS = QUERY_STOPWORDS | frozenset({"which", "use", "used"})
 
 
 def content_words(text: str) -> list[str]:

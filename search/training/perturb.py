@@ -83,7 +83,9 @@ _CANDIDATE = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'\-]*(?:\s+(?:of|the|de|vo
 _AUXILIARY = re.compile(r"\b(is|was|are|were|can|could|will|would|should|has|have|had|does|did|do)\b", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"[.!?:;\"(]\s*$")
 _WORD = re.compile(r"\b[a-z]{5,}\b")
-_STOPWORDS = frozenset(
+# Not a stopword list (that is ``bertsearch.indexer.terms.STOPWORDS``): long words too common in
+# any paragraph to make a near-miss question when swapped for another paragraph's word.
+_COMMON_WORDS = frozenset(
     "about above after again against along among another around because before being below between "
     "called could during early either every first found given known large later least often other "
     "people place since small still their there these thing things those three through under until "
@@ -152,7 +154,7 @@ def swap_word(question: str, context: str, pool: dict[str, list[str]], rng: rand
 def _shared_words(question: str, words: set[str]) -> list[tuple[int, int, str]]:
     """``(start, end, ending)`` of the question's content words that are in ``words``."""
     return [(m.start(), m.end(), word_ending(m.group(0))) for m in _WORD.finditer(question)
-            if m.group(0) in words and m.group(0) not in _STOPWORDS]
+            if m.group(0) in words and m.group(0) not in _COMMON_WORDS]
 
 
 def word_ending(word: str) -> str:
@@ -165,7 +167,7 @@ def words_by_ending(words: Iterable[str]) -> dict[str, list[str]]:
     """Content words grouped by :func:`word_ending`, in their order (stop words left out)."""
     pool: dict[str, list[str]] = {}
     for word in words:
-        if word not in _STOPWORDS:
+        if word not in _COMMON_WORDS:
             pool.setdefault(word_ending(word), []).append(word)
     return pool
 
