@@ -154,6 +154,7 @@ def test_without_onnx_runtime_int8_is_refused_with_the_install_hint(tiny_bert_pa
     # A fresh interpreter in which `import onnxruntime` fails, as where the extra is not installed.
     code = (
         "import sys; sys.modules['onnxruntime'] = None\n"
+        "from bertsearch.indexer.common.settings import Settings; Settings()  # the entry point reads the environment\n"
         "from bertsearch.indexer.common.precision import cpu_has_native_bf16, resolve\n"
         "from bertsearch.indexer.encoder import Encoder\n"
         "print(resolve('auto'), cpu_has_native_bf16())\n"
@@ -167,7 +168,8 @@ def test_without_onnx_runtime_int8_is_refused_with_the_install_hint(tiny_bert_pa
 
 
 def test_auto_picks_int8_without_native_bf16_when_onnx_runtime_is_there() -> None:
-    code = "from bertsearch.indexer.common.precision import resolve; print(resolve('auto'))"
+    code = ("from bertsearch.indexer.common.settings import Settings; Settings()\n"
+            "from bertsearch.indexer.common.precision import resolve; print(resolve('auto'))")
     for flag, expected in (("0", "int8"), ("1", "bf16")):
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**os.environ, "BERTSEARCH_NATIVE_BF16": flag}, timeout=120)

