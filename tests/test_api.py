@@ -14,6 +14,8 @@ from bertsearch.indexer.index import Index
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import Searcher
 
+from _hang import without_hanging
+
 LOW = 0.0
 
 
@@ -243,9 +245,7 @@ def test_answers_carry_a_confidence_and_are_ranked_by_it(client: TestClient) -> 
 
 @pytest.mark.parametrize("glob", ["[z-a]", "*?*?*?*?*?*?*?*?*?*?#"])
 def test_a_bad_or_hostile_path_filter_answers_quickly_and_in_json(client: TestClient, glob: str) -> None:
-    began = time.perf_counter()
-    response = client.post("/search", json={"query": "logs", "path_glob": glob})
-    assert time.perf_counter() - began < 5.0
+    response = without_hanging(lambda: client.post("/search", json={"query": "logs", "path_glob": glob}))
     assert response.status_code in (200, 422), response.text
     assert response.headers["content-type"].startswith("application/json")
     if glob == "[z-a]":

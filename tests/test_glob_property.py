@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bertsearch.indexer.documents import compile_glob
+
+from _hang import without_hanging
 
 # Each token of the glob syntax, as the reference reads it.
 _TOKENS = st.one_of(
@@ -90,29 +91,18 @@ def reference(pattern: str, path: str) -> bool:
     return match(0, 0)
 
 
-def _timed_match(regex, path: str) -> tuple[bool, float]:
-    best = float("inf")
-    for _ in range(3):  # the best of three: a scheduler pause is not the matcher's time
-        began = time.perf_counter()
-        found = regex.match(path) is not None
-        best = min(best, time.perf_counter() - began)
-    return found, best
-
-
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(_TOKENS, min_size=1, max_size=12).map("".join), _PATHS)
 def test_the_matcher_agrees_with_the_reference(pattern: str, path: str) -> None:
     # The compiler's normalisation (outer slashes and spaces, a leading `./`) is not the syntax under test.
     assume(pattern == pattern.strip() and not (pattern.startswith(("/", "./")) or pattern.endswith("/")))
     regex, _ = compile_glob(pattern)
-    found, seconds = _timed_match(regex, path)
+    found = regex.match(path) is not None
     assert found == reference(pattern, path), (pattern, path, regex.pattern)
-    assert seconds < 0.001, (pattern, path, seconds)
 
 
 def test_hostile_globs_stay_linear() -> None:
     path = "a/" * 250 + "b" * 500
     for pattern in ("*?*?*?*?*?*?*?*?*?*?#", "**/" * 30 + "#", "*a" * 40 + "#", "**a" * 40 + "#"):
         regex, _ = compile_glob(pattern)
-        found, seconds = _timed_match(regex, path)
-        assert not found and seconds < 0.05, (pattern, seconds)
+        assert without_hanging(regex.match, path) is None, pattern

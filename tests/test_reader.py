@@ -64,13 +64,21 @@ def test_missing_model_folder_is_a_model_load_error(tmp_path: Path) -> None:
         load_qa_model(tmp_path / "nothing")
 
 
-def test_default_model_loads_or_says_how_to_get_one() -> None:
-    if (default_qa_model_path() / "config.json").is_file():
-        model, tokenizer = load_qa_model(None)
-        assert model.config.model_type == "bert"
-    else:
-        with pytest.raises(ModelLoadError, match="train-qa"):
-            load_qa_model(None)
+@pytest.mark.slow
+def test_the_shipped_head_loads() -> None:
+    # The package ships its head (search/qa_model/); a missing one is a packaging fault, not a skip.
+    assert (default_qa_model_path() / "config.json").is_file()
+    model, tokenizer = load_qa_model(None)
+    assert model.config.model_type == "bert" and model.config.num_hidden_layers == 6
+    assert tokenizer("--keep")["input_ids"][0] == tokenizer.cls_token_id
+
+
+def test_a_missing_default_head_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bertsearch.search import qa_head
+
+    monkeypatch.setattr(qa_head, "default_qa_model_path", lambda: tmp_path / "qa_model")
+    with pytest.raises(ModelLoadError, match="train-qa"):
+        load_qa_model(None)
 
 
 def test_export_round_trip_keeps_the_outputs(tiny_qa_path: str, tmp_path: Path) -> None:
