@@ -1,24 +1,12 @@
-"""The FAISS file: a derived, rebuildable accelerator over the vectors kept in SQL.
+"""The in-memory vector index of a snapshot: a FAISS base, a delta and tombstones, keyed by chunk id.
 
-The file holds an ``IndexIDMap2`` whose ids are the chunks' SQL primary keys, around an exact
-``IndexFlatIP`` or an approximate HNSW graph (``IndexHNSWFlat``, or ``IndexHNSWSQ`` with 8-bit
-scalar-quantized vectors), behind a small header stamped with the SQL generation it reflects,
-and followed by the ids removed from the graph (HNSW cannot remove a vector: removed chunks are
-filtered out of every search before its top k is cut, until the graph is rebuilt)::
-
-    magic "BSFAISS3" | generation u64 | count u64 | dimension u32 | crc32 u32 | length u64 | index id 16 bytes
-    | FAISS index | removed count u64 | removed ids int64...
-
-It is written to a temporary file in the same folder, fsynced, and renamed over the old one,
-so a reader sees either the old file or the new one, never half of one. A missing, corrupt or
-stale file is never served: the caller rebuilds it from SQL (see :meth:`VectorIndex.from_batches`).
+:class:`VectorIndex` is what a search reads. Which FAISS kind its base is lives in
+:mod:`bertsearch.indexer.faiss_kinds`, its file on disk in :mod:`bertsearch.indexer.vector_file`;
+the names those modules held here before are still importable from this one.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,43 +14,37 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bertsearch.indexer.common.errors import StorageError
-from bertsearch.indexer.files import temp_file
+from bertsearch.indexer.faiss_kinds import (
+    AUTO_HNSW_FROM,
+    DEFAULT_EF_SEARCH,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    KINDS,
+    choose_kind,
+    flat_vectors,
+    kind_of,
+    new_base,
+    search_index,
+)
+from bertsearch.indexer.vector_file import (
+    FILE_NAME,
+    VectorFile,
+    VectorFileError,
+    read_generation,
+    read_vector_file,
+    write_vector_file,
+)
 
-FILE_NAME = "vectors.faiss"
-# 2: the header carries the index id of the database the file was made from; 3: removed ids follow the index.
-_MAGIC = b"BSFAISS3"
-_HEADER = struct.Struct("<8sQQIIQ16s")
+__all__ = [
+    "VectorIndex", "vectors_from_blobs", "REBUILD_TOMBSTONES", "REBUILD_TOMBSTONES_MIN",
+    # re-exported from faiss_kinds and vector_file, for the modules that import them from here
+    "AUTO_HNSW_FROM", "DEFAULT_EF_SEARCH", "HNSW_EF_CONSTRUCTION", "HNSW_M", "KINDS", "choose_kind", "new_base",
+    "FILE_NAME", "VectorFileError", "read_generation",
+]
 
-KINDS = ("flat", "hnsw", "hnsw-sq8")
-"""The FAISS index kinds: exact, HNSW over float32 vectors, HNSW over 8-bit quantized vectors."""
-# Graph neighbours per vector. At 1M vectors with the structure of real ones (benchmarks/ann.py,
-# one thread): M=32 reached recall@10 0.905 at ef_search 256 (1.14 ms) and 0.947 at 512 (2.12 ms);
-# M=48 reaches 0.938 at 256 (1.28 ms) and 0.957 at 384 (1.81 ms), for 7% more memory and the same
-# build time (370 s against 382 s).
-HNSW_M = 48
-# Graph quality against build time, measured at 1M (benchmarks/ann.py, M=32): efConstruction 160
-# builds in 4x the time of FAISS's default 40 and finds at ef_search 256 what 40 finds at 512.
-HNSW_EF_CONSTRUCTION = 160
-DEFAULT_EF_SEARCH = 384
 REBUILD_TOMBSTONES = 0.1  # rebuild an HNSW graph when this share of its vectors are removed ones,
 REBUILD_TOMBSTONES_MIN = 1000  # and at least this many
 _TRAIN_SAMPLE = 65_536  # vectors an 8-bit quantizer is fitted on
-AUTO_HNSW_FROM = 200_000
-"""``auto`` builds an exact index below this many vectors and an HNSW graph from it on: exact
-search costs about 6 ms at 100,000 vectors and 55 ms at 1M on one core (``benchmarks/search.py``),
-so below this it costs no more than the rest of a search, and the answer is exact."""
-
-
-def choose_kind(index_type: str | None, count: int) -> str:
-    """The kind an index of ``count`` vectors gets for the setting ``index_type`` (``auto`` or a kind)."""
-    if index_type in KINDS:
-        return index_type
-    return "hnsw" if count >= AUTO_HNSW_FROM else "flat"
-
-
-class VectorFileError(Exception):
-    """The FAISS file is missing, truncated, corrupt or of another dimension (internal: repaired by rebuilding)."""
 
 
 class VectorIndex:
@@ -112,7 +94,7 @@ class VectorIndex:
     @property
     def kind(self) -> str:
         """``flat``, ``hnsw`` or ``hnsw-sq8``: the structure of the base index."""
-        return _kind_of(self._index)
+        return kind_of(self._index)
 
     @property
     def tombstones(self) -> int:
@@ -187,7 +169,7 @@ class VectorIndex:
             return
         delta, self._delta = self._delta, None
         if delta.ntotal:
-            vectors = _vectors_of(delta)
+            vectors = flat_vectors(delta)
             if not self._index.is_trained:
                 self._index.train(vectors)
             self._index.add_with_ids(vectors, faiss.vector_to_array(delta.id_map).astype(np.int64))
@@ -208,7 +190,7 @@ class VectorIndex:
             old_ids = faiss.vector_to_array(self._delta.id_map).astype(np.int64)
             keep = ~np.isin(old_ids, removed_ids)
             if keep.any():
-                delta.add_with_ids(_vectors_of(self._delta)[keep], old_ids[keep])
+                delta.add_with_ids(flat_vectors(self._delta)[keep], old_ids[keep])
             removed_ids = removed_ids[~np.isin(removed_ids, old_ids)]
         from_base = [int(i) for i in removed_ids if self._in_base(int(i))]
         removed = np.union1d(self._removed, np.asarray(from_base, dtype=np.int64))
@@ -256,9 +238,9 @@ class VectorIndex:
             faiss.omp_set_num_threads(threads)
         try:
             ef = max(k, ef_search or self.ef_search) if self.kind != "flat" else None
-            hits = _search(self._index, query, k, base_sel, ef)
+            hits = search_index(self._index, query, k, base_sel, ef)
             if self._delta is not None:
-                hits += _search(self._delta, query, k, only)
+                hits += search_index(self._delta, query, k, only)
         finally:
             faiss.omp_set_num_threads(before)
         if self._delta is not None:
@@ -294,79 +276,20 @@ class VectorIndex:
             StorageError: the file cannot be written (disk full, permissions); the old file is kept.
         """
         self._fold()
-        index = self._index
-        folder = path.parent
-        tmp = None
-        try:
-            fd, tmp = temp_file(folder, path.name)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(bytes(_HEADER.size))
-                sink = _CrcWriter(fh)
-                faiss.write_index(index, faiss.PyCallbackIOWriter(sink.write))
-                sink.write(struct.pack("<Q", self._removed.size))
-                sink.write(np.ascontiguousarray(self._removed, dtype="<i8").tobytes())
-                fh.seek(0)
-                fh.write(_HEADER.pack(
-                    _MAGIC, self.generation, self.count, self.dimension, sink.crc, sink.length,
-                    bytes.fromhex(self.index_id) if self.index_id else bytes(16),
-                ))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except (OSError, RuntimeError) as exc:  # FAISS reports the writer's OSError as RuntimeError
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-            raise StorageError(f"cannot write the FAISS file {path}: {reason}") from exc
-        _fsync_dir(folder)
+        write_vector_file(path, VectorFile(self.generation, self.index_id, self._index, self._removed), self.dimension)
         self.saved_generation = self.generation
         self.unsaved = 0
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> VectorIndex:
-        """Read a file written by :meth:`save`.
-
-        The checksum is verified by streaming the file once, then FAISS reads the payload from
-        the file: memory holds the index and a small buffer, never a copy of the file.
+        """Read a file written by :meth:`save` (see :func:`~bertsearch.indexer.vector_file.read_vector_file`).
 
         Raises:
             VectorFileError: the file is missing, truncated, fails its checksum, or has another dimension.
         """
-        try:
-            fh = open(path, "rb")
-        except FileNotFoundError as exc:
-            raise VectorFileError("missing") from exc
-        except OSError as exc:
-            raise VectorFileError(f"unreadable ({exc.strerror or exc})") from exc
-        with fh:
-            head = fh.read(_HEADER.size)
-            if len(head) < _HEADER.size:
-                raise VectorFileError("truncated header")
-            magic, generation, count, dim, crc, length, index_id = _HEADER.unpack(head)
-            if magic != _MAGIC:
-                raise VectorFileError("an older format" if magic.startswith(b"BSFAISS") else "not a bertsearch FAISS file")
-            try:
-                found_crc, found_length = _crc_of_rest(fh)
-            except OSError as exc:
-                raise VectorFileError(f"unreadable ({exc.strerror or exc})") from exc
-            if found_length != length or found_crc != crc:
-                raise VectorFileError("checksum mismatch (truncated or corrupt)")
-            if dim != dimension:
-                raise VectorFileError(f"dimension {dim}, expected {dimension}")
-            fh.seek(_HEADER.size)
-            try:
-                index = faiss.read_index(faiss.PyCallbackIOReader(fh.read))
-            except RuntimeError as exc:
-                raise VectorFileError(f"unreadable by FAISS ({str(exc).splitlines()[0]})") from exc
-            tail = fh.read(8)
-            n_removed = struct.unpack("<Q", tail)[0] if len(tail) == 8 else -1
-            removed = np.frombuffer(fh.read(8 * max(0, n_removed)), dtype="<i8").astype(np.int64)
-        if n_removed != removed.size or index.ntotal - removed.size != count or index.d != dimension:
-            raise VectorFileError("header and payload disagree")
-        if not isinstance(index, faiss.IndexIDMap2) or _kind_of(index) not in KINDS:
-            raise VectorFileError("not an index bertsearch writes")
-        loaded = cls(dimension, generation, index, index_id=index_id.hex() if any(index_id) else "", removed=removed)
-        loaded.saved_generation, loaded.unsaved = generation, 0
+        file = read_vector_file(path, dimension)
+        loaded = cls(dimension, file.generation, file.index, index_id=file.index_id, removed=file.removed)
+        loaded.saved_generation, loaded.unsaved = file.generation, 0
         return loaded
 
     @classmethod
@@ -399,91 +322,6 @@ class VectorIndex:
         self.add(np.concatenate([i for i, _ in held]), vectors)
 
 
-def new_base(kind: str, dimension: int) -> faiss.Index:
-    """An empty index of ``kind`` (see :data:`KINDS`), keyed by chunk id."""
-    if kind == "flat":
-        inner = faiss.IndexFlatIP(dimension)
-    elif kind == "hnsw":
-        inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    elif kind == "hnsw-sq8":
-        inner = faiss.IndexHNSWSQ(dimension, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    else:
-        raise ValueError(f"unknown index kind {kind!r}")
-    if kind != "flat":
-        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    return faiss.IndexIDMap2(inner)  # FAISS's Python wrapper keeps `inner` alive with it
-
-
-def _kind_of(index: faiss.Index) -> str:
-    inner = faiss.downcast_index(index.index)
-    if isinstance(inner, faiss.IndexHNSWSQ):
-        return "hnsw-sq8"
-    if isinstance(inner, faiss.IndexHNSWFlat):
-        return "hnsw"
-    if isinstance(inner, faiss.IndexFlat):
-        return "flat"
-    return type(inner).__name__
-
-
-def _vectors_of(index: faiss.Index) -> np.ndarray:
-    """The vectors of an ``IndexIDMap2(IndexFlatIP)``, in the order of its id map (a copy)."""
-    inner = faiss.downcast_index(index.index)
-    return faiss.vector_to_array(inner.codes).view(np.float32).reshape(-1, inner.d)
-
-
-def _search(index: faiss.Index, query: np.ndarray, k: int, selector: Any,
-            ef_search: int | None = None) -> list[tuple[int, float]]:
-    k = min(k, int(index.ntotal))
-    if k <= 0:
-        return []
-    if ef_search is not None:
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = ef_search
-        if selector is not None:
-            params.sel = selector
-    else:
-        params = faiss.SearchParameters(sel=selector) if selector is not None else None
-    scores, ids = index.search(query, k, params=params)
-    return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i != -1]
-
-
-class _CrcWriter:
-    """A file sink that keeps the CRC32 and length of what went through it."""
-
-    def __init__(self, fh: Any) -> None:
-        self._fh = fh
-        self.crc = 0
-        self.length = 0
-
-    def write(self, data: bytes) -> int:
-        self.crc = zlib.crc32(data, self.crc)
-        self.length += len(data)
-        self._fh.write(data)
-        return len(data)
-
-
-def _crc_of_rest(fh: Any, block: int = 1 << 20) -> tuple[int, int]:
-    crc, length = 0, 0
-    while True:
-        data = fh.read(block)
-        if not data:
-            return crc, length
-        crc = zlib.crc32(data, crc)
-        length += len(data)
-
-
-def read_generation(path: Path) -> int | None:
-    """The generation stamped in a FAISS file's header (not verified), or ``None`` if unreadable."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEADER.size)
-    except OSError:
-        return None
-    if len(head) < _HEADER.size or not head.startswith(_MAGIC):
-        return None
-    return int(_HEADER.unpack(head)[1])
-
-
 def vectors_from_blobs(blobs: list[bytes], dimension: int) -> np.ndarray:
     """Stack float32 blobs (as stored in ``chunks.vector``) into an ``(n, dimension)`` array."""
     if not blobs:
@@ -491,16 +329,3 @@ def vectors_from_blobs(blobs: list[bytes], dimension: int) -> np.ndarray:
     flat = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32, copy=False)
     return flat.reshape(len(blobs), dimension)
 
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not supported on every platform/filesystem.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

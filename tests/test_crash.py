@@ -95,14 +95,14 @@ def test_kill_9_mid_run_then_reopen_and_finish(tmp_path: Path, db_url: str, tiny
 # is written and before it replaces the old one: a kill -9 exactly during a FAISS save.
 _KILLED_IN_SAVE = """
 import os, signal, sys
-from bertsearch.indexer import index, vectors
-index.SAVE_AFTER = 0  # every run rewrites the FAISS file (a small run would not), so a save is killed
+from bertsearch.indexer import upkeep, vectors
+upkeep.SAVE_AFTER = 0  # every run rewrites the FAISS file (a small run would not), so a save is killed
 real_replace = os.replace
 def replace(src, dst, *a, **k):
     if str(dst).endswith(vectors.FILE_NAME):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_replace(src, dst, *a, **k)
-vectors.os.replace = replace
+os.replace = replace
 from bertsearch.cli.main import cli
 cli(sys.argv[1:], prog_name="bertsearch")
 """

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import event, func, select
 
-from bertsearch.indexer import index as index_module
+from bertsearch.indexer import upkeep
 from bertsearch.indexer import snapshot as snapshot_module
 from bertsearch.indexer.encoder import Encoder
 from bertsearch.indexer.common.settings import Settings
@@ -143,8 +143,8 @@ def test_a_delta_past_its_bound_loads_the_generation_whole(tmp_path: Path, setti
 
 def test_the_removal_log_is_pruned_behind_the_faiss_file(tmp_path: Path, settings: Settings, encoder: Encoder,
                                                         monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(index_module, "REMOVALS_KEPT", 1)
-    monkeypatch.setattr(index_module, "SAVE_AFTER", 0)  # every run rewrites the FAISS file
+    monkeypatch.setattr(upkeep, "REMOVALS_KEPT", 1)
+    monkeypatch.setattr(upkeep, "SAVE_AFTER", 0)  # every run rewrites the FAISS file
     root = tmp_path / "docs"
     for i in range(3):
         _write(root, f"d{i}.txt", i)
@@ -216,10 +216,10 @@ def test_auto_switches_to_hnsw_as_the_index_grows_and_a_setting_changes_it_back(
     from click.testing import CliRunner
 
     from bertsearch.cli.main import cli
-    from bertsearch.indexer import vectors as vectors_module
+    from bertsearch.indexer import faiss_kinds
 
     monkeypatch.delenv("BERTSEARCH_INDEX_TYPE")
-    monkeypatch.setattr(vectors_module, "AUTO_HNSW_FROM", 20)
+    monkeypatch.setattr(faiss_kinds, "AUTO_HNSW_FROM", 20)
     settings = Settings(**{**settings.model_dump(), "db_url": settings.resolved_db_url(), "index_type": "auto"})
     root = tmp_path / "docs"
     _write(root, "a.txt", 1)
