@@ -15,7 +15,6 @@ stems them (English), on the indexed text and the query alike; a query leaves ou
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ import numpy as np
 
 from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.terms import lexical_terms, query_terms
-from bertsearch.indexer.files import temp_file
+from bertsearch.indexer.files import atomic_write
 
 __all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]
 
@@ -274,16 +273,8 @@ def _current_folder(index_dir: Path) -> Path:
 
 
 def _write_pointer(index_dir: Path, name: str) -> None:
-    fd, tmp = temp_file(index_dir, POINTER_FILE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"build": name}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, index_dir / POINTER_FILE)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(index_dir / POINTER_FILE, "w", encoding="utf-8") as fh:
+        json.dump({"build": name}, fh)
 
 
 def _remove_other_builds(root: Path, keep: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.files import atomic_write
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.log"
@@ -208,9 +209,10 @@ class _Log:
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from a run killed while saving (one writer per run)
+        leftover.unlink(missing_ok=True)
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
 
 
 def _rng_state() -> dict[str, Any]:
