@@ -29,7 +29,7 @@ import _common as c
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures"
 MODES = ("hybrid", "dense", "lexical")
-SETS = {"eval": "techdocs", "tune": "techdocs_tune"}  # the fits read only "tune"
+SETS = {"eval": "techdocs", "tune": "techdocs_tune", "heldout": "heldout"}  # the fits read only "tune"
 
 
 def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
