@@ -1,19 +1,21 @@
 """Incremental, crash-safe indexing of a folder (:meth:`Index.update <bertsearch.indexer.index.Index.update>`).
 
-One run, under the writer lock:
+A run writes through the index's write side (:class:`WriteSide`, which
+:class:`bertsearch.indexer.writing.Writer` is), never through the facade. One run, under the
+writer lock:
 
 1. discover the files; a file whose size and mtime match its row is unchanged; otherwise its
    sha256 decides (same hash: unchanged, only the mtime is refreshed);
 2. remove the documents whose files are gone (deleted, renamed away, now excluded);
 3. read, chunk and encode only new and changed files, and commit them in batches of about
    :data:`COMMIT_CHUNKS` chunks: delete the old chunks of changed documents, insert the new
-   rows in bulk, bump the generation, commit (:meth:`Index.commit`, the one commit function);
+   rows in bulk, bump the generation, commit (:meth:`WriteSide.commit`, the one commit function);
    then the derived indexes apply the batch (FAISS in memory, saved at times; lexical on disk).
 
 A run killed at any instant keeps every committed batch; the FAISS file is then behind and is
 brought forward from SQL on the next open (or rebuilt from it), and the next run re-reads only
 what was not committed. The file is rewritten only once enough has changed (see
-:meth:`Index.save_vectors <bertsearch.indexer.index.Index.save_vectors>`).
+:meth:`Writer.save_vectors <bertsearch.indexer.writing.Writer.save_vectors>`).
 
 The index mirrors one folder, recorded on the first run. A run on another folder is refused
 while the recorded one still exists (index it into another ``--index``, or ``--rebuild``);
@@ -66,8 +68,10 @@ def document_write(loaded: Any, doc_id: int | None, rel: str, digest: str, size:
                          content_hash=digest, size=size, mtime=mtime, chunks=chunks)
 
 
-class Index(Protocol):
-    """What a run uses of :class:`bertsearch.indexer.index.Index` (which imports this module, not back)."""
+class WriteSide(Protocol):
+    """What a run uses of an open index: its write side, :class:`bertsearch.indexer.writing.Writer`
+    (:meth:`Index.update <bertsearch.indexer.index.Index.update>` hands it over; neither module
+    is imported here)."""
 
     index_dir: Path
     settings: Any
@@ -76,6 +80,9 @@ class Index(Protocol):
     def params(self) -> Any: ...
     @property
     def encoder(self) -> Any: ...
+    @property
+    def rebuild_pending(self) -> bool: ...
+    def rebuilding(self) -> Any: ...
     def writer_lock(self, timeout: float | None = None) -> Any: ...
     def refresh(self) -> bool: ...
     def transaction(self) -> Any: ...
@@ -113,7 +120,7 @@ class IndexSummary:
 
 
 def update(
-    index: Index,
+    index: WriteSide,
     root: Path,
     *,
     include: tuple[str, ...] | list[str] = (),
@@ -121,7 +128,7 @@ def update(
     show_progress: bool = False,
     prepare: Preparer | None = None,
 ) -> IndexSummary:
-    """Bring ``index`` up to date with the folder ``root`` (see the module docstring).
+    """Bring the index written by ``index`` up to date with the folder ``root`` (see the module docstring).
 
     ``prepare`` reads, chunks and encodes the changed files elsewhere (``--ray``:
     :func:`bertsearch.indexer.distributed.ray_preparer`); the commits are the same.
@@ -160,7 +167,7 @@ def update(
     return summary
 
 
-def _check_root(index: Index, root: Path) -> None:
+def _check_root(index: WriteSide, root: Path) -> None:
     recorded = index.params.root
     if recorded is None or Path(recorded) == root or not Path(recorded).is_dir():
         return
@@ -171,7 +178,7 @@ def _check_root(index: Index, root: Path) -> None:
 
 
 class _Run:
-    def __init__(self, index: Index, root: Path, show_progress: bool) -> None:
+    def __init__(self, index: WriteSide, root: Path, show_progress: bool) -> None:
         self.index = index
         self.root = root
         self.show_progress = show_progress

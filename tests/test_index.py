@@ -17,6 +17,7 @@ from bertsearch.indexer.common.errors import (
     IndexNotFound,
     ModelMismatch,
 )
+from bertsearch.indexer.encoder_slot import EncoderSlot
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRow, Document, IndexState
 from bertsearch.indexer.common.settings import Settings
@@ -149,8 +150,8 @@ def test_a_run_with_nothing_to_encode_never_loads_the_model(tmp_path: Path, make
     with Index.open(make_settings(), create=True, encoder=encoder) as index:
         index.update(root)
     loads = []
-    load = Index._load_encoder
-    monkeypatch.setattr(Index, "_load_encoder", lambda self, path, params: loads.append(path) or load(self, path, params))
+    load = EncoderSlot._load
+    monkeypatch.setattr(EncoderSlot, "_load", lambda self, path, params: loads.append(path) or load(self, path, params))
     (root / "binary.txt").write_bytes(b"\x00\x01\x02binary")
     _write(root / "empty.txt", "  \n")
     # No model named: the one the index was built with loads when, and only if, there is text to encode.
