@@ -47,6 +47,9 @@ _SIGNATURE = re.compile(
 _VARIABLE = re.compile(r"\$?[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|\$?[A-Z]{3,}[0-9]*")
 _PATH = re.compile(r"(?:~|\$\w{1,20}|\.{1,2})?/[\w.@%+~:/*-]{1,100}|[a-z][\w.-]{1,40}/[\w.-]{2,40}(?:/[\w.@%+~*-]{1,40}){0,6}")
 _STATUS = re.compile(r"\d{1,3}")
+_ERRNO = re.compile(r"E[A-Z0-9]{2,15}")
+_NOTE = re.compile(r"([^()]{1,60}?)[ \t]+\((?:since|[Ll]inux|glibc|deprecated|obsolete|not\b|only|until|removed|added|"
+                   r"POSIX|BSD|XSI|GNU|optional|default)[^()]{0,60}\)")
 _WORD_TERM = re.compile(r"[A-Za-z_][\w.:+-]{0,50}(?: [A-Za-z_][\w.:+-]{0,30}){0,3}")
 _HEADING = re.compile(r"(?:[A-Z][A-Z0-9/-]*)(?: [A-Z][A-Z0-9/-]*){0,4}")
 _MD_HEADING = re.compile(r"#{1,6}[ \t]+(\S.{0,80})")
@@ -280,6 +283,8 @@ def _make(text: str, lo: int, hi: int, desc_at: int, desc_end: int, section: str
     kind = kind or shape_kind
     if strict and kind in ("setting", "row") and (alone is False or not _is_word_term(head)):
         return None
+    if strict and kind in ("setting", "row") and " " in text[lo + a: lo + b]:
+        return None  # several words over an indented block: a heading or a line of prose
     if strict and alone and kind in ("setting", "row") and not any(c.isupper() or c in "_-." for c in head):
         if not section.startswith(("COMMAND", "ACTION")):
             return None  # a lowercase word over an indented block is mostly prose over an example
@@ -291,6 +296,10 @@ def _make(text: str, lo: int, hi: int, desc_at: int, desc_end: int, section: str
 
 def _shape(head: str, section: str) -> tuple[str, int, int] | None:
     """(kind, answer start, answer end) within ``head``, or ``None`` when it is not a term."""
+    note = _NOTE.fullmatch(head)
+    if note:  # "PTRACE_O_EXITKILL (since Linux 3.8)": the term is before the note
+        shaped = _shape(note.group(1), section)
+        return shaped if shaped is None or shaped[0] != "function" else None
     if head.startswith(("-", "+")) and len(head) > 1 and head[1] not in " -" or head.startswith("--") and len(head) > 2:
         option = _option_name(head)
         if option is None:
@@ -304,10 +313,14 @@ def _shape(head: str, section: str) -> tuple[str, int, int] | None:
         return ("status", 0, len(head)) if by_section == "status" else None
     if _PATH.fullmatch(head) and "/" in head:
         return "path", 0, len(head)
+    if _ERRNO.fullmatch(head) and by_section in ("error", "status", ""):
+        return "error", 0, len(head)
     if _VARIABLE.fullmatch(head):
         return (by_section if by_section in ("error", "variable", "command") else "constant"), 0, len(head)
     if _WORD_TERM.fullmatch(head) and head[-1] not in ".:," and not head[0].isdigit():
-        return (by_section if by_section == "command" else "setting"), 0, len(head)
+        if by_section == "command":  # "add filename": the command, not its argument
+            return "command", 0, len(head.split()[0])
+        return "setting", 0, len(head)
     return None
 
 
