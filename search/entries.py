@@ -280,6 +280,9 @@ def _make(text: str, lo: int, hi: int, desc_at: int, desc_end: int, section: str
     if shaped is None:
         return None
     shape_kind, a, b = shaped
+    note = _NOTE.fullmatch(head)
+    if note:
+        hi = lo + note.end(1)  # the head as written, less its note
     kind = kind or shape_kind
     if strict and kind in ("setting", "row") and (alone is False or not _is_word_term(head)):
         return None
@@ -288,9 +291,11 @@ def _make(text: str, lo: int, hi: int, desc_at: int, desc_end: int, section: str
     if strict and alone and kind in ("setting", "row") and not any(c.isupper() or c in "_-." for c in head):
         if not section.startswith(("COMMAND", "ACTION")):
             return None  # a lowercase word over an indented block is mostly prose over an example
-    description = " ".join(text[desc_at:min(desc_end, desc_at + _MAX_DESCRIPTION * 2)].split())[:_MAX_DESCRIPTION]
+    description = " ".join(text[desc_at:min(desc_end, desc_at + _MAX_DESCRIPTION * 2)].replace("|", " ").split())[:_MAX_DESCRIPTION]
     if len(description) < 3 or not any(c.isalpha() for c in description):
         return None
+    if kind == "constant" and re.search(r"\b(?:environment|variable)\b", description[:200], re.IGNORECASE):
+        kind = "variable"
     return Entry(kind, text[lo + a: lo + b], lo + a, lo + b, lo, hi, description, desc_at, max(desc_end, desc_at), "", section)
 
 
