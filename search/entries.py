@@ -49,7 +49,7 @@ _PATH = re.compile(r"(?:~|\$\w{1,20}|\.{1,2})?/[\w.@%+~:/*-]{1,100}|[a-z][\w.-]{
 _STATUS = re.compile(r"\d{1,3}")
 _ERRNO = re.compile(r"E[A-Z0-9]{2,15}")
 _NOTE = re.compile(r"([^()]{1,60}?)[ \t]+\((?:since|[Ll]inux|glibc|deprecated|obsolete|not\b|only|until|removed|added|"
-                   r"POSIX|BSD|XSI|GNU|optional|default)[^()]{0,60}\)")
+                   r"POSIX|BSD|XSI|GNU|optional|default|\d{1,4}\)|[A-Z][A-Z_]{1,30}\))[^()]{0,60}\)?")
 _WORD_TERM = re.compile(r"[A-Za-z_][\w.:+-]{0,50}(?: [A-Za-z_][\w.:+-]{0,30}){0,3}")
 _HEADING = re.compile(r"(?:[A-Z][A-Z0-9/-]*)(?: [A-Z][A-Z0-9/-]*){0,4}")
 _MD_HEADING = re.compile(r"#{1,6}[ \t]+(\S.{0,80})")

@@ -42,7 +42,7 @@ configure confirm connect consider construct contain continue control convert co
 decode decompress decrease define delete deliver dereference descend describe detach detect determine
 disable discard display divide do download drop dump echo edit emit emulate enable encode encrypt end
 enforce ensure enter erase escape evaluate exclude execute exit expand expect explain export extract
-fail fetch fill filter find finish fix flush fold follow force format forward generate get give group
+fail fetch fill filter find finish fix flush fold follow force format forward generate get give govern group
 guess handle hide hold identify ignore implement import include increase indent indicate inherit
 initialize insert inspect install interpret invert invoke join keep kill label launch leave let limit
 link list listen load locate lock log look make manage map mark match merge modify monitor mount move
@@ -60,13 +60,13 @@ unpack unset update upgrade upload use validate verify view wait warn watch wrap
 _ADVERBS = frozenset("always never also only silently recursively immediately automatically explicitly "
                      "quietly forcibly interactively first then not".split())
 _IRREGULAR = {"do": "does", "go": "goes", "be": "is", "have": "has"}
-_SKIP_DESCRIPTIONS = re.compile(r"^(?:display|print|show|output|give) (?:this|a|the) (?:help|usage|brief)|"
+_SKIP_DESCRIPTIONS = re.compile(r"^(?:display|print|show|output|give)s? (?:this |a |the )?(?:short |brief )?(?:help|usage|brief)|"
                                 r"^(?:output|print|display|show) (?:the )?version|^likewise|^see\b|^synonym|^alias|"
                                 r"^ignored\b|^obsolete|^deprecated|^reserved\b|^undocumented|^this option", re.I)
 _PARENS = re.compile(r"\s*\([^()]{0,80}\)")
 _FIRST_CLAUSE = re.compile(r"^(.{8,220}?)(?:[.;:](?=\s|$)|\s--?\s|$)")
-_LEAD = re.compile(r"^(?:if set,?|when set,?|if specified,?|(?:with|when used with) -[\w-]{1,30},)\s+", re.I)
-_SUBJECT = re.compile(r"(?:this|the|that)\s+(?:file|directory|folder|entry|option|flag|variable|function|command|setting|"
+_LEAD = re.compile(r"^(?:if set,?|when set,?|if specified,?|by default,|(?:with|when used with) -[\w-]{1,30},)\s+", re.I)
+_SUBJECT = re.compile(r"(?:this|that)\s+\w+\s+(\w+)|(?:the)\s+(?:file|directory|folder|entry|option|flag|variable|function|command|setting|"
                       r"field|value|parameter|call|macro|constant)\s+(\w+)", re.I)
 _MARKUP = re.compile(r"[`*]{1,2}")
 _NOUN_LEADS = re.compile(r"^(?:this is|this file is|these are|it is|is|contains the|the file)\s+", re.I)
@@ -140,8 +140,8 @@ def rewrite(description: str) -> Clause | None:
         return None
     text = _LEAD.sub("", text)
     subject = _SUBJECT.match(text)
-    if subject and _base(subject.group(1).lower()):
-        text = text[subject.start(1):]  # "This directory contains X" -> "contains X"
+    if subject and _base(subject.group(subject.lastindex or 1).lower()):
+        text = text[subject.start(subject.lastindex or 1):]  # "This directory contains X" -> "contains X"
     m = _FIRST_CLAUSE.match(text)
     if not m:
         return None
@@ -149,12 +149,14 @@ def rewrite(description: str) -> Clause | None:
     if re.search(r"//|[{};<>=]|->|\w\(", clause):
         return None  # code, not a description
     words = clause.split()
-    if len(words) < 2 or len(words) > 20 or not words[0][0].isalpha():
+    if len(words) < 2 or len(words) > 20 or not words[0].strip(",.'\"").isalpha():
         return None
-    if words[0][0].isupper() and not (len(words[0]) > 1 and words[0][1:].isupper()):
+    if sum(w.isalpha() and len(w) >= 3 for w in words) < 2:
+        return None  # a row of a table of values, not a description
+    if words[0][0].isupper() and words[0][1:].islower():
         words[0] = words[0][0].lower() + words[0][1:]
     lead = 0
-    while lead < len(words) - 1 and words[lead].lower() in _ADVERBS and words[lead].lower() != "not":
+    while lead < len(words) - 1 and (words[lead].lower() in _ADVERBS or words[lead].endswith("ly")) and words[lead] != "not":
         lead += 1
     first = words[lead].lower()
     if first in ("do", "don't") and lead + 1 < len(words) and (words[lead + 1] == "not" or first == "don't"):
