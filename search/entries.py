@@ -77,6 +77,8 @@ _HEADINGS = frozenset(
     "DIAGNOSTICS CAVEATS HISTORY STANDARDS USAGE COMMANDS ARGUMENTS OVERVIEW INSTALLATION LICENSE WARNINGS "
     "SECURITY ERRORS FUNCTIONS CLASSES METHODS DATA VERSION MODULE PACKAGE CONTENTS ATTRIBUTES CONFORMING "
     "EXIT STATUS RETURN VALUE VERSIONS ACTIONS EXPRESSIONS OPERATORS TESTS SIGNALS COMMAND".split())
+_DOC_FIELDS = frozenset("return returns rtype raise raises except type yield yields note notes example examples see "
+                        "seealso deprecated version versionadded versionchanged todo warning".split())
 _VALUE_WORDS = frozenset("yes no none true false on off auto always never all null empty unlimited".split())
 _NOT_TERMS = frozenset("note notes example examples see also warning usage synopsis description options bugs "
                        "author authors copyright history name and or the a an if when".split())
@@ -182,6 +184,8 @@ def _marked(text: str, lines: list, i: int, at: int, content: str, section: str,
         return _make(text, at + lo, at + hi, at + md.end(), lines[i][1], section)
     field = _FIELD.match(head)
     if field:
+        if not field.group(1) and field.group(2).lower() in _DOC_FIELDS:
+            return None  # ":returns: ..." describes no term
         kind = "parameter" if field.group(1) else ""
         return _make(text, at + field.start(2), at + field.end(2), at + field.end(), _body_end(lines, i, -1, True), section, kind)
     adoc = _ADOC.match(head)

@@ -69,7 +69,7 @@ _LEAD = re.compile(r"^(?:if set,?|when set,?|if specified,?|by default,|(?:with|
 _SUBJECT = re.compile(r"(?:this|that)\s+\w+\s+(\w+)|(?:the)\s+(?:file|directory|folder|entry|option|flag|variable|function|command|setting|"
                       r"field|value|parameter|call|macro|constant)\s+(\w+)", re.I)
 _MARKUP = re.compile(r"[`*]{1,2}")
-_NOUN_LEADS = re.compile(r"^(?:this is|this file is|these are|it is|is|contains the|the file)\s+", re.I)
+_NOUN_LEADS = re.compile(r"^(?:this is|this file is|these are|it is)\s+", re.I)
 
 
 @dataclass
@@ -153,7 +153,7 @@ def rewrite(description: str) -> Clause | None:
         return None
     if sum(w.isalpha() and len(w) >= 3 for w in words) < 2:
         return None  # a row of a table of values, not a description
-    if words[0][0].isupper() and words[0][1:].islower():
+    if words[0][0].isupper() and (words[0][1:].islower() or len(words[0]) == 1):
         words[0] = words[0][0].lower() + words[0][1:]
     lead = 0
     while lead < len(words) - 1 and (words[lead].lower() in _ADVERBS or words[lead].endswith("ly")) and words[lead] != "not":
