@@ -202,6 +202,35 @@ def test_the_client_sends_its_key_to_a_real_server(sample_index: Settings, tiny_
         serving.close()
 
 
+def test_a_plain_client_reads_the_413_of_a_body_it_sends_whole(sample_index: Settings, tiny_qa_path: str,
+                                                              tmp_path: Path) -> None:
+    """A client that writes its whole 2 MiB body before it reads (Python's http.client, many
+    scripts) gets the 413 and its JSON, not a broken pipe: the server reads the rest first."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    serving = serve(sample_index.index_dir, tiny_qa_path, tmp_path / "log.txt")
+    url = next(serving)
+    try:
+        body = json.dumps({"query": "x" * (16 << 20)}).encode()  # more than the sockets buffer on loopback
+        for chunked in (False, True):  # a length over the limit, and a stream that passes it
+            connection = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=30)
+            if chunked:
+                connection.request("POST", "/search", body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+                                   headers={"Content-Type": "application/json"}, encode_chunked=True)
+            else:
+                connection.request("POST", "/search", body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 413, chunked
+            assert "over 1048576 bytes" in json.loads(response.read())["detail"]
+            connection.close()
+        with Client(url) as client:  # and the server goes on serving
+            assert client.search("rotated logs").hits
+    finally:
+        serving.close()
+
+
 def test_schemathesis_finds_no_failure_against_a_real_server(sample_index: Settings, tiny_qa_path: str,
                                                             tmp_path: Path) -> None:
     """Every check schemathesis has (response schemas, undocumented statuses, server errors, ...)

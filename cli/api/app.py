@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -91,7 +92,27 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(Guard, allowed_hosts=split_list(settings.allowed_hosts),
                        max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, stating what only the served index knows: the encoder's dimension,
+    the one value OpenAI's ``dimensions`` may take here. Made once the index is open."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    searcher = getattr(app.state, "searcher", None)
+    if searcher is None:  # not started: no index to read the dimension from, and nothing cached
+        return schema
+    dimension = searcher.index.params.dimension
+    field = schema["components"]["schemas"]["EmbeddingsRequest"]["properties"]["dimensions"]
+    field["anyOf"] = [{"type": "integer", "enum": [dimension]}, {"type": "null"}]
+    field["description"] = f"The encoder's dimension, {dimension}, when given (this server's encoder makes no other)."
+    app.openapi_schema = schema
+    return schema
 
 
 def _version() -> str:

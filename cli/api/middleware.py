@@ -6,6 +6,7 @@ own and buffer streaming responses). Its refusals use the API's one error shape,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -18,6 +19,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
+# A refused body is still read and dropped, this much and this long at most, before the answer
+# ("lingering close", as nginx does): a client that writes its whole body before it reads would
+# otherwise meet a closed socket (a broken pipe, or a reset that discards the 413) and never see
+# why. Reading costs no CPU to speak of; the bounds keep a client from holding the connection.
+LINGER_BYTES = 64 << 20
+LINGER_SECONDS = 10.0
 
 
 class Guard:
@@ -59,13 +66,18 @@ class Guard:
         if length is not None and not length.isdigit():
             await _refuse(send_with_id, 400, "the Content-Length header is not a number")
             return
+        too_large = f"the request body is over {self.max_body_bytes} bytes"
         if length is not None and int(length) > self.max_body_bytes:
-            await _refuse(send_with_id, 413, f"the request body is over {self.max_body_bytes} bytes")
+            # A client that waits for "100 Continue" has sent nothing yet: it reads the answer as it is.
+            if headers.get("expect", "").lower() != "100-continue":
+                await _linger(receive)
+            await _refuse(send_with_id, 413, too_large)
             return
         if scope.get("method") in ("POST", "PUT", "PATCH"):
             body = await _read_body(receive, self.max_body_bytes)
             if body is None:
-                await _refuse(send_with_id, 413, f"the request body is over {self.max_body_bytes} bytes")
+                await _linger(receive)
+                await _refuse(send_with_id, 413, too_large)
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send_with_id)
@@ -97,6 +109,21 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(parts)
+
+
+async def _linger(receive: Receive) -> None:
+    """Read and drop the rest of a refused body: :data:`LINGER_BYTES` and :data:`LINGER_SECONDS` at most."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LINGER_SECONDS
+    size = 0
+    while size <= LINGER_BYTES:
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            return
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
