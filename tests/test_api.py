@@ -155,6 +155,15 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_states_the_encoders_dimension(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    dimensions = spec["components"]["schemas"]["EmbeddingsRequest"]["properties"]["dimensions"]
+    dimension = client.post("/embed", json={"texts": ["x"]}).json()["dimension"]  # the tiny BERT's 32
+    assert {"type": "integer", "enum": [dimension]} in dimensions["anyOf"]
+    accepted = client.post("/v1/embeddings", json={"input": "x", "model": "m", "dimensions": dimension})
+    assert accepted.status_code == 200 and len(accepted.json()["data"][0]["embedding"]) == dimension
+
+
 def test_empty_index(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
     Index.open(Settings(index_dir=tmp_path, model_path=tiny_bert_path), create=True).close()
     with local(create_app(Settings(index_dir=tmp_path, qa_model_path=tiny_qa_path))) as client:

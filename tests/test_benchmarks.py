@@ -114,7 +114,6 @@ def test_search_benchmark_and_plot(tmp_path: Path, squad_dir: Path, tiny_bert_pa
     assert "http_side_by_side" not in result["sizes"][0] and side["first_chunks"] == 40
     assert side["first"]["n"] == side["this"]["n"] == 4 and side["ratio_median"] > 0
 
-    pytest.importorskip("matplotlib")
     png = tmp_path / "latency.png"
     subprocess.run([sys.executable, str(BENCHMARKS / "plot.py"), "--input", str(tmp_path / "search.json"),
                     "--output", str(png)], check=True, capture_output=True)
@@ -180,6 +179,7 @@ def test_corpus_round_trip(tmp_path: Path, squad_dir: Path) -> None:
     assert [p.stat().st_mtime_ns for p in files] == mtimes
 
 
+@pytest.mark.slow
 def test_load_benchmark_loses_no_request(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
     """8 clients on a real server while `bertsearch index` commits 20 generations and rebuilds."""
     proc = subprocess.run(
