@@ -43,13 +43,13 @@ PCS = 64  # principal components the perturbations follow
 
 
 def main(args: Any) -> dict[str, Any]:
-    from bertsearch.indexer import vectors as vectors_module
+    from bertsearch.indexer import faiss_kinds
     from bertsearch.indexer.vectors import VectorIndex
 
     if args.ef_construction:  # to compare graph qualities; the product uses its constant
-        vectors_module.HNSW_EF_CONSTRUCTION = args.ef_construction
+        faiss_kinds.HNSW_EF_CONSTRUCTION = args.ef_construction
     if args.m:
-        vectors_module.HNSW_M = args.m
+        faiss_kinds.HNSW_M = args.m
 
     sizes = [int(s) for s in (args.sizes or ("3000" if args.smoke else "1000000")).split(",")]
     kinds = [k.strip() for k in args.kinds.split(",")]
@@ -93,7 +93,7 @@ def main(args: Any) -> dict[str, Any]:
         del vectors
     return {
         "what": "FAISS index kinds through VectorIndex: index part of a search, recall@10 vs exact, memory, files",
-        "hnsw": {"M": vectors_module.HNSW_M, "ef_construction": vectors_module.HNSW_EF_CONSTRUCTION},
+        "hnsw": {"M": faiss_kinds.HNSW_M, "ef_construction": faiss_kinds.HNSW_EF_CONSTRUCTION},
         "vectors": source,
         "k": K,
         "ef_search": efs,
