@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import json
 import os
 import platform
-import re
 import resource
 import socket
 import subprocess
@@ -27,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bertsearch.search.training.corpus import pid_of_path, write_corpus  # noqa: F401  (the scripts' c.write_corpus)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -264,45 +264,19 @@ def squad_v1_dev(squad_dir: Path) -> Path:
 
 
 def load_squad(path: Path, max_paragraphs: int | None = None) -> tuple[list[Paragraph], list[Question]]:
-    """The paragraphs and questions of a SQuAD file (plain or gzipped JSON), in file order."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)
+    """The paragraphs and questions of a SQuAD file (plain or gzipped JSON), in file order: the first
+    ``max_paragraphs`` paragraphs and their questions (read by ``bertsearch.search.training.squad``)."""
+    from bertsearch.search.training.squad import squad_paragraphs
+
     paragraphs: list[Paragraph] = []
     questions: list[Question] = []
-    for article in data["data"]:
-        for para in article["paragraphs"]:
-            if max_paragraphs is not None and len(paragraphs) >= max_paragraphs:
-                return paragraphs, questions
-            pid = len(paragraphs)
-            paragraphs.append(Paragraph(pid, article.get("title", ""), para["context"]))
-            for qa in para["qas"]:
-                answers = tuple(a["text"] for a in qa.get("answers", []))
-                questions.append(Question(qa["id"], qa["question"], pid, answers))
+    for para in squad_paragraphs(path):
+        if max_paragraphs is not None and para.pid >= max_paragraphs:
+            break
+        paragraphs.append(Paragraph(para.pid, para.title, para.context))
+        questions.extend(Question(ex.id, ex.question, para.pid, tuple(a.text for a in ex.answers))
+                         for ex in para.examples)
     return paragraphs, questions
-
-
-def write_corpus(paragraphs: Sequence[Paragraph], folder: Path) -> Path:
-    """Write each paragraph as a document ``<article>/<pid>.txt`` (unchanged files are left alone,
-    so a warm ``bertsearch index`` sees nothing new). Returns the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for p in paragraphs:
-        path = folder / _slug(p.title) / f"{p.pid:05d}.txt"
-        with contextlib.suppress(OSError):
-            if path.read_text(encoding="utf-8") == p.context:
-                continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(p.context, encoding="utf-8")
-    return folder
-
-
-def pid_of_path(path: str) -> int:
-    """The paragraph index of a document written by :func:`write_corpus`."""
-    return int(Path(path).stem)
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:80] or "untitled"
 
 
 def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name: str = "squad-v1.1-dev",

@@ -19,6 +19,7 @@ from bertsearch.search.training.squad import (
     load_squad,
     make_train_features,
     remove_answer_sentences,
+    squad_paragraphs,
     tokenize_windows,
 )
 
@@ -57,6 +58,32 @@ def test_load_plain_and_gzipped_v1_and_v2(tmp_path: Path) -> None:
         assert not examples[0].is_impossible and examples[1].is_impossible
         assert examples[0].title == "Eiffel"
     assert len(load_squad(plain, limit=1)) == 1
+
+
+def test_paragraphs_in_file_order_with_their_questions(tmp_path: Path) -> None:
+    data = {"version": "1.1", "data": [
+        {"title": "Eiffel", "paragraphs": [
+            {"context": CONTEXT, "qas": [{"id": "a", "question": "When?", "answers": [_answer("1889")]}]},
+            {"context": "No questions here.", "qas": []},
+        ]},
+        {"title": "Rivers", "paragraphs": [
+            {"context": "The Nile flows north.", "qas": [
+                {"id": "b", "question": "Where?", "answers": [_answer("north", "The Nile flows north.")]},
+                {"id": "c", "question": "Who?", "answers": []},
+            ]},
+        ]},
+    ]}
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    paragraphs = list(squad_paragraphs(path))
+    assert [(p.pid, p.title, len(p.examples)) for p in paragraphs] == [(0, "Eiffel", 1), (1, "Eiffel", 0), (2, "Rivers", 2)]
+    assert [e.id for p in paragraphs for e in p.examples] == [e.id for e in load_squad(path)] == ["a", "b", "c"]
+    assert paragraphs[2].examples[1].is_impossible and paragraphs[2].examples[0].context == "The Nile flows north."
+    data["data"][1]["paragraphs"][0]["qas"][0].pop("question")
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert len(load_squad(path, limit=1)) == 1  # the broken question is never reached
+    with pytest.raises(ConfigError, match="not in the SQuAD layout"):
+        list(squad_paragraphs(path))
 
 
 def test_missing_or_malformed_file_is_a_config_error(tmp_path: Path) -> None:

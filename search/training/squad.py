@@ -15,7 +15,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -76,6 +76,55 @@ def read_squad_json(path: str | Path) -> dict[str, Any]:
     return obj
 
 
+@dataclass(frozen=True)
+class SquadParagraph:
+    """One paragraph of a SQuAD file with its questions.
+
+    Attributes:
+        pid: Its place among the file's paragraphs (0-based, file order).
+        title: The article's title.
+        context: The paragraph.
+        examples: Its questions, in file order.
+    """
+
+    pid: int
+    title: str
+    context: str
+    examples: tuple[SquadExample, ...]
+
+
+def squad_paragraphs(path: str | Path) -> Iterator[SquadParagraph]:
+    """The paragraphs of a SQuAD v1 or v2 file with their questions, in file order.
+
+    The file is read at once; the paragraphs are made as they are taken.
+
+    Raises:
+        ConfigError: The file cannot be read or is not in the SQuAD layout (the layout when the
+            paragraph is reached).
+    """
+    return _paragraphs(read_squad_json(path), path)
+
+
+def _paragraphs(obj: dict[str, Any], path: str | Path) -> Iterator[SquadParagraph]:
+    pid = 0
+    try:
+        for article in obj["data"]:
+            title = article.get("title", "")
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                examples: list[SquadExample] = []
+                for qa in paragraph["qas"]:
+                    answers = tuple(
+                        SquadAnswer(a["text"], int(a["answer_start"])) for a in qa.get("answers", [])
+                    )
+                    impossible = bool(qa.get("is_impossible", False)) or not answers
+                    examples.append(SquadExample(str(qa["id"]), qa["question"], context, answers, impossible, title))
+                yield SquadParagraph(pid, title, context, tuple(examples))
+                pid += 1
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not in the SQuAD layout: {exc!r}") from exc
+
+
 def load_squad(path: str | Path, limit: int | None = None) -> list[SquadExample]:
     """Load the questions of a SQuAD v1 or v2 file, in file order.
 
@@ -86,25 +135,12 @@ def load_squad(path: str | Path, limit: int | None = None) -> list[SquadExample]
     Raises:
         ConfigError: The file cannot be read or is not in the SQuAD layout.
     """
-    obj = read_squad_json(path)
     examples: list[SquadExample] = []
-    try:
-        for article in obj["data"]:
-            title = article.get("title", "")
-            for paragraph in article["paragraphs"]:
-                context = paragraph["context"]
-                for qa in paragraph["qas"]:
-                    answers = tuple(
-                        SquadAnswer(a["text"], int(a["answer_start"])) for a in qa.get("answers", [])
-                    )
-                    impossible = bool(qa.get("is_impossible", False)) or not answers
-                    examples.append(
-                        SquadExample(str(qa["id"]), qa["question"], context, answers, impossible, title)
-                    )
-                    if limit is not None and len(examples) >= limit:
-                        return examples
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path} is not in the SQuAD layout: {exc!r}") from exc
+    for paragraph in squad_paragraphs(path):
+        for example in paragraph.examples:
+            examples.append(example)
+            if limit is not None and len(examples) >= limit:
+                return examples
     return examples
 
 
