@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bertsearch.search.retrieval import DEFAULT_MODE
 
@@ -104,18 +104,12 @@ class EmbeddingsRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    input: EmbedText | list[EmbedText] = Field(description="A text or a list of texts (token arrays are not accepted).")
+    input: EmbedText | Annotated[list[EmbedText], Field(min_length=1, max_length=MAX_EMBED_TEXTS)] = Field(
+        description=f"A text or a list of 1 to {MAX_EMBED_TEXTS} texts (token arrays are not accepted).")
     model: str = Field(max_length=256, description="Ignored: the index's encoder makes every vector.")
     encoding_format: Literal["float", "base64"] = Field(default="float", description="base64: little-endian float32.")
     dimensions: int | None = Field(default=None, ge=1, description="Must be the encoder's dimension when given.")
     user: str | None = Field(default=None, max_length=256)
-
-    @field_validator("input")
-    @classmethod
-    def _bounded(cls, value: Any) -> Any:
-        if isinstance(value, list) and not 1 <= len(value) <= MAX_EMBED_TEXTS:
-            raise ValueError(f"give 1 to {MAX_EMBED_TEXTS} texts")
-        return value
 
 
 class EmbeddingItem(BaseModel):
