@@ -148,6 +148,7 @@ def test_server_switches_generation_without_failing_requests(
     assert failures == []
 
 
+@pytest.mark.slow
 def test_serve_with_two_workers_answers_and_follows_the_index(tmp_path: Path, tiny_bert_path: str,
                                                               tiny_qa_path: str, db_url: str) -> None:
     """Two server processes on one database (SQLite, and PostgreSQL when configured) both pick up

@@ -79,6 +79,7 @@ def test_embed_routes_and_their_limits(sample_index: Settings) -> None:
             assert "detail" in response.json()
 
 
+@pytest.mark.slow
 def test_the_openai_client_gets_the_vectors_of_bertsearch_embed(sample_index: Settings, tiny_qa_path: str,
                                                                tmp_path: Path) -> None:
     import openai

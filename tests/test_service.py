@@ -186,6 +186,7 @@ def test_bad_keys_files_are_config_errors(tmp_path: Path) -> None:
             KeyRing.from_settings(Settings(api_keys_file=tmp_path / "keys"))
 
 
+@pytest.mark.slow
 def test_the_client_sends_its_key_to_a_real_server(sample_index: Settings, tiny_qa_path: str, tmp_path: Path) -> None:
     serving = serve(sample_index.index_dir, tiny_qa_path, tmp_path / "log.txt", "--host", "127.0.0.1",
                     env={"BERTSEARCH_API_KEYS": f"{READ_KEY}"})
@@ -202,6 +203,7 @@ def test_the_client_sends_its_key_to_a_real_server(sample_index: Settings, tiny_
         serving.close()
 
 
+@pytest.mark.slow
 def test_a_plain_client_reads_the_413_of_a_body_it_sends_whole(sample_index: Settings, tiny_qa_path: str,
                                                               tmp_path: Path) -> None:
     """A client that writes its whole 2 MiB body before it reads (Python's http.client, many
@@ -231,6 +233,7 @@ def test_a_plain_client_reads_the_413_of_a_body_it_sends_whole(sample_index: Set
         serving.close()
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_failure_against_a_real_server(sample_index: Settings, tiny_qa_path: str,
                                                             tmp_path: Path) -> None:
     """Every check schemathesis has (response schemas, undocumented statuses, server errors, ...)

@@ -80,6 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return python, wheel
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_shipped_head_and_only_the_bertsearch_name(installed: tuple[Path, Path]) -> None:
     _, wheel = installed
     names = zipfile.ZipFile(wheel).namelist()
@@ -89,6 +90,7 @@ def test_the_wheel_holds_the_shipped_head_and_only_the_bertsearch_name(installed
     assert any(n.startswith("bertsearch/migrations/versions/") for n in names)
 
 
+@pytest.mark.slow
 def test_the_installed_head_answers_offline(installed: tuple[Path, Path], tmp_path: Path) -> None:
     python, _ = installed
     env = {k: v for k, v in os.environ.items()
