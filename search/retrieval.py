@@ -14,29 +14,30 @@ missing scores up, where a chunk missing from a list used to get that list's low
 paragraph MRR@10 from 0.8795 to 0.8845 and recall@5 from 0.9627 to 0.9653; standardising ranked
 better than min-max normalisation (0.8845 / 0.9653 against 0.8802 / 0.9633). ``w`` is fitted on
 SQuAD *train* questions (``bertsearch.search.training.calibrate``) and shipped in
-``answer_model.json``.
+``answer_model.json``; the caller passes it in (:class:`~bertsearch.search.confidence.AnswerModel`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertsearch.indexer.common.errors import InvalidQuery
+# Not this module's: re-exported while benchmarks/eval_retrieval.py imports it from here.
+from bertsearch.search.confidence import answer_model  # noqa: F401
 from bertsearch.search.types import Hit
 
-__all__ = ["DEFAULT_MODE", "MODES", "AnswerModel", "Hybrid", "Ranked", "answer_model", "check_mode", "fuse", "retrieve_hits"]
+if TYPE_CHECKING:
+    from bertsearch.search.confidence import AnswerModel
+
+__all__ = ["DEFAULT_MODE", "MODES", "Hybrid", "Ranked", "check_mode", "fuse", "retrieve_hits"]
 
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_MODE = "hybrid"
-MODEL_FILE = Path(__file__).resolve().parent / "answer_model.json"
 
 
 @dataclass(frozen=True)
@@ -50,43 +51,6 @@ class Ranked:
     ranks: dict[str, int]
     dense_score: float | None
     lexical_score: float | None
-
-
-@dataclass(frozen=True)
-class AnswerModel:
-    """The fitted parts of retrieval and answering (see ``answer_model.json``).
-
-    Attributes:
-        dense_weight: ``w`` of the hybrid fusion.
-        depth: Chunks taken from each retriever before fusing.
-        coefficients: Logistic-regression weights of the answer confidence, by feature name.
-        intercept: Its intercept.
-        threshold: The default minimum confidence of an answer.
-        definitions: The confidence of answers to questions that ask for a term of a definition
-            list (:mod:`bertsearch.search.definitions`, ``searcher.definition_confidence``):
-            ``{"coefficients": {...}, "intercept": ..., "fitted": {...}}``; empty when not fitted
-            (then no definition answers are given).
-    """
-
-    dense_weight: float
-    depth: int
-    coefficients: dict[str, float]
-    intercept: float
-    threshold: float
-    fitted: dict[str, Any]
-    definitions: dict[str, Any]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnswerModel:
-        return cls(float(data["dense_weight"]), int(data["depth"]), {k: float(v) for k, v in data["coefficients"].items()},
-                   float(data["intercept"]), float(data["threshold"]), dict(data.get("fitted", {})),
-                   dict(data.get("definitions", {})))
-
-
-@lru_cache(maxsize=1)
-def answer_model() -> AnswerModel:
-    """The shipped fit (read once)."""
-    return AnswerModel.from_dict(json.loads(MODEL_FILE.read_text(encoding="utf-8")))
 
 
 def check_mode(mode: str) -> str:
@@ -188,7 +152,7 @@ def single(scored: list[tuple[int, float]], mode: str) -> list[Ranked]:
 
 
 def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | None, mode: str,
-                  catch_up: Any = None, ef_search: int | None = None) -> list[Hit]:
+                  catch_up: Any = None, ef_search: int | None = None, *, fit: AnswerModel) -> list[Hit]:
     """The ``k`` best passages of ``index`` for ``query`` in ``mode``, read from one snapshot.
 
     ``encode(text)`` gives the query vector (not called in the lexical mode). When a chunk found
@@ -196,16 +160,17 @@ def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | 
     ``catch_up()``, if given, brings the index to the newest generation and the search runs once
     more on it, so the answer is whole rather than short of the chunks that changed.
     ``ef_search``: HNSW candidates per query (an approximate index; the setting when ``None``).
+    ``fit``: the answer model, whose ``dense_weight`` and ``depth`` the hybrid mode fuses with.
     """
-    hits, vanished = _retrieve_once(index, encode, query, k, path_glob, mode, ef_search)
+    hits, vanished = _retrieve_once(index, encode, query, k, path_glob, mode, ef_search, fit)
     if vanished and catch_up is not None:
         catch_up()
-        hits, _ = _retrieve_once(index, encode, query, k, path_glob, mode, ef_search)
+        hits, _ = _retrieve_once(index, encode, query, k, path_glob, mode, ef_search, fit)
     return hits
 
 
 def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str | None,
-                   mode: str, ef_search: int | None) -> tuple[list[Hit], int]:
+                   mode: str, ef_search: int | None, fit: AnswerModel) -> tuple[list[Hit], int]:
     snapshot = index.snapshot  # one generation for the whole request
     if mode == "lexical":
         ranked = single(index.search_lexical(query, k, path_glob=path_glob, snapshot=snapshot), "lexical")
@@ -213,7 +178,6 @@ def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str |
         ranked = single(index.search(encode(query), k, path_glob=path_glob, snapshot=snapshot, ef_search=ef_search),
                         "dense")
     else:
-        fit = answer_model()
         found = Hybrid.search(index, encode(query), query, max(k, fit.depth), path_glob=path_glob,
                               snapshot=snapshot, ef_search=ef_search)
         ranked = found.fuse(fit.dense_weight, k)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from bertsearch.cli.api import create_app
 from bertsearch.indexer import Index, Settings
 from bertsearch.search.definitions import asks_for, entries, term_end
-from bertsearch.search.retrieval import answer_model
+from bertsearch.search.confidence import answer_model
 from bertsearch.search.searcher import Searcher
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -12,7 +12,9 @@ from bertsearch.indexer.common.errors import IndexNotFound, InvalidQuery
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import Answer, AskResult, Hit, SearchResult, Searcher
-from bertsearch.search.searcher import PASSAGE_TEMPERATURE, _merge, _passage_weights
+from bertsearch.search.answers import PASSAGE_TEMPERATURE
+from bertsearch.search.answers import merge as _merge
+from bertsearch.search.answers import passage_weights as _passage_weights
 
 LOW = 0.0  # a threshold every span clears
 HIGH = 1.0  # a threshold no span clears
@@ -245,8 +247,7 @@ def test_a_search_behind_a_writer_catches_up_instead_of_dropping_hits(tmp_path: 
 
 
 def test_the_shipped_confidence_model_reads_what_answers_carry() -> None:
-    from bertsearch.search.retrieval import answer_model
-    from bertsearch.search.searcher import confidence, confidence_features
+    from bertsearch.search.confidence import answer_model, confidence, confidence_features
 
     fit = answer_model()
     hit = Hit(score=0.5, chunk_id=1, document_id=1, path="a.txt", title="a", text="x", start=0, end=1,

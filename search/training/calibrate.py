@@ -11,7 +11,7 @@
    answer: questions of other train articles, and near-miss rewrites of corpus questions
    (:mod:`bertsearch.search.training.perturb`). Each of the top answers is labelled right when its
    F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
-   regression on :func:`bertsearch.search.searcher.confidence_features` is fitted (Newton, L2 1e-3).
+   regression on :func:`bertsearch.search.confidence.confidence_features` is fitted (Newton, L2 1e-3).
 4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
    right top answers above it (so that right answers are not dropped).
 
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bertsearch.search.confidence import probability
 from bertsearch.search.training.metrics import f1_score
 from bertsearch.search.training.squad import SquadExample, load_squad
 
@@ -115,7 +116,8 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float) -> dict[str, Any]:
     x = np.array([[a["features"][k] for k in FEATURES] for r in rows for a in r["answers"]])
     y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for r in rows for a in r["answers"]])
     w, b = logistic(x, y)
-    conf = lambda f: 1.0 / (1.0 + math.exp(-(b + sum(wi * f[k] for wi, k in zip(w, FEATURES)))))  # noqa: E731
+    coefficients = {k: float(wi) for k, wi in zip(FEATURES, w)}
+    conf = lambda f: probability(b, coefficients, f)  # noqa: E731 (the runtime's confidence, at this fit)
     right_tops = sorted(conf(r["answers"][0]["features"]) for r in rows
                         if r["answerable"] and r["answers"] and r["answers"][0]["f1"] >= 0.5)
     threshold = right_tops[int((1.0 - keep) * len(right_tops))] if right_tops else 0.0
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     from bertsearch.indexer import Index, Settings
-    from bertsearch.search import retrieval
+    from bertsearch.search.confidence import MODEL_FILE, AnswerModel
     from bertsearch.search.searcher import Searcher
     from bertsearch.search.training.perturb import add_perturbed_negatives
 
@@ -169,11 +171,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unanswerable = [e.question for e in outside[: args.unanswerable // 2]] + [e.question for e in near[: args.unanswerable // 2]]
     with Searcher.open(settings) as searcher:
         fusion = fit_fusion(searcher, asked, pids, args.depth)
-        model = json.loads(retrieval.MODEL_FILE.read_text(encoding="utf-8"))
-        model.update(dense_weight=fusion["dense_weight"], depth=args.depth)
-        args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
-        retrieval.MODEL_FILE = args.out
-        retrieval.answer_model.cache_clear()
+    model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    model.update(dense_weight=fusion["dense_weight"], depth=args.depth)
+    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    # The answers are read as ask reads them with the fitted fusion (the confidence is refitted below).
+    with Searcher.open(settings, answer_model=AnswerModel.from_dict(model)) as searcher:
         rows = collect(searcher, [(q.question, tuple(a.text for a in q.answers)) for q in asked]
                        + [(q, ()) for q in unanswerable], args.passages, top=5)
     fit = fit_confidence(rows, args.keep)

@@ -1,15 +1,16 @@
 """Fit the confidence of definition-list answers (:mod:`bertsearch.search.definitions`).
 
-``python -m bertsearch.search.training.fit_definitions``
+``python -m bertsearch.search.training.fit_definitions [--folder DIR] [--questions FILE] [--out FILE]``
 
-The fitting set is ``tests/fixtures/techdocs_tune/`` (man pages and pydoc text) and its questions
-``techdocs_tune_questions.json``; the reported set, ``techdocs/``, is never read here. The folder is
-indexed with ``Index.update``, each question retrieves its passages as ``ask`` does (hybrid, the
+The fitting set is a checkout's ``tests/fixtures/techdocs_tune/`` (man pages and pydoc text; the
+default ``--folder``, relative to the current folder: run it from the repository's root) and its
+questions ``techdocs_tune_questions.json`` beside it; the reported set, ``techdocs/``, is never read
+here. The folder is indexed with ``Index.update``, each question retrieves its passages as ``ask`` does (hybrid, the
 default number of passages), and each definition answer the question gets (up to
 ``MAX_DEFINITION_ANSWERS``), and each of the reader's top answers to it, is labelled right when a gold answer is the term or one of its forms
 (``-k`` or ``--keep`` of ``-k --keep``; stricter than the benchmark's ``answer_matches``, which
 lets ``--unidirectional-new-file`` pass for ``--new-file``). One logistic regression over both
-kinds (:func:`bertsearch.search.searcher.definition_confidence`) is written into ``answer_model.json`` under ``definitions``; the rest
+kinds (:func:`bertsearch.search.confidence.definition_confidence`) is written into ``answer_model.json`` under ``definitions``; the rest
 of the file is kept.
 """
 
@@ -26,39 +27,40 @@ from typing import Any
 import numpy as np
 
 from bertsearch.search.training.calibrate import logistic
-from bertsearch.search.training.metrics import _loose
+from bertsearch.search.training.metrics import loose
 
 FEATURES = ("definition", "similarity", "margin", "overlap", "log_weight", "reader_logit")
 READER_ANSWERS = 5
-REPO = Path(__file__).resolve().parents[2]
-TUNE = REPO / "tests" / "fixtures" / "techdocs_tune"
+TUNE = Path("tests") / "fixtures" / "techdocs_tune"  # the default --folder, from a checkout's root
 
 
 def is_right(term: str, golds: list[str]) -> bool:
     """Whether a gold answer is ``term`` or one of its forms (see the module docstring)."""
-    forms = {_loose(term)} | {_loose(f) for f in re.split(r"[,\s]+", term) if f}
-    return any(_loose(g) in forms for g in golds)
+    forms = {loose(term)} | {loose(f) for f in re.split(r"[,\s]+", term) if f}
+    return any(loose(g) in forms for g in golds)
 
 
 def collect(searcher: Any, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per question that gets definition answers: the features of its definition answers and of
     the reader's top answers (the reader's own confidence as a logit), and whether each is right."""
+    from bertsearch.search.answers import MAX_DEFINITION_ANSWERS, passage_weights
+    from bertsearch.search.confidence import definition_features, reader_features
     from bertsearch.search.definitions import definition_answers
-    from bertsearch.search.searcher import (DEFAULT_PASSAGES, MAX_DEFINITION_ANSWERS, _passage_weights,
-                                            _reader_features, definition_features)
+    from bertsearch.search.searcher import DEFAULT_PASSAGES
 
+    encode = searcher.index.encoder.encode
     rows = []
     for q in questions:
         hits = searcher.retrieve(q["q"], DEFAULT_PASSAGES, mode="hybrid")
         texts = [h.text for h in hits]
-        found = definition_answers(q["q"], texts, searcher._encode_texts)[:MAX_DEFINITION_ANSWERS]
+        found = definition_answers(q["q"], texts, encode)[:MAX_DEFINITION_ANSWERS]
         if not found:
             continue
-        weights = _passage_weights([h.score for h in hits], "hybrid")
+        weights = passage_weights([h.score for h in hits], "hybrid")
         answers = [{"text": texts[d.passage_index][d.entry.start:d.entry.end], **definition_features(d, weights)}
                    for d in found]
         read = [(a, f) for a, f in searcher.read_answers(q["q"], hits, "hybrid") if a.source == "reader"]
-        answers += [{"text": a.text, **_reader_features(f)} for a, f in read[:READER_ANSWERS]]
+        answers += [{"text": a.text, **reader_features(f, searcher.answer_model)} for a, f in read[:READER_ANSWERS]]
         for a in answers:
             a["right"] = is_right(a["text"], q["answers"])
         rows.append({"q": q["q"], "answers": answers})
@@ -93,31 +95,37 @@ def _before(row: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from bertsearch.indexer import Index, Settings
-    from bertsearch.search import retrieval
+    from bertsearch.search.confidence import MODEL_FILE, AnswerModel
     from bertsearch.search.searcher import Searcher
 
     p = argparse.ArgumentParser(prog="python -m bertsearch.search.training.fit_definitions", description=__doc__)
-    p.add_argument("--out", type=Path, default=retrieval.MODEL_FILE, help="answer_model.json to update")
+    p.add_argument("--folder", type=Path, default=TUNE,
+                   help=f"the tuning documents (default: {TUNE}, from the repository's root)")
+    p.add_argument("--questions", type=Path, default=None,
+                   help="their questions (default: FOLDER_questions.json beside the folder)")
+    p.add_argument("--out", type=Path, default=MODEL_FILE, help="answer_model.json to update (default: the installed one)")
     args = p.parse_args(argv)
+    questions_file = args.questions or args.folder.parent / f"{args.folder.name}_questions.json"
+    if not args.folder.is_dir():
+        p.error(f"no folder {args.folder}: give --folder, the tuning set (tests/fixtures/techdocs_tune of a checkout)")
+    if not questions_file.is_file():
+        p.error(f"no file {questions_file}: give --questions, the tuning set's questions")
     began = time.time()
-    questions = json.loads((TUNE.parent / "techdocs_tune_questions.json").read_text(encoding="utf-8"))["questions"]
+    questions = json.loads(questions_file.read_text(encoding="utf-8"))["questions"]
     model = json.loads(args.out.read_text(encoding="utf-8"))
+    # The reader's answers as ask ranks them without definition answers (the fit's baseline).
+    bare = AnswerModel.from_dict({k: v for k, v in model.items() if k != "definitions"})
     with tempfile.TemporaryDirectory() as tmp:
-        # The reader's answers as ask ranks them without definition answers (the fit's baseline).
-        bare = Path(tmp) / "answer_model.json"
-        bare.write_text(json.dumps({k: v for k, v in model.items() if k != "definitions"}), encoding="utf-8")
-        retrieval.MODEL_FILE = bare
-        retrieval.answer_model.cache_clear()
         settings = Settings(index_dir=Path(tmp) / "index")
         with Index.open(settings, create=True) as index:
-            index.update(TUNE)
-        with Searcher.open(settings) as searcher:
+            index.update(args.folder)
+        with Searcher.open(settings, answer_model=bare) as searcher:
             rows = collect(searcher, questions)
     result = fit(rows)
     model["definitions"] = {
         "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
-        "fitted": {"data": f"tests/fixtures/techdocs_tune: {len(questions)} questions about "
-                           f"{len(list(TUNE.rglob('*.txt')))} documents (man pages and pydoc text); "
+        "fitted": {"data": f"{args.folder.as_posix()}: {len(questions)} questions about "
+                           f"{len(list(args.folder.rglob('*.txt')))} documents (man pages and pydoc text); "
                            "never the reported techdocs set",
                    "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
                    **result, "seconds": round(time.time() - began, 1)},

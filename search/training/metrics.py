@@ -96,9 +96,9 @@ def squad_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, st
 def answer_matches(answer: str, golds: Sequence[str]) -> bool:
     """Whether an answer to a technical-docs question is right: a gold answer inside it (and it at
     most 40 characters longer, so a whole paragraph does not count), or F1 >= 0.5 with one."""
-    a = _loose(answer)
+    a = loose(answer)
     for gold in golds:
-        g = _loose(gold)
+        g = loose(gold)
         if g and g in a and len(a) <= len(g) + 40:
             return True
         if f1_score(answer, gold) >= 0.5:
@@ -106,5 +106,6 @@ def answer_matches(answer: str, golds: Sequence[str]) -> bool:
     return False
 
 
-def _loose(text: str) -> str:
+def loose(text: str) -> str:
+    """``text`` lower-cased, its white space collapsed, without punctuation at its ends."""
     return re.sub(r"\s+", " ", text.lower()).strip().strip(string.punctuation + " ")
