@@ -16,6 +16,8 @@ from bertsearch.indexer.common.errors import (
     IndexCorrupt,
     IndexLocked,
     IndexNotFound,
+    InvalidGlob,
+    InvalidQuery,
     ModelLoadError,
     ModelMismatch,
     StorageError,
@@ -25,8 +27,8 @@ from bertsearch.indexer.common.settings import Settings
 
 __all__ = [
     "BertsearchError", "ChunkRecord", "ConfigError", "DocumentNotFound", "DocumentRecord", "Encoder",
-    "Index", "IndexCorrupt", "IndexLocked", "IndexNotFound", "IndexSummary", "ModelLoadError",
-    "ModelMismatch", "Settings", "StorageError", "UnsupportedDocument",
+    "Index", "IndexCorrupt", "IndexLocked", "IndexNotFound", "IndexSummary", "InvalidGlob", "InvalidQuery",
+    "ModelLoadError", "ModelMismatch", "Settings", "StorageError", "UnsupportedDocument",
 ]
 
 _WHERE = {
