@@ -51,7 +51,8 @@ def main(args: Any) -> dict[str, Any]:
 
 def evaluate(args: Any, paragraphs: list, questions: list, precision: str) -> dict[str, Any]:
     from bertsearch.indexer.index import Index
-    from bertsearch.search.retrieval import Hybrid, answer_model
+    from bertsearch.search.confidence import answer_model
+    from bertsearch.search.retrieval import Hybrid
 
     tag = "" if precision == "auto" else f"-{precision}"
     settings, built = c.squad_index(args, paragraphs, name="squad-v1.1-dev" + tag, precision=precision)

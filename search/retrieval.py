@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bertsearch.indexer.common.errors import InvalidQuery
-# Not this module's: re-exported while benchmarks/eval_retrieval.py imports it from here.
-from bertsearch.search.confidence import answer_model  # noqa: F401
 from bertsearch.search.types import Hit
 
 if TYPE_CHECKING:
