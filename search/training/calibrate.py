@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,11 @@ import numpy as np
 
 from bertsearch.search.confidence import probability
 from bertsearch.search.training.metrics import f1_score
-from bertsearch.search.training.squad import SquadExample, load_squad
+from bertsearch.search.training.corpus import write_corpus
+from bertsearch.search.training.squad import SquadExample, SquadParagraph, load_squad
 
 FEATURES = ("log_reader", "log_null", "span_logit", "log_weight", "dense_rank1", "lexical_rank1", "both")
 GRID = [round(0.05 * i, 2) for i in range(21)]
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:80] or "untitled"
 
 
 def build_corpus(examples: list[SquadExample], articles: int, seed: int, folder: Path) -> tuple[dict[str, int], list[str]]:
@@ -49,13 +45,12 @@ def build_corpus(examples: list[SquadExample], articles: int, seed: int, folder:
     random.Random(seed).shuffle(titles)
     chosen, others = set(titles[:articles]), titles[articles:]
     pids: dict[str, int] = {}
+    paragraphs = []
     for e in examples:
         if e.title in chosen and e.context not in pids:
             pids[e.context] = len(pids)
-            path = folder / _slug(e.title) / f"{pids[e.context]:05d}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                path.write_text(e.context, encoding="utf-8")
+            paragraphs.append(SquadParagraph(pid=pids[e.context], title=e.title, context=e.context, examples=()))
+    write_corpus(paragraphs, folder)
     return pids, others
 
 
