@@ -17,10 +17,7 @@ Run: ``python benchmarks/encode.py`` (needs ``pip install -e '.[bench]'``).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -34,6 +31,9 @@ from bertsearch.indexer.common import torch_thread
 from bertsearch.indexer.common.precision import resolve
 from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
 from bertsearch.indexer.common.settings import Settings
+from bertsearch.search.training.squad import squad_paragraphs
+
+import _common as c
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SQUAD = HERE.parent.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
@@ -41,43 +41,12 @@ DEFAULT_SQUAD = HERE.parent.parent / "shared" / "data" / "squad" / "dev-v1.1.jso
 
 def squad_chunks(path: Path, tokenizer, max_tokens: int, overlap: int, limit: int) -> list[str]:
     """The first ``limit`` chunks of the SQuAD paragraphs, each paragraph a document."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)
     texts: list[str] = []
-    for article in data["data"]:
-        for paragraph in article["paragraphs"]:
-            texts.extend(c.text for c in chunk_text(paragraph["context"], tokenizer, max_tokens, overlap))
-            if len(texts) >= limit:
-                return texts[:limit]
+    for paragraph in squad_paragraphs(path):
+        texts.extend(c.text for c in chunk_text(paragraph.context, tokenizer, max_tokens, overlap))
+        if len(texts) >= limit:
+            return texts[:limit]
     return texts
-
-
-def machine(load_at_start: list[float] | None) -> dict:
-    """What the numbers were measured on."""
-    model = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count()
-    return {
-        "cpu": model,
-        "cpus_available": cpus,
-        "native_bf16": cpu_has_native_bf16(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average_at_start": load_at_start,
-        "load_average_at_end": _load(),
-    }
-
-
-def _load() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def main() -> None:
@@ -92,7 +61,7 @@ def main() -> None:
                              "Runtime is installed, bf16 when the CPU has native bf16)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "encode.json")
     args = parser.parse_args()
-    load_at_start = _load()
+    load_at_start = c.load_average()
     if not args.squad.is_file():
         parser.exit(2, f"Error: SQuAD file not found: {args.squad} (pass --squad)\n")
 
@@ -174,7 +143,7 @@ def main() -> None:
         "benchmark": "encode",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/encode.py " + " ".join(sys.argv[1:]),
-        "machine": machine(load_at_start),
+        "machine": c.machine(load_at_start),
         "versions": {
             "torch": torch.__version__,
             "transformers": transformers.__version__,
