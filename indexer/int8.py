@@ -17,7 +17,7 @@ ONNX Runtime is an optional extra: ``pip install 'bertsearch[onnx]'``.
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.files import atomic_write
 
 __all__ = ["INSTALL_HINT", "Int8Session", "available", "cached_model"]
 
@@ -95,8 +96,9 @@ def cached_model(model_path: Path, fingerprint: str, cache_dir: Path, kind: str,
                 fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
                 _export(load_torch(), fp32, input_names, output_names)
                 _quantize(fp32, int8)
-                os.chmod(int8, 0o644)
-                os.replace(int8, target)  # atomic: a reader sees no file or the whole file
+                # The one atomic replace: a reader sees no file or the whole file, after a crash too.
+                with open(int8, "rb") as src, atomic_write(target) as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
         except OSError as exc:  # disk full, permissions: nothing half written stays
             raise ConfigError(f"cannot write the int8 model cache in {target.parent}: "
                               f"{exc.strerror or exc}; set BERTSEARCH_CACHE_DIR to a writable folder") from exc
