@@ -147,6 +147,50 @@ def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, t
     assert [r["unanswerable_abstained"] for r in sweep] == sorted(r["unanswerable_abstained"] for r in sweep)
 
 
+_MAN_PAGE = """OPTIONS
+   -k, --keep
+          Keep (don't delete) input files during compression or decompression.
+
+   -f, --force
+          Force compression or decompression even if the file has multiple links.
+
+EXIT STATUS
+   0      if the command succeeded
+   1      if an error occurred
+"""
+
+
+@pytest.mark.slow
+def test_eval_definitions_benchmark(tmp_path: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    prose = "The archive tool writes its output next to the input. It was first released in 1993."
+    qas = [("Which option keeps the input files?", "-k, --keep", "option", _MAN_PAGE),
+           ("What is the exit status when an error occurred?", "1", "status", _MAN_PAGE),
+           ("When was the archive tool first released?", "1993", "constant", prose)]
+    paragraphs = [{"context": _MAN_PAGE, "qas": []}, {"context": prose, "qas": []}]
+    for n, (question, answer, kind, context) in enumerate(qas):
+        paragraphs[context is prose]["qas"].append(
+            {"id": f"h{n}", "question": question, "kind": kind,
+             "answers": [{"text": answer, "answer_start": context.index(answer)}]})
+    paragraphs[1]["qas"].append({"id": "u0", "question": "Who wrote it?", "answers": [], "is_impossible": True,
+                                 "kind": "constant"})
+    heldout = tmp_path / "heldout.json"
+    heldout.write_text(json.dumps({"version": "v2.0", "data": [{"title": "gzip.1", "paragraphs": paragraphs}]}))
+    result = _run("eval_definitions", tmp_path, "--heldout", str(heldout), "--model", tiny_bert_path,
+                  "--qa-model", tiny_qa_path)
+    overall = result["overall"]
+    assert result["questions_in_file"] == result["questions"] == overall["n"] == 3  # the unanswerable one skipped
+    assert set(result["by_kind"]) == {"option", "status", "constant"}
+    assert overall["asks_for_accepts"] == 2 and overall["definitions_answer"] == 2
+    for key in ("reader", "definitions_overall", "combined", "ask", "ask_above_threshold"):
+        assert 0 <= overall[key] <= 1
+    assert overall["ask_above_threshold"] <= overall["ask"]
+    assert result["by_kind"]["constant"]["definitions_on_answered"] is None
+
+    missing = subprocess.run([sys.executable, str(BENCHMARKS / "eval_definitions.py"), "--heldout",
+                              str(tmp_path / "nowhere.json")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
 def test_missing_squad_is_a_clear_skip(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / "eval_retrieval.py"), "--squad-dir", str(tmp_path / "nowhere"),
