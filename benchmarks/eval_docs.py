@@ -86,7 +86,7 @@ def main(args: Any) -> dict[str, Any]:
     with Searcher.open(settings) as searcher:
         searcher.load_models()
         threshold = searcher.threshold
-        modes = {mode: evaluate(searcher, questions, mode) for mode in MODES}
+        modes = {mode: evaluate(searcher, questions, mode) for mode in args.modes.split(",")}
     return {
         "what": f"tests/fixtures/{name}: plain questions about technical documentation, "
                 "asked with Searcher.ask at the default settings",
@@ -103,7 +103,10 @@ if __name__ == "__main__":
                         "tune: the set the answer rules are fitted on (results/eval_docs_tune.json); heldout: "
                         "the held-out report set, written before any tuning and never tuned on "
                         "(results/eval_docs_heldout.json)")
+    p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated retrieval modes (default: {','.join(MODES)})")
     args = p.parse_args()
+    if not set(args.modes.split(",")) <= set(MODES):
+        p.error(f"--modes: choose among {', '.join(MODES)}")
     if args.set != "eval" and args.output is None and not args.smoke:
         args.output = c.RESULTS / f"eval_docs_{args.set}.json"
     c.run("eval_docs", main, args)
