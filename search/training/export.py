@@ -51,8 +51,8 @@ def render_model_card(info: dict[str, Any]) -> str:
         "",
         "## Training",
         "",
-        f"- Data: `{Path(str(train.get('train_path', '?'))).name}` (SQuAD v1.0 train, rebuilt from the SQuAD",
-        "  explorer pages; CC BY-SA 4.0, Rajpurkar et al. 2016), plus negatives: each question paired with",
+        f"- Data: `{Path(str(train.get('train_path', '?'))).name}` ({_data_description(info)}), plus negatives: "
+        "each question paired with",
         f"  another paragraph of its article, {train.get('negative_ratio', '?')} per question, labelled no-answer.",
     ]
     if train.get("hard_negative_ratio"):
@@ -127,6 +127,13 @@ def render_model_card(info: dict[str, Any]) -> str:
             ]
     lines += ["", "Licence of the training data: CC BY-SA 4.0; this model is derived from it.", ""]
     return "\n".join(lines)
+
+
+def _data_description(info: dict[str, Any]) -> str:
+    """What the training file held: ``info["data"]`` when the run recorded it (a mix of sources,
+    with their licences), else SQuAD train."""
+    return info.get("data") or ("SQuAD v1.0 train, rebuilt from the SQuAD explorer pages; CC BY-SA 4.0, "
+                                "Rajpurkar et al. 2016")
 
 
 def _command_block(train: dict[str, Any]) -> list[str]:
