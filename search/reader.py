@@ -211,9 +211,31 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     if brk is not None and span[: brk.start()].strip():
         span = span[: brk.start()].rstrip()
     end = start + len(span)
+    start, end = _without_markup(text, start, end)
     if start >= end:
         return start, end
     return _whole_compounds(text, start, end)
+
+
+# List and heading markup at a span's edges is no part of an answer: a Markdown heading's `#`s or
+# a bullet before it (`## Options`, `- --keep`, `* item`), an asciidoc or reST term's colons
+# after it (`--local::`, `Default:`), and a code span's or bold text's marks around it.
+_LEADING_MARKUP = re.compile(r"(?:#{1,6}[ \t]+|[-*+\u2022][ \t]+|`+|\*\*|\|[ \t]*)+")
+_TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|`+|\*\*|\|)|[,;])+$")
+
+
+def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
+    lead = _LEADING_MARKUP.match(text, start, end)
+    if lead is not None:
+        start = lead.end()
+    trail = _TRAILING_MARKUP.search(text, start, end)
+    if trail is not None:
+        end = trail.start()
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 # Identifiers, paths, options, versions: what the tokenizer cuts into word pieces (`ffi_closure_alloc`

@@ -117,6 +117,13 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     ("  --summarize\n\n       --files0-from=F", 0, 37, "--summarize"),  # never across a blank line
     ("kept for 14 days.", 9, 16, "14 days"),
     ("   \n  ", 0, 6, ""),
+    ("--local::\n    Work on the local copy", 0, 9, "--local"),  # an asciidoc term's colons
+    ("## Configuration files\n", 0, 22, "Configuration files"),  # a Markdown heading's marks
+    ("  - `--keep`: keep the input", 2, 13, "--keep"),  # a bullet and a code span's marks
+    ("| `-n` | lines |", 0, 7, "-n"),  # a table cell's pipe
+    ("Default: 10", 0, 8, "Default"),
+    ("host:port and a.b", 0, 9, "host:port"),  # a colon inside a compound stays
+    ("::", 0, 2, ""),
 ])
 def test_answer_spans_are_trimmed_to_whole_words_and_one_paragraph(text, start, end, expected) -> None:
     from bertsearch.search.reader import trim_span
