@@ -23,15 +23,9 @@ from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.answers import assemble, why_none
-from bertsearch.search.confidence import AnswerModel, default_threshold
+from bertsearch.search.confidence import AnswerModel
 from bertsearch.search.confidence import answer_model as _shipped_model
-# The bounds of a request, also read here by the CLI and the API's schemas.
-from bertsearch.search.limits import (  # noqa: F401
-    MAX_EF_SEARCH,
-    MAX_EMBED_CHARS,
-    MAX_EMBED_TEXTS,
-    MAX_QUERY_CHARS,
-    MAX_TOP_K,
+from bertsearch.search.limits import (
     check_count,
     check_ef_search,
     check_query,
@@ -55,15 +49,6 @@ DEFAULT_PASSAGES = 10
 ENTRY_VECTORS_KEPT = 4096
 
 
-def __getattr__(name: str) -> Any:
-    # DEFAULT_THRESHOLD, the default minimum confidence of an answer, is the shipped answer
-    # model's (answer_model.json, fitted by bertsearch.search.training.calibrate): read when asked
-    # for, not when this module is imported.
-    if name == "DEFAULT_THRESHOLD":
-        return default_threshold()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class Searcher:
     """Search passages and extract answers from one index.
 
@@ -75,7 +60,7 @@ class Searcher:
             :meth:`ask` (never before, so :meth:`search` needs no QA model).
         qa_model_path: Folder of the QA model; ``None`` means the shipped default head.
         precision: Precision of the QA model (``auto``, ``bf16``, ``fp32`` or ``int8``).
-        cache_dir: Where an int8 QA model is cached (default ``~/.cache/bertsearch``).
+        cache_dir: Where an int8 QA model is cached (default: the index's settings, ``Settings.cache_dir``).
         threshold: Default minimum confidence of an answer (see :meth:`ask`); ``None`` means the
             answer model's.
         answer_model: The fitted answer model: the hybrid fusion weight, the answers' confidence
@@ -95,7 +80,7 @@ class Searcher:
         answer_model: AnswerModel | None = None,
     ) -> None:
         self._index = index
-        self._cache_dir = cache_dir
+        self._cache_dir = cache_dir if cache_dir is not None else index.settings.cache_dir
         self.answer_model = _shipped_model() if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader
@@ -109,6 +94,7 @@ class Searcher:
         self._refresh_lock = threading.Lock()
         self._last_refresh = time.monotonic()
         self._entry_vectors: OrderedDict[str, Any] = OrderedDict()  # under _encode_lock
+        self._entry_vectors_model: str | None = None  # the encoder they came from
 
     @classmethod
     def open(
@@ -359,11 +345,14 @@ class Searcher:
     def _encode_entries(self, texts: list[str]) -> Any:
         """``texts`` encoded, each entry of a definition list once: the same passages come back for
         question after question, so their entries' vectors are kept (the last
-        :data:`ENTRY_VECTORS_KEPT`, by text; the encoder is the index's for its whole life)."""
+        :data:`ENTRY_VECTORS_KEPT`, by text). A reload that serves another model empties them."""
         import numpy as np
 
         encoder = self._index.encoder
         with self._encode_lock:
+            if self._entry_vectors_model != encoder.model_id:
+                self._entry_vectors.clear()
+                self._entry_vectors_model = encoder.model_id
             cache = self._entry_vectors
             missing = list(dict.fromkeys(t for t in texts if t not in cache))
             if missing:

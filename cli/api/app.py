@@ -97,21 +97,20 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, stating what only the served index knows: the encoder's dimension,
-    the one value OpenAI's ``dimensions`` may take here. Made once the index is open."""
-    if app.openapi_schema is not None:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
-    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    """FastAPI's own document, stating what only the served index knows: the encoder's dimension,
+    the one value OpenAI's ``dimensions`` may take here. Made again when a reload serves an index
+    of another dimension."""
     searcher = getattr(app.state, "searcher", None)
-    if searcher is None:  # not started: no index to read the dimension from, and nothing cached
-        return schema
-    dimension = searcher.index.params.dimension
-    field = schema["components"]["schemas"]["EmbeddingsRequest"]["properties"]["dimensions"]
-    field["anyOf"] = [{"type": "integer", "enum": [dimension]}, {"type": "null"}]
-    field["description"] = f"The encoder's dimension, {dimension}, when given (this server's encoder makes no other)."
-    app.openapi_schema = schema
+    dimension = searcher.index.params.dimension if searcher is not None else None
+    if app.openapi_schema is not None and getattr(app.state, "openapi_dimension", None) == dimension:
+        return app.openapi_schema
+    app.openapi_schema = None
+    schema = FastAPI.openapi(app)  # every argument FastAPI gives it (servers, tags, ...), cached there
+    if dimension is not None:
+        field = schema["components"]["schemas"]["EmbeddingsRequest"]["properties"]["dimensions"]
+        field["anyOf"] = [{"type": "integer", "enum": [dimension]}, {"type": "null"}]
+        field["description"] = f"The encoder's dimension, {dimension}, when given (this server's encoder makes no other)."
+    app.state.openapi_dimension = dimension
     return schema
 
 

@@ -74,9 +74,10 @@ class Guard:
             await _refuse(send_with_id, 413, too_large)
             return
         if scope.get("method") in ("POST", "PUT", "PATCH"):
-            body = await _read_body(receive, self.max_body_bytes)
+            body, more = await _read_body(receive, self.max_body_bytes)
             if body is None:
-                await _linger(receive)
+                if more:  # the client is still sending (a body that ended is not waited for)
+                    await _linger(receive)
                 await _refuse(send_with_id, 413, too_large)
                 return
             receive = _replay(body, receive)
@@ -93,22 +94,23 @@ def _bare_host(host: str) -> str:
     return host
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or ``None`` as soon as it passes ``limit`` (chunked bodies have no length)."""
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, bool]:
+    """The whole body, or ``None`` as soon as it passes ``limit`` (chunked bodies have no length),
+    and whether the client has more of it to send."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return b"".join(parts), False
         chunk = message.get("body", b"")
+        more = bool(message.get("more_body", False))
         size += len(chunk)
         if size > limit:
-            return None
+            return None, more
         parts.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+        if not more:
+            return b"".join(parts), False
 
 
 async def _linger(receive: Receive) -> None:

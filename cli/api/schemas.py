@@ -9,15 +9,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from bertsearch.search.retrieval import DEFAULT_MODE
 
 from bertsearch.indexer.records import DocumentRecord
-from bertsearch.search.searcher import (
-    DEFAULT_PASSAGES,
-    DEFAULT_THRESHOLD,
-    MAX_EMBED_CHARS,
-    MAX_EMBED_TEXTS,
-    MAX_QUERY_CHARS,
-    MAX_EF_SEARCH,
-    MAX_TOP_K,
-)
+from bertsearch.search.limits import MAX_EF_SEARCH, MAX_EMBED_CHARS, MAX_EMBED_TEXTS, MAX_QUERY_CHARS, MAX_TOP_K
+from bertsearch.search.searcher import DEFAULT_PASSAGES
 from bertsearch.search.types import AskResult, SearchResult
 
 
@@ -70,7 +63,8 @@ class AskRequest(_Request):
     path_glob: str | None = Field(default=None, max_length=1000, description="Only read documents matching this glob.")
     threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,
-        description=f"Minimum confidence of an answer, the estimated probability it is right (default: {DEFAULT_THRESHOLD}).",
+        description="Minimum confidence of an answer, the estimated probability it is right (default: the answer "
+                    "model's threshold, fitted on train data).",
     )
     mode: Mode = Field(default=DEFAULT_MODE, description="How passages are retrieved: hybrid, dense or lexical.")
 

@@ -8,7 +8,8 @@ import click
 
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings
 from bertsearch.search.retrieval import DEFAULT_MODE, MODES
-from bertsearch.search.searcher import DEFAULT_PASSAGES, DEFAULT_THRESHOLD, MAX_TOP_K, Searcher
+from bertsearch.search.limits import MAX_TOP_K
+from bertsearch.search.searcher import DEFAULT_PASSAGES, Searcher
 from bertsearch.search.types import Answer, AskResult, SearchResult
 
 _COUNT = click.IntRange(1, MAX_TOP_K)
@@ -40,7 +41,8 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, mod
 @click.option("--passages", type=_COUNT, default=DEFAULT_PASSAGES, show_default=True, help="How many passages to read.")
 @click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help=f"Minimum confidence of an answer (estimated probability it is right).  [default: {DEFAULT_THRESHOLD}]")
+              help="Minimum confidence of an answer (estimated probability it is right).  [default: the answer "
+                   "model's threshold]")
 @_MODE
 @click.option(
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
