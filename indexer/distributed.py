@@ -37,7 +37,8 @@ FILES_PER_TASK = 8
 
 
 def ray_preparer(*, address: str | None = None, model_path: str | None = None, batch_size: int = 32,
-                 cache_dir: str | None = None, actors: int | None = None) -> RayPreparer:
+                 cache_dir: str | None = None, actors: int | None = None,
+                 native_bf16: bool | None = None) -> RayPreparer:
     """A preparer for :func:`bertsearch.indexer.update.update` that runs on Ray.
 
     Args:
@@ -48,6 +49,8 @@ def ray_preparer(*, address: str | None = None, model_path: str | None = None, b
             (each worker takes bf16 where its CPU has native bf16, else fp32).
         batch_size: Texts per forward pass in a worker.
         actors: Encoder actors (default: one per CPU of the cluster).
+        native_bf16: ``Settings.native_bf16``, the override of the CPU flags, for the workers too
+            (``None``: each worker reads its own CPU's flags).
 
     Raises:
         ConfigError: Ray is not installed.
@@ -56,19 +59,21 @@ def ray_preparer(*, address: str | None = None, model_path: str | None = None, b
         import ray  # noqa: F401
     except ImportError as exc:
         raise ConfigError(INSTALL_HINT) from exc
-    return RayPreparer(address or os.environ.get("RAY_ADDRESS") or None, model_path, batch_size, cache_dir, actors)
+    return RayPreparer(address or os.environ.get("RAY_ADDRESS") or None, model_path, batch_size, cache_dir, actors,
+                       native_bf16)
 
 
 class RayPreparer:
     """Called by a run with its changed files; yields ``(DocumentWrite, vectors, failure)`` as they come."""
 
     def __init__(self, address: str | None, model_path: str | None, batch_size: int,
-                 cache_dir: str | None, actors: int | None) -> None:
+                 cache_dir: str | None, actors: int | None, native_bf16: bool | None = None) -> None:
         self.address = address
         self.model_path = model_path
         self.batch_size = batch_size
         self.cache_dir = cache_dir
         self.actors = actors
+        self.native_bf16 = native_bf16
 
     def __call__(self, changed: list[Any], params: Any) -> Iterator[Any]:
         if not changed:
@@ -95,7 +100,8 @@ class RayPreparer:
                 fn_constructor_kwargs={"model_path": self.model_path or params.model_path,
                                        "precision": "int8" if params.precision == "int8" else "float",
                                        "batch_size": self.batch_size, "cache_dir": self.cache_dir,
-                                       "chunk_tokens": params.chunk_tokens, "chunk_overlap": params.chunk_overlap},
+                                       "chunk_tokens": params.chunk_tokens, "chunk_overlap": params.chunk_overlap,
+                                       "native_bf16": self.native_bf16},
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Ray Data's hints on block counts and progress bars
@@ -118,9 +124,12 @@ class _Worker:
     """A Ray actor: the encoder loaded once; reads, chunks and encodes a batch of files."""
 
     def __init__(self, model_path: str, precision: str, batch_size: int, cache_dir: str | None,
-                 chunk_tokens: int, chunk_overlap: int) -> None:
-        from bertsearch.indexer.common.precision import use_bf16
+                 chunk_tokens: int, chunk_overlap: int, native_bf16: bool | None = None) -> None:
+        from bertsearch.indexer.common.precision import force_native_bf16, use_bf16
         from bertsearch.indexer.encoder import Encoder
+
+        if native_bf16 is not None:  # the driver's override (its Settings), for this process too
+            force_native_bf16(native_bf16)
 
         wanted = "int8" if precision == "int8" else ("bf16" if use_bf16("auto") else "fp32")
         self.encoder = Encoder(model_path, precision=wanted, batch_size=batch_size, cache_dir=cache_dir)

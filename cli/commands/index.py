@@ -62,7 +62,9 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
 
         workers_model = str(Path(model_path).resolve()) if model_path else None
         prepare = ray_preparer(address=ray_address, model_path=workers_model, batch_size=settings.batch_size,
-                               cache_dir=str(settings.cache_dir) if settings.cache_dir else None, actors=ray_actors)
+                               # Workers cache int8 models where their own machine keeps them, unless one was named.
+                               cache_dir=str(settings.cache_dir) if "cache_dir" in settings.model_fields_set else None,
+                               actors=ray_actors, native_bf16=settings.native_bf16)
     with Index.open(settings, create=True, rebuild=rebuild) as index:
         summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet),
                                prepare=prepare)

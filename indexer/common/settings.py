@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     when it is created and checked against these when it is reopened.
     """
 
-    model_config = SettingsConfigDict(env_prefix="BERTSEARCH_", extra="ignore")
+    # A variable set but empty (`BERTSEARCH_CACHE_DIR=`) is as if unset.
+    model_config = SettingsConfigDict(env_prefix="BERTSEARCH_", extra="ignore", env_ignore_empty=True)
 
     index_dir: Path = Field(default=Path(DEFAULT_INDEX_DIR), description="Folder of the FAISS file and lock.")
     # A secret: its password never shows in repr(), logs or error messages.
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
                     "hnsw-sq8 (HNSW over 8-bit vectors: a quarter of the memory). Stored with the index.",
     )
     ef_search: int = Field(
-        default=384, ge=1, le=4096,  # vectors.DEFAULT_EF_SEARCH (settings imports no FAISS code)
+        default=384, ge=1, le=4096,  # faiss_kinds.DEFAULT_EF_SEARCH (settings imports no FAISS code)
         description="HNSW candidates explored per query (more: slower, better recall); a request may ask for "
                     "up to 1,024.",
     )
