@@ -32,7 +32,8 @@ from bertsearch.indexer.reading import ChunkReader
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.serving import Serving
 from bertsearch.indexer.snapshot import BuildParams, Snapshot, read_params
-from bertsearch.indexer.vectors import FILE_NAME, VectorIndex
+from bertsearch.indexer.vector_file import FILE_NAME
+from bertsearch.indexer.vectors import VectorIndex
 from bertsearch.indexer.writing import Writer
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from bertsearch.indexer import store
 from bertsearch.indexer.common.precision import cpu_has_native_bf16
 from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.indexer.snapshot import Snapshot
-from bertsearch.indexer.vectors import HNSW_M
+from bertsearch.indexer.faiss_kinds import HNSW_M
 
 __all__ = ["INDEX_TYPES", "describe"]
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bertsearch.indexer.common.errors import ConfigError, DocumentNotFound
 from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
-from bertsearch.indexer.vectors import DEFAULT_EF_SEARCH
+from bertsearch.indexer.faiss_kinds import DEFAULT_EF_SEARCH
 from bertsearch.indexer.snapshot import Snapshot
 
 __all__ = ["ChunkReader"]

@@ -25,7 +25,9 @@ from bertsearch.indexer import store
 from bertsearch.indexer.common.errors import IndexCorrupt, StorageError
 from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
 from bertsearch.indexer.models import ChunkRemoval, ChunkRow, IndexState
-from bertsearch.indexer.vectors import FILE_NAME, VectorFileError, VectorIndex, choose_kind, vectors_from_blobs
+from bertsearch.indexer.faiss_kinds import choose_kind
+from bertsearch.indexer.vector_file import FILE_NAME, VectorFileError
+from bertsearch.indexer.vectors import VectorIndex, vectors_from_blobs
 
 __all__ = ["BuildParams", "Snapshot", "advance_snapshot", "chunk_texts", "load_snapshot", "read_params", "sql_state"]
 

@@ -17,7 +17,9 @@ from bertsearch.indexer.commit import Committed
 from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
 from bertsearch.indexer.models import ChunkRemoval, IndexState
 from bertsearch.indexer.snapshot import Snapshot, build_vectors, chunk_texts
-from bertsearch.indexer.vectors import FILE_NAME, VectorIndex, choose_kind
+from bertsearch.indexer.faiss_kinds import choose_kind
+from bertsearch.indexer.vector_file import FILE_NAME
+from bertsearch.indexer.vectors import VectorIndex
 
 __all__ = ["REMOVALS_KEPT", "SAVE_AFTER", "Upkeep", "prune_horizon", "prune_removals", "save_file"]
 

@@ -15,32 +15,19 @@ import faiss
 import numpy as np
 
 from bertsearch.indexer.faiss_kinds import (
-    AUTO_HNSW_FROM,
     DEFAULT_EF_SEARCH,
-    HNSW_EF_CONSTRUCTION,
-    HNSW_M,
-    KINDS,
-    choose_kind,
     flat_vectors,
     kind_of,
     new_base,
     search_index,
 )
 from bertsearch.indexer.vector_file import (
-    FILE_NAME,
     VectorFile,
-    VectorFileError,
-    read_generation,
     read_vector_file,
     write_vector_file,
 )
 
-__all__ = [
-    "VectorIndex", "vectors_from_blobs", "REBUILD_TOMBSTONES", "REBUILD_TOMBSTONES_MIN",
-    # re-exported from faiss_kinds and vector_file, for the modules that import them from here
-    "AUTO_HNSW_FROM", "DEFAULT_EF_SEARCH", "HNSW_EF_CONSTRUCTION", "HNSW_M", "KINDS", "choose_kind", "new_base",
-    "FILE_NAME", "VectorFileError", "read_generation",
-]
+__all__ = ["VectorIndex", "vectors_from_blobs", "REBUILD_TOMBSTONES", "REBUILD_TOMBSTONES_MIN"]
 
 REBUILD_TOMBSTONES = 0.1  # rebuild an HNSW graph when this share of its vectors are removed ones,
 REBUILD_TOMBSTONES_MIN = 1000  # and at least this many

@@ -95,11 +95,11 @@ def test_kill_9_mid_run_then_reopen_and_finish(tmp_path: Path, db_url: str, tiny
 # is written and before it replaces the old one: a kill -9 exactly during a FAISS save.
 _KILLED_IN_SAVE = """
 import os, signal, sys
-from bertsearch.indexer import upkeep, vectors
+from bertsearch.indexer import upkeep, vector_file
 upkeep.SAVE_AFTER = 0  # every run rewrites the FAISS file (a small run would not), so a save is killed
 real_replace = os.replace
 def replace(src, dst, *a, **k):
-    if str(dst).endswith(vectors.FILE_NAME):
+    if str(dst).endswith(vector_file.FILE_NAME):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_replace(src, dst, *a, **k)
 os.replace = replace

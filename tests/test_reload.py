@@ -19,7 +19,7 @@ from bertsearch.indexer.encoder import Encoder
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRemoval, ChunkRow
-from bertsearch.indexer.vectors import read_generation
+from bertsearch.indexer.vector_file import read_generation
 
 # Every test here runs with an exact and with an approximate index.
 pytestmark = pytest.mark.usefixtures("index_kind")

@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from bertsearch.indexer import store
 from bertsearch.indexer.common.errors import ConfigError, IndexLocked, StorageError
-from bertsearch.indexer.vectors import VectorFileError, VectorIndex, read_generation
+from bertsearch.indexer.vector_file import VectorFileError, read_generation
+from bertsearch.indexer.vectors import VectorIndex
 
 
 def test_mask_url_hides_the_password():
@@ -251,6 +252,6 @@ def test_unwritable_faiss_file_is_a_storage_error(tmp_path: Path):
 
 def test_the_ef_search_setting_defaults_to_the_measured_value() -> None:
     from bertsearch.indexer.common.settings import Settings
-    from bertsearch.indexer.vectors import DEFAULT_EF_SEARCH, HNSW_M
+    from bertsearch.indexer.faiss_kinds import DEFAULT_EF_SEARCH, HNSW_M
 
     assert Settings().ef_search == DEFAULT_EF_SEARCH == 384 and HNSW_M == 48
