@@ -218,23 +218,41 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 # List and heading markup at a span's edges is no part of an answer: a Markdown heading's `#`s or
-# a bullet before it (`## Options`, `- --keep`, `* item`), an asciidoc or reST term's colons
-# after it (`--local::`, `Default:`), and a code span's or bold text's marks around it.
-_LEADING_MARKUP = re.compile(r"(?:#{1,6}[ \t]+|[-*+\u2022][ \t]+|`+|\*\*|\|[ \t]*)+")
-_TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|`+|\*\*|\|)|[,;])+$")
+# a bullet before it (`## Options`, `- --keep`, `* item`), an asciidoc or reST term's colons after
+# it (`--local::`, `Default:`), a table cell's pipe, and the marks of a code span or bold text
+# around it. A mark is dropped only with its pair, or when the span holds no other such mark
+# ("`ls -l` lists the files" keeps its code span whole).
+_LEADING_MARKUP = re.compile(r"(?:#{1,6}[ \t]+|[-*+\u2022][ \t]+|\|[ \t]*)+")
+_TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|\|)|[,;])+$")
+_MARKS = ("``", "`", "**")
 
 
 def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
-    lead = _LEADING_MARKUP.match(text, start, end)
-    if lead is not None:
-        start = lead.end()
-    trail = _TRAILING_MARKUP.search(text, start, end)
-    if trail is not None:
-        end = trail.start()
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
+    for _ in range(4):  # a few layers at most: "- **`--keep`**:"
+        before = (start, end)
+        lead = _LEADING_MARKUP.match(text, start, end)
+        if lead is not None:
+            start = lead.end()
+        trail = _TRAILING_MARKUP.search(text, start, end)
+        if trail is not None:
+            end = trail.start()
+        span = text[start:end]
+        for mark in _MARKS:
+            if len(span) > 2 * len(mark) and span.startswith(mark) and span.endswith(mark):
+                start, end = start + len(mark), end - len(mark)
+                break
+            if span.startswith(mark) and span.count(mark) == 1:
+                start += len(mark)
+                break
+            if span.endswith(mark) and span.count(mark) == 1:
+                end -= len(mark)
+                break
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if (start, end) == before:
+            break
     return start, end
 
 

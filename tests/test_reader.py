@@ -124,6 +124,9 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     ("Default: 10", 0, 8, "Default"),
     ("host:port and a.b", 0, 9, "host:port"),  # a colon inside a compound stays
     ("::", 0, 2, ""),
+    ("`ls -l` lists the files", 0, 23, "`ls -l` lists the files"),  # a code span inside keeps its marks
+    ("**Note** that x", 0, 15, "**Note** that x"),
+    ("- **`--keep`**: keep", 0, 14, "--keep"),
 ])
 def test_answer_spans_are_trimmed_to_whole_words_and_one_paragraph(text, start, end, expected) -> None:
     from bertsearch.search.reader import trim_span
