@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 
 from bertsearch.indexer.documents import read_document
+from _hang import without_hanging
 from bertsearch.search.entries import parse_entries
 
 TUNE = Path(__file__).parent / "fixtures" / "techdocs_tune"
@@ -112,10 +112,6 @@ def test_prose_is_no_entry() -> None:
     assert {e.kind for e in parse_entries(text)} <= {"default"}
 
 
-def _alarm(signum: int, frame: object) -> None:
-    raise TimeoutError("parse_entries hung")
-
-
 @pytest.mark.parametrize("hostile", [
     "-" * 200_000,
     " " * 200_000,
@@ -132,10 +128,4 @@ def _alarm(signum: int, frame: object) -> None:
     "x::\n" * 50_000,
 ])
 def test_hostile_input_parses_in_bounded_time(hostile: str) -> None:
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(30)  # only to catch a hang; linear patterns take well under a second
-    try:
-        parse_entries(hostile)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    without_hanging(parse_entries, hostile)  # linear patterns take well under a second
