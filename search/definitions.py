@@ -51,6 +51,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from bertsearch.search.entries import line_spans
 from bertsearch.search.words import STOPWORDS, content_words
 
 KINDS = ("option", "variable", "status", "default", "function")
@@ -166,7 +167,7 @@ def asks_for(question: str) -> str | None:
 
 def entries(text: str) -> list[Entry]:
     """The definition-list entries of ``text``, in order (see the module docstring)."""
-    lines = _lines(text)
+    lines = line_spans(text)
     found: list[Entry] = []
     for i in range(len(lines)):  # entries may nest (a list inside a description)
         entry = _entry_at(text, lines, i)
@@ -221,18 +222,6 @@ def term_end(terms: Sequence[tuple[int, int]], start: int, end: int) -> int:
         if lo <= start < hi < end:
             return hi
     return end
-
-
-def _lines(text: str) -> list[tuple[int, int, int]]:
-    """(start, end, indent) of every line; indent is -1 for a blank line."""
-    out = []
-    pos = 0
-    for line in text.split("\n"):
-        stripped = line.lstrip(" \t")
-        indent = len(line[: len(line) - len(stripped)].expandtabs(8)) if stripped.strip() else -1
-        out.append((pos, pos + len(line), indent))
-        pos += len(line) + 1
-    return out
 
 
 def _entry_at(text: str, lines: list[tuple[int, int, int]], i: int) -> Entry | None:

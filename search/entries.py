@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Entry", "KINDS", "parse_entries"]
+__all__ = ["Entry", "KINDS", "line_spans", "parse_entries"]
 
 KINDS = ("option", "function", "variable", "constant", "status", "error", "path", "command", "setting",
          "parameter", "default", "row")
@@ -117,7 +117,7 @@ class Entry:
 
 def parse_entries(text: str) -> list[Entry]:
     """The definition-list entries of ``text``, in order of their terms (see the module docstring)."""
-    lines = _lines(text)
+    lines = line_spans(text)
     found: list[Entry] = []
     section = ""
     table_header: list[str] = []
@@ -142,8 +142,8 @@ def parse_entries(text: str) -> list[Entry]:
     return found
 
 
-def _lines(text: str) -> list[tuple[int, int, int]]:
-    """(start, end, indent) of each line; indent -1 for a blank one."""
+def line_spans(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, indent) of each line of ``text``; indent -1 for a blank one (tabs count to 8)."""
     out = []
     pos = 0
     for line in text.split("\n"):
