@@ -15,6 +15,28 @@ from typing import Any, Callable
 HANG_SECONDS = 60.0
 
 
+def exit_code_in_child(fn: Callable[..., Any], *args: Any, seconds: float = HANG_SECONDS) -> int:
+    """Run ``fn(*args)`` in a forked child and return its exit code: ``fn``'s result when that is
+    an ``int``, 0 when it returns anything else, 1 when it raises. Fails the test, killing the
+    child, when it has not ended after ``seconds`` (a hang, or a lock the fork inherited)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        code = 1
+        try:
+            result = fn(*args)
+            code = result if type(result) is int else 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + seconds
+    while not (waited := os.waitpid(pid, os.WNOHANG))[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"{getattr(fn, '__name__', fn)} did not return within {seconds:.0f} s (a hang)")
+        time.sleep(0.01)
+    return os.waitstatus_to_exitcode(waited[1])
+
+
 def without_hanging(fn: Callable[..., Any], *args: Any, seconds: float = HANG_SECONDS, in_child: bool = True) -> Any:
     """``fn(*args)``'s result; fails the test when the call has not returned after ``seconds``.
 
@@ -25,24 +47,7 @@ def without_hanging(fn: Callable[..., Any], *args: Any, seconds: float = HANG_SE
     when it returns.
     """
     if in_child:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child)
-            code = 1
-            try:
-                fn(*args)
-                code = 0
-            finally:
-                os._exit(code)
-        deadline = time.monotonic() + seconds
-        while True:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                raise AssertionError(f"{getattr(fn, '__name__', fn)} did not return within {seconds:.0f} s (a hang)")
-            time.sleep(0.01)
+        exit_code_in_child(fn, *args, seconds=seconds)
         return fn(*args)
     out: dict[str, Any] = {}
 

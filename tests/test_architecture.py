@@ -35,8 +35,7 @@ def _imports(path: Path) -> set[str]:
 def _graph() -> dict[str, set[str]]:
     # A package's __init__ is a facade that re-exports names on first use (and imports them for
     # type checkers only), so it is left out: `from bertsearch.indexer import store` means `store`.
-    modules = {_module_name(p): p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")
-               if p.name != "__init__.py"}
+    modules = {_module_name(p): p for p in _sources() if p.name != "__init__.py"}
     return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
 
 

@@ -10,7 +10,7 @@ import pytest
 from bertsearch.indexer.documents import SUPPORTED_SUFFIXES, LoadedDocument, discover, read_document
 from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
 
-from _hang import without_hanging
+from _hang import exit_code_in_child, without_hanging
 
 
 def _write(root: Path, rel: str, content: str | bytes = "text") -> Path:
@@ -220,7 +220,6 @@ def test_permission_denied_is_unsupported() -> None:
     (root reads files whatever their mode)."""
     import shutil
     import tempfile
-    import time
 
     folder = Path(tempfile.mkdtemp(prefix="bertsearch-mode-"))  # outside pytest's 0700 folders
     try:
@@ -233,27 +232,21 @@ def test_permission_denied_is_unsupported() -> None:
             return
         # A child that has given up root, reading with the code already loaded (nobody may not
         # reach this interpreter's files to start a new one).
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child)
-            code = 3
+        def read_as_nobody() -> int:
             try:
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
+            except OSError:
+                return 3
+            try:
                 read_document(path)
-                code = 1
             except UnsupportedDocument as exc:
-                code = 0 if "permission denied" in str(exc) else 2
-            finally:
-                os._exit(code)
-        deadline = time.monotonic() + 60.0
-        while not (waited := os.waitpid(pid, os.WNOHANG))[0]:
-            if time.monotonic() > deadline:  # a lock the fork inherited: give up, never hang the suite
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                raise AssertionError("the child reading as nobody did not end")
-            time.sleep(0.01)
-        assert os.waitstatus_to_exitcode(waited[1]) == 0, "as nobody: 1 read the file, 2 another error, 3 no setuid"
+                return 0 if "permission denied" in str(exc) else 2
+            return 1
+
+        code = exit_code_in_child(read_as_nobody)
+        assert code == 0, "as nobody: 1 read the file, 2 another error, 3 no setuid"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
