@@ -12,10 +12,16 @@
    (:mod:`bertsearch.search.training.perturb`). Each of the top answers is labelled right when its
    F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
    regression on :func:`bertsearch.search.confidence.confidence_features` is fitted (Newton, L2 1e-3).
+   With ``--techqa`` (questions generated from technical documents by
+   :mod:`bertsearch.search.training.techqa`, its train file, never its ``.heldout.json``), technical
+   questions join them: ``--tech-documents`` of their documents (from ``--tech-sources``) are indexed
+   apart, ``--tech-questions`` of their questions are asked there, and as many questions of other
+   documents serve as unanswerable ones. A technical answer is right when it matches a gold answer
+   as the technical report sets judge it (:func:`~bertsearch.search.training.metrics.answer_matches`).
 4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
-   right top answers above it (so that right answers are not dropped).
+   right top answers above it (so that right answers are not dropped: the default serves answering).
 
-Nothing here reads a dev set.
+Nothing here reads a dev or report set.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from bertsearch.search.confidence import probability
-from bertsearch.search.training.metrics import f1_score
+from bertsearch.search.training.metrics import answer_matches, f1_score
+from bertsearch.search.training.reliability import calibration_error
 from bertsearch.search.training.corpus import write_corpus
 from bertsearch.search.training.squad import SquadExample, SquadParagraph, load_squad
 
@@ -96,15 +103,45 @@ def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) ->
     return w[:-1], float(w[-1])
 
 
-def collect(searcher: Any, questions: list[tuple[str, tuple[str, ...]]], passages: int, top: int) -> list[dict[str, Any]]:
-    """Per question: the top answers' features, their F1 with the gold answers (none: unanswerable)."""
+def collect(searcher: Any, questions: list[tuple[str, tuple[str, ...]]], passages: int, top: int,
+            technical: bool = False) -> list[dict[str, Any]]:
+    """Per question: the top answers' features, their F1 with the gold answers (none: unanswerable).
+
+    With ``technical``, an answer that :func:`answer_matches` a gold answer counts as F1 1."""
     rows = []
     for text, golds in questions:
         hits = searcher.retrieve(text, passages, mode="hybrid")
         found = [(a, f) for a, f in searcher.read_answers(text, hits, "hybrid") if a.source == "reader"][:top]
-        rows.append({"answerable": bool(golds), "answers": [
-            {"features": f, "f1": max((f1_score(a.text, g) for g in golds), default=0.0)} for a, f in found]})
+        rows.append({"answerable": bool(golds), "technical": technical, "answers": [
+            {"features": f, "f1": 1.0 if technical and golds and answer_matches(a.text, golds)
+             else max((f1_score(a.text, g) for g in golds), default=0.0)} for a, f in found]})
     return rows
+
+
+def technical_questions(path: Path, sources: Path, documents: int, questions: int, seed: int,
+                        folder: Path) -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+    """Copy ``documents`` documents of a techqa train file into ``folder``; ``questions`` of their
+    answerable questions with their gold answers, and as many questions of other documents."""
+    import shutil
+
+    by_title: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for e in load_squad(path):
+        if "/" in e.title and not e.is_impossible and e.answers:  # SQuAD's titles have no slash
+            by_title.setdefault(e.title, []).append((e.question, tuple(a.text for a in e.answers)))
+    titles = sorted(t for t in by_title if (sources / t).is_file())
+    rng = random.Random(seed)
+    rng.shuffle(titles)
+    chosen, others = titles[:documents], titles[documents:]
+    if folder.exists():
+        shutil.rmtree(folder)
+    for t in chosen:
+        (folder / t).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sources / t, folder / t)
+    inside = [q for t in chosen for q in by_title[t]]
+    outside = [q for t in others for q in by_title[t]]
+    rng.shuffle(inside)
+    rng.shuffle(outside)
+    return inside[:questions], [q for q, _ in outside[:questions]]
 
 
 def fit_confidence(rows: list[dict[str, Any]], keep: float) -> dict[str, Any]:
@@ -118,6 +155,13 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float) -> dict[str, Any]:
     threshold = right_tops[int((1.0 - keep) * len(right_tops))] if right_tops else 0.0
     threshold = math.floor(threshold * 1000) / 1000
     tops = [(r["answerable"], conf(r["answers"][0]["features"]) if r["answers"] else 0.0) for r in rows]
+    # In sample (what the fit saw): the top answers' reliability, by kind of question.
+    reliability = {}
+    for kind in sorted({bool(r.get("technical")) for r in rows}):
+        pairs = [(conf(r["answers"][0]["features"]) if r["answers"] else 0.0,
+                  bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5)
+                 for r in rows if bool(r.get("technical")) == kind]
+        reliability["technical" if kind else "squad"] = calibration_error(pairs)["ece"]
     pos = [c for a, c in tops if a]
     neg = [c for a, c in tops if not a]
     return {
@@ -126,6 +170,7 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float) -> dict[str, Any]:
         "train_answered_at_threshold": round(sum(c >= threshold for c in pos) / max(1, len(pos)), 4),
         "train_unanswerable_abstained_at_threshold": round(sum(c < threshold for c in neg) / max(1, len(neg)), 4),
         "answers_fitted": int(len(y)), "right_share": round(float(y.mean()), 4),
+        "top_answer_ece_in_sample": reliability,
     }
 
 
@@ -140,8 +185,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--depth", type=int, default=50)
     p.add_argument("--passages", type=int, default=10, help="passages read per question (ask's default)")
     p.add_argument("--keep", type=float, default=0.95, help="share of right top answers kept by the threshold")
+    p.add_argument("--techqa", type=Path, help="generated technical questions (techqa's train file)")
+    p.add_argument("--tech-sources", type=Path, help="the folder techqa read (its titles are paths under it)")
+    p.add_argument("--tech-documents", type=int, default=150, help="technical documents indexed")
+    p.add_argument("--tech-questions", type=int, default=1000,
+                   help="their questions asked, and as many questions of other documents (unanswerable)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if (args.techqa is None) != (args.tech_sources is None):
+        p.error("--techqa and --tech-sources go together")
     from bertsearch.indexer import Index, Settings
     from bertsearch.search.confidence import MODEL_FILE, AnswerModel
     from bertsearch.search.searcher import Searcher
@@ -180,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "fitted": {
             "data": f"{args.train.name}: {args.articles} articles ({len(pids)} paragraphs as documents), "
                     f"{len(asked)} of their questions, {len(unanswerable)} unanswerable (half from other articles, "
-                    "half near-miss rewrites); no dev data",
+                    "half near-miss rewrites)" + tech_note + "; no dev or report data",
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "seconds": round(time.time() - began, 1),
         },

@@ -1,0 +1,110 @@
+"""The confidence fit's parts (search/training/calibrate.py) and the reliability measures
+(search/training/reliability.py), on data whose answers are known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bertsearch.search.confidence import probability
+from bertsearch.search.training.calibrate import FEATURES, fit_confidence, technical_questions
+from bertsearch.search.training.reliability import at_threshold, calibration_error, coverage_curve
+
+
+def test_calibration_error_is_zero_when_each_bin_is_right_as_often_as_it_says():
+    pairs = [(0.25, i < 1) for i in range(4)] + [(0.75, i < 3) for i in range(4)]
+    result = calibration_error(pairs)
+    assert result["ece"] == 0.0
+    assert [(b["n"], b["confidence"], b["accuracy"]) for b in result["bins"]] == [(4, 0.25, 0.25), (4, 0.75, 0.75)]
+
+
+def test_calibration_error_weighs_each_bins_gap_by_its_size():
+    # 10 answers at 0.95 of which 5 right (gap 0.45), 30 at 0.05 of which none right (gap 0.05)
+    pairs = [(0.95, i < 5) for i in range(10)] + [(0.05, False)] * 30
+    assert calibration_error(pairs)["ece"] == pytest.approx((10 * 0.45 + 30 * 0.05) / 40, abs=1e-4)
+
+
+def test_confidence_one_falls_in_the_last_bin():
+    assert calibration_error([(1.0, True)])["bins"][0]["low"] == 0.9
+
+
+@pytest.mark.parametrize("pairs", [[], [(1.5, True)], [(-0.1, False)]])
+def test_calibration_error_refuses_what_it_cannot_measure(pairs):
+    with pytest.raises(ValueError):
+        calibration_error(pairs)
+
+
+def test_coverage_curve_answers_the_most_confident_first():
+    pairs = [(0.9, True), (0.8, True), (0.3, False), (0.2, True)]
+    curve = coverage_curve(pairs, points=4)
+    assert [p["coverage"] for p in curve] == [0.25, 0.5, 0.75, 1.0]
+    assert [p["accuracy"] for p in curve] == [1.0, 1.0, 0.6667, 0.75]
+    assert [p["threshold"] for p in curve] == [0.9, 0.8, 0.3, 0.2]
+
+
+def test_at_threshold_counts_the_right_answers_kept():
+    pairs = [(0.9, True), (0.5, False), (0.4, True), (0.1, True)]
+    assert at_threshold(pairs, 0.4) == {"threshold": 0.4, "coverage": 0.75, "accuracy": 0.6667, "right_kept": 0.6667}
+
+
+def _rows(n: int, seed: int) -> list[dict]:
+    """Questions whose top answers are right with the probability a known logistic model gives."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        answers = []
+        for _ in range(3):
+            f = {k: float(rng.normal()) for k in FEATURES}
+            p = 1.0 / (1.0 + np.exp(-(2.0 * f["span_logit"] - 1.0)))
+            answers.append({"features": f, "f1": 1.0 if rng.random() < p else 0.0})
+        rows.append({"answerable": i % 4 != 0, "technical": i % 2 == 0, "answers": answers})
+    return rows
+
+
+def test_fit_confidence_keeps_the_asked_share_of_right_top_answers_and_is_calibrated_in_sample():
+    rows = _rows(3000, 0)
+    fit = fit_confidence(rows, keep=0.95)
+    conf = [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"])
+            for r in rows if r["answerable"] and r["answers"][0]["f1"] >= 0.5]
+    kept = sum(c >= fit["threshold"] for c in conf) / len(conf)
+    assert 0.95 <= kept <= 0.96
+    assert fit["coefficients"]["span_logit"] == pytest.approx(2.0, abs=0.3)
+    assert set(fit["top_answer_ece_in_sample"]) == {"squad", "technical"}
+    assert all(e < 0.05 for e in fit["top_answer_ece_in_sample"].values())
+
+
+def test_a_higher_keep_never_raises_the_threshold():
+    rows = _rows(2000, 1)
+    assert fit_confidence(rows, keep=0.99)["threshold"] <= fit_confidence(rows, keep=0.9)["threshold"]
+
+
+def test_technical_questions_ask_indexed_documents_and_take_unanswerable_ones_from_the_others(tmp_path):
+    sources = tmp_path / "sources"
+    data = []
+    for d in range(6):
+        title = f"man/pkg/doc{d}.1.txt"
+        (sources / title).parent.mkdir(parents=True, exist_ok=True)
+        (sources / title).write_text(f"document {d}\n", encoding="utf-8")
+        qas = [{"id": f"{d}-{i}", "question": f"Which option {i} of doc{d}?",
+                "answers": [{"text": f"--opt{i}", "answer_start": 0}]} for i in range(5)]
+        qas.append({"id": f"{d}-neg", "question": f"Nothing in doc{d}?", "answers": [], "is_impossible": True})
+        data.append({"title": title, "paragraphs": [{"context": "--opt0 --opt1 --opt2 --opt3 --opt4", "qas": qas}]})
+    # a SQuAD article mixed in (no slash in its title) is never a technical question
+    data.append({"title": "Normans", "paragraphs": [{"context": "In France.", "qas": [
+        {"id": "s", "question": "Where?", "answers": [{"text": "France", "answer_start": 3}]}]}]})
+    path = tmp_path / "techqa.json"
+    path.write_text(json.dumps({"version": "t", "data": data}), encoding="utf-8")
+
+    asked, others = technical_questions(path, sources, documents=2, questions=8, seed=3, folder=tmp_path / "docs")
+    copied = sorted(p.relative_to(tmp_path / "docs").as_posix() for p in (tmp_path / "docs").rglob("*.txt"))
+    assert len(copied) == 2
+    indexed = {c.split("/")[-1].split(".")[0] for c in copied}
+    assert len(asked) == 8 and all(golds for _, golds in asked)
+    assert all(q.split()[-1].rstrip("?") in indexed for q, _ in asked)
+    assert len(others) == 8 and not any(q.split()[-1].rstrip("?") in indexed for q in others)
+    assert not any(q.startswith("Nothing") or q == "Where?" for q in [q for q, _ in asked] + others)
+    # the same seed draws the same documents (a rerun rewrites the folder)
+    again, _ = technical_questions(path, sources, documents=2, questions=8, seed=3, folder=tmp_path / "docs")
+    assert again == asked and len(list((tmp_path / "docs").rglob("*.txt"))) == 2
