@@ -39,7 +39,7 @@ _MAX_BODY_LINES = 40
 _MAX_DESCRIPTION = 600
 _GAP = re.compile(r"[ \t]{2,}|\t")
 _OPTION = re.compile(r"(?:--?|\+)[A-Za-z0-9?#][\w.#?+-]{0,40}")
-_ARG = re.compile(r"(?:\[?=|[ =])?(?:\[[^\]\s]{1,30}\]|<[^>\s]{1,30}>|[A-Za-z_][\w.:/|{}-]{0,30})\]?")
+_ARG = re.compile(r"(?:\[?=|[ =])?(?:\[[^\]\s]{1,30}\]|<[^>\s]{1,30}>|\.?[A-Za-z_][\w.:/|{}-]{0,30})\]?")
 _SIGNATURE = re.compile(
     r"(?:(?:Function|Macro|Method|def|class)\b:?[ \t]+)?(?:[\w*]{1,30}[ \t]+\**){0,4}?\**"
     r"([A-Za-z_][\w.]{0,60})[ \t]?\([^()\n]{0,200}(?:\([^()\n]{0,40}\)[^()\n]{0,100}){0,3}\)"
@@ -68,6 +68,10 @@ _DEFAULT = re.compile(
     re.IGNORECASE)
 _PROSE_DEFAULT = re.compile(
     r"\b(?:[Tt]he[ \t]+)?default[ \t]+([A-Za-z][\w-]{1,20}(?:[ \t]+[a-z][\w-]{1,20}){0,2})[ \t\n]+(?:is|are)[ \t\n]+(?!not\b|the\b|a\b|an\b|to\b)"
+    r"([\w'\"./:+-]{1,30}?)(?=[\s,;)]|\.(?:\s|$)|$)")
+# "The WHEN argument defaults to 'always'": the words before "defaults to" are its subject.
+_PROSE_DEFAULTS_TO = re.compile(
+    r"\b([A-Za-z][\w-]{1,20}(?:[ \t]+[a-z][\w-]{1,20})?)[ \t\n]+defaults[ \t\n]+to[ \t\n]+(?!the\b|a\b|an\b)"
     r"([\w'\"./:+-]{1,30}?)(?=[\s,;)]|\.(?:\s|$)|$)")
 _STATUS_SENTENCE = re.compile(r"\b(?:exit|return)[ \t\n]+(?:status|code|value)\b[^.]{0,400}?(?:\.(?=\s|$)|\n[ \t]*\n)", re.IGNORECASE)
 _STATUS_CLAUSE = re.compile(r"\b(\d{1,3})[ \t\n]+(?:if|when)[ \t\n]+([^.;,]{3,200}?)(?=,?[ \t\n]*(?:and[ \t\n]+|or[ \t\n]+)?\b\d{1,3}[ \t\n]+(?:if|when)\b|[.;]|$)")
@@ -379,7 +383,7 @@ def _defaults(text: str, listed: list[Entry]) -> list[Entry]:
                 found.append(Entry("default", value, lo, lo + len(value), lo, lo + len(value), e.description,
                                    e.desc_start, e.desc_end, e.term, e.section))
     covered = [(e.desc_start, e.desc_end) for e in listed]
-    for m in _PROSE_DEFAULT.finditer(text):
+    for m in (*_PROSE_DEFAULT.finditer(text), *_PROSE_DEFAULTS_TO.finditer(text)):
         if any(s <= m.start() < t for s, t in covered):
             continue
         value = m.group(2).rstrip(".")
