@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import SQLAlchemyError
 
+from bertsearch.cli.api import mcp
 from bertsearch.cli.api.deps import REFRESH_INTERVAL, require
 from bertsearch.cli.api.errors import bertsearch_error, database_error, unexpected_error
 from bertsearch.cli.api.middleware import Guard
@@ -55,7 +56,8 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                 log.warning("QA model not loaded: %s", exc)
             app.state.searcher = served
             app.state.refresh_interval = REFRESH_INTERVAL
-            yield
+            async with mcp.running(app, settings):
+                yield
         finally:
             if own:
                 served.close()
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     for module in (search, ask, embed, documents):
         app.include_router(module.router, dependencies=[Depends(require(READ))], responses=guarded)
     app.include_router(health.router, responses=every)
+    mcp.mount(app)
     web.mount(app)
     origins = split_list(settings.cors_origins)
     if origins:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import State
 
 from bertsearch.cli.api.security import ADMIN, KeyRing, grants
 from bertsearch.search.searcher import Searcher
@@ -18,23 +19,38 @@ _bearer = HTTPBearer(auto_error=False, description="An API key of this server: `
 
 async def get_searcher(request: Request) -> Searcher:
     """The app's searcher; at most once a second, a background check for a newer generation of the index."""
-    searcher: Searcher = request.app.state.searcher
-    # Async: no thread hop for a timestamp check. The reload runs in a background thread: no
-    # request waits for it, and each runs on one whole generation.
-    searcher.refresh(min_interval=request.app.state.refresh_interval, background=True)
+    # Async: no thread hop for a timestamp check.
+    return fresh_searcher(request.app.state)
+
+
+def fresh_searcher(state: State) -> Searcher:
+    """The app's searcher, after the check for a newer generation that is due (at most one per
+    ``state.refresh_interval``). The reload runs in a background thread: no request waits for it,
+    and each runs on one whole generation."""
+    searcher: Searcher = state.searcher
+    searcher.refresh(min_interval=state.refresh_interval, background=True)
     return searcher
 
 
-def _scope_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
-    keys: KeyRing = request.app.state.keys
+def key_scope(keys: KeyRing, presented: str | None) -> str:
+    """The scope of the presented key (``admin`` when no keys are configured).
+
+    Raises:
+        HTTPException: 401: no key, or not a key of this server.
+    """
     if not keys.enabled:
         return ADMIN  # no keys configured: a loopback server, or one started with --insecure-no-auth
-    scope = keys.scope_of(credentials.credentials) if credentials is not None else None
+    scope = keys.scope_of(presented) if presented is not None else None
     if scope is None:
-        detail = "an API key is required: `Authorization: Bearer <key>`" if credentials is None \
+        detail = "an API key is required: `Authorization: Bearer <key>`" if presented is None \
             else "the API key is not valid"
         raise HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
     return scope
+
+
+def refusal(scope: str, needed: str) -> str | None:
+    """Why a key of ``scope`` may not do what needs ``needed``, or ``None`` when it may."""
+    return None if grants(scope, needed) else f"this API key has the scope {scope!r}; this needs {needed!r}"
 
 
 def require(needed: str):
@@ -42,10 +58,10 @@ def require(needed: str):
 
     async def check(request: Request,
                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-        scope = _scope_of(request, credentials)
-        if not grants(scope, needed):
-            raise HTTPException(status_code=403, detail=f"this API key has the scope {scope!r}; "
-                                                        f"this needs {needed!r}")
+        scope = key_scope(request.app.state.keys, credentials.credentials if credentials is not None else None)
+        refused = refusal(scope, needed)
+        if refused:
+            raise HTTPException(status_code=403, detail=refused)
         return scope
 
     return check

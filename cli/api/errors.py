@@ -52,12 +52,18 @@ _PUBLIC = {
 async def bertsearch_error(request: Request, exc: e.BertsearchError) -> JSONResponse:
     """Every core error becomes ``{"detail": message}`` with its status."""
     status = status_of(exc)
-    public = next((text for cls, text in _PUBLIC.items() if isinstance(exc, cls)), None)
+    public = public_detail(exc)
     if public is None:
         return JSONResponse(status_code=status, content={"detail": str(exc)})
     rid = request_id(request)
     log.warning("request %s: %s: %s", rid, type(exc).__name__, exc)
     return JSONResponse(status_code=status, content={"detail": public, "request_id": rid})
+
+
+def public_detail(exc: e.BertsearchError) -> str | None:
+    """What a client is told of a server-side fault (its own message stays in the log), or
+    ``None`` when the error's own message is for the client."""
+    return next((text for cls, text in _PUBLIC.items() if isinstance(exc, cls)), None)
 
 
 def request_id(request: Request) -> str:
