@@ -1,4 +1,4 @@
-"""``/mcp``: the MCP server (``bertsearch.cli.mcp_server``) over streamable HTTP, inside the API.
+"""``/mcp``: the MCP server (``mcp_tools.py``) over streamable HTTP, inside the API.
 
 The same guard as every route stands in front of it (the ``Host`` check, the body limit); the
 endpoint asks for an API key as the routes do (401 with ``{"detail"}``), and each tool checks the
@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bertsearch.cli.api.deps import fresh_searcher, key_scope
-from bertsearch.cli.mcp_server import KEY_SCOPE, build_server
+from bertsearch.cli.api.mcp_tools import KEY_SCOPE, build_server
 from bertsearch.indexer.common.settings import Settings, split_list
 
 MCP_PATH = "/mcp"

@@ -25,7 +25,7 @@ def mcp(index_dir, db_url, qa_model_path: str | None) -> None:
 
     from bertsearch.cli.api.deps import REFRESH_INTERVAL
     from bertsearch.cli.api.security import ADMIN
-    from bertsearch.cli.mcp_server import build_server
+    from bertsearch.cli.api.mcp_tools import build_server
     from bertsearch.search.searcher import Searcher
 
     settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)

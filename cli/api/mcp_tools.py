@@ -2,7 +2,7 @@
 and ``get_document`` over one :class:`~bertsearch.search.searcher.Searcher`, for agents.
 
 The transports live elsewhere: stdio in ``commands/mcp.py`` (``bertsearch mcp``), streamable
-HTTP at ``/mcp`` of the API in ``api/mcp.py``. A tool parses, checks the caller's scope, calls
+HTTP at ``/mcp`` of the API in ``mcp.py``. A tool parses, checks the caller's scope, calls
 the core and returns the core's own result type, which the SDK sends as structured content (with
 its JSON schema as the tool's output schema) and as JSON text.
 """
@@ -25,6 +25,7 @@ from bertsearch.cli.api.security import READ
 from bertsearch.indexer.common.errors import BertsearchError
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.limits import MAX_QUERY_CHARS, MAX_TOP_K
+from bertsearch.search.retrieval import DEFAULT_MODE
 from bertsearch.search.searcher import DEFAULT_PASSAGES, Searcher
 from bertsearch.search.types import AskResult, SearchResult
 
@@ -49,6 +50,7 @@ PathGlob = Annotated[str | None, Field(
     max_length=1000, description="Only documents whose path (relative to the indexed folder, `/` separators) "
                                  "matches this glob, e.g. `docs/*.md` or `**/install*`.")]
 Count = Annotated[int, Field(ge=1, le=MAX_TOP_K)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
 
 
 def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, version: str) -> MCPServer:
@@ -73,10 +75,9 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
     @server.tool(name="search", title="Search passages", annotations=read_only)
     def search(
         ctx: Context,
-        query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
-                                    description="What to look for, in words or as a question.")],
+        query: Annotated[Text, Field(description="What to look for, in words or as a question.")],
         top_k: Annotated[Count, Field(description="How many passages to return.")] = 5,
-        mode: Mode = "hybrid",
+        mode: Mode = DEFAULT_MODE,
         path_glob: PathGlob = None,
     ) -> SearchResult:
         """Find the passages of the indexed documents that best match a query, best first.
@@ -92,12 +93,11 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
     @server.tool(name="ask", title="Answer a question", annotations=read_only)
     def ask(
         ctx: Context,
-        question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
-                                       description="A question in natural language.")],
+        question: Annotated[Text, Field(description="A question in natural language.")],
         top_k: Annotated[Count, Field(description="How many answers to return at most.")] = 5,
         passages: Annotated[Count, Field(
             description="How many retrieved passages the reader reads (more: slower, may find more).")] = DEFAULT_PASSAGES,
-        mode: Mode = "hybrid",
+        mode: Mode = DEFAULT_MODE,
         path_glob: PathGlob = None,
         threshold: Annotated[float | None, Field(
             ge=0.0, le=1.0, description="Minimum confidence of an answer, 0 to 1 (default: the server's, fitted "
