@@ -36,9 +36,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from bertsearch.cli.commands import embed, index, mcp, qa, search, serve
+    from bertsearch.cli.commands import documents, embed, index, mcp, qa, search, serve
 
-    for module in (index, search, embed, serve, mcp, qa):
+    for module in (index, documents, search, embed, serve, mcp, qa):
         for command in module.COMMANDS:
             cli.add_command(command)
 

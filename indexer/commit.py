@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
-from bertsearch.indexer.models import ChunkRemoval, ChunkRow, Document, IndexState, utcnow
+from bertsearch.indexer.models import FOLDER, ChunkRemoval, ChunkRow, Document, IndexState, utcnow
 
 __all__ = ["Batch", "Committed", "DocumentWrite", "bump_generation", "write_batch"]
 
@@ -26,6 +26,7 @@ class DocumentWrite:
     """A document to insert (``doc_id`` None) or to replace with new text and chunks.
 
     ``chunks`` are :class:`~bertsearch.indexer.chunking.Chunk` objects (text, start, end, n_tokens).
+    ``source`` and ``metadata``: see :class:`~bertsearch.indexer.models.Document`.
     """
 
     doc_id: int | None
@@ -36,6 +37,8 @@ class DocumentWrite:
     size: int
     mtime: float
     chunks: list[Any]
+    source: str = FOLDER
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass
@@ -116,8 +119,8 @@ def write_batch(s: Any, batch: Batch, dimension: int, root: Path | None) -> Comm
 
 
 def _fields(d: DocumentWrite, now: Any) -> dict[str, Any]:
-    return dict(path=d.path, title=d.title, text=d.text, content_hash=d.content_hash, size=d.size,
-                mtime=d.mtime, n_chunks=len(d.chunks), indexed_at=now)
+    return dict(source=d.source, path=d.path, title=d.title, text=d.text, content_hash=d.content_hash, size=d.size,
+                mtime=d.mtime, n_chunks=len(d.chunks), indexed_at=now, meta=d.metadata)
 
 
 def _chunk_ids_of(s: Any, doc_ids: list[int]) -> list[int]:

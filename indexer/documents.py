@@ -27,7 +27,7 @@ from typing import Any
 
 from bertsearch.indexer.common.errors import ConfigError, InvalidGlob, UnsupportedDocument
 
-__all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "discover", "read_document"]
+__all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "discover", "read_bytes", "read_document"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,17 @@ def read_document(path: Path) -> LoadedDocument:
         raise UnsupportedDocument(f"{path}: is a folder, not a file") from None
     except OSError as exc:
         raise UnsupportedDocument(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return read_bytes(path, data)
+
+
+def read_bytes(name: str | Path, data: bytes) -> LoadedDocument:
+    """Read the bytes of a file named ``name`` (an upload) with the reader :func:`read_document`
+    would choose for that name.
+
+    Raises:
+        UnsupportedDocument: The bytes cannot be read as that kind of file (corrupt or encrypted PDF).
+    """
+    path = Path(name)
     reader = _READERS.get(path.suffix.lower(), _read_plain)
     return reader(path, data)
 

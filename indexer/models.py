@@ -14,16 +14,24 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    JSON,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.naming import conv
 
 SCHEMA_VERSION = 1
 """Bumped with every migration that changes what an index means (checked on open)."""
+
+FOLDER = "folder"
+"""``documents.source`` of a file of the indexed folder: ``path`` is its relative path."""
+API = "api"
+"""``documents.source`` of a document put by key (HTTP API, ``bertsearch put``): ``path`` is the caller's key."""
 
 # Named constraints, so that Alembic's batch mode (SQLite) can alter them by name.
 _NAMING = {
@@ -47,12 +55,17 @@ class Base(DeclarativeBase):
 
 
 class Document(Base):
-    """One indexed file; ``path`` is relative to the indexed root, in POSIX form."""
+    """One indexed document. ``source`` says whose it is: :data:`FOLDER` (a file of the indexed
+    folder; ``path`` is relative to it, in POSIX form) or :data:`API` (put by key; ``path`` is the
+    key). A folder run touches only its own; a delete by key only the others. ``meta`` (column
+    ``metadata``) is the caller's JSON object of an API document."""
 
     __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("source", "path", name=conv("uq_documents_source_path")),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default=FOLDER, server_default=FOLDER)
+    path: Mapped[str] = mapped_column(String(1024))
     title: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the file's bytes
     size: Mapped[int] = mapped_column(BigInteger)
@@ -60,6 +73,7 @@ class Document(Base):
     text: Mapped[str] = mapped_column(Text)
     n_chunks: Mapped[int] = mapped_column(Integer, default=0)
     indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    meta: Mapped[dict | None] = mapped_column("metadata", JSON, nullable=True)
 
 
 class ChunkRow(Base):

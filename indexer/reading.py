@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import select
 
 from bertsearch.indexer.common.errors import ConfigError, DocumentNotFound
-from bertsearch.indexer.models import ChunkRow, Document
+from bertsearch.indexer.models import API, ChunkRow, Document
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.faiss_kinds import DEFAULT_EF_SEARCH
 from bertsearch.indexer.snapshot import Snapshot
@@ -134,10 +134,27 @@ class ChunkReader:
             doc = s.get(Document, int(doc_id))
             if doc is None:
                 raise DocumentNotFound(f"no document with id {doc_id}")
-            return DocumentRecord(
-                id=doc.id, path=doc.path, title=doc.title, text=doc.text, content_hash=doc.content_hash,
-                size=doc.size, mtime=doc.mtime, n_chunks=doc.n_chunks, indexed_at=doc.indexed_at,
-            )
+            return _record(doc)
+
+    def document_by_key(self, key: str, source: str = API) -> DocumentRecord:
+        """The document put under ``key`` (``source`` ``folder``: the file at that relative path).
+
+        Raises:
+            DocumentNotFound: No such document.
+        """
+        with self._sessions() as s:
+            doc = s.scalar(select(Document).where(Document.source == source, Document.path == key))
+            if doc is None:
+                raise DocumentNotFound(f"no document with the key {key!r}" if source == API
+                                       else f"no document at the path {key!r}")
+            return _record(doc)
+
+
+def _record(doc: Document) -> DocumentRecord:
+    return DocumentRecord(
+        id=doc.id, path=doc.path, title=doc.title, text=doc.text, content_hash=doc.content_hash, size=doc.size,
+        mtime=doc.mtime, n_chunks=doc.n_chunks, indexed_at=doc.indexed_at, source=doc.source, metadata=doc.meta,
+    )
 
 
 def _unit_query(snapshot: Snapshot, query_vector: Any) -> np.ndarray:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bertsearch.indexer import store
 from bertsearch.indexer.commit import bump_generation
-from bertsearch.indexer.models import ChunkRemoval, ChunkRow, Document, IndexState
+from bertsearch.indexer.models import FOLDER, ChunkRemoval, ChunkRow, Document, IndexState
 from bertsearch.indexer.snapshot import BuildParams
 
 __all__ = ["Rebuild"]
@@ -44,7 +44,9 @@ class Rebuild:
         """
         with sessions() as s, s.begin():
             s.execute(delete(ChunkRow))
-            s.execute(delete(Document))
+            # The folder's files are read again; documents put by key keep their rows and text
+            # and are re-chunked and re-encoded from it (`update._rewrite_keyed`).
+            s.execute(delete(Document).where(Document.source == FOLDER))
             s.execute(update(IndexState).where(IndexState.id == 1).values(**self.values))
             generation = bump_generation(s)
             # Every chunk is new: readers load this generation whole, so no removal is logged.

@@ -25,7 +25,8 @@ class ChunkRecord:
 
 @dataclass(frozen=True)
 class DocumentRecord:
-    """An indexed document; ``path`` is relative to the indexed folder, with ``/`` separators."""
+    """An indexed document. ``source`` ``folder``: ``path`` is relative to the indexed folder, with
+    ``/`` separators; ``api``: ``path`` is the key it was put under, and ``metadata`` the caller's."""
 
     id: int
     path: str
@@ -36,6 +37,8 @@ class DocumentRecord:
     mtime: float
     n_chunks: int
     indexed_at: datetime
+    source: str = "folder"
+    metadata: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Stored in UTC; SQLite hands datetimes back without their zone. An ISO 8601 date-time

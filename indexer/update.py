@@ -6,7 +6,8 @@ writer lock:
 
 1. discover the files; a file whose size and mtime match its row is unchanged; otherwise its
    sha256 decides (same hash: unchanged, only the mtime is refreshed);
-2. remove the documents whose files are gone (deleted, renamed away, now excluded);
+2. remove the documents whose files are gone (deleted, renamed away, now excluded); documents
+   put by key (:mod:`~bertsearch.indexer.ingest`) are not the folder's and are left alone;
 3. read, chunk and encode only new and changed files, and commit them in batches of about
    :data:`COMMIT_CHUNKS` chunks: delete the old chunks of changed documents, insert the new
    rows in bulk, bump the generation, commit (:meth:`WriteSide.commit`, the one commit function);
@@ -37,7 +38,7 @@ from sqlalchemy import select
 
 from bertsearch.indexer.commit import Batch, DocumentWrite
 from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
-from bertsearch.indexer.models import Document
+from bertsearch.indexer.models import API, FOLDER, Document
 from bertsearch.indexer.common.progress import progress_bar
 
 
@@ -152,6 +153,7 @@ def update(
                 run.scan(include, exclude)
                 if run.changed:
                     run.index_changed(prepare)
+                run.summary.chunks_written += _rewrite_keyed(index)
         else:
             _check_root(index, root)
             if index.settings.model_path:
@@ -165,6 +167,43 @@ def update(
     summary.seconds = round(time.perf_counter() - began, 3)
     summary.chunks_per_second = round(summary.chunks_written / summary.seconds, 1) if summary.seconds else 0.0
     return summary
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A document's text and title, as a reader gives them (:func:`document_write` takes one)."""
+
+    text: str
+    title: str
+
+
+_REWRITE_DOCUMENTS = 64  # documents put by key per commit of a rebuild
+
+
+def _rewrite_keyed(index: WriteSide) -> int:
+    """Re-chunk and re-encode the documents put by key (:mod:`~bertsearch.indexer.ingest`) with
+    the new build's parameters, from the text SQL keeps: a rebuild empties every chunk but keeps
+    these rows. Returns the number of chunks written."""
+    written, after = 0, 0
+    params = index.params
+    while True:
+        pending: list[DocumentWrite] = []
+        with index.transaction() as s:
+            rows = s.execute(select(Document.id, Document.path, Document.text, Document.title, Document.content_hash,
+                                    Document.size, Document.mtime, Document.meta)
+                             .where(Document.source == API, Document.id > after)
+                             .order_by(Document.id).limit(_REWRITE_DOCUMENTS)).all()
+        for doc_id, key, text, title, digest, size, mtime, meta in rows:
+            doc = document_write(Loaded(text, title), doc_id, key, digest, size, mtime,
+                                 lambda: index.encoder.tokenizer, params.chunk_tokens, params.chunk_overlap)
+            doc.source, doc.metadata = API, meta
+            pending.append(doc)
+            after = doc_id
+        if not pending:
+            return written
+        texts = [c.text for d in pending for c in d.chunks]
+        index.commit(Batch(documents=pending, vectors=index.encoder.encode(texts) if texts else None))
+        written += len(texts)
 
 
 def _check_root(index: WriteSide, root: Path) -> None:
@@ -194,8 +233,9 @@ class _Run:
         from bertsearch.indexer.documents import discover
 
         with self.index.transaction() as s:
+            # Only the folder's files: documents put by key are never compared, removed or replaced here.
             rows = s.execute(select(Document.id, Document.path, Document.size, Document.mtime,
-                                    Document.content_hash))
+                                    Document.content_hash).where(Document.source == FOLDER))
             self.existing = {path: (doc_id, size, mtime, digest) for doc_id, path, size, mtime, digest in rows}
         settings = self.index.settings
         files = discover(self.root, include, exclude, skip=[self.index.index_dir, *self.index.database_files()],

@@ -9,7 +9,10 @@ It returns the same result types as the embedded :class:`~bertsearch.search.sear
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -111,6 +114,47 @@ class Client:
         """
         return DocumentRecord.from_dict(self._request("GET", f"/documents/{int(document_id)}"))
 
+    def document_by_key(self, key: str, source: str = "api") -> DocumentRecord:
+        """The document put under ``key`` (``source="folder"``: the folder file at that relative path).
+
+        Raises:
+            ClientError: With ``status_code`` 404 when there is no such document.
+        """
+        return DocumentRecord.from_dict(self._request("GET", f"/documents/by-key/{_quote(key)}",
+                                                      params={"source": source}))
+
+    def put(self, key: str, text: str | None = None, *, file: str | Path | None = None, title: str | None = None,
+            metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Put a document under ``key``: ``text``, or a ``file`` the server reads as ``bertsearch
+        index`` would (txt, md, rst, html, pdf). Returns once it is committed: the server's
+        answer, ``{"generation", "results": [{"key", "op", "status", "id", "chunks"}], ...}``
+        (``status`` created, replaced or unchanged). Needs a key of scope ``write``.
+
+        Raises:
+            ClientError: The server refused it (403 without the scope, 413 too large, 422 malformed).
+        """
+        if (text is None) == (file is None):
+            raise ValueError("give text or file, one of them")
+        url = f"/documents/{_quote(key)}"
+        if file is None:
+            return self._request("PUT", url, json={"text": text, "title": title, "metadata": metadata})
+        path = Path(file)
+        form = {k: v for k, v in (("title", title), ("metadata", json.dumps(metadata) if metadata else None)) if v}
+        with open(path, "rb") as fh:
+            return self._request("PUT", url, files={"file": (path.name, fh)}, data=form)
+
+    def delete(self, key: str) -> dict[str, Any]:
+        """Delete the document put under ``key``; returns once it is committed.
+
+        Raises:
+            ClientError: With ``status_code`` 404 when there is none.
+        """
+        return self._request("DELETE", f"/documents/{_quote(key)}")
+
+    def batch(self, put: list[dict[str, Any]] = (), delete: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+        """Put (``{"key", "text", "title"?, "metadata"?}`` each) and delete documents in one commit."""
+        return self._request("POST", "/documents/batch", json={"put": list(put), "delete": list(delete)})
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
@@ -138,6 +182,11 @@ class Client:
             f"{method} {url} failed with HTTP {response.status_code}: {_describe(detail)}",
             status_code=response.status_code, detail=detail,
         )
+
+
+def _quote(key: str) -> str:
+    """A key as one URL path segment, everything encoded (dot segments and slashes too: no client rewrites it)."""
+    return quote(key, safe="")
 
 
 def _describe(detail: Any) -> str:

@@ -18,6 +18,7 @@ from bertsearch.cli.api.middleware import Guard
 from bertsearch.cli.api.routes import ask, documents, embed, health, search, web
 from bertsearch.cli.api.schemas import ErrorResponse
 from bertsearch.cli.api.security import READ, KeyRing
+from bertsearch.cli.api.writer import DocumentWriter
 from bertsearch.indexer.common.errors import BertsearchError, ModelLoadError
 from bertsearch.indexer.common.settings import Settings, split_list
 from bertsearch.search.searcher import Searcher
@@ -56,9 +57,12 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                 log.warning("QA model not loaded: %s", exc)
             app.state.searcher = served
             app.state.refresh_interval = REFRESH_INTERVAL
+            app.state.writer = DocumentWriter(settings, served)  # PUT/DELETE /documents/{key}
             async with mcp.running(app, settings):
                 yield
         finally:
+            if hasattr(app.state, "writer"):
+                app.state.writer.close()
             if own:
                 served.close()
 
@@ -91,10 +95,10 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
     web.mount(app)
     origins = split_list(settings.cors_origins)
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(Guard, allowed_hosts=split_list(settings.allowed_hosts),
-                       max_body_bytes=settings.max_body_bytes)
+                       max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -24,6 +24,7 @@ STATUS = {
     e.IndexNotFound: 404,
     e.DocumentNotFound: 404,
     e.InvalidQuery: 422,
+    e.InvalidDocument: 422,
     e.ModelMismatch: 409,
     e.IndexLocked: 409,
     e.IndexCorrupt: 500,

@@ -25,6 +25,8 @@ REQUEST_ID_HEADER = "x-request-id"
 # why. Reading costs no CPU to speak of; the bounds keep a client from holding the connection.
 LINGER_BYTES = 64 << 20
 LINGER_SECONDS = 10.0
+# Document writes (`PUT /documents/{key}`, `POST /documents/batch`) have a limit of their own: files.
+UPLOAD_PATH = "/documents/"
 
 
 class Guard:
@@ -35,13 +37,17 @@ class Guard:
         app: The application behind the guard.
         allowed_hosts: Host names the server answers to (``*``: any).
         max_body_bytes: The largest request body accepted.
+        max_upload_bytes: The largest body of a document write (``PUT``/``POST`` under
+            :data:`UPLOAD_PATH`); default ``max_body_bytes``.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: list[str], max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str], max_body_bytes: int,
+                 max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.any_host = "*" in allowed_hosts
         self.allowed_hosts = {_bare_host(h) for h in allowed_hosts}
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,15 +72,17 @@ class Guard:
         if length is not None and not length.isdigit():
             await _refuse(send_with_id, 400, "the Content-Length header is not a number")
             return
-        too_large = f"the request body is over {self.max_body_bytes} bytes"
-        if length is not None and int(length) > self.max_body_bytes:
+        upload = scope.get("method") in ("PUT", "POST") and scope.get("path", "").startswith(UPLOAD_PATH)
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
+        too_large = f"the request body is over {limit} bytes"
+        if length is not None and int(length) > limit:
             # A client that waits for "100 Continue" has sent nothing yet: it reads the answer as it is.
             if headers.get("expect", "").lower() != "100-continue":
                 await _linger(receive)
             await _refuse(send_with_id, 413, too_large)
             return
         if scope.get("method") in ("POST", "PUT", "PATCH"):
-            body, more = await _read_body(receive, self.max_body_bytes)
+            body, more = await _read_body(receive, limit)
             if body is None:
                 if more:  # the client is still sending (a body that ended is not waited for)
                     await _linger(receive)

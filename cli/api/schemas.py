@@ -8,6 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bertsearch.search.retrieval import DEFAULT_MODE
 
+from bertsearch.indexer.ingest import IngestResult
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.limits import MAX_EF_SEARCH, MAX_EMBED_CHARS, MAX_EMBED_TEXTS, MAX_QUERY_CHARS, MAX_TOP_K
 from bertsearch.search.searcher import DEFAULT_PASSAGES
@@ -174,3 +175,36 @@ class ErrorResponse(BaseModel):
     """Every error the API reports (FastAPI's request validation errors keep their list `detail`)."""
 
     detail: Any
+
+
+# -- documents put by key (`PUT /documents/{key}`, `POST /documents/batch`) --
+
+MetadataValue = str | int | float | bool | list[str]
+
+
+class DocumentBody(_Request):
+    """A document's text to put under a key (a file goes as multipart instead: see the route)."""
+
+    text: str = Field(description="The document's text.")
+    title: str | None = Field(default=None, max_length=1000, description="Default: the key.")
+    metadata: dict[str, MetadataValue] | None = Field(
+        default=None, description="A flat JSON object stored with the document: strings, numbers, booleans, lists of "
+                                  "strings; at most 64 fields and the server's BERTSEARCH_MAX_METADATA_BYTES.")
+
+
+class BatchPut(DocumentBody):
+    """One document of a batch."""
+
+    key: str = Field(min_length=1, max_length=1024, description="The caller's key: an id, a URL, a path.")
+
+
+class BatchRequest(_Request):
+    """Documents to put and keys to delete in one commit (one generation). A key appears once."""
+
+    put: list[BatchPut] = Field(default_factory=list, description="Documents to put (text only).")
+    delete: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, description="Keys to delete; an absent one is reported as `absent`.")
+
+
+# What a write did: the core's own result (`bertsearch put` prints the same).
+WriteResponse = IngestResult

@@ -1,5 +1,8 @@
 """API keys and their scopes.
 
+Scopes, each including the ones before it: ``read`` (search, ask, embed, read documents), ``write``
+(put and delete documents by key), ``admin`` (everything).
+
 Keys come from ``BERTSEARCH_API_KEYS`` (``key1:admin,key2``; ``read`` when no scope is given)
 and from a keys file holding only SHA-256 hashes (``sha256:<hex> [scope]`` a line, ``#`` comments).
 Only the hashes are kept in memory. A presented key is hashed and compared with every stored hash
@@ -18,8 +21,9 @@ from bertsearch.indexer.common.errors import ConfigError
 from bertsearch.indexer.common.settings import Settings, reveal, split_list
 
 READ = "read"
+WRITE = "write"
 ADMIN = "admin"
-SCOPES = (READ, ADMIN)
+SCOPES = (READ, WRITE, ADMIN)  # each includes the ones before it
 # A key shorter than this is refused at start-up: it could be guessed over the network.
 MIN_KEY_CHARS = 16
 
@@ -35,8 +39,8 @@ def new_key() -> str:
 
 
 def grants(scope: str, needed: str) -> bool:
-    """Whether a key of ``scope`` may do what needs ``needed`` (admin may do everything)."""
-    return scope == ADMIN or scope == needed
+    """Whether a key of ``scope`` may do what needs ``needed`` (admin may do everything, write also read)."""
+    return scope in SCOPES and needed in SCOPES and SCOPES.index(scope) >= SCOPES.index(needed)
 
 
 @dataclass(frozen=True)

@@ -52,5 +52,9 @@ class InvalidQuery(BertsearchError):
     """A query or question is empty, too long, or asks for an out-of-range number of results."""
 
 
+class InvalidDocument(BertsearchError):
+    """A document to put or delete by key is malformed or over a limit (key, metadata, batch size)."""
+
+
 class InvalidGlob(InvalidQuery, ConfigError):
     """A path filter or an ``--include``/``--exclude`` pattern is not a valid glob."""

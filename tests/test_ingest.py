@@ -1,0 +1,356 @@
+"""Documents in and out by key: the core (indexer/ingest.py), the HTTP API (PUT/DELETE
+/documents/{key}, POST /documents/batch, GET /documents/by-key/{key}), the client and the CLI,
+beside the folder's files; a kill -9 of a real server during a stream of puts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bertsearch.cli.api import create_app
+from bertsearch.cli.main import cli
+from bertsearch.indexer.common.settings import Settings
+from bertsearch.indexer.documents import read_document
+from bertsearch.indexer.index import Index
+from bertsearch.indexer.models import ChunkRow, Document
+from bertsearch.search import Client, ClientError
+
+from _server import bertsearch_command, free_port
+
+READ_KEY = "r" * 24
+WRITE_KEY = "w" * 24
+ADMIN_KEY = "a" * 24
+KEYS = f"{READ_KEY}:read,{WRITE_KEY}:write,{ADMIN_KEY}:admin"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PDF = FIXTURES / "heldout" / "bash" / "job-control.pdf"
+
+
+def _folder(root: Path) -> Path:
+    docs = root / "docs"
+    (docs / "notes").mkdir(parents=True)
+    (docs / "notes" / "a.txt").write_text("The folder file speaks of kestrels and falconry.\n")
+    (docs / "b.md").write_text("# Bees\n\nThe folder file about beekeeping and honey.\n")
+    return docs
+
+
+@pytest.fixture
+def folder_index(tmp_path: Path, tiny_bert_path: str) -> tuple[Settings, Path]:
+    """A fresh index of a small folder (tiny BERT), and that folder."""
+    docs = _folder(tmp_path)
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path, chunk_tokens=32, chunk_overlap=4)
+    with Index.open(settings, create=True) as index:
+        index.update(docs)
+    return Settings(index_dir=tmp_path / "idx", api_keys=KEYS, max_upload_bytes=2_000_000, max_batch_documents=8,
+                    max_metadata_bytes=200), docs
+
+
+@pytest.fixture
+def api(folder_index, tiny_qa_path: str):
+    settings, _docs = folder_index
+    app = create_app(settings.model_copy(update={"qa_model_path": tiny_qa_path}))
+    with TestClient(app, base_url="http://localhost") as client:
+        yield client
+
+
+def _as(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _lexical(client: TestClient, query: str) -> list[str]:
+    response = client.post("/search", json={"query": query, "mode": "lexical", "top_k": 100}, headers=_as(READ_KEY))
+    assert response.status_code == 200, response.text
+    return [hit["path"] for hit in response.json()["hits"]]
+
+
+def _put(client: TestClient, key: str, body: dict, who: str = WRITE_KEY):
+    return client.put(f"/documents/{quote(key, safe='')}", json=body, headers=_as(who))
+
+
+def test_put_then_search_finds_it_and_delete_then_it_is_gone(api: TestClient) -> None:
+    created = _put(api, "doc-1", {"text": "Ospreys dive for fish in the estuary.", "metadata": {"lang": "en"}})
+    assert created.status_code == 201, created.text
+    result = created.json()["results"][0]
+    assert result["status"] == "created" and result["chunks"] >= 1
+    assert _lexical(api, "ospreys estuary") == ["doc-1"]  # served at once: no wait for the refresh poll
+    stored = api.get("/documents/by-key/doc-1", headers=_as(READ_KEY)).json()
+    assert (stored["source"], stored["title"], stored["metadata"]) == ("api", "doc-1", {"lang": "en"})
+    assert api.get(f"/documents/{stored['id']}", headers=_as(READ_KEY)).json()["text"] == stored["text"]
+
+    deleted = api.delete("/documents/doc-1", headers=_as(WRITE_KEY))
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["generation"] > created.json()["generation"]
+    assert _lexical(api, "ospreys estuary") == []
+    assert api.get("/documents/by-key/doc-1", headers=_as(READ_KEY)).status_code == 404
+    again = api.delete("/documents/doc-1", headers=_as(WRITE_KEY))
+    assert again.status_code == 404 and "doc-1" in again.json()["detail"]
+
+
+def test_the_same_text_again_encodes_nothing(api: TestClient) -> None:
+    body = {"text": "Herons wait in the shallows. " * 40, "title": "Herons"}
+    first = _put(api, "birds/heron", body).json()
+    assert first["chunks_encoded"] > 1
+    again = _put(api, "birds/heron", body)
+    assert again.status_code == 200
+    assert again.json()["chunks_encoded"] == 0
+    assert again.json()["results"][0]["status"] == "unchanged"
+    assert again.json()["generation"] == first["generation"]  # nothing committed
+    # New metadata on the same text: the stored chunks and vectors are kept, nothing encoded.
+    tagged = _put(api, "birds/heron", {**body, "metadata": {"tags": ["wading"]}}).json()
+    assert (tagged["results"][0]["status"], tagged["chunks_encoded"]) == ("replaced", 0)
+    assert tagged["generation"] == first["generation"] + 1
+    hits = _lexical(api, "herons shallows")
+    assert set(hits) == {"birds/heron"} and len(hits) == first["chunks_encoded"]  # each chunk once
+    changed = _put(api, "birds/heron", {"text": "Herons nest in colonies."}).json()
+    assert (changed["results"][0]["status"], changed["chunks_encoded"]) == ("replaced", 1)
+
+
+def test_a_folder_run_and_api_deletes_leave_each_others_documents(folder_index, tiny_bert_path: str) -> None:
+    from bertsearch.indexer.ingest import DocumentPut, apply_changes, delete_document
+    from bertsearch.indexer.common.errors import DocumentNotFound
+
+    settings, docs = folder_index
+    with Index.open(settings) as index:
+        # A key equal to a folder file's path is another document.
+        done = apply_changes(index, [DocumentPut("notes/a.txt", text="The API text about otters."),
+                                     DocumentPut("https://example.org/x?y=1", text="Lynx tracks in snow.")])
+        assert [r.status for r in done.results] == ["created", "created"]
+        (docs / "notes" / "a.txt").unlink()
+        (docs / "b.md").write_text("# Bees\n\nChanged text about swarms.\n")
+        summary = index.update(docs)
+        assert (summary.removed, summary.updated) == (1, 1)
+        assert index.reader.document_by_key("notes/a.txt").text == "The API text about otters."
+        assert index.reader.document_by_key("https://example.org/x?y=1").n_chunks == 1
+        with pytest.raises(DocumentNotFound):
+            delete_document(index, "b.md")  # the folder's file, not a key
+        assert index.reader.document_by_key("b.md", "folder").title == "Bees"
+    # A rebuild re-reads the folder and re-encodes the documents put by key from their text.
+    with Index.open(settings.model_copy(update={"model_path": tiny_bert_path, "chunk_tokens": 16}),
+                    rebuild=True) as index:
+        summary = index.update(docs)
+        assert index.reader.document_by_key("notes/a.txt").n_chunks >= 1
+        info = index.info()
+        assert info["documents"] == 3
+        assert info["chunks"] == info["faiss_vectors"] == info["lexical_chunks"]
+        hits = index.search_lexical("otters", 5)
+        assert [c.path for c in index.fetch_chunks([h for h, _ in hits])] == ["notes/a.txt"]
+
+
+def test_scopes(api: TestClient) -> None:
+    body = {"text": "Cormorants dry their wings."}
+    assert api.put("/documents/k", json=body).status_code == 401
+    refused = _put(api, "k", body, who=READ_KEY)
+    assert refused.status_code == 403 and "write" in refused.json()["detail"]
+    assert api.delete("/documents/k", headers=_as(READ_KEY)).status_code == 403
+    assert api.post("/documents/batch", json={"delete": ["k"]}, headers=_as(READ_KEY)).status_code == 403
+    assert _put(api, "k", body, who=WRITE_KEY).status_code == 201
+    assert _put(api, "k", {"text": "Cormorants dive."}, who=ADMIN_KEY).status_code == 200
+    # write includes read
+    assert api.get("/documents/by-key/k", headers=_as(WRITE_KEY)).json()["text"] == "Cormorants dive."
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"text": "x" * 2_100_000}, 413, "over 2000000 bytes"),
+    ({"text": "ok", "metadata": {"nested": {"a": 1}}}, 422, "metadata"),
+    ({"text": "ok", "metadata": {"long": "y" * 300}}, 422, "at most 200"),
+    ({"title": "no text"}, 422, "text"),
+    ({"text": 5}, 422, "text"),
+    ({"text": "ok", "colour": "misspelt field"}, 422, "colour"),
+])
+def test_oversized_and_malformed_puts(api: TestClient, body: dict, status: int, words: str) -> None:
+    response = _put(api, "bad", body)
+    assert response.status_code == status, response.text
+    assert words in json.dumps(response.json()["detail"])
+    assert api.get("/documents/by-key/bad", headers=_as(READ_KEY)).status_code == 404
+
+
+def test_malformed_requests(api: TestClient) -> None:
+    broken = api.put("/documents/k", content=b"{not json", headers={**_as(WRITE_KEY), "Content-Type": "application/json"})
+    assert broken.status_code == 422
+    plain = api.put("/documents/k", content=b"text", headers={**_as(WRITE_KEY), "Content-Type": "text/plain"})
+    assert plain.status_code == 415 and "multipart" in plain.json()["detail"]
+    assert _put(api, "bell\x07", {"text": "ok"}).status_code == 422
+    too_many = {"put": [{"key": f"k{i}", "text": "t"} for i in range(5)], "delete": [f"d{i}" for i in range(4)]}
+    response = api.post("/documents/batch", json=too_many, headers=_as(WRITE_KEY))
+    assert response.status_code == 422 and "at most 8" in response.json()["detail"]
+    twice = {"put": [{"key": "k", "text": "t"}], "delete": ["k"]}
+    assert "twice" in api.post("/documents/batch", json=twice, headers=_as(WRITE_KEY)).json()["detail"]
+    no_file = api.put("/documents/k", data={"title": "t"}, files={"other": ("a.txt", b"x")}, headers=_as(WRITE_KEY))
+    assert no_file.status_code == 422 and "file" in no_file.json()["detail"]
+
+
+def test_a_batch_is_one_generation(api: TestClient) -> None:
+    _put(api, "old", {"text": "Old text about plovers."})
+    before = api.get("/health").json()["generation"]
+    body = {"put": [{"key": f"batch/{i}", "text": f"Sandpiper number {i} on the mudflats."} for i in range(5)],
+            "delete": ["old", "never-there"]}
+    response = api.post("/documents/batch", json=body, headers=_as(WRITE_KEY))
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert done["generation"] == before + 1
+    assert [r["status"] for r in done["results"]] == ["created"] * 5 + ["deleted", "absent"]
+    assert sorted(_lexical(api, "sandpiper mudflats")) == [f"batch/{i}" for i in range(5)]
+    assert _lexical(api, "plovers") == []
+
+
+def test_files_go_through_the_readers(api: TestClient) -> None:
+    html = (b"<html><head><title>Gannets</title><script>var hidden = 'scriptword';</script></head>"
+            b"<body><h1>Gannets</h1><p>Gannets plunge from a height.</p></body></html>")
+    response = api.put("/documents/pages/gannets", files={"file": ("gannets.html", html, "text/html")},
+                       data={"metadata": json.dumps({"kind": "html"})}, headers=_as(WRITE_KEY))
+    assert response.status_code == 201, response.text
+    stored = api.get("/documents/by-key/pages/gannets", headers=_as(READ_KEY)).json()
+    assert (stored["title"], stored["metadata"]) == ("Gannets", {"kind": "html"})
+    assert "plunge from a height" in stored["text"] and "scriptword" not in stored["text"]
+
+    pdf = api.put("/documents/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes(), "application/pdf")},
+                  headers=_as(WRITE_KEY))
+    assert pdf.status_code == 201, pdf.text
+    stored = api.get("/documents/by-key/manual.pdf", headers=_as(READ_KEY)).json()
+    assert stored["text"] == read_document(PDF).text  # the very reader `bertsearch index` uses
+    again = api.put("/documents/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes())},
+                    headers=_as(WRITE_KEY))
+    assert again.status_code == 200 and again.json()["chunks_encoded"] == 0
+    broken = api.put("/documents/broken.pdf", files={"file": ("broken.pdf", b"%PDF-1.4 not really")},
+                     headers=_as(WRITE_KEY))
+    assert broken.status_code == 400 and "PDF" in broken.json()["detail"]
+
+
+def test_cli_put_and_delete(folder_index, tmp_path: Path) -> None:
+    settings, _docs = folder_index
+    where = ["--index", str(settings.index_dir)]
+    runner = CliRunner()
+    page = tmp_path / "page.md"
+    page.write_text("# Puffins\n\nPuffins carry fish crosswise.\n")
+    done = runner.invoke(cli, ["put", "wiki/puffin", str(page), *where, "--metadata", '{"tags": ["seabird"]}'])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["results"][0]["status"] == "created"
+    piped = runner.invoke(cli, ["put", "memo", *where], input="Terns migrate far.")
+    assert json.loads(piped.output)["results"][0]["status"] == "created", piped.output
+    with Index.open(settings) as index:
+        assert index.reader.document_by_key("wiki/puffin").title == "Puffins"
+        assert index.reader.document_by_key("memo").text == "Terns migrate far."
+    assert runner.invoke(cli, ["delete", "memo", *where]).exit_code == 0
+    missing = runner.invoke(cli, ["delete", "memo", *where])
+    assert missing.exit_code == 1 and "Error: no document with the key 'memo'" in missing.output
+    bad = runner.invoke(cli, ["put", "x", str(page), *where, "--metadata", "{"])
+    assert bad.exit_code == 1 and "Error: --metadata is not JSON" in bad.output
+
+
+def _start_server(index_dir: Path, log: Path, qa: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = bertsearch_command() + ["serve", "--index", str(index_dir), "--port", str(port),
+                                      "--log-level", "warning", "--qa-model", qa]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "BERTSEARCH_API_KEYS": KEYS})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    with Client(url, timeout=5.0) as client:
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                client.health()
+                return process, url
+            except ClientError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+
+
+def _assert_consistent(settings: Settings) -> dict:
+    with Index.open(settings) as index:
+        info = index.info()
+        assert info["chunks"] == info["faiss_vectors"] == info["lexical_chunks"]
+        with index.transaction() as s:
+            per_doc = dict(s.execute(select(ChunkRow.document_id, func.count()).group_by(ChunkRow.document_id)).all())
+            for doc_id, n_chunks in s.execute(select(Document.id, Document.n_chunks)):
+                assert per_doc.get(doc_id, 0) == n_chunks, "a document without all of its chunks"
+            assert set(index.vectors.ids().tolist()) == set(s.scalars(select(ChunkRow.id)))
+        return info
+
+
+def test_client_over_a_real_server_keys_with_slashes_and_urls(folder_index, tiny_qa_path: str, tmp_path: Path) -> None:
+    settings, _docs = folder_index
+    process, url = _start_server(settings.index_dir, tmp_path / "log.txt", tiny_qa_path)
+    try:
+        keys = ["https://example.org/a/b?c=d#e", "/etc/motd", "a/../b", "100% sure", "ünï/cödé"]
+        with Client(url, api_key=WRITE_KEY) as client:
+            for n, key in enumerate(keys):
+                assert client.put(key, f"Albatross number {n} glides.")["results"][0]["status"] == "created"
+            for n, key in enumerate(keys):
+                record = client.document_by_key(key)
+                assert (record.path, record.text, record.source) == (key, f"Albatross number {n} glides.", "api")
+            assert sorted(h.path for h in client.search("albatross glides", top_k=10, mode="lexical").hits) == \
+                sorted(keys)
+            html = tmp_path / "page.html"
+            html.write_text("<title>Skuas</title><p>Skuas chase gulls.</p>")
+            done = client.put("pages/skua", file=html, metadata={"rank": 2})
+            assert done["results"][0]["status"] == "created"
+            assert client.document_by_key("pages/skua").title == "Skuas"
+            assert client.delete(keys[0])["results"][0]["status"] == "deleted"
+            with pytest.raises(ClientError) as missing:
+                client.delete(keys[0])
+            assert missing.value.status_code == 404
+        with Client(url, api_key=READ_KEY) as reader, pytest.raises(ClientError) as refused:
+            reader.put("x", "text")
+        assert refused.value.status_code == 403
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_stream_of_puts_loses_no_acknowledged_document(folder_index, tiny_qa_path: str,
+                                                                      tmp_path: Path) -> None:
+    settings, _docs = folder_index
+    process, url = _start_server(settings.index_dir, tmp_path / "log.txt", tiny_qa_path)
+    acknowledged: dict[str, str] = {}
+    stop = threading.Event()
+
+    def stream(worker: int) -> None:
+        with Client(url, api_key=WRITE_KEY, timeout=30) as client:
+            n = 0
+            while not stop.is_set():
+                key, text = f"w{worker}/doc{n}", f"Document {worker}-{n}. " + "petrel shearwater fulmar " * 60
+                try:
+                    client.put(key, text)
+                except ClientError:
+                    return  # the server is gone: this put was not acknowledged
+                acknowledged[key] = text
+                n += 1
+
+    workers = [threading.Thread(target=stream, args=(i,)) for i in range(3)]
+    try:
+        for worker in workers:
+            worker.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 12 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+        if process.poll() is None:
+            process.kill()
+    assert len(acknowledged) >= 12, (tmp_path / "log.txt").read_text()
+    info = _assert_consistent(settings)
+    with Index.open(settings) as index:
+        for key, text in acknowledged.items():
+            record = index.reader.document_by_key(key)
+            assert record.text == text and record.n_chunks >= 1
+        assert info["documents"] >= 2 + len(acknowledged)
+        # The index takes writes again, and a folder run still leaves the documents put by key.
+        index.update(_docs)
+        assert index.info()["documents"] >= 2 + len(acknowledged)
