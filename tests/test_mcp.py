@@ -199,3 +199,23 @@ def test_the_sdk_is_told_the_hosts_and_origins_of_the_guard() -> None:
         <= set(told.allowed_origins)
     assert not any("evil" in origin for origin in told.allowed_origins)
     assert not transport_security(Settings(allowed_hosts="localhost,*")).enable_dns_rebinding_protection
+
+
+def test_a_tool_refuses_a_caller_without_its_scope() -> None:
+    from mcp import Client
+
+    from bertsearch.cli.api.mcp_tools import build_server
+
+    async def main() -> list[str]:
+        texts = []
+        for scope in ("nobody", None):  # a scope that grants nothing; no scope known (HTTP without the endpoint)
+            async with Client(build_server(lambda: pytest.fail("the searcher was reached"), local_scope=scope,
+                                           version="0")) as client:
+                for tool, arguments in [("search", {"query": "logs"}), ("ask", {"question": "logs?"}),
+                                        ("get_document", {"document_id": 1})]:
+                    texts.append(_error(await client.call_tool(tool, arguments)))
+        return texts
+
+    texts = anyio.run(main)
+    assert all("this API key has the scope 'nobody'; this needs 'read'" in text for text in texts[:3]), texts
+    assert all("no API key scope is known" in text for text in texts[3:]), texts
