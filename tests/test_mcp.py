@@ -27,7 +27,7 @@ from bertsearch.indexer.index import Index
 READ_KEY = "read-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
-TOOLS = {"search", "ask", "get_document"}
+TOOLS = {"search", "ask", "get_document", "put_document", "delete_document"}
 
 _T = TypeVar("_T")
 
@@ -153,6 +153,9 @@ def test_http_with_a_key_lists_the_tools_and_answers_with_the_source(keyed_serve
             assert answer["context"][answer["start"] - answer["context_start"]:][:len(answer["text"])] == answer["text"]
         assert "no document" in _error(await session.call_tool("get_document", {"document_id": 424242}))
         assert "top_k" in _error(await session.call_tool("search", {"query": "logs", "top_k": 101}))
+        if key == READ_KEY:  # nothing reaches the (shared, read-only) index
+            refused = _error(await session.call_tool("put_document", {"key": "k", "text": "a text"}))
+            assert "this API key has the scope 'read'; this needs 'write'" in refused
 
     for key in (READ_KEY, ADMIN_KEY):
         _run(lambda: _http(keyed_server, key), body)
@@ -219,3 +222,43 @@ def test_a_tool_refuses_a_caller_without_its_scope() -> None:
     texts = anyio.run(main)
     assert all("this API key has the scope 'nobody'; this needs 'read'" in text for text in texts[:3]), texts
     assert all("no API key scope is known" in text for text in texts[3:]), texts
+
+
+def test_documents_put_and_deleted_by_key_with_the_write_scope(tmp_path: Path, tiny_bert_path: str) -> None:
+    from mcp import Client
+
+    from bertsearch.cli.api.mcp_tools import build_server
+    from bertsearch.cli.api.security import READ, WRITE
+    from bertsearch.cli.api.writer import DocumentWriter
+    from bertsearch.search.searcher import Searcher
+
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:
+        index.update(SAMPLE_DOCS)
+    settings = Settings(index_dir=tmp_path / "idx")
+    with Searcher.open(settings) as searcher:
+        writer = DocumentWriter(settings, searcher)
+
+        async def main(scope: str) -> None:
+            async with Client(build_server(lambda: searcher, local_scope=scope, version="0",
+                                           writer=lambda: writer)) as client:
+                put = {"key": "notes/zebra", "text": "The zebrafish tank is cleaned on Fridays.", "title": "Zebra",
+                       "metadata": {"team": "lab"}}
+                if scope == READ:
+                    assert "this needs 'write'" in _error(await client.call_tool("put_document", put))
+                    assert "this needs 'write'" in _error(await client.call_tool("delete_document", {"key": "x"}))
+                    return
+                done = _data(await client.call_tool("put_document", put))
+                assert [(r["key"], r["status"]) for r in done["results"]] == [("notes/zebra", "created")]
+                hits = _data(await client.call_tool("search", {"query": "zebrafish", "mode": "lexical"}))["hits"]
+                assert hits[0]["title"] == "Zebra" and hits[0]["document_id"] == done["results"][0]["id"]
+                gone = _data(await client.call_tool("delete_document", {"key": "notes/zebra"}))
+                assert gone["results"][0]["status"] == "deleted"
+                assert not _data(await client.call_tool("search", {"query": "zebrafish", "mode": "lexical"}))["hits"]
+                assert "metadata" in _error(await client.call_tool("put_document", {**put, "metadata": {"a": {}}}))
+
+        try:
+            anyio.run(main, READ)
+            anyio.run(main, WRITE)
+        finally:
+            writer.close()

@@ -36,7 +36,8 @@ def mount(app: FastAPI) -> None:
 async def running(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """The MCP server of one run of the app, its requests handled until shutdown (the SDK's
     session manager runs once, so a new run builds a new one)."""
-    server = build_server(lambda: fresh_searcher(app.state), local_scope=None, version=app.version)
+    server = build_server(lambda: fresh_searcher(app.state), local_scope=None, version=app.version,
+                          writer=lambda: app.state.writer)
     server.streamable_http_app(
         streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
         transport_security=transport_security(settings), max_request_body_size=settings.max_body_bytes,

@@ -21,8 +21,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bertsearch.cli.api.deps import refusal
 from bertsearch.cli.api.errors import public_detail
-from bertsearch.cli.api.security import READ
+from bertsearch.cli.api.schemas import MetadataValue
+from bertsearch.cli.api.security import READ, WRITE
+from bertsearch.cli.api.writer import DocumentWriter
 from bertsearch.indexer.common.errors import BertsearchError
+from bertsearch.indexer.ingest import DocumentPut, IngestResult
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.limits import MAX_QUERY_CHARS, MAX_TOP_K
 from bertsearch.search.retrieval import DEFAULT_MODE
@@ -38,7 +41,8 @@ INSTRUCTIONS = (
     "Search and answer questions over the documents indexed by bertsearch. Use `ask` for a factual "
     "question (it returns short answer spans with a confidence and the document they come from), "
     "`search` to find the passages about a topic, and `get_document` to read a whole document by "
-    "the `document_id` a passage or an answer names."
+    "the `document_id` a passage or an answer names. With a key of scope `write`, `put_document` and "
+    "`delete_document` add, replace and remove documents by a key of your choice."
 )
 
 _T = TypeVar("_T")
@@ -53,7 +57,8 @@ Count = Annotated[int, Field(ge=1, le=MAX_TOP_K)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
 
 
-def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, version: str) -> MCPServer:
+def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, version: str,
+                 writer: Callable[[], DocumentWriter] | None = None) -> MCPServer:
     """The MCP server of the tools over the searcher ``searcher()`` hands out.
 
     Args:
@@ -61,6 +66,7 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
         local_scope: The scope of a caller without an HTTP request (stdio: the user who started
             the process); ``None``: every call must come with a key's scope (HTTP).
         version: The version of bertsearch, as the server introduces itself.
+        writer: Hands out the writer of documents by key; ``None``: no write tools.
     """
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
@@ -127,7 +133,46 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
         _check(ctx, READ, local_scope)
         return _core(lambda: searcher().document(document_id))
 
+    if writer is not None:
+        _write_tools(server, writer, local_scope)
     return server
+
+
+Key = Annotated[str, Field(min_length=1, max_length=1024,
+                           description="The document's key, of your choice: an id, a URL, a path.")]
+
+
+def _write_tools(server: MCPServer, writer: Callable[[], DocumentWriter], local_scope: str | None) -> None:
+    """``put_document`` and ``delete_document``: the writes of ``PUT``/``DELETE /documents/{key}``."""
+
+    @server.tool(name="put_document", title="Add or replace a document",
+                 annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
+                                             open_world_hint=False))
+    def put_document(
+        ctx: Context,
+        key: Key,
+        text: Annotated[str, Field(description="The document's text (plain text or Markdown).")],
+        title: Annotated[str | None, Field(max_length=1000, description="Default: the key.")] = None,
+        metadata: Annotated[dict[str, MetadataValue] | None, Field(
+            description="A flat object stored with the document: strings, numbers, booleans, lists of strings.")] = None,
+    ) -> IngestResult:
+        """Add a document under a key, or replace the one already there (needs a key of scope `write`).
+
+        It is chunked, encoded and committed before the answer, so `search` and `ask` find it at
+        once. Returns the `generation` that holds it and, in `results`, its `status` (created,
+        replaced or unchanged), its `id` (the `document_id`) and the `chunks` encoded.
+        """
+        _check(ctx, WRITE, local_scope)
+        return _core(lambda: writer().apply(puts=[DocumentPut(key, text=text, title=title, metadata=metadata)]))
+
+    @server.tool(name="delete_document", title="Delete a document",
+                 annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
+                                             open_world_hint=False))
+    def delete_document(ctx: Context, key: Key) -> IngestResult:
+        """Delete the document put under a key (needs a key of scope `write`; an error when there is
+        none). Only documents put by key: the files of the indexed folder follow the folder."""
+        _check(ctx, WRITE, local_scope)
+        return _core(lambda: writer().delete(key))
 
 
 def _check(ctx: Context, needed: str, local_scope: str | None) -> None:

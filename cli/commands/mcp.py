@@ -14,7 +14,8 @@ from bertsearch.cli.commands._common import index_options, make_settings
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
 )
 def mcp(index_dir, db_url, qa_model_path: str | None) -> None:
-    """Serve the index to an MCP client (an agent) over stdin and stdout: the tools search, ask and get_document.
+    """Serve the index to an MCP client (an agent) over stdin and stdout: the tools search, ask, get_document,
+    put_document and delete_document.
 
     The client starts this command itself (see README, "MCP"); it serves until stdin closes, and
     picks up a new generation committed by `bertsearch index` without a restart.
@@ -25,6 +26,7 @@ def mcp(index_dir, db_url, qa_model_path: str | None) -> None:
 
     from bertsearch.cli.api.deps import REFRESH_INTERVAL
     from bertsearch.cli.api.security import ADMIN
+    from bertsearch.cli.api.writer import DocumentWriter
     from bertsearch.cli.api.mcp_tools import build_server
     from bertsearch.search.searcher import Searcher
 
@@ -37,9 +39,13 @@ def mcp(index_dir, db_url, qa_model_path: str | None) -> None:
             searcher.refresh(min_interval=REFRESH_INTERVAL, background=True)
             return searcher
 
-        # The local user may do what the index's files let them do: every scope.
-        server = build_server(fresh, local_scope=ADMIN, version=version("bertsearch"))
-        anyio.run(server.run_stdio_async)
+        writer = DocumentWriter(settings, searcher)  # opens the index for writing on the first write only
+        try:
+            # The local user may do what the index's files let them do: every scope.
+            server = build_server(fresh, local_scope=ADMIN, version=version("bertsearch"), writer=lambda: writer)
+            anyio.run(server.run_stdio_async)
+        finally:
+            writer.close()
 
 
 COMMANDS = [mcp]
