@@ -279,6 +279,18 @@ def load_squad(path: Path, max_paragraphs: int | None = None) -> tuple[list[Para
     return paragraphs, questions
 
 
+def index_folder(folder: Path, index_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """``folder`` indexed into ``index_dir`` with ``Index.update`` (the packaged encoder): the
+    settings, the run's summary and ``Index.info()``."""
+    from bertsearch.indexer import Index, Settings
+
+    settings = Settings(index_dir=index_dir)
+    with Index.open(settings, create=True) as index:
+        summary = index.update(folder)
+        info = index.info()
+    return settings, summary, info
+
+
 def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name: str = "squad-v1.1-dev",
                 precision: str = "auto") -> tuple[Any, dict]:
     """Settings of an index of ``paragraphs`` as documents, built (or brought up to date) with

@@ -72,17 +72,13 @@ def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[
 
 
 def main(args: Any) -> dict[str, Any]:
-    from bertsearch.indexer import Index, Settings
     from bertsearch.search.searcher import Searcher
 
     name = SETS[args.set]
     questions = json.loads((FIXTURE / f"{name}_questions.json").read_text(encoding="utf-8"))["questions"]
     if args.smoke:
         questions = questions[:5]
-    settings = Settings(index_dir=args.work_dir / name / "index")
-    with Index.open(settings, create=True) as index:
-        summary = index.update(FIXTURE / name)
-        info = index.info()
+    settings, summary, info = c.index_folder(FIXTURE / name, args.work_dir / name / "index")
     with Searcher.open(settings) as searcher:
         searcher.load_models()
         threshold = searcher.threshold

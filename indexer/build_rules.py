@@ -1,7 +1,7 @@
 """What an index is built with, and the checks of the settings against it.
 
 The build parameters (model, dimension, pooling, precision, chunking, index type, schema
-version) are stored in ``index_state`` (:class:`~bertsearch.indexer.snapshot.BuildParams`). A
+version, the lexical cut) are stored in ``index_state`` (:class:`~bertsearch.indexer.snapshot.BuildParams`). A
 setting that asks for other ones raises :class:`ModelMismatch` naming ``--rebuild`` (or, for the
 index type, ``--index-type``, which rebuilds FAISS from SQL); a setting left unset follows the index.
 """
@@ -16,6 +16,7 @@ from bertsearch.indexer.common.precision import family, resolve, use_bf16
 from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
 from bertsearch.indexer.models import SCHEMA_VERSION, utcnow
 from bertsearch.indexer.snapshot import BuildParams
+from bertsearch.indexer.terms import DEFAULT_CUT
 
 if TYPE_CHECKING:
     from bertsearch.indexer.encoder import Encoder
@@ -63,6 +64,7 @@ class BuildRules:
             index_type=(self.settings.index_type if old is None or "index_type" in self.settings.model_fields_set
                         else old.index_type),
             schema_version=SCHEMA_VERSION,
+            lexical_cut=DEFAULT_CUT,  # a new build takes the current cut (an old index keeps its own)
             root=None,
             updated_at=utcnow(),
         )

@@ -46,6 +46,7 @@ def describe(snapshot: Snapshot, sessions: Any, index_dir: Path, url: str, encod
         "chunk_tokens": p.chunk_tokens,
         "chunk_overlap": p.chunk_overlap,
         "schema_version": p.schema_version,
+        "lexical_cut": p.cut,
         "index_type": snapshot.vectors.kind,
         "index_type_setting": p.index_type or "auto",
         "index_description": INDEX_TYPES.get(snapshot.vectors.kind, snapshot.vectors.kind),

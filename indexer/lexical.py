@@ -9,7 +9,8 @@ A missing, corrupt or stale index is never served: it is rebuilt from the SQL ch
 
 Terms come from :func:`bertsearch.indexer.terms.lexical_terms`, then tantivy lower-cases and
 stems them (English), on the indexed text and the query alike; a query leaves out stopwords
-(:func:`bertsearch.indexer.terms.query_terms`).
+(:func:`bertsearch.indexer.terms.query_terms`). How text is cut (the build parameter ``cut``,
+``index_state.lexical_cut``) is stamped too: a build cut another way is rebuilt, never served.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bertsearch.indexer.common.errors import StorageError
-from bertsearch.indexer.terms import lexical_terms, query_terms
+from bertsearch.indexer.terms import DEFAULT_CUT, LEGACY_CUT, lexical_terms, query_terms
 from bertsearch.indexer.files import atomic_write
 
 __all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]
@@ -52,6 +53,7 @@ def _schema():
     builder.add_unsigned_field("chunk_id", stored=True, indexed=True, fast=True)
     builder.add_unsigned_field("generation", stored=True)
     builder.add_text_field("index_id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("cut", stored=True, tokenizer_name="raw")  # absent from older builds
     builder.add_text_field("text", stored=False, tokenizer_name=_ANALYZER, index_option="freq")
     return builder.build()
 
@@ -65,10 +67,12 @@ def _analyzer():
 class LexicalIndex:
     """A point-in-time BM25 view of one generation (immutable once opened)."""
 
-    def __init__(self, index, generation: int, path: Path | None, index_id: str = "") -> None:
+    def __init__(self, index, generation: int, path: Path | None, index_id: str = "", cut: str = DEFAULT_CUT) -> None:
         self._index = index
         self.index_id = index_id
         """The identity (``index_state.index_id``) of the database these chunks come from."""
+        self.cut = cut
+        """How the texts and the queries are cut into terms (:data:`~bertsearch.indexer.terms.CUTS`)."""
         self._schema = index.schema
         self._searcher = index.searcher()
         self._analyzer = _analyzer()
@@ -80,24 +84,24 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, generation: int, chunks: Iterable[tuple[int, str]], folder: Path | None = None,
-              index_id: str = "") -> LexicalIndex:
-        """An index of ``(chunk_id, text)`` pairs stamped ``generation`` and ``index_id``; in memory
-        when ``folder`` is None."""
+              index_id: str = "", cut: str = DEFAULT_CUT) -> LexicalIndex:
+        """An index of ``(chunk_id, text)`` pairs cut by ``cut``, stamped ``generation``,
+        ``index_id`` and ``cut``; in memory when ``folder`` is None."""
         t = _tantivy()
         index = t.Index(_schema(), path=str(folder)) if folder is not None else t.Index(_schema())
         index.register_tokenizer(_ANALYZER, _analyzer())
         writer = index.writer(heap_size=_WRITER_HEAP, num_threads=1)
         for chunk_id, text in chunks:
-            writer.add_document(_doc(chunk_id, text))
-        writer.add_document(_stamp(generation, index_id))
+            writer.add_document(_doc(chunk_id, text, cut))
+        writer.add_document(_stamp(generation, index_id, cut))
         writer.commit()
         writer.wait_merging_threads()
         index.reload()
-        return cls(index, generation, folder, index_id)
+        return cls(index, generation, folder, index_id, cut)
 
     @classmethod
     def rebuild_on_disk(cls, index_dir: Path, generation: int, chunks: Iterable[tuple[int, str]],
-                        index_id: str = "") -> LexicalIndex:
+                        index_id: str = "", cut: str = DEFAULT_CUT) -> LexicalIndex:
         """Build a new folder under ``index_dir/lexical/`` and point ``lexical.json`` at it.
 
         Raises:
@@ -108,7 +112,7 @@ class LexicalIndex:
         try:
             root.mkdir(parents=True, exist_ok=True)
             (root / name).mkdir()
-            built = cls.build(generation, chunks, root / name, index_id)
+            built = cls.build(generation, chunks, root / name, index_id, cut)
             _write_pointer(index_dir, name)
         except (OSError, ValueError) as exc:
             shutil.rmtree(root / name, ignore_errors=True)
@@ -131,24 +135,26 @@ class LexicalIndex:
             view = cls(index, 0, folder)
         except (ValueError, OSError) as exc:
             raise LexicalFileError(f"unreadable ({exc})") from exc
-        view.generation, view.index_id = view._read_stamp()
+        view.generation, view.index_id, view.cut = view._read_stamp()
         return view
 
-    def _read_stamp(self) -> tuple[int, str]:
+    def _read_stamp(self) -> tuple[int, str, str]:
         t = _tantivy()
         hits = self._searcher.search(t.Query.term_query(self._schema, "chunk_id", _STAMP_ID), 1).hits
         if not hits:
             raise LexicalFileError("no generation stamp")
         stamp = self._searcher.doc(hits[0][1])
-        index_id = stamp.get_first("index_id") if "index_id" in stamp.to_dict() else None
-        return int(stamp["generation"][0]), str(index_id or "")
+        fields = stamp.to_dict()
+        index_id = stamp.get_first("index_id") if "index_id" in fields else None
+        cut = stamp.get_first("cut") if "cut" in fields else None
+        return int(stamp["generation"][0]), str(index_id or ""), str(cut or LEGACY_CUT)
 
     # -- reading -------------------------------------------------------------------------------
 
     def query_terms(self, query: str) -> list[str]:
         """The distinct analysed terms of ``query`` (at most 64), in order, stopwords left out
         (:func:`~bertsearch.indexer.terms.query_terms`)."""
-        tokens = self._analyzer.analyze(" ".join(query_terms(query)))
+        tokens = self._analyzer.analyze(" ".join(query_terms(query, self.cut)))
         return list(dict.fromkeys(tokens))[:_MAX_QUERY_TERMS]
 
     def search(self, query: str, k: int, *, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -212,6 +218,7 @@ class LexicalWriter:
         self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
         self.path = view.path
         self.index_id = view.index_id
+        self.cut = view.cut
 
     def apply(self, generation: int, removed: Iterable[int], added: Iterable[tuple[int, str]]) -> LexicalIndex:
         """Remove and add chunks, restamp with ``generation``, commit; returns the view of the result.
@@ -226,14 +233,14 @@ class LexicalWriter:
                 self._writer.delete_documents_by_query(
                     t.Query.term_set_query(self._index.schema, "chunk_id", gone[lo:lo + 1024]))
             for chunk_id, text in added:
-                self._writer.add_document(_doc(chunk_id, text))
-            self._writer.add_document(_stamp(generation, self.index_id))
+                self._writer.add_document(_doc(chunk_id, text, self.cut))
+            self._writer.add_document(_stamp(generation, self.index_id, self.cut))
             self._writer.commit()
         except (OSError, ValueError) as exc:
             self._writer.rollback()
             raise StorageError(f"cannot write the lexical index in {self.path}: {exc}") from exc
         self._index.reload()
-        return LexicalIndex(self._index, generation, self.path, self.index_id)
+        return LexicalIndex(self._index, generation, self.path, self.index_id, self.cut)
 
     def close(self) -> None:
         """Let merges finish and release tantivy's writer lock."""
@@ -243,18 +250,20 @@ class LexicalWriter:
             pass
 
 
-def _doc(chunk_id: int, text: str):
+def _doc(chunk_id: int, text: str, cut: str):
     doc = _tantivy().Document()
     doc.add_unsigned("chunk_id", int(chunk_id))
-    doc.add_text("text", " ".join(lexical_terms(text)))
+    doc.add_text("text", " ".join(lexical_terms(text, cut)))
     return doc
 
 
-def _stamp(generation: int, index_id: str):
+def _stamp(generation: int, index_id: str, cut: str):
     doc = _tantivy().Document()
     doc.add_unsigned("chunk_id", _STAMP_ID)
     doc.add_unsigned("generation", int(generation))
     doc.add_text("index_id", index_id)
+    if cut != LEGACY_CUT:  # a build from before the cut was stamped has no field for it
+        doc.add_text("cut", cut)
     return doc
 
 

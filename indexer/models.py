@@ -140,5 +140,8 @@ class IndexState(Base):
     removals_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The FAISS index kind asked for: auto (by size), flat, hnsw, hnsw-sq8; NULL: auto.
     index_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # How the lexical index cuts text into terms (``indexer/terms.py``, ``CUTS``); NULL: "words",
+    # the cut of the indexes built before it was stored.
+    lexical_cut: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -26,6 +26,7 @@ from bertsearch.indexer.common.errors import IndexCorrupt, StorageError
 from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
 from bertsearch.indexer.models import ChunkRemoval, ChunkRow, IndexState
 from bertsearch.indexer.faiss_kinds import choose_kind
+from bertsearch.indexer.terms import LEGACY_CUT
 from bertsearch.indexer.vector_file import FILE_NAME, VectorFileError
 from bertsearch.indexer.vectors import VectorIndex, vectors_from_blobs
 
@@ -53,12 +54,18 @@ class BuildParams:
     precision: str | None
     removals_from: int | None
     index_type: str | None
+    lexical_cut: str | None
     created_at: datetime | None
     updated_at: datetime | None
 
     @classmethod
     def from_row(cls, row: IndexState) -> BuildParams:
         return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
+    @property
+    def cut(self) -> str:
+        """How the lexical index cuts text (``words`` for an index that stores none)."""
+        return self.lexical_cut or LEGACY_CUT
 
     @property
     def model(self) -> tuple[str, int, str]:
@@ -124,7 +131,7 @@ def load_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, params:
     vectors, why = _load_vectors(engine, sessions, index_dir, url, params, generation, count, stamp, level)
     if why:
         reasons.append(f"FAISS file {why}")
-    lexical, why = _load_lexical(engine, index_dir, url, generation, count, stamp, may_write, level)
+    lexical, why = _load_lexical(engine, index_dir, url, generation, count, stamp, params.cut, may_write, level)
     if why:
         reasons.append(f"lexical index {why}")
     return Snapshot(params, vectors, lexical, "; ".join(reasons) or None)
@@ -145,7 +152,7 @@ def advance_snapshot(engine: Any, sessions: Any, index_dir: Path, url: str, curr
         return None
     if params.removals_from is None or params.removals_from > old.generation or params.generation <= old.generation:
         return None
-    lexical = _lexical_at(index_dir, params.generation, params.index_id or "")
+    lexical = _lexical_at(index_dir, params.generation, params.index_id or "", params.cut)
     if lexical is None:
         return None
     delta = _delta_since(engine, sessions, url, params, old.generation, old.high_id,
@@ -190,16 +197,16 @@ def _delta_since(engine: Any, sessions: Any, url: str, params: BuildParams, gene
     return ids, vectors, removed
 
 
-def _lexical_at(index_dir: Path, generation: int, index_id: str) -> LexicalIndex | None:
-    """The lexical index on disk if it holds ``generation`` of this database; the writer updates
-    it just after its SQL commit, so it is awaited a moment."""
+def _lexical_at(index_dir: Path, generation: int, index_id: str, cut: str) -> LexicalIndex | None:
+    """The lexical index on disk if it holds ``generation`` of this database, cut by ``cut``; the
+    writer updates it just after its SQL commit, so it is awaited a moment."""
     deadline = time.monotonic() + _LEXICAL_WAIT
     while True:
         try:
             lexical = LexicalIndex.load(index_dir)
-            if lexical.index_id == index_id and lexical.generation == generation:
+            if lexical.index_id == index_id and lexical.generation == generation and lexical.cut == cut:
                 return lexical
-            if lexical.index_id != index_id or lexical.generation > generation:
+            if lexical.index_id != index_id or lexical.generation >= generation:
                 return None
         except LexicalFileError:
             return None
@@ -268,10 +275,12 @@ def _can_catch_up(vectors: VectorIndex, index_id: str, params: BuildParams, gene
 
 
 def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count: int, index_id: str,
-                  may_write: bool, level: int) -> tuple[LexicalIndex, str | None]:
+                  cut: str, may_write: bool, level: int) -> tuple[LexicalIndex, str | None]:
     try:
         lexical = LexicalIndex.load(index_dir)
         reason = _mismatch(lexical, index_id, generation, count, "chunks")
+        if reason is None and lexical.cut != cut:
+            reason = f"cut {lexical.cut!r}, not {cut!r}"
         if reason is None:
             return lexical, None
     except LexicalFileError as exc:
@@ -279,11 +288,11 @@ def _load_lexical(engine: Any, index_dir: Path, url: str, generation: int, count
     lexical = None
     if may_write:
         try:
-            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, chunk_texts(engine, url), index_id)
+            lexical = LexicalIndex.rebuild_on_disk(index_dir, generation, chunk_texts(engine, url), index_id, cut)
         except StorageError as exc:
             log.warning("%s; serving the lexical index from memory", exc)
     if lexical is None:
-        lexical = LexicalIndex.build(generation, chunk_texts(engine, url), index_id=index_id)
+        lexical = LexicalIndex.build(generation, chunk_texts(engine, url), index_id=index_id, cut=cut)
     if count or reason != "missing":
         log.log(level, "lexical index in %s was %s; rebuilt it from the database (%d chunks)",
                 index_dir, reason, lexical.count)

@@ -8,6 +8,18 @@ query for ``sshd_config``, ``sshd`` or ``config`` finds the same passage:
 >>> lexical_terms("Set PermitRootLogin in /etc/ssh/sshd_config, then run --rebuild")
 ['set', 'permitrootlogin', 'permit', 'root', 'login', 'in', '/etc/ssh/sshd_config', 'etc', 'ssh', 'sshd_config', 'sshd', 'config', 'then', 'run', '--rebuild', 'rebuild']
 
+Chinese, Japanese and Korean are written without spaces between words (Korean between phrases),
+so a run of their characters is no term: how it is cut is the index's build parameter ``cut``
+(:data:`CUTS`), stored with the index (``index_state.lexical_cut``), and a query is cut the same
+way. ``words`` is the cut of indexes from before it was stored: a run of such characters is one
+term. ``cjk`` cuts the runs apart from the compounds around them ("编辑/etc/apt/sources.list文件"
+keeps the path whole) and each run into its characters and their bigrams, as Lucene's
+``CJKBigramFilter`` does with ``outputUnigrams``; it also keeps the scopes of ``APT::Get`` and
+``std::vector`` whole, which ``words`` splits:
+
+>>> lexical_terms("编辑/etc/apt/sources.list文件", cut="cjk")
+['编', '编辑', '辑', '/etc/apt/sources.list', 'etc', 'apt', 'sources', 'list', '文', '文件', '件']
+
 The lexical index then lower-cases and stems each term (English Porter stemmer), on the indexed
 text and on the query alike. A query leaves out :data:`STOPWORDS` (:func:`query_terms`): they
 say nothing of the topic, and their posting lists are the longest of the index.
@@ -16,8 +28,15 @@ say nothing of the topic, and their posting lists are the longest of the index.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-__all__ = ["lexical_terms", "query_terms", "MAX_TERM_CHARS", "STOPWORDS"]
+__all__ = ["CUTS", "DEFAULT_CUT", "LEGACY_CUT", "MAX_TERM_CHARS", "STOPWORDS", "lexical_terms", "query_terms"]
+
+LEGACY_CUT = "words"
+"""The cut of an index that stores none (built before the cut was stored)."""
+DEFAULT_CUT = "cjk"
+"""The cut of a new build."""
+CUTS = (LEGACY_CUT, DEFAULT_CUT)
 
 MAX_TERM_CHARS = 64
 """Longer compounds are kept only as their parts (a base64 blob is no search term)."""
@@ -35,14 +54,57 @@ STOPWORDS = frozenset(
 # A compound: word characters joined by the punctuation of identifiers, paths, versions,
 # options and addresses; a leading "/", "-", "--" or "~" belongs to it (a path, an option).
 _COMPOUND = re.compile(r"(?:--?|/|~/?|\.)?\w+(?:[./:\-@+]\w+|/)*", re.UNICODE)
+# The same with "::" between words (APT::Get, std::vector), for the cut "cjk".
+_SCOPED_COMPOUND = re.compile(r"(?:--?|/|~/?|\.)?\w+(?:(?:::|[./:\-@+])\w+|/)*", re.UNICODE)
 _PART = re.compile(r"[^\W_]+|_+", re.UNICODE)
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
-def lexical_terms(text: str) -> list[str]:
-    """The terms of ``text``, lower-cased, in order: each compound, then its parts."""
+# Han (with 々 and 〇), kana and Hangul: the scripts written without spaces between words.
+_HAN = "\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK_RUN = re.compile(f"[{_HAN}\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
+
+
+def lexical_terms(text: str, cut: str = DEFAULT_CUT) -> list[str]:
+    """The terms of ``text``, lower-cased, in order: each compound, then its parts; with the cut
+    ``cjk``, each run of Chinese, Japanese or Korean characters as its characters and bigrams.
+
+    Raises:
+        ValueError: ``cut`` is not one of :data:`CUTS`.
+    """
+    if cut == LEGACY_CUT:
+        return _compound_terms(text, _COMPOUND)
+    try:
+        cut_run = _RUN_CUTS[cut]
+    except KeyError:
+        raise ValueError(f"unknown lexical cut {cut!r} (known: {', '.join(CUTS)})") from None
     out: list[str] = []
-    for match in _COMPOUND.finditer(text):
+    at = 0
+    for run in _CJK_RUN.finditer(text):
+        out.extend(_compound_terms(text[at:run.start()], _SCOPED_COMPOUND))
+        out.extend(cut_run(run.group()))
+        at = run.end()
+    out.extend(_compound_terms(text[at:], _SCOPED_COMPOUND))
+    return out
+
+
+def _bigrams(run: str) -> list[str]:
+    """Each character of ``run``, each followed by the bigram it starts."""
+    out: list[str] = []
+    for i, char in enumerate(run):
+        out.append(char)
+        if i + 1 < len(run):
+            out.append(run[i:i + 2])
+    return out
+
+
+# How a run is cut, by cut name (``benchmarks/eval_zh_lexical.py`` adds the candidates it measures).
+_RUN_CUTS: dict[str, Callable[[str], list[str]]] = {DEFAULT_CUT: _bigrams}
+
+
+def _compound_terms(text: str, compound_pattern: re.Pattern[str]) -> list[str]:
+    out: list[str] = []
+    for match in compound_pattern.finditer(text):
         compound = match.group().rstrip("/")
         whole = compound.lower()
         parts = _parts(compound)
@@ -52,7 +114,7 @@ def lexical_terms(text: str) -> list[str]:
     return out
 
 
-def query_terms(query: str) -> list[str]:
+def query_terms(query: str, cut: str = DEFAULT_CUT) -> list[str]:
     """The terms of a query: :func:`lexical_terms` less :data:`STOPWORDS`, unless nothing else is
     left ("what is it?" is searched as it is).
 
@@ -63,7 +125,7 @@ def query_terms(query: str) -> list[str]:
     >>> query_terms("How do I keep the input files of gzip?")
     ['keep', 'input', 'files', 'gzip']
     """
-    terms = lexical_terms(query)
+    terms = lexical_terms(query, cut)
     return [t for t in terms if t not in STOPWORDS] or terms
 
 

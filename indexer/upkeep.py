@@ -49,10 +49,11 @@ class Upkeep:
         rebuild the lexical index from SQL."""
         if self._lexical_writer is None:
             lexical = snapshot.lexical
-            if lexical.path is None or lexical.generation != snapshot.generation:
+            if (lexical.path is None or lexical.generation != snapshot.generation
+                    or lexical.cut != snapshot.params.cut):
                 lexical = LexicalIndex.rebuild_on_disk(
                     self.index_dir, snapshot.generation, chunk_texts(self._engine, self._url),
-                    snapshot.params.index_id or "")
+                    snapshot.params.index_id or "", snapshot.params.cut)
             self._lexical_writer = LexicalWriter(lexical)
 
     def apply(self, snapshot: Snapshot, done: Committed) -> LexicalIndex:
