@@ -78,7 +78,7 @@ def discover(
         raise ConfigError(f"not a folder: {root}")
     includes = [compile_glob(p) for p in include]
     excludes = [compile_glob(p) for p in exclude]
-    extra_suffixes = {_glob_suffix(p) for p in include} - {""}
+    suffixes = document_suffixes(include)
     skipped = {Path(os.path.abspath(p)) for p in skip}
     skipped_real = {os.path.realpath(p) for p in skip}
     skipped_names = {Path(p).name for p in skip}
@@ -103,7 +103,7 @@ def discover(
                     and os.path.realpath(Path(folder) / name) in skipped_real):
                 continue
             suffix = PurePosixPath(name).suffix.lower()
-            if suffix not in SUPPORTED_SUFFIXES and suffix not in extra_suffixes:
+            if suffix not in suffixes:
                 continue
             if includes and not matches_any(includes, rel):
                 continue
@@ -328,6 +328,12 @@ def _rst_title(text: str) -> str:
         if line and not _RST_ADORNMENT.match(line) and _RST_ADORNMENT.match(under) and len(under) >= len(line):
             return line
     return ""
+
+
+def document_suffixes(include: Sequence[str] = ()) -> set[str]:
+    """The suffixes of the files :func:`discover` lists: :data:`SUPPORTED_SUFFIXES` and those the
+    include patterns name."""
+    return set(SUPPORTED_SUFFIXES) | ({_glob_suffix(p) for p in include} - {""})
 
 
 def _glob_suffix(pattern: str) -> str:

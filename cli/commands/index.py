@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bertsearch.indexer.common.precision import PRECISIONS
+from bertsearch.indexer.watch import DEFAULT_DEBOUNCE_MS
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings, show_progress
 
 
@@ -39,11 +40,17 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
 @click.option("--ray-address", default=None, metavar="ADDRESS", help="The Ray cluster, e.g. ray://head:10001.")
 @click.option("--ray-actors", type=click.IntRange(1), default=None, metavar="N",
               help="Encoder actors on Ray (default: one per CPU of the cluster).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--watch", is_flag=True,
+              help="After the run, follow PATH and index its changes as they come, until Ctrl-C or SIGTERM.")
+@click.option("--debounce", "debounce_ms", type=click.IntRange(10, 60_000), default=DEFAULT_DEBOUNCE_MS,
+              show_default=True, metavar="MS",
+              help="With --watch: how long PATH must be quiet before a run (a burst of changes is one run).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars (with --watch: no line per run either).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object (with --watch: one line per run that changed the index).")
 def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path, precision, index_type,
                   chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, use_ray, ray_address, ray_actors,
-                  quiet, as_json) -> None:
+                  watch, debounce_ms, quiet, as_json) -> None:
     """Index the documents under PATH, or bring the index up to date with it.
 
     Only new and changed files are encoded; files deleted or renamed away are removed.
@@ -66,9 +73,15 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
                                cache_dir=str(settings.cache_dir) if "cache_dir" in settings.model_fields_set else None,
                                actors=ray_actors, native_bf16=settings.native_bf16)
     with Index.open(settings, create=True, rebuild=rebuild) as index:
+        if watch:
+            _watch(index, path, include, exclude, debounce_ms, prepare, quiet, as_json)
+            return
         summary = index.update(path, include=include, exclude=exclude, show_progress=show_progress(quiet),
                                prepare=prepare)
-        total = index.info()
+        _print_summary(summary, index.info(), as_json)
+
+
+def _print_summary(summary, total: dict, as_json: bool) -> None:
     if as_json:
         echo_json({**summary.to_dict(), "documents": total["documents"], "chunks": total["chunks"],
                    "index_dir": total["index_dir"]})
@@ -80,6 +93,40 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
                f"the index holds {total['documents']} documents, {total['chunks']} chunks ({total['index_dir']})")
     for failed_path, reason in s.failures:
         click.echo(f"failed: {failed_path}: {reason}", err=True)
+
+
+def _watch(index, path: Path, include, exclude, debounce_ms: int, prepare, quiet: bool, as_json: bool) -> None:
+    """The first run's summary as a plain run prints it, then a line for each run that changed the index."""
+    import threading
+    import time
+
+    from bertsearch.indexer.watch import stop_on_signals, watch_folder
+
+    def on_run(run) -> None:
+        s = run.summary
+        if not runs:
+            _print_summary(s, index.info(), as_json)
+            if not quiet:
+                click.echo(f"watching {path} (Ctrl-C to stop)", err=True)
+        elif as_json and s.added + s.updated + s.removed + s.failed:
+            echo_json({**s.to_dict(), "changed": run.paths})
+        elif not quiet and s.added + s.updated + s.removed + s.failed:
+            click.echo(f"{time.strftime('%H:%M:%S')} {s.added} added, {s.updated} updated, {s.removed} removed, "
+                       f"{s.failed} failed ({s.chunks_written} chunks written in {s.seconds:.1f}s)")
+            for failed_path, reason in s.failures:
+                click.echo(f"failed: {failed_path}: {reason}", err=True)
+        runs.append(run)
+
+    def on_retry(exc: Exception) -> None:
+        if not quiet:
+            click.echo(f"{time.strftime('%H:%M:%S')} {exc}; trying again", err=True)
+
+    runs: list = []
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        watch_folder(index, path, stop=stop, include=include, exclude=exclude, debounce_ms=debounce_ms,
+                     show_progress=show_progress(quiet), prepare=prepare, on_run=on_run, on_retry=on_retry)
+    click.echo(f"stopped watching {path} ({len(runs)} runs)", err=True)
 
 
 @click.command("info")
