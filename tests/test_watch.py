@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bertsearch.cli.main import cli
+from bertsearch.indexer.common.errors import IndexLocked
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import Document
@@ -205,13 +206,35 @@ def test_a_burst_of_writes_is_one_run(watched) -> None:
     generation = _generation(settings)
     for i in range(40):
         (root / f"burst-{i:02d}.md").write_text(f"# Burst {i}\n\nDocument number {i} of a burst.\n")
-    with Index.open(Settings(index_dir=settings.index_dir)) as reader:
-        _poll(lambda: len(_paths(reader)) == 41, "the burst")
+    _poll(lambda: sum(run.summary.added for run in watching.runs[1:]) >= 40, "the runs of the burst")
     later = watching.runs[1:]
     assert 1 <= len(later) <= 2, [len(run.paths) for run in later]
     assert sum(run.summary.added for run in later) == 40
     # A commit holds up to COMMIT_CHUNKS chunks: 40 small files are one generation per run.
     assert _generation(settings) - generation == len(later)
+
+
+def test_a_run_that_meets_another_writer_is_tried_again(tmp_path: Path, tiny_bert_path: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from bertsearch.indexer import watch
+
+    monkeypatch.setattr(watch, "RETRY_AFTER_S", 0.3)
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "a.md").write_text("alpha\n")
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    retries: list[Exception] = []
+    watching = Watching(settings, root, on_retry=retries.append)
+    try:
+        with Index.open(Settings(index_dir=settings.index_dir)) as other, other.writer_lock():
+            (root / "b.md").write_text("beta\n")
+            _poll(lambda: len(retries) >= 2, "the locked run to be tried again")  # again while it is held
+            assert len(watching.runs) == 1
+        runs = watching.wait_runs(2)
+        assert runs[1].summary.added == 1 and runs[1].paths == [], "the retry ran without a new change"
+    finally:
+        watching.close()
+    assert all(isinstance(exc, IndexLocked) for exc in retries)
 
 
 def test_watch_refuses_a_missing_folder(tmp_path: Path) -> None:
