@@ -188,8 +188,6 @@ def delete_document(index: WriteSide, key: str) -> IngestResult:
 
 def _check_batch(settings: Any, puts: Sequence[DocumentPut], deletes: list[str]) -> None:
     count = len(puts) + len(deletes)
-    if count == 0:
-        raise InvalidDocument("nothing to do: give at least one document to put or key to delete")
     if count > settings.max_batch_documents:
         raise InvalidDocument(f"a batch holds at most {settings.max_batch_documents} puts and deletes, not {count}")
     seen: set[str] = set()

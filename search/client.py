@@ -135,7 +135,7 @@ class Client:
         """
         if (text is None) == (file is None):
             raise ValueError("give text or file, one of them")
-        url = f"/documents/{_quote(key)}"
+        url = f"/documents/by-key/{_quote(key)}"
         if file is None:
             return self._request("PUT", url, json={"text": text, "title": title, "metadata": metadata})
         path = Path(file)
@@ -149,11 +149,11 @@ class Client:
         Raises:
             ClientError: With ``status_code`` 404 when there is none.
         """
-        return self._request("DELETE", f"/documents/{_quote(key)}")
+        return self._request("DELETE", f"/documents/by-key/{_quote(key)}")
 
     def batch(self, put: list[dict[str, Any]] = (), delete: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
         """Put (``{"key", "text", "title"?, "metadata"?}`` each) and delete documents in one commit."""
-        return self._request("POST", "/documents/batch", json={"put": list(put), "delete": list(delete)})
+        return self._request("POST", "/documents:batch", json={"put": list(put), "delete": list(delete)})
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -257,3 +257,12 @@ def test_embed_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -
     result = _run("embed", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)
     assert result["batches"] >= 1 and result["min_cosine_http_vs_library"] >= 0.999
     assert result["library"]["texts_per_second"] > 0 and result["http_embed"]["texts_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_ingest_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
+    result = _run("ingest", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path, "--batch", "4")
+    http, files = result["http"], result["index_command"]
+    assert result["documents"] == 6 and http["batch_latency"]["n"] == 2
+    assert http["chunks_written"] == http["index_chunks"] == http["faiss_vectors"] == files["chunks_written"]
+    assert http["encoded_again"] == 0 and result["ratio"]["http_over_index_update"] > 0

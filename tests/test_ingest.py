@@ -1,5 +1,5 @@
 """Documents in and out by key: the core (indexer/ingest.py), the HTTP API (PUT/DELETE
-/documents/{key}, POST /documents/batch, GET /documents/by-key/{key}), the client and the CLI,
+/documents/by-key/{key}, POST /documents:batch), the client and the CLI,
 beside the folder's files; a kill -9 of a real server during a stream of puts."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _lexical(client: TestClient, query: str) -> list[str]:
 
 
 def _put(client: TestClient, key: str, body: dict, who: str = WRITE_KEY):
-    return client.put(f"/documents/{quote(key, safe='')}", json=body, headers=_as(who))
+    return client.put(f"/documents/by-key/{quote(key, safe='')}", json=body, headers=_as(who))
 
 
 def test_put_then_search_finds_it_and_delete_then_it_is_gone(api: TestClient) -> None:
@@ -87,12 +87,12 @@ def test_put_then_search_finds_it_and_delete_then_it_is_gone(api: TestClient) ->
     assert (stored["source"], stored["title"], stored["metadata"]) == ("api", "doc-1", {"lang": "en"})
     assert api.get(f"/documents/{stored['id']}", headers=_as(READ_KEY)).json()["text"] == stored["text"]
 
-    deleted = api.delete("/documents/doc-1", headers=_as(WRITE_KEY))
+    deleted = api.delete("/documents/by-key/doc-1", headers=_as(WRITE_KEY))
     assert deleted.status_code == 200, deleted.text
     assert deleted.json()["generation"] > created.json()["generation"]
     assert _lexical(api, "ospreys estuary") == []
     assert api.get("/documents/by-key/doc-1", headers=_as(READ_KEY)).status_code == 404
-    again = api.delete("/documents/doc-1", headers=_as(WRITE_KEY))
+    again = api.delete("/documents/by-key/doc-1", headers=_as(WRITE_KEY))
     assert again.status_code == 404 and "doc-1" in again.json()["detail"]
 
 
@@ -148,11 +148,11 @@ def test_a_folder_run_and_api_deletes_leave_each_others_documents(folder_index, 
 
 def test_scopes(api: TestClient) -> None:
     body = {"text": "Cormorants dry their wings."}
-    assert api.put("/documents/k", json=body).status_code == 401
+    assert api.put("/documents/by-key/k", json=body).status_code == 401
     refused = _put(api, "k", body, who=READ_KEY)
     assert refused.status_code == 403 and "write" in refused.json()["detail"]
-    assert api.delete("/documents/k", headers=_as(READ_KEY)).status_code == 403
-    assert api.post("/documents/batch", json={"delete": ["k"]}, headers=_as(READ_KEY)).status_code == 403
+    assert api.delete("/documents/by-key/k", headers=_as(READ_KEY)).status_code == 403
+    assert api.post("/documents:batch", json={"delete": ["k"]}, headers=_as(READ_KEY)).status_code == 403
     assert _put(api, "k", body, who=WRITE_KEY).status_code == 201
     assert _put(api, "k", {"text": "Cormorants dive."}, who=ADMIN_KEY).status_code == 200
     # write includes read
@@ -175,17 +175,17 @@ def test_oversized_and_malformed_puts(api: TestClient, body: dict, status: int, 
 
 
 def test_malformed_requests(api: TestClient) -> None:
-    broken = api.put("/documents/k", content=b"{not json", headers={**_as(WRITE_KEY), "Content-Type": "application/json"})
+    broken = api.put("/documents/by-key/k", content=b"{not json", headers={**_as(WRITE_KEY), "Content-Type": "application/json"})
     assert broken.status_code == 422
-    plain = api.put("/documents/k", content=b"text", headers={**_as(WRITE_KEY), "Content-Type": "text/plain"})
+    plain = api.put("/documents/by-key/k", content=b"text", headers={**_as(WRITE_KEY), "Content-Type": "text/plain"})
     assert plain.status_code == 415 and "multipart" in plain.json()["detail"]
     assert _put(api, "bell\x07", {"text": "ok"}).status_code == 422
     too_many = {"put": [{"key": f"k{i}", "text": "t"} for i in range(5)], "delete": [f"d{i}" for i in range(4)]}
-    response = api.post("/documents/batch", json=too_many, headers=_as(WRITE_KEY))
+    response = api.post("/documents:batch", json=too_many, headers=_as(WRITE_KEY))
     assert response.status_code == 422 and "at most 8" in response.json()["detail"]
     twice = {"put": [{"key": "k", "text": "t"}], "delete": ["k"]}
-    assert "twice" in api.post("/documents/batch", json=twice, headers=_as(WRITE_KEY)).json()["detail"]
-    no_file = api.put("/documents/k", data={"title": "t"}, files={"other": ("a.txt", b"x")}, headers=_as(WRITE_KEY))
+    assert "twice" in api.post("/documents:batch", json=twice, headers=_as(WRITE_KEY)).json()["detail"]
+    no_file = api.put("/documents/by-key/k", data={"title": "t"}, files={"other": ("a.txt", b"x")}, headers=_as(WRITE_KEY))
     assert no_file.status_code == 422 and "file" in no_file.json()["detail"]
 
 
@@ -194,7 +194,7 @@ def test_a_batch_is_one_generation(api: TestClient) -> None:
     before = api.get("/health").json()["generation"]
     body = {"put": [{"key": f"batch/{i}", "text": f"Sandpiper number {i} on the mudflats."} for i in range(5)],
             "delete": ["old", "never-there"]}
-    response = api.post("/documents/batch", json=body, headers=_as(WRITE_KEY))
+    response = api.post("/documents:batch", json=body, headers=_as(WRITE_KEY))
     assert response.status_code == 200, response.text
     done = response.json()
     assert done["generation"] == before + 1
@@ -206,22 +206,22 @@ def test_a_batch_is_one_generation(api: TestClient) -> None:
 def test_files_go_through_the_readers(api: TestClient) -> None:
     html = (b"<html><head><title>Gannets</title><script>var hidden = 'scriptword';</script></head>"
             b"<body><h1>Gannets</h1><p>Gannets plunge from a height.</p></body></html>")
-    response = api.put("/documents/pages/gannets", files={"file": ("gannets.html", html, "text/html")},
+    response = api.put("/documents/by-key/pages/gannets", files={"file": ("gannets.html", html, "text/html")},
                        data={"metadata": json.dumps({"kind": "html"})}, headers=_as(WRITE_KEY))
     assert response.status_code == 201, response.text
     stored = api.get("/documents/by-key/pages/gannets", headers=_as(READ_KEY)).json()
     assert (stored["title"], stored["metadata"]) == ("Gannets", {"kind": "html"})
     assert "plunge from a height" in stored["text"] and "scriptword" not in stored["text"]
 
-    pdf = api.put("/documents/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes(), "application/pdf")},
+    pdf = api.put("/documents/by-key/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes(), "application/pdf")},
                   headers=_as(WRITE_KEY))
     assert pdf.status_code == 201, pdf.text
     stored = api.get("/documents/by-key/manual.pdf", headers=_as(READ_KEY)).json()
     assert stored["text"] == read_document(PDF).text  # the very reader `bertsearch index` uses
-    again = api.put("/documents/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes())},
+    again = api.put("/documents/by-key/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes())},
                     headers=_as(WRITE_KEY))
     assert again.status_code == 200 and again.json()["chunks_encoded"] == 0
-    broken = api.put("/documents/broken.pdf", files={"file": ("broken.pdf", b"%PDF-1.4 not really")},
+    broken = api.put("/documents/by-key/broken.pdf", files={"file": ("broken.pdf", b"%PDF-1.4 not really")},
                      headers=_as(WRITE_KEY))
     assert broken.status_code == 400 and "PDF" in broken.json()["detail"]
 
@@ -354,3 +354,24 @@ def test_kill_9_during_a_stream_of_puts_loses_no_acknowledged_document(folder_in
         # The index takes writes again, and a folder run still leaves the documents put by key.
         index.update(_docs)
         assert index.info()["documents"] >= 2 + len(acknowledged)
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_failure_in_the_writes(folder_index, tiny_qa_path: str, tmp_path: Path) -> None:
+    """Every schemathesis check on the document routes of a real server, on an index of their own."""
+    import sys
+
+    settings, _docs = folder_index
+    process, url = _start_server(settings.index_dir, tmp_path / "log.txt", tiny_qa_path)
+    try:
+        config = FIXTURES / "schemathesis_ingest.toml"
+        command = [str(Path(sys.executable).with_name("st")), "--config-file", str(config), "run",
+                   f"{url}/openapi.json", "--checks", "all", "--include-path-regex", "^/documents",
+                   "-H", f"Authorization: Bearer {WRITE_KEY}", "--max-examples", "25", "--seed", "1",
+                   "--workers", "1", "--no-color"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+        assert "No issues found" in done.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.postgres
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "docs"
 
 
-def _invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+def _invoke(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), input=input)
     return result.exit_code, result.output
 
 
@@ -58,6 +58,20 @@ def test_every_command_runs_on_postgres(tmp_path: Path, pg_url: str, tiny_bert_p
     code, out = _invoke("ask", "how often are backups taken", *where, "--qa-model", tiny_qa_path, "--json")
     assert code == 0, out
     assert "answers" in json.loads(out.splitlines()[-1])
+
+    # Documents by key beside the folder's: a key equal to a file's path, metadata as JSON, a folder run after.
+    code, out = _invoke("put", "backups.txt", *where, "--metadata", '{"tags": ["ops"], "n": 1}', input="Tapes rotate.")
+    assert code == 0, out
+    assert json.loads(out.splitlines()[-1])["results"][0]["status"] == "created"
+    code, out = _invoke("index", str(docs), *where, "--quiet", "--json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["removed"] == 0, out
+    code, out = _invoke("search", "tapes", *where, "--mode", "lexical", "--json")
+    assert code == 0, out
+    assert [(h["path"], h["text"]) for h in json.loads(out.splitlines()[-1])["hits"]] == [("backups.txt", "Tapes rotate.")]
+    code, out = _invoke("delete", "backups.txt", *where)
+    assert code == 0, out
+    code, out = _invoke("info", *where, "--json")
+    assert json.loads(out.splitlines()[-1])["documents"] == len(list(docs.iterdir()))
 
 
 @pytest.mark.parametrize("change", ["password", "database"])

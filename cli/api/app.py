@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, searcher: Searcher | None = 
                 log.warning("QA model not loaded: %s", exc)
             app.state.searcher = served
             app.state.refresh_interval = REFRESH_INTERVAL
-            app.state.writer = DocumentWriter(settings, served)  # PUT/DELETE /documents/{key}
+            app.state.writer = DocumentWriter(settings, served)  # PUT/DELETE /documents/by-key/{key}
             async with mcp.running(app, settings):
                 yield
         finally:

@@ -25,8 +25,8 @@ REQUEST_ID_HEADER = "x-request-id"
 # why. Reading costs no CPU to speak of; the bounds keep a client from holding the connection.
 LINGER_BYTES = 64 << 20
 LINGER_SECONDS = 10.0
-# Document writes (`PUT /documents/{key}`, `POST /documents/batch`) have a limit of their own: files.
-UPLOAD_PATH = "/documents/"
+# Document writes (`PUT /documents/by-key/{key}`, `POST /documents:batch`) have a limit of their own: files.
+UPLOAD_PATH = "/documents"
 
 
 class Guard:

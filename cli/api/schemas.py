@@ -177,9 +177,10 @@ class ErrorResponse(BaseModel):
     detail: Any
 
 
-# -- documents put by key (`PUT /documents/{key}`, `POST /documents/batch`) --
+# -- documents put by key (`PUT /documents/by-key/{key}`, `POST /documents:batch`) --
 
 MetadataValue = str | int | float | bool | list[str]
+KEY_PATTERN = "^[^\\x00-\\x1f\\x7f]+$"  # what indexer.ingest.check_key accepts, less the length
 
 
 class DocumentBody(_Request):
@@ -187,7 +188,7 @@ class DocumentBody(_Request):
 
     text: str = Field(description="The document's text.")
     title: str | None = Field(default=None, max_length=1000, description="Default: the key.")
-    metadata: dict[str, MetadataValue] | None = Field(
+    metadata: dict[Annotated[str, Field(min_length=1)], MetadataValue] | None = Field(
         default=None, description="A flat JSON object stored with the document: strings, numbers, booleans, lists of "
                                   "strings; at most 64 fields and the server's BERTSEARCH_MAX_METADATA_BYTES.")
 
@@ -195,14 +196,15 @@ class DocumentBody(_Request):
 class BatchPut(DocumentBody):
     """One document of a batch."""
 
-    key: str = Field(min_length=1, max_length=1024, description="The caller's key: an id, a URL, a path.")
+    key: str = Field(min_length=1, max_length=1024, pattern=KEY_PATTERN,
+                     description="The caller's key: an id, a URL, a path.")
 
 
 class BatchRequest(_Request):
     """Documents to put and keys to delete in one commit (one generation). A key appears once."""
 
     put: list[BatchPut] = Field(default_factory=list, description="Documents to put (text only).")
-    delete: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+    delete: list[Annotated[str, Field(min_length=1, max_length=1024, pattern=KEY_PATTERN)]] = Field(
         default_factory=list, description="Keys to delete; an absent one is reported as `absent`.")
 
 

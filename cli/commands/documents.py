@@ -1,5 +1,5 @@
 """``bertsearch put`` and ``bertsearch delete``: documents by key, written into the local index
-through the same core as ``PUT``/``DELETE /documents/{key}`` (:mod:`bertsearch.indexer.ingest`)."""
+through the same core as ``PUT``/``DELETE /documents/by-key/{key}`` (:mod:`bertsearch.indexer.ingest`)."""
 
 from __future__ import annotations
 

@@ -83,8 +83,9 @@ def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, ap
 
 
 @click.command()
-@click.option("--scope", type=click.Choice(["read", "admin"]), default="read", show_default=True,
-              help="What the key may do: read (search, ask, documents) or admin (also /stats with paths).")
+@click.option("--scope", type=click.Choice(["read", "write", "admin"]), default="read", show_default=True,
+              help="What the key may do: read (search, ask, documents), write (also put and delete documents by "
+                   "key) or admin (also /stats with paths).")
 def key(scope: str) -> None:
     """Make a new random API key: the key for the client, and the hashed line for a keys file."""
     from bertsearch.cli.api.security import hash_key, new_key

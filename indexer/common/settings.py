@@ -101,10 +101,10 @@ class Settings(BaseSettings):
     )
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS (none: CORS off).")
     max_body_bytes: int = Field(default=1 << 20, ge=1, description="Request bodies over this many bytes get 413.")
-    # -- documents put by key (`PUT /documents/{key}`, `bertsearch put`) --
+    # -- documents put by key (`PUT /documents/by-key/{key}`, `bertsearch put`) --
     max_upload_bytes: int = Field(
         default=32 << 20, ge=1,
-        description="Bodies of the document writes (PUT /documents/..., POST /documents/batch) over this many "
+        description="Bodies of the document writes (PUT /documents/by-key/..., POST /documents:batch) over this many "
                     "bytes get 413 (other requests: max_body_bytes).",
     )
     max_batch_documents: int = Field(default=1000, ge=1, description="Puts and deletes of one batch, at most.")
