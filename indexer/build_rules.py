@@ -1,7 +1,7 @@
 """What an index is built with, and the checks of the settings against it.
 
-The build parameters (model, dimension, pooling, precision, chunking, index type, schema
-version, the lexical cut) are stored in ``index_state`` (:class:`~bertsearch.indexer.snapshot.BuildParams`). A
+The build parameters (model, dimension, pooling, the query and passage prefixes, precision,
+chunking, index type, schema version, the lexical cut) are stored in ``index_state`` (:class:`~bertsearch.indexer.snapshot.BuildParams`). A
 setting that asks for other ones raises :class:`ModelMismatch` naming ``--rebuild`` (or, for the
 index type, ``--index-type``, which rebuilds FAISS from SQL); a setting left unset follows the index.
 """
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bertsearch.indexer.common.errors import ConfigError, ModelMismatch
 from bertsearch.indexer.common.precision import family, resolve, use_bf16
 from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
+from bertsearch.indexer.named_models import model_name, resolve_model
 from bertsearch.indexer.models import SCHEMA_VERSION, utcnow
 from bertsearch.indexer.snapshot import BuildParams
 from bertsearch.indexer.terms import DEFAULT_CUT
@@ -33,11 +34,14 @@ class BuildRules:
 
     def model_path(self, params: BuildParams | None) -> str:
         """The encoder to load for an index built with ``params`` (``None``: a new build)."""
-        # Explicit setting > the model the index was built with (if still there) > packaged default.
+        # Explicit setting > the model the index was built with (if still there, or converted
+        # again when it is a named model) > packaged default.
         if self.settings.model_path:
-            return self.settings.model_path
+            return resolve_model(self.settings.model_path, self.settings.cache_dir)
         if params is not None and Path(params.model_path).is_dir():
             return params.model_path
+        if params is not None and model_name(params.model_id):
+            return resolve_model(model_name(params.model_id), self.settings.cache_dir)
         return packaged_encoder_path()
 
     def chunk_param(self, name: str, params: BuildParams | None) -> int:
@@ -58,6 +62,8 @@ class BuildRules:
             model_path=str(Path(self.model_path(old)).resolve()),
             dimension=encoder.dimension,
             pooling=encoder.pooling,
+            query_prefix=encoder.query_prefix,
+            passage_prefix=encoder.passage_prefix,
             precision=encoder.precision,
             chunk_tokens=self.chunk_param("chunk_tokens", old),
             chunk_overlap=self.chunk_param("chunk_overlap", old),
@@ -117,6 +123,12 @@ class BuildRules:
         given = (encoder.model_id, encoder.dimension, encoder.pooling)
         if family(p.precision) != family(encoder.precision):
             raise ModelMismatch(_precision_mismatch(self.index_dir, p.precision, encoder.precision))
+        if built == given and p.prefixes != (encoder.query_prefix, encoder.passage_prefix):
+            raise ModelMismatch(
+                f"the index {self.index_dir} was built with the prefixes {p.prefixes[0]!r} (queries) and "
+                f"{p.prefixes[1]!r} (chunks), and the model now says {encoder.query_prefix!r} and "
+                f"{encoder.passage_prefix!r} (config_sentence_transformers.json); run `bertsearch index PATH "
+                "--rebuild` to re-encode everything with them")
         if built != given:
             raise ModelMismatch(
                 f"the index {self.index_dir} was built with the model {p.model_id} "

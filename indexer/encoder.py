@@ -7,6 +7,12 @@ with the linear layers' weights stored in bf16 (autocast would cast them on ever
 no [CLS] pooler, and batches of texts of similar length (little padding). Layer norms, residual
 sums and pooling stay in fp32, so vectors match fp32 ones to a cosine above 0.9999.
 
+Some models are trained to read a prefix before each text: E5 reads ``query: `` before a query
+and ``passage: `` before a passage. A folder says so as sentence-transformers does, in
+``config_sentence_transformers.json`` (``prompts``: ``query``, and ``passage`` or ``document``);
+:meth:`Encoder.encode` puts the passage prefix before each text, or with ``query=True`` the query
+prefix. A folder that says none (the packaged MiniLM) encodes the texts as they are.
+
 On CPUs without native bf16, ``int8`` runs the model in ONNX Runtime with int8 weights
 (:mod:`bertsearch.indexer.int8`): vectors close to fp32 ones (cosine 0.994 on average), and
 faster than fp32 wherever it was measured (``benchmarks/encode.py``).
@@ -102,6 +108,7 @@ class Encoder:
         if not 2 < max_length <= positions:
             raise ConfigError(f"max_length must be between 3 and {positions} for this model, got {max_length}")
         self._max_length = int(max_length)
+        self._prefixes = _prompts(self._path)
 
     def _load(self, cache_dir: str | Path | None) -> None:
         torch = self._torch
@@ -139,6 +146,16 @@ class Encoder:
         return self._max_length
 
     @property
+    def query_prefix(self) -> str:
+        """What is put before each query (``"query: "`` for E5; ``""``: nothing)."""
+        return self._prefixes[0]
+
+    @property
+    def passage_prefix(self) -> str:
+        """What is put before each chunk or other passage (``"passage: "`` for E5; ``""``: nothing)."""
+        return self._prefixes[1]
+
+    @property
     def batch_size(self) -> int:
         """Texts per forward pass."""
         return self._batch_size
@@ -166,18 +183,25 @@ class Encoder:
         """
         return fingerprint(self._path)
 
-    def encode(self, texts: Sequence[str], *, normalize: bool = True, show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, normalize: bool = True, show_progress: bool = False,
+               query: bool = False) -> np.ndarray:
         """Encode texts into vectors.
 
         Args:
             texts: The texts, any lengths (truncated to :attr:`max_length` tokens).
             normalize: L2-normalise each vector (cosine similarity = inner product).
             show_progress: Show a tqdm bar of chunks encoded.
+            query: The texts are queries: put :attr:`query_prefix` before each, not
+                :attr:`passage_prefix`.
 
         Returns:
             ``float32`` array of shape ``(len(texts), dimension)``, in the order of ``texts``.
         """
-        return torch_thread.run(self._encode, texts, normalize, show_progress)
+        return torch_thread.run(self._encode, self._prefixed(texts, query), normalize, show_progress)
+
+    def _prefixed(self, texts: Sequence[str], query: bool) -> Sequence[str]:
+        prefix = self._prefixes[0] if query else self._prefixes[1]
+        return [prefix + text for text in texts] if prefix else texts
 
     def _encode(self, texts: Sequence[str], normalize: bool, show_progress: bool) -> np.ndarray:
         torch = self._torch
@@ -201,11 +225,11 @@ class Encoder:
             bar.close()
         return out
 
-    def count_tokens(self, texts: Sequence[str]) -> int:
-        """How many tokens :meth:`encode` reads for ``texts`` (special tokens included, after truncation)."""
+    def count_tokens(self, texts: Sequence[str], *, query: bool = False) -> int:
+        """How many tokens :meth:`encode` reads for ``texts`` (prefix and special tokens included, after truncation)."""
         if not len(texts):
             return 0
-        ids = self._tokenizer(list(texts), truncation=True, max_length=self._max_length)["input_ids"]
+        ids = self._tokenizer(list(self._prefixed(texts, query)), truncation=True, max_length=self._max_length)["input_ids"]
         return int(sum(len(i) for i in ids))
 
     def _encode_batch(self, texts: list[str]) -> Any:
@@ -276,6 +300,20 @@ def _limit_threads(torch: Any) -> int:
     if torch.get_num_threads() > available:
         torch.set_num_threads(available)
     return min(available, torch.get_num_threads())
+
+
+def _prompts(path: Path) -> tuple[str, str]:
+    """The query and passage prefixes of the folder's ``config_sentence_transformers.json`` (none without one)."""
+    try:
+        prompts = json.loads((path / "config_sentence_transformers.json").read_text("utf-8")).get("prompts") or {}
+        query, passage = prompts.get("query") or "", prompts.get("passage") or prompts.get("document") or ""
+    except (OSError, ValueError, AttributeError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            return "", ""
+        raise ModelLoadError(f"cannot read the prompts of {path / 'config_sentence_transformers.json'}: {exc}") from exc
+    if not isinstance(query, str) or not isinstance(passage, str):
+        raise ModelLoadError(f"the prompts of {path / 'config_sentence_transformers.json'} are not texts")
+    return query, passage
 
 
 def _sentence_bert_max_length(path: Path) -> int | None:

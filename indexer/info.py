@@ -43,6 +43,8 @@ def describe(snapshot: Snapshot, sessions: Any, index_dir: Path, url: str, encod
         "model_path": p.model_path,
         "dimension": p.dimension,
         "pooling": p.pooling,
+        "query_prefix": p.prefixes[0],
+        "passage_prefix": p.prefixes[1],
         "chunk_tokens": p.chunk_tokens,
         "chunk_overlap": p.chunk_overlap,
         "schema_version": p.schema_version,

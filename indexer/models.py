@@ -143,5 +143,8 @@ class IndexState(Base):
     # How the lexical index cuts text into terms (``indexer/terms.py``, ``CUTS``); NULL: "words",
     # the cut of the indexes built before it was stored.
     lexical_cut: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # What the encoder puts before each query and each chunk (E5: "query: ", "passage: "); NULL: none.
+    query_prefix: Mapped[str | None] = mapped_column(Text, nullable=True)
+    passage_prefix: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -55,6 +55,8 @@ class BuildParams:
     removals_from: int | None
     index_type: str | None
     lexical_cut: str | None
+    query_prefix: str | None
+    passage_prefix: str | None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -68,9 +70,14 @@ class BuildParams:
         return self.lexical_cut or LEGACY_CUT
 
     @property
-    def model(self) -> tuple[str, int, str]:
-        """What queries must be encoded with: model id, dimension, pooling."""
-        return self.model_id, self.dimension, self.pooling
+    def prefixes(self) -> tuple[str, str]:
+        """What the encoder puts before a query and before a chunk (none for an index that stores none)."""
+        return self.query_prefix or "", self.passage_prefix or ""
+
+    @property
+    def model(self) -> tuple[str, int, str, tuple[str, str]]:
+        """What queries must be encoded with: model id, dimension, pooling, prefixes."""
+        return self.model_id, self.dimension, self.pooling, self.prefixes
 
 
 @dataclass(frozen=True)

@@ -332,15 +332,16 @@ class Searcher:
     def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str,
                   ef_search: int | None = None) -> list[Hit]:
         def encode(text: str) -> Any:
-            return self._encode_texts([text])[0]
+            return self._encode_texts([text], query=True)[0]
 
         return retrieve_hits(self._index, encode, query, k, path_glob, mode, catch_up=self._catch_up,
                              ef_search=ef_search, fit=self.answer_model)
 
-    def _encode_texts(self, texts: list[str]) -> Any:
+    def _encode_texts(self, texts: list[str], *, query: bool = False) -> Any:
+        """``texts`` encoded as passages, or as queries (the model's query prefix, E5's ``query: ``)."""
         encoder = self._index.encoder  # loaded once, under the index's lock
         with self._encode_lock:
-            return encoder.encode(texts)
+            return encoder.encode(texts, query=query)
 
     def _encode_entries(self, texts: list[str]) -> Any:
         """``texts`` encoded, each entry of a definition list once: the same passages come back for

@@ -42,7 +42,7 @@ def test_migrations_ship_inside_the_package():
     folder = store.migrations_dir()
     assert (folder / "env.py").is_file()
     assert list((folder / "versions").glob("0001_*.py"))
-    assert store.head_revision() == "0006"
+    assert store.head_revision() == "0007"
 
 
 def test_alembic_command_line_for_developers(tmp_path: Path):

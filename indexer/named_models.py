@@ -1,0 +1,40 @@
+"""Encoders named rather than given as a folder: ``--model multilingual-e5-small``.
+
+A name resolves to a local folder made on first use (:func:`resolve_model`); an index built with
+it stores that folder, and its model id begins with the name (:func:`model_name`), so an index
+whose folder was removed with the cache is served by the same model, made again (the conversion
+is deterministic: the same fingerprint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bertsearch.indexer import e5_convert
+
+__all__ = ["NAMES", "model_name", "resolve_model"]
+
+# name -> (cache folder, notify) -> the model folder
+_CONVERTERS: dict[str, Callable[..., Path]] = {e5_convert.NAME: e5_convert.converted_model}
+NAMES = tuple(_CONVERTERS)
+
+
+def resolve_model(value: str, cache_dir: Path, *, notify: Callable[[str], None] | None = None) -> str:
+    """The model folder ``value`` names: a named model's (made on first use, ``notify`` told),
+    else ``value`` itself, a folder (one of that name in the working folder wins over a name).
+
+    Raises:
+        ConfigError: The named model's package is missing (the install hint), or the cache
+            folder cannot be written.
+        ModelLoadError: The named model's source is not the pinned file.
+    """
+    if value not in _CONVERTERS or Path(value).is_dir():
+        return value
+    return str(_CONVERTERS[value](Path(cache_dir), notify=notify))
+
+
+def model_name(model_id: str) -> str | None:
+    """The name of the named model whose fingerprint is ``model_id`` (``<name>@<digest>``), else ``None``."""
+    name = model_id.partition("@")[0]
+    return name if name in _CONVERTERS else None
