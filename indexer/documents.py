@@ -4,6 +4,11 @@ Readers: plain text (``.txt``, ``.text``, no suffix), Markdown, reStructuredText
 written; the title comes from the first heading), HTML (visible text only, title from
 ``<title>``) and PDF (the text layer of every page, via pypdf).
 
+Each reader also gives what the file declares of itself (:mod:`~bertsearch.indexer.metadata`):
+Markdown's YAML front matter (read with ``yaml.safe_load``, at most 64 KiB, and left out of the
+text; a front matter that is not YAML is logged and kept as text: the document still reads),
+HTML's ``<meta name content>`` and ``<html lang>``, a PDF's title and author.
+
 Text encodings: a byte-order mark wins (UTF-8, UTF-16, UTF-32); otherwise UTF-8, then
 Windows-1252, then Latin-1. Strict UTF-8 rarely accepts text that is not UTF-8, Windows-1252 is
 what most legacy Western text files are, and Latin-1 accepts any byte, so a text file is never
@@ -18,24 +23,31 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bertsearch.indexer.common.errors import ConfigError, InvalidGlob, UnsupportedDocument
+from bertsearch.indexer.metadata import declared
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SUPPORTED_SUFFIXES", "LoadedDocument", "discover", "read_bytes", "read_document"]
 
 
 @dataclass(frozen=True)
 class LoadedDocument:
-    """The text of a document and its title (the file name when it has none)."""
+    """The text of a document and its title (the file name when it has none); ``kind``, the reader
+    (``text``, ``markdown``, ``rst``, ``html``, ``pdf``), and ``metadata``, what the file declares."""
 
     text: str
     title: str
+    kind: str = "text"
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def discover(
@@ -165,13 +177,41 @@ def _read_plain(path: Path, data: bytes) -> LoadedDocument:
 
 
 def _read_markdown(path: Path, data: bytes) -> LoadedDocument:
-    text = _decode(path, data)
-    return LoadedDocument(text=text, title=_markdown_title(text) or path.name)
+    text, front = _front_matter(path, _decode(path, data))
+    title = front.get("title") if isinstance(front.get("title"), str) else ""
+    return LoadedDocument(text=text, title=title.strip() or _markdown_title(text) or path.name, kind="markdown",
+                          metadata=front)
+
+
+_FRONT_MATTER_MAX = 65_536  # characters of YAML front matter read; a longer one is left as text
+_FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+
+
+def _front_matter(path: Path, text: str) -> tuple[str, dict[str, Any]]:
+    """The text without its YAML front matter (``---`` lines around it, at the very start), and the
+    fields it declares; a block that is not a YAML mapping is left in the text."""
+    import yaml
+
+    if not text.startswith("---\n"):
+        return text, {}
+    end = _FRONT_MATTER_END.search(text, 4, _FRONT_MATTER_MAX + 4)
+    if end is None:
+        return text, {}
+    try:
+        fields = yaml.safe_load(text[4:end.start()])
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        log.warning("%s: the front matter is not valid YAML%s; the document is read without it", path, where)
+        return text, {}
+    if not isinstance(fields, dict):  # a --- rule and a heading, not front matter
+        return text, {}
+    return text[end.end():].lstrip("\n"), declared(fields)
 
 
 def _read_rst(path: Path, data: bytes) -> LoadedDocument:
     text = _decode(path, data)
-    return LoadedDocument(text=text, title=_rst_title(text) or path.name)
+    return LoadedDocument(text=text, title=_rst_title(text) or path.name, kind="rst")
 
 
 # Elements whose end also ends a line of text; inline ones (<b>, <a>, <span>) do not.
@@ -191,6 +231,7 @@ def _read_html(path: Path, data: bytes) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(_decode(path, data), "html.parser")
+    found = _html_metadata(soup)
     title_tag = soup.find("title")
     title = _squash(title_tag.get_text()) if title_tag else ""
     if not title:
@@ -212,7 +253,21 @@ def _read_html(path: Path, data: bytes) -> LoadedDocument:
     # a definition's lines indented under its term, as a man page has them.
     lines = (_indented(_squash(line)) for line in soup.get_text().split(_BLOCK_END))
     text = "\n".join(line for line in lines if line.strip())
-    return LoadedDocument(text=text, title=title or path.name)
+    return LoadedDocument(text=text, title=title or path.name, kind="html", metadata=found)
+
+
+def _html_metadata(soup: Any) -> dict[str, Any]:
+    """``<meta name=... content=...>`` by name (lower case), and ``<html lang>`` as ``language``."""
+    raw: dict[str, Any] = {}
+    for tag in soup.find_all("meta"):
+        name, content = tag.get("name"), tag.get("content")
+        if isinstance(name, str) and isinstance(content, str) and name.strip():
+            raw.setdefault(name.strip().lower(), _squash(content))
+    html = soup.find("html")
+    lang = html.get("lang") if html is not None else None
+    if isinstance(lang, str) and lang.strip():
+        raw["language"] = lang.strip().split("-")[0].lower()
+    return declared(raw)
 
 
 def _indented(line: str) -> str:
@@ -233,14 +288,17 @@ def _read_pdf(path: Path, data: bytes) -> LoadedDocument:
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnsupportedDocument(f"{path}: encrypted PDF (needs a password)")
         pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = reader.metadata.title if reader.metadata else None
+        info = reader.metadata
+        meta_title = info.title if info else None
+        author = info.author if info else None
     except UnsupportedDocument:
         raise
     except Exception as exc:  # pypdf raises many types on damaged files; all mean "unreadable"
         raise UnsupportedDocument(f"{path}: corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
     text = _normalise_newlines("\n\n".join(p.strip("\n") for p in pages)).strip("\n")
     title = meta_title.strip() if isinstance(meta_title, str) else ""
-    return LoadedDocument(text=text, title=title or path.name)
+    found = declared({"title": title, "author": author if isinstance(author, str) else None})
+    return LoadedDocument(text=text, title=title or path.name, kind="pdf", metadata=found)
 
 
 _READERS: dict[str, Callable[[Path, bytes], LoadedDocument]] = {

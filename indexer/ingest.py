@@ -21,7 +21,7 @@ import json
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,9 @@ from sqlalchemy import select
 
 from bertsearch.indexer.commit import Batch, DocumentWrite
 from bertsearch.indexer.common.errors import DocumentNotFound, InvalidDocument
+from bertsearch.indexer.metadata import found_metadata, merged
 from bertsearch.indexer.models import API, ChunkRow, Document
-from bertsearch.indexer.update import MAX_PATH_CHARS, Loaded, WriteSide, document_write
+from bertsearch.indexer.update import MAX_PATH_CHARS, WriteSide, document_write
 
 __all__ = ["DocumentPut", "IngestResult", "KeyResult", "apply_changes", "check_key", "check_metadata",
            "delete_document"]
@@ -219,29 +220,36 @@ def _plan(index: WriteSide, put: DocumentPut, row: tuple[int, str, str, Any] | N
           ) -> tuple[DocumentWrite | None, np.ndarray | None, str]:
     """What to write for ``put``: the document (``None``: unchanged), its vectors when they are
     the stored ones (``None``: encode its chunks), and its status."""
-    from bertsearch.indexer.documents import read_bytes
+    from bertsearch.indexer.documents import LoadedDocument, read_bytes
 
     raw = put.data if put.data is not None else (put.text or "").encode("utf-8")
     digest = hashlib.sha256(raw).hexdigest()
     status = "created" if row is None else "replaced"
+    loaded = (read_bytes(put.filename or put.key, put.data) if put.data is not None
+              else LoadedDocument(put.text or "", put.key))
+    now = time.time()
     if row is not None and row[1] == digest:
         doc_id, _digest, title, meta = row
         # The default title of a text is its key; a file of the same bytes reads to the same title.
         wanted_title = put.title if put.title is not None else put.key if put.data is None else title
-        if wanted_title == title and put.metadata == meta:
+        found = found_metadata(loaded.text, wanted_title, loaded.metadata, loaded.kind, len(raw), now)
+        wanted = merged(found, put.metadata)
+        if wanted_title == title and _but_found_mtime(wanted, put.metadata) == _but_found_mtime(meta, put.metadata):
             return None, None, "unchanged"
-        doc, vectors = _stored(index, doc_id, put.key, wanted_title, put.metadata)
+        doc, vectors = _stored(index, doc_id, put.key, wanted_title, wanted)
         return doc, vectors, status
-    if put.data is not None:
-        loaded = read_bytes(put.filename or put.key, put.data)
-        text, title = loaded.text, put.title if put.title is not None else loaded.title
-    else:
-        text, title = put.text or "", put.title if put.title is not None else put.key
+    title = put.title if put.title is not None else loaded.title
     params = index.params
-    doc = document_write(Loaded(text, title), row[0] if row else None, put.key, digest, len(raw), time.time(),
+    doc = document_write(replace(loaded, title=title), row[0] if row else None, put.key, digest, len(raw), now,
                          lambda: index.encoder.tokenizer, params.chunk_tokens, params.chunk_overlap)
-    doc.source, doc.metadata = API, put.metadata
+    doc.source, doc.metadata = API, merged(doc.metadata, put.metadata)
     return doc, None, status
+
+
+def _but_found_mtime(metadata: dict[str, Any] | None, caller: dict[str, Any] | None) -> dict[str, Any]:
+    """Metadata less the ``mtime`` of the put (unless the caller gives one): the same put again
+    later changes nothing."""
+    return {k: v for k, v in (metadata or {}).items() if k != "mtime" or "mtime" in (caller or {})}
 
 
 def _stored(index: WriteSide, doc_id: int, key: str, title: str, metadata: Any) -> tuple[DocumentWrite, np.ndarray]:

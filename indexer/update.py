@@ -59,14 +59,19 @@ class Preparer(Protocol):
 def document_write(loaded: Any, doc_id: int | None, rel: str, digest: str, size: int, mtime: float,
                    tokenizer: Any, chunk_tokens: int, chunk_overlap: int) -> DocumentWrite:
     """A read document as a :class:`DocumentWrite` with its chunks (``tokenizer()`` gives the
-    model's tokenizer; it is not asked for when the document holds no text)."""
+    model's tokenizer; it is not asked for when the document holds no text) and the metadata found
+    of it (:func:`~bertsearch.indexer.metadata.found_metadata`)."""
     from bertsearch.indexer.chunking import chunk_text
+    from bertsearch.indexer.metadata import found_metadata
 
     # PostgreSQL text cannot hold NUL; a space keeps every character offset valid.
     text = loaded.text.replace("\x00", " ")
+    title = loaded.title.replace("\x00", " ")
     chunks = chunk_text(text, tokenizer(), chunk_tokens, chunk_overlap) if text.strip() else []
-    return DocumentWrite(doc_id=doc_id, path=rel, title=loaded.title.replace("\x00", " "), text=text,
-                         content_hash=digest, size=size, mtime=mtime, chunks=chunks)
+    metadata = found_metadata(text, title, getattr(loaded, "metadata", {}), getattr(loaded, "kind", "text"),
+                              size, mtime)
+    return DocumentWrite(doc_id=doc_id, path=rel, title=title, text=text, content_hash=digest, size=size,
+                         mtime=mtime, chunks=chunks, metadata=metadata)
 
 
 class WriteSide(Protocol):

@@ -84,7 +84,10 @@ def test_put_then_search_finds_it_and_delete_then_it_is_gone(api: TestClient) ->
     assert result["status"] == "created" and result["chunks"] >= 1
     assert _lexical(api, "ospreys estuary") == ["doc-1"]  # served at once: no wait for the refresh poll
     stored = api.get("/documents/by-key/doc-1", headers=_as(READ_KEY)).json()
-    assert (stored["source"], stored["title"], stored["metadata"]) == ("api", "doc-1", {"lang": "en"})
+    assert (stored["source"], stored["title"]) == ("api", "doc-1")
+    # The caller's fields, and what the reader found (metadata.py): the title, the type, the size...
+    assert {k: stored["metadata"][k] for k in ("lang", "title", "type", "size", "language")} == \
+        {"lang": "en", "title": "doc-1", "type": "text", "size": 37, "language": "en"}
     assert api.get(f"/documents/{stored['id']}", headers=_as(READ_KEY)).json()["text"] == stored["text"]
 
     deleted = api.delete("/documents/by-key/doc-1", headers=_as(WRITE_KEY))
@@ -210,7 +213,7 @@ def test_files_go_through_the_readers(api: TestClient) -> None:
                        data={"metadata": json.dumps({"kind": "html"})}, headers=_as(WRITE_KEY))
     assert response.status_code == 201, response.text
     stored = api.get("/documents/by-key/pages/gannets", headers=_as(READ_KEY)).json()
-    assert (stored["title"], stored["metadata"]) == ("Gannets", {"kind": "html"})
+    assert (stored["title"], stored["metadata"]["kind"], stored["metadata"]["type"]) == ("Gannets", "html", "html")
     assert "plunge from a height" in stored["text"] and "scriptword" not in stored["text"]
 
     pdf = api.put("/documents/by-key/manual.pdf", files={"file": ("job-control.pdf", PDF.read_bytes(), "application/pdf")},
