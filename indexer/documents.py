@@ -202,7 +202,8 @@ def _front_matter(path: Path, text: str) -> tuple[str, dict[str, Any]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
-        log.warning("%s: the front matter is not valid YAML%s; the document is read without it", path, where)
+        log.warning("%s: the front matter is not valid YAML%s; it is read as text, with no metadata of its own",
+                    path, where)
         return text, {}
     if not isinstance(fields, dict):  # a --- rule and a heading, not front matter
         return text, {}

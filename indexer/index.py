@@ -26,6 +26,7 @@ from bertsearch.indexer.commit import Batch, Committed
 from bertsearch.indexer.common.errors import IndexNotFound, StorageError
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.encoder_slot import EncoderSlot
+from bertsearch.indexer.filters import parse_where
 from bertsearch.indexer.info import describe
 from bertsearch.indexer.models import IndexState, utcnow
 from bertsearch.indexer.reading import ChunkReader
@@ -272,16 +273,18 @@ class Index:
         """Searches over a snapshot and reads chunks and documents from SQL."""
         return self._chunks
 
-    def search(self, query_vector: Any, k: int, *, path_glob: str | None = None,
+    def search(self, query_vector: Any, k: int, *, path_glob: str | None = None, where: Any = None,
                snapshot: Snapshot | None = None, ef_search: int | None = None) -> list[tuple[int, float]]:
-        """The ``k`` chunks nearest to ``query_vector`` (see :meth:`ChunkReader.dense`)."""
+        """The ``k`` chunks nearest to ``query_vector`` (see :meth:`ChunkReader.dense`); ``where``: a
+        filter as JSON or parsed (:func:`~bertsearch.indexer.filters.parse_where`)."""
         return self._chunks.dense(snapshot or self.snapshot, query_vector, k, path_glob=path_glob,
-                                  ef_search=ef_search)
+                                  where=parse_where(where), ef_search=ef_search)
 
-    def search_lexical(self, query: str, k: int, *, path_glob: str | None = None,
+    def search_lexical(self, query: str, k: int, *, path_glob: str | None = None, where: Any = None,
                        snapshot: Snapshot | None = None) -> list[tuple[int, float]]:
         """The ``k`` best chunks for ``query`` by BM25 (see :meth:`ChunkReader.lexical`)."""
-        return self._chunks.lexical(snapshot or self.snapshot, query, k, path_glob=path_glob)
+        return self._chunks.lexical(snapshot or self.snapshot, query, k, path_glob=path_glob,
+                                    where=parse_where(where))
 
     def dense_scores(self, query_vector: Any, ids: list[int], *, snapshot: Snapshot | None = None) -> dict[int, float]:
         """The cosine score of ``query_vector`` for each of the chunks ``ids`` (see :meth:`ChunkReader.dense_scores`)."""

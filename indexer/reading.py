@@ -1,10 +1,19 @@
 """The read side's queries over one :class:`~bertsearch.indexer.snapshot.Snapshot`: dense and
-lexical search (optionally within a path filter), and chunks and documents read from SQL."""
+lexical search (optionally within a path filter or a ``where`` filter), and chunks and documents
+read from SQL.
+
+A filter becomes the set of chunk ids it lets through, which both retrievers search within
+(a FAISS ``IDSelector``, a tantivy term set): the top k is cut after the filter, never before.
+A ``where`` filter (:mod:`~bertsearch.indexer.filters`) is evaluated in Python over every
+document's metadata, read from SQL once a generation with the chunk ids of each document (the
+same on SQLite and PostgreSQL); the ids each filter lets through are kept for its next query.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -12,6 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from bertsearch.indexer.common.errors import ConfigError, DocumentNotFound
+from bertsearch.indexer.filters import Where
 from bertsearch.indexer.models import API, ChunkRow, Document
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.faiss_kinds import DEFAULT_EF_SEARCH
@@ -31,9 +41,11 @@ class ChunkReader:
         self._ef_search = ef_search
         self._subsets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # path filter -> chunk ids
         self._subsets_lock = threading.Lock()
+        self._catalog: _Catalog | None = None  # every document's fields and chunk ids, one generation
+        self._catalog_lock = threading.Lock()
 
-    def dense(self, snapshot: Snapshot, query_vector: Any, k: int, *,
-              path_glob: str | None = None, ef_search: int | None = None) -> list[tuple[int, float]]:
+    def dense(self, snapshot: Snapshot, query_vector: Any, k: int, *, path_glob: str | None = None,
+              where: Where | None = None, ef_search: int | None = None) -> list[tuple[int, float]]:
         """The ``k`` chunks nearest to ``query_vector`` as ``(chunk_id, cosine score)``, best first.
 
         Args:
@@ -42,11 +54,14 @@ class ChunkReader:
             k: How many chunks at most.
             path_glob: Only chunks of documents whose path matches this glob (the syntax of
                 ``--include``: ``*.md``, ``guides/**``, ``docs/*.rst``). Exact within the subset
-                on a flat index; filtered inside the graph search on an HNSW one.
+                on a flat index, and on an HNSW one when the subset is small
+                (:data:`~bertsearch.indexer.vectors.EXACT_SUBSET_MAX`); filtered inside the
+                graph search otherwise.
+            where: Only chunks of documents this filter lets through (with ``path_glob``: both).
             ef_search: HNSW candidates to explore (default: the setting); ignored by a flat index.
         """
         query = _unit_query(snapshot, query_vector)
-        subset = self.subset(snapshot, path_glob)
+        subset = self.allowed(snapshot, path_glob, where)
         if subset is not None and subset.size == 0:
             return []
         return snapshot.vectors.search(query, k, subset=subset, threads=self._threads,
@@ -62,30 +77,63 @@ class ChunkReader:
         chunk without any of the query's terms)."""
         return snapshot.lexical.scores(query, ids)
 
-    def lexical(self, snapshot: Snapshot, query: str, k: int, *,
-                path_glob: str | None = None) -> list[tuple[int, float]]:
-        """The ``k`` best chunks for the words of ``query`` by BM25 as ``(chunk_id, score)``, best first."""
-        subset = self.subset(snapshot, path_glob)
+    def lexical(self, snapshot: Snapshot, query: str, k: int, *, path_glob: str | None = None,
+                where: Where | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best chunks for the words of ``query`` by BM25 as ``(chunk_id, score)``, best
+        first (within the filters, as :meth:`dense`)."""
+        subset = self.allowed(snapshot, path_glob, where)
         if subset is not None and subset.size == 0:
             return []
         return snapshot.lexical.search(query, k, subset=subset)
+
+    def allowed(self, snapshot: Snapshot, path_glob: str | None, where: Where | None) -> np.ndarray | None:
+        """The chunk ids both filters let through (``None``: no filter), kept per generation."""
+        if where is None:
+            return self.subset(snapshot, path_glob)
+        where = where.and_path(path_glob)
+        return self._cached(("where:" + where.key, snapshot.generation), lambda: self._matching(snapshot, where))
+
+    def _matching(self, snapshot: Snapshot, where: Where) -> np.ndarray:
+        catalog = self.catalog(snapshot)
+        docs = np.fromiter((doc_id for doc_id, fields in catalog.documents if where.matches(fields)), dtype=np.int64)
+        return catalog.chunk_ids[np.isin(catalog.chunk_documents, docs)]
+
+    def catalog(self, snapshot: Snapshot) -> _Catalog:
+        """Every document's filter fields and every chunk's document, read once for ``snapshot``'s generation."""
+        with self._catalog_lock:
+            if self._catalog is None or self._catalog.generation != snapshot.generation:
+                self._catalog = None  # let go of the old one before reading the new
+                self._catalog = self._read_catalog(snapshot.generation)
+            return self._catalog
+
+    def _read_catalog(self, generation: int) -> _Catalog:
+        documents: list[tuple[int, dict[str, Any]]] = []
+        with self._sessions() as s:
+            for doc_id, path, source, meta in s.execute(select(Document.id, Document.path, Document.source,
+                                                               Document.meta)):
+                documents.append((doc_id, {**(meta or {}), "path": path, "source": source}))
+            rows = s.execute(select(ChunkRow.id, ChunkRow.document_id)).all()
+        pairs = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        return _Catalog(generation, documents, np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]))
+
+    def _cached(self, key: tuple[str, int], compute: Any) -> np.ndarray:
+        with self._subsets_lock:
+            if key in self._subsets:
+                self._subsets.move_to_end(key)
+                return self._subsets[key]
+        ids = compute()
+        with self._subsets_lock:
+            self._subsets[key] = ids
+            while len(self._subsets) > _SUBSET_CACHE_SIZE:
+                self._subsets.popitem(last=False)
+        return ids
 
     def subset(self, snapshot: Snapshot, path_glob: str | None) -> np.ndarray | None:
         """The chunk ids of the documents matching ``path_glob`` (``None``: no filter), kept per
         generation for the next query with the same filter (a server answers many)."""
         if not path_glob:
             return None
-        key = (path_glob, snapshot.generation)
-        with self._subsets_lock:
-            if key in self._subsets:
-                self._subsets.move_to_end(key)
-                return self._subsets[key]
-        ids = self._query_subset(path_glob)
-        with self._subsets_lock:
-            self._subsets[key] = ids
-            while len(self._subsets) > _SUBSET_CACHE_SIZE:
-                self._subsets.popitem(last=False)
-        return ids
+        return self._cached((path_glob, snapshot.generation), lambda: self._query_subset(path_glob))
 
     def _query_subset(self, path_glob: str) -> np.ndarray:
         from bertsearch.indexer.documents import compile_glob, glob_prefix, matches_any
@@ -148,6 +196,17 @@ class ChunkReader:
                 raise DocumentNotFound(f"no document with the key {key!r}" if source == API
                                        else f"no document at the path {key!r}")
             return _record(doc)
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """What a ``where`` filter is evaluated over, for one generation: ``(document id, fields)``
+    of every document (its metadata, ``path`` and ``source``), and each chunk's id and document."""
+
+    generation: int
+    documents: list[tuple[int, dict[str, Any]]]
+    chunk_ids: np.ndarray
+    chunk_documents: np.ndarray
 
 
 def _record(doc: Document) -> DocumentRecord:

@@ -27,11 +27,16 @@ from bertsearch.indexer.vector_file import (
     write_vector_file,
 )
 
-__all__ = ["VectorIndex", "vectors_from_blobs", "REBUILD_TOMBSTONES", "REBUILD_TOMBSTONES_MIN"]
+__all__ = ["EXACT_SUBSET_MAX", "VectorIndex", "vectors_from_blobs", "REBUILD_TOMBSTONES", "REBUILD_TOMBSTONES_MIN"]
 
 REBUILD_TOMBSTONES = 0.1  # rebuild an HNSW graph when this share of its vectors are removed ones,
 REBUILD_TOMBSTONES_MIN = 1000  # and at least this many
 _TRAIN_SAMPLE = 65_536  # vectors an 8-bit quantizer is fitted on
+EXACT_SUBSET_MAX = 32_768
+"""A search within at most this many chunk ids scores each of them (exact) on an HNSW index too.
+A graph search within a filter explores until it finds enough of the chunks let through: at 1%
+of 100,000 vectors it took 9.1 ms against 0.43 ms unfiltered, where reading the 1,000 vectors and
+scoring them took 0.26 ms (one core); scoring costs about 0.25 ms per 1,000 chunks."""
 
 
 class VectorIndex:
@@ -215,6 +220,8 @@ class VectorIndex:
         k = min(k, self.count if subset is None else min(self.count, len(subset)))
         if k <= 0:
             return []
+        if subset is not None and self.kind != "flat" and len(subset) <= EXACT_SUBSET_MAX:
+            return self._search_exact(query, k, np.asarray(subset, dtype=np.int64))
         # The selectors are kept in local names: FAISS holds plain pointers to them.
         only = faiss.IDSelectorBatch(np.asarray(subset, dtype=np.int64)) if subset is not None else None
         not_removed = self._not_removed()
@@ -233,6 +240,31 @@ class VectorIndex:
         if self._delta is not None:
             hits.sort(key=lambda h: -h[1])
         return hits[:k]
+
+    def _search_exact(self, query: np.ndarray, k: int, subset: np.ndarray) -> list[tuple[int, float]]:
+        """The ``k`` best of ``subset`` by scoring each of its vectors held here (no graph search)."""
+        held = self._sorted_base_ids()
+        wanted = np.unique(subset)
+        if self._removed.size:
+            wanted = wanted[~np.isin(wanted, self._removed, assume_unique=True)]
+        in_base = wanted[np.isin(wanted, held, assume_unique=True)]
+        ids, scores = [in_base], [self._index.reconstruct_batch(in_base) @ query[0] if in_base.size
+                                  else np.zeros(0, np.float32)]
+        if self._delta is not None:
+            for chunk_id, score in search_index(self._delta, query, k, faiss.IDSelectorBatch(subset)):
+                ids.append(np.asarray([chunk_id], dtype=np.int64))
+                scores.append(np.asarray([score], dtype=np.float32))
+        all_ids, all_scores = np.concatenate(ids), np.concatenate(scores)
+        best = np.lexsort((all_ids, -all_scores))[:k]
+        return [(int(all_ids[i]), float(all_scores[i])) for i in best]
+
+    def _sorted_base_ids(self) -> np.ndarray:
+        """The base's ids, sorted; kept while the base holds as many (an HNSW base only grows)."""
+        cached = self.__dict__.get("_sorted_ids")
+        if cached is None or cached[0] is not self._index or cached[1] != self._index.ntotal:
+            cached = (self._index, self._index.ntotal, np.sort(self._base_ids()))
+            self.__dict__["_sorted_ids"] = cached
+        return cached[2]
 
     def scores(self, query: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
         """The inner product of ``query`` with the vector of each of ``ids`` held here, by id

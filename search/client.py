@@ -54,8 +54,9 @@ class Client:
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def search(self, query: str, top_k: int = 5, path_glob: str | None = None,
-               mode: str | None = None) -> SearchResult:
-        """The ``top_k`` passages that best match ``query``, best first (``mode``: hybrid, dense, lexical).
+               mode: str | None = None, where: dict[str, Any] | None = None) -> SearchResult:
+        """The ``top_k`` passages that best match ``query``, best first (``mode``: hybrid, dense, lexical;
+        ``where``: a metadata filter, as :meth:`Searcher.search` takes it).
 
         Raises:
             ClientError: The server refused the request (e.g. 422 for an empty query) or did not answer.
@@ -63,6 +64,8 @@ class Client:
         body: dict[str, Any] = {"query": query, "top_k": top_k, "path_glob": path_glob}
         if mode is not None:
             body["mode"] = mode
+        if where is not None:
+            body["where"] = where
         return SearchResult.from_dict(self._request("POST", "/search", json=body))
 
     def ask(
@@ -73,6 +76,7 @@ class Client:
         path_glob: str | None = None,
         threshold: float | None = None,
         mode: str | None = None,
+        where: dict[str, Any] | None = None,
     ) -> AskResult:
         """Answers to ``question``, best first, as :meth:`Searcher.ask` returns them.
 
@@ -86,6 +90,8 @@ class Client:
             body["threshold"] = threshold
         if mode is not None:
             body["mode"] = mode
+        if where is not None:
+            body["where"] = where
         return AskResult.from_dict(self._request("POST", "/ask", json=body))
 
     def embed(self, texts: list[str], normalize: bool = True) -> Embeddings:

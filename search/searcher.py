@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.common.settings import Settings
+from bertsearch.indexer.filters import Where, parse_where
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.answers import assemble, why_none
 from bertsearch.search.confidence import AnswerModel
@@ -171,7 +172,7 @@ class Searcher:
             self.reader  # noqa: B018 (loads it)
 
     def search(self, query: str, top_k: int = 5, path_glob: str | None = None, mode: str = DEFAULT_MODE,
-               ef_search: int | None = None) -> SearchResult:
+               ef_search: int | None = None, where: dict[str, Any] | None = None) -> SearchResult:
         """The ``top_k`` passages that best match ``query``, best first.
 
         Args:
@@ -181,15 +182,20 @@ class Searcher:
             mode: ``hybrid`` (meaning and words, fused), ``dense`` (meaning) or ``lexical`` (BM25 on words).
             ef_search: On an HNSW index, candidates explored per query (1 to 1,024; default: the
                 setting): more finds more of the exact top k, and costs more.
+            where: Only passages of documents whose metadata this filter lets through, e.g.
+                ``{"language": "zh"}`` or ``{"$or": [{"year": {"$gte": 2020}}, {"tags": {"$contains": "ops"}}]}``
+                (see :mod:`bertsearch.indexer.filters`).
 
         Raises:
-            InvalidQuery: The query is empty or too long, or ``top_k`` or ``ef_search`` is out of range.
+            InvalidQuery: The query is empty or too long, ``top_k`` or ``ef_search`` is out of range, or
+                ``where`` is not a filter (the message names its bad part).
         """
         began = time.perf_counter()
         query = check_query(query, "query")
         check_count(top_k, "top_k")
         check_ef_search(ef_search)
-        hits = self._retrieve(query, top_k, path_glob, check_mode(mode), ef_search)
+        parsed = parse_where(where)
+        hits = self._retrieve(query, top_k, path_glob, check_mode(mode), ef_search, parsed)
         return SearchResult(query=query, hits=hits, took_ms=_ms_since(began))
 
     def ask(
@@ -200,6 +206,7 @@ class Searcher:
         path_glob: str | None = None,
         threshold: float | None = None,
         mode: str = DEFAULT_MODE,
+        where: dict[str, Any] | None = None,
     ) -> AskResult:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
@@ -214,9 +221,11 @@ class Searcher:
             path_glob: Only read passages of documents whose path matches this glob.
             threshold: Minimum ``confidence`` of an answer, from 0 to 1 (default: :attr:`threshold`).
             mode: How passages are retrieved (see :meth:`search`).
+            where: Only read passages of documents this metadata filter lets through (see :meth:`search`).
 
         Raises:
-            InvalidQuery: The question is empty or too long, or a count is out of range.
+            InvalidQuery: The question is empty or too long, a count is out of range, or ``where``
+                is not a filter.
             ModelLoadError: The QA model cannot be loaded.
         """
         began = time.perf_counter()
@@ -225,9 +234,11 @@ class Searcher:
         check_count(passages, "passages")
         threshold = self.threshold if threshold is None else threshold
         check_threshold(threshold)
-        hits = self._retrieve(question, passages, path_glob, check_mode(mode))
+        parsed = parse_where(where)
+        hits = self._retrieve(question, passages, path_glob, check_mode(mode), where=parsed)
         if not hits:
-            reason = "no passage matches the path filter" if path_glob else "the index holds no documents"
+            reason = ("no passage matches the where filter" if parsed is not None
+                      else "no passage matches the path filter" if path_glob else "the index holds no documents")
             return AskResult(question=question, answers=[], took_ms=_ms_since(began), reason=reason)
         answers = [a for a, _ in self.read_answers(question, hits, mode, top_n=max(4 * top_k, 20))]
         kept = [a for a in answers if a.confidence >= threshold][:top_k]
@@ -246,9 +257,10 @@ class Searcher:
             spans = reader.read(question, [hit.text for hit in hits], top_n=top_n, threshold=0.0)
         return assemble(question, hits, spans, mode, self.answer_model, self._encode_entries)
 
-    def retrieve(self, query: str, k: int, path_glob: str | None = None, mode: str = DEFAULT_MODE) -> list[Hit]:
+    def retrieve(self, query: str, k: int, path_glob: str | None = None, mode: str = DEFAULT_MODE,
+                 where: dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query`` (what :meth:`search` returns, without the checks)."""
-        return self._retrieve(query, k, path_glob, check_mode(mode))
+        return self._retrieve(query, k, path_glob, check_mode(mode), where=parse_where(where))
 
     def refresh(self, min_interval: float = 0.0, *, background: bool = False) -> bool:
         """Serve the newest committed generation of the index.
@@ -330,12 +342,12 @@ class Searcher:
         self.close()
 
     def _retrieve(self, query: str, k: int, path_glob: str | None, mode: str,
-                  ef_search: int | None = None) -> list[Hit]:
+                  ef_search: int | None = None, where: Where | None = None) -> list[Hit]:
         def encode(text: str) -> Any:
             return self._encode_texts([text], query=True)[0]
 
         return retrieve_hits(self._index, encode, query, k, path_glob, mode, catch_up=self._catch_up,
-                             ef_search=ef_search, fit=self.answer_model)
+                             ef_search=ef_search, fit=self.answer_model, where=where)
 
     def _encode_texts(self, texts: list[str], *, query: bool = False) -> Any:
         """``texts`` encoded as passages, or as queries (the model's query prefix, E5's ``query: ``)."""

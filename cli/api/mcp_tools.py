@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -53,6 +53,12 @@ Mode = Annotated[Literal["hybrid", "dense", "lexical"], Field(
 PathGlob = Annotated[str | None, Field(
     max_length=1000, description="Only documents whose path (relative to the indexed folder, `/` separators) "
                                  "matches this glob, e.g. `docs/*.md` or `**/install*`.")]
+WhereFilter = Annotated[dict[str, Any] | None, Field(
+    description='Only documents whose metadata this filter lets through (Chroma\'s operators): '
+                '`{"language": "zh"}`, `{"year": {"$gte": 2020}}`, `{"tags": {"$contains": "ops"}}`, '
+                '`{"path": {"$glob": "docs/*.md"}}`, `{"$or": [...]}`; also `$ne $gt $lt $lte $in $nin $and`. '
+                'Fields: the metadata put with a document and `title`, `author`, `type`, `size`, `mtime`, '
+                '`language`, `path`, `source`.')]
 Count = Annotated[int, Field(ge=1, le=MAX_TOP_K)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
 
@@ -85,6 +91,7 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
         top_k: Annotated[Count, Field(description="How many passages to return.")] = 5,
         mode: Mode = DEFAULT_MODE,
         path_glob: PathGlob = None,
+        where: WhereFilter = None,
     ) -> SearchResult:
         """Find the passages of the indexed documents that best match a query, best first.
 
@@ -94,7 +101,8 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
         context; for a direct factual question prefer `ask`.
         """
         _check(ctx, READ, local_scope)
-        return _core(lambda: searcher().search(query, top_k=top_k, path_glob=path_glob, mode=mode))
+        return _core(lambda: searcher().search(query, top_k=top_k, path_glob=path_glob, mode=mode,
+                                                   where=where))
 
     @server.tool(name="ask", title="Answer a question", annotations=read_only)
     def ask(
@@ -108,6 +116,7 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
         threshold: Annotated[float | None, Field(
             ge=0.0, le=1.0, description="Minimum confidence of an answer, 0 to 1 (default: the server's, fitted "
                                         "on training data).")] = None,
+        where: WhereFilter = None,
     ) -> AskResult:
         """Answer a factual question with short spans extracted from the indexed documents, best first.
 
@@ -120,7 +129,7 @@ def build_server(searcher: Callable[[], Searcher], *, local_scope: str | None, v
         """
         _check(ctx, READ, local_scope)
         return _core(lambda: searcher().ask(question, top_k=top_k, passages=passages, path_glob=path_glob,
-                                            threshold=threshold, mode=mode))
+                                            threshold=threshold, mode=mode, where=where))
 
     @server.tool(name="get_document", title="Read a document", annotations=read_only)
     def get_document(

@@ -27,6 +27,18 @@ def _integral(value: Any) -> Any:
 Count = Annotated[int, BeforeValidator(_integral)]
 
 
+# A metadata filter: checked by the core (bertsearch.indexer.filters), whose 422 names the bad part.
+Where = Annotated[dict[str, Any] | None, Field(
+    description='Only documents whose metadata this filter lets through, with Chroma\'s operators: '
+                '`{"language": "zh"}` (a bare value is `$eq`), `$eq $ne $gt $gte $lt $lte $in $nin`, `$contains` '
+                '(an item of a list field), `$glob` (a path glob), `$and`/`$or` (lists of filters), e.g. '
+                '`{"$and": [{"type": "markdown"}, {"path": {"$glob": "docs/**"}}]}`. Fields: the metadata put '
+                'with a document, what its reader found (`title`, `author`, `type`, `size`, `mtime`, '
+                '`language`, front matter, HTML meta), and `path` and `source`.',
+    examples=[{"language": "zh"}, {"tags": {"$contains": "ops"}, "year": {"$gte": 2020}}],
+)]
+
+
 # Blank text (white space only) is refused by the core with 422; the schema says so.
 _NOT_BLANK: dict[str, Any] = {"not": {"pattern": "^\\s*$"}}
 
@@ -52,6 +64,7 @@ class SearchRequest(_Request):
         description="On an approximate (HNSW) index: candidates explored per query; more is slower and closer "
                     "to exact. Default: the server's setting.",
     )
+    where: Where = None
 
 
 class AskRequest(_Request):
@@ -68,6 +81,7 @@ class AskRequest(_Request):
                     "model's threshold, fitted on train data).",
     )
     mode: Mode = Field(default=DEFAULT_MODE, description="How passages are retrieved: hybrid, dense or lexical.")
+    where: Where = None
 
 
 EmbedText = Annotated[str, Field(min_length=1, max_length=MAX_EMBED_CHARS)]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
+from typing import Any
 
 import click
 
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings
+from bertsearch.indexer.filters import parse_where
 from bertsearch.search.retrieval import DEFAULT_MODE, MODES
 from bertsearch.search.limits import MAX_TOP_K
 from bertsearch.search.searcher import DEFAULT_PASSAGES, Searcher
 from bertsearch.search.types import Answer, AskResult, SearchResult
 
 _COUNT = click.IntRange(1, MAX_TOP_K)
+_WHERE = click.option("--where", "where", metavar="JSON", default=None,
+                      help='Only documents whose metadata this filter lets through, e.g. \'{"language": "zh"}\' '
+                           'or \'{"tags": {"$contains": "ops"}}\' (Chroma\'s operators; see the README).')
 _MODE = click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True,
                      help="hybrid: meaning and words fused; dense: meaning; lexical: BM25 on the words.")
 
@@ -22,12 +28,15 @@ _MODE = click.option("--mode", type=click.Choice(MODES), default=DEFAULT_MODE, s
 @index_options
 @click.option("-k", "--top-k", type=_COUNT, default=5, show_default=True, help="How many passages to show.")
 @click.option("--path", "path_glob", metavar="GLOB", default=None, help="Only documents whose path matches GLOB.")
+@_WHERE
 @_MODE
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, mode: str, as_json: bool) -> None:
+def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, where: str | None, mode: str,
+           as_json: bool) -> None:
     """Show the passages that best match QUERY, best first."""
+    where_filter = _json_filter(where)
     with Searcher.open(make_settings(index_dir=index_dir, db_url=db_url)) as searcher:
-        result = searcher.search(query, top_k=top_k, path_glob=path_glob, mode=mode)
+        result = searcher.search(query, top_k=top_k, path_glob=path_glob, mode=mode, where=where_filter)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -43,6 +52,7 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, mod
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Minimum confidence of an answer (estimated probability it is right).  [default: the answer "
                    "model's threshold]")
+@_WHERE
 @_MODE
 @click.option(
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
@@ -51,17 +61,30 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, mod
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str, index_dir, db_url, top_k: int, passages: int, path_glob: str | None,
-    threshold: float | None, mode: str, qa_model_path: str | None, as_json: bool,
+    threshold: float | None, where: str | None, mode: str, qa_model_path: str | None, as_json: bool,
 ) -> None:
     """Answer QUESTION with spans extracted from the indexed documents."""
+    where_filter = _json_filter(where)
     settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
     with Searcher.open(settings) as searcher:
         result = searcher.ask(question, top_k=top_k, passages=passages, path_glob=path_glob, threshold=threshold,
-                               mode=mode)
+                               mode=mode, where=where_filter)
     if as_json:
         echo_json(result.to_dict())
     else:
         _show_answers(result)
+
+
+def _json_filter(where: str | None) -> Any:
+    """The ``--where`` JSON, checked before the index is opened."""
+    if where is None:
+        return None
+    try:
+        parsed = json.loads(where)
+    except ValueError as exc:
+        raise click.ClickException(f"--where is not JSON: {exc}") from None
+    parse_where(parsed)
+    return parsed
 
 
 def _show_hits(result: SearchResult) -> None:

@@ -19,6 +19,6 @@ def ask(body: AskRequest, searcher: SearcherDep) -> Any:
     """Answers to the question read from the best passages, each with its confidence; when none reaches the threshold, the best one flagged `below_threshold`, with a reason."""
     result = searcher.ask(
         body.question, top_k=body.top_k, passages=body.passages, path_glob=body.path_glob, threshold=body.threshold,
-        mode=body.mode,
+        mode=body.mode, where=body.where,
     )
     return result

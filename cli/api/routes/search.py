@@ -16,4 +16,4 @@ router = APIRouter(tags=["search"])
 def search(body: SearchRequest, searcher: SearcherDep) -> Any:
     """The passages closest in meaning to the query, best first."""
     return searcher.search(body.query, top_k=body.top_k, path_glob=body.path_glob, mode=body.mode,
-                           ef_search=body.ef_search)
+                           ef_search=body.ef_search, where=body.where)

@@ -123,13 +123,23 @@ async function ask(event) {
   const key = $("api-key").value.trim();
   if (key) sessionStorage.setItem(KEY, key);
   const mode = $("mode").value;
+  let where;
+  const filter = $("where").value.trim();
+  if (filter) {
+    try {
+      where = JSON.parse(filter);
+    } catch (error) {
+      setStatus("Error: the filter is not JSON (" + error.message + ")");
+      return;
+    }
+  }
   setStatus("Searching\u2026");
   $("answers").hidden = true;
   $("passages").hidden = true;
   // Both requests finish before anything is shown: one answer for the page, not two races.
   const [answers, passages] = await Promise.allSettled([
-    call("POST", "/ask", { question, mode, top_k: 3 }),
-    call("POST", "/search", { query: question, mode, top_k: 5 }),
+    call("POST", "/ask", { question, mode, top_k: 3, where }),
+    call("POST", "/search", { query: question, mode, top_k: 5, where }),
   ]);
   const failed = [answers, passages].find((r) => r.status === "rejected");
   if (failed) {
