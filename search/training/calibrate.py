@@ -225,6 +225,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with Searcher.open(settings, answer_model=AnswerModel.from_dict(model)) as searcher:
         rows = collect(searcher, [(q.question, tuple(a.text for a in q.answers)) for q in asked]
                        + [(q, ()) for q in unanswerable], args.passages, top=5)
+    tech_note = ""
+    if args.techqa is not None:
+        asked_tech, off_tech = technical_questions(args.techqa, args.tech_sources, args.tech_documents,
+                                                   args.tech_questions, args.seed, args.work / "techdocs")
+        tech_settings = Settings(index_dir=args.work / "techindex")
+        with Index.open(tech_settings, create=True) as index:
+            index.update(args.work / "techdocs")
+        with Searcher.open(tech_settings, answer_model=AnswerModel.from_dict(model)) as searcher:
+            rows += collect(searcher, asked_tech + [(q, ()) for q in off_tech], args.passages, top=5, technical=True)
+        tech_note = (f"; {args.techqa.name}: {args.tech_documents} technical documents, {len(asked_tech)} of their "
+                     f"generated questions, {len(off_tech)} of other documents' (unanswerable)")
+    # What the fit reads, kept beside the work folder: a refit (another --keep) need not read again.
+    (args.work / "rows.json").write_text(json.dumps({"fusion": fusion, "tech_note": tech_note, "rows": rows}),
+                                         encoding="utf-8")
     fit = fit_confidence(rows, args.keep)
     out = {
         "dense_weight": fusion["dense_weight"], "depth": args.depth, "coefficients": fit.pop("coefficients"),
