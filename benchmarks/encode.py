@@ -30,6 +30,7 @@ from bertsearch.indexer import int8
 from bertsearch.indexer.common import torch_thread
 from bertsearch.indexer.common.precision import resolve
 from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
+from bertsearch.indexer.named_models import resolve_model
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.search.training.squad import squad_paragraphs
 
@@ -55,7 +56,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2000, help="number of chunks")
     parser.add_argument("--rounds", type=int, default=1, help="times each encoder encodes every chunk")
     parser.add_argument("--slice", type=int, default=256, help="chunks per timed slice (encoders alternate per slice)")
-    parser.add_argument("--model", default=None, help="model folder (default: the packaged MiniLM)")
+    parser.add_argument("--model", default=None,
+                        help="model folder, or multilingual-e5-small (default: the packaged MiniLM)")
     parser.add_argument("--precisions", default=None,
                         help="comma-separated precisions of bertsearch to time (default: fp32, int8 when ONNX "
                              "Runtime is installed, bf16 when the CPU has native bf16)")
@@ -71,7 +73,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     settings = Settings()
-    model_path = args.model or settings.resolved_model_path()
+    model_path = resolve_model(args.model, settings.cache_dir) if args.model else settings.resolved_model_path()
     auto = resolve("auto")
     if args.precisions:
         precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
@@ -87,7 +89,9 @@ def main() -> None:
     # On the thread that runs every bertsearch PyTorch call: two threads calling PyTorch would give
     # the process two OpenMP teams, and slow both sides (indexer/common/torch_thread.py).
     runners = {**{f"bertsearch_{p}": e.encode for p, e in ours.items()},
-               "sentence_transformers": lambda texts: torch_thread.run(reference.encode, texts)}
+               # With the model's passage prefix (E5's "passage: "), as bertsearch encodes chunks.
+               "sentence_transformers": lambda texts: torch_thread.run(reference.encode, texts,
+                                                                       prompt=first.passage_prefix or None)}
     warmup = texts[: min(64, len(texts))]
     for encode in runners.values():
         encode(warmup)

@@ -109,13 +109,18 @@ def lexical_only(chunks: list[tuple[int, str]], path_of: dict[int, str], questio
 
 def searched(settings: Any, db: Path, questions: list[dict[str, Any]], cut: str) -> dict[str, Any]:
     """``Searcher.search`` in lexical and hybrid mode on the index with ``cut`` stored."""
-    from bertsearch.search.searcher import Searcher
-
     with sqlite3.connect(db) as conn:  # the benchmark's own index: the lexical index follows the stored cut
         conn.execute("UPDATE index_state SET lexical_cut = ? WHERE id = 1", (None if cut == "words" else cut,))
+    return search_scores(settings, questions, ("lexical", "hybrid"))
+
+
+def search_scores(settings: Any, questions: list[dict[str, Any]], modes: tuple[str, ...]) -> dict[str, Any]:
+    """Each mode's scores of ``Searcher.search`` (5 passages) on the index of ``settings``."""
+    from bertsearch.search.searcher import Searcher
+
     out = {}
     with Searcher.open(settings) as searcher:
-        for mode in ("lexical", "hybrid"):
+        for mode in modes:
             paths = [[h.path for h in searcher.search(q["q"], top_k=5, mode=mode).hits] for q in questions]
             out[mode] = _score(paths, questions)
     return out
