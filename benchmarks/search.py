@@ -257,8 +257,10 @@ def _progress(row: dict[str, Any]) -> None:
 class _Grower:
     """Adds synthetic chunks to an open index the way ``Index.update`` commits encoded ones."""
 
-    def __init__(self, index: Any, texts: list[str], rng: np.random.Generator, sampler: Any = None) -> None:
+    def __init__(self, index: Any, texts: list[str], rng: np.random.Generator, sampler: Any = None,
+                 metadata: Any = None) -> None:
         self.index = index
+        self.metadata = metadata  # document number -> its metadata (benchmarks/filter.py)
         self.texts = texts
         self.rng = rng
         self.sampler = sampler
@@ -307,7 +309,7 @@ class _Grower:
             docs.append(DocumentWrite(
                 doc_id=None, path=f"synthetic/{self.documents:07d}.txt", title=f"synthetic {self.documents}",
                 text=text, content_hash=hashlib.sha256(encoded).hexdigest(), size=len(encoded), mtime=0.0,
-                chunks=chunks))
+                chunks=chunks, metadata=self.metadata(self.documents) if self.metadata else None))
             self.documents += 1
         # the same commit as `bertsearch index`
         self.index.commit(Batch(remove_documents=remove or [], documents=docs, vectors=vectors))

@@ -98,6 +98,14 @@ def test_index_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -
 
 
 @pytest.mark.slow
+def test_filter_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
+    result = _run("filter", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path, "--queries", "4")
+    assert result["chunks"] == 300 and result["matching_chunks"] == 10 and result["filtered_hits_all_match"]
+    for key in ("search_hybrid", "search_dense", "search_lexical", "faiss_only", "lexical_only"):
+        assert result[key]["filtered"]["median_ms"] > 0 and result[key]["ratio_median"] > 0
+
+
+@pytest.mark.slow
 def test_search_benchmark_and_plot(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) -> None:
     result = _run("search", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
                   "--sizes", "40,100", "--queries", "4", "--index-type", "hnsw")

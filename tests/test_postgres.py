@@ -68,6 +68,15 @@ def test_every_command_runs_on_postgres(tmp_path: Path, pg_url: str, tiny_bert_p
     code, out = _invoke("search", "tapes", *where, "--mode", "lexical", "--json")
     assert code == 0, out
     assert [(h["path"], h["text"]) for h in json.loads(out.splitlines()[-1])["hits"]] == [("backups.txt", "Tapes rotate.")]
+    # A where filter on PostgreSQL: the caller's list field, and the source every document has.
+    code, out = _invoke("search", "tapes rotate backups", *where, "--mode", "lexical", "--json",
+                        "--where", '{"tags": {"$contains": "ops"}, "source": "api"}')
+    assert code == 0, out
+    assert [h["path"] for h in json.loads(out.splitlines()[-1])["hits"]] == ["backups.txt"]
+    code, out = _invoke("search", "tapes rotate backups", *where, "--mode", "lexical", "--json",
+                        "--where", '{"source": "folder", "type": {"$in": ["text", "markdown"]}}')
+    assert code == 0, out
+    assert {h["path"] for h in json.loads(out.splitlines()[-1])["hits"]} <= {p.name for p in docs.iterdir()}
     code, out = _invoke("delete", "backups.txt", *where)
     assert code == 0, out
     code, out = _invoke("info", *where, "--json")
