@@ -256,13 +256,15 @@ _FILTERS = [
                          ids=["flat", "hnsw-exact-subset", "hnsw-graph-with-selector"])
 def test_filtered_hits_are_the_exact_search_over_the_matching_chunks(
     tagged_docs: Path, tiny_bert_path: str, tmp_path: Path, index_kind: str, graph_search: bool, monkeypatch,
+    db_url: str,
 ) -> None:
     monkeypatch.setenv("BERTSEARCH_INDEX_TYPE", index_kind)
     if graph_search:
         import bertsearch.indexer.vectors as vectors
 
         monkeypatch.setattr(vectors, "EXACT_SUBSET_MAX", 0)  # a small graph, ef_search above its size: exact
-    with Index.open(Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path), create=True) as index:
+    settings = Settings(index_dir=tmp_path / "idx", db_url=db_url, model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:  # SQLite, and PostgreSQL when configured
         index.update(tagged_docs)
         assert index.snapshot.vectors.kind == index_kind
         with index.transaction() as s:
