@@ -68,7 +68,7 @@ def fit_fusion(searcher: Any, questions: list[SquadExample], pids: dict[str, int
     index = searcher.index
     runs = []
     for q in questions:
-        runs.append((pids[q.context], Hybrid.search(index, index.encoder.encode([q.question])[0], q.question, depth)))
+        runs.append((pids[q.context], Hybrid.search(index, index.encoder.encode([q.question], query=True)[0], q.question, depth)))
     chunk_pid = {r.chunk_id: int(Path(r.path).stem) for r in index.fetch_chunks(index.vectors.ids().tolist())}
 
     table = {}

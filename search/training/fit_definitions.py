@@ -1,6 +1,7 @@
 """Fit the confidence of definition-list answers (:mod:`bertsearch.search.definitions`).
 
-``python -m bertsearch.search.training.fit_definitions [--folder DIR] [--questions FILE] [--out FILE]``
+``python -m bertsearch.search.training.fit_definitions [--folder DIR] [--questions FILE] [--out FILE]
+[--techqa FILE --tech-sources DIR]``
 
 The fitting set is a checkout's ``tests/fixtures/techdocs_tune/`` (man pages and pydoc text; the
 default ``--folder``, relative to the current folder: run it from the repository's root) and its
@@ -12,6 +13,11 @@ default number of passages), and each definition answer the question gets (up to
 lets ``--unidirectional-new-file`` pass for ``--new-file``). One logistic regression over both
 kinds (:func:`bertsearch.search.confidence.definition_confidence`) is written into ``answer_model.json`` under ``definitions``; the rest
 of the file is kept.
+
+With ``--techqa`` (the train file of :mod:`bertsearch.search.training.techqa`, never its
+``.heldout.json``), generated questions about ``--tech-documents`` documents of ``--tech-sources``
+join the fitting set, asked over an index of those documents
+(:func:`bertsearch.search.training.calibrate.technical_questions` draws them).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bertsearch.search.training.calibrate import logistic
+from bertsearch.search.training.calibrate import logistic, technical_questions
 from bertsearch.search.training.metrics import loose
 
 FEATURES = ("definition", "similarity", "margin", "overlap", "log_weight", "reader_logit")
@@ -104,7 +110,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--questions", type=Path, default=None,
                    help="their questions (default: FOLDER_questions.json beside the folder)")
     p.add_argument("--out", type=Path, default=MODEL_FILE, help="answer_model.json to update (default: the installed one)")
+    p.add_argument("--techqa", type=Path, help="generated technical questions (techqa's train file)")
+    p.add_argument("--tech-sources", type=Path, help="the folder techqa read")
+    p.add_argument("--tech-documents", type=int, default=150)
+    p.add_argument("--tech-questions", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=1, help="which technical documents are drawn")
     args = p.parse_args(argv)
+    if (args.techqa is None) != (args.tech_sources is None):
+        p.error("--techqa and --tech-sources go together")
     questions_file = args.questions or args.folder.parent / f"{args.folder.name}_questions.json"
     if not args.folder.is_dir():
         p.error(f"no folder {args.folder}: give --folder, the tuning set (tests/fixtures/techdocs_tune of a checkout)")
@@ -115,18 +128,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = json.loads(args.out.read_text(encoding="utf-8"))
     # The reader's answers as ask ranks them without definition answers (the fit's baseline).
     bare = AnswerModel.from_dict({k: v for k, v in model.items() if k != "definitions"})
+    sets = [(args.folder, questions)]
+    tech_note = ""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(index_dir=Path(tmp) / "index")
-        with Index.open(settings, create=True) as index:
-            index.update(args.folder)
-        with Searcher.open(settings, answer_model=bare) as searcher:
-            rows = collect(searcher, questions)
+        if args.techqa is not None:
+            asked, _ = technical_questions(args.techqa, args.tech_sources, args.tech_documents, args.tech_questions,
+                                           args.seed, Path(tmp) / "techdocs")
+            sets.append((Path(tmp) / "techdocs", [{"q": q, "answers": list(golds)} for q, golds in asked]))
+            tech_note = (f"; {args.techqa.name}: {len(asked)} generated questions about {args.tech_documents} "
+                         f"documents of the training sources (seed {args.seed})")
+        rows = []
+        for n, (folder, asked_here) in enumerate(sets):
+            settings = Settings(index_dir=Path(tmp) / f"index{n}")
+            with Index.open(settings, create=True) as index:
+                index.update(folder)
+            with Searcher.open(settings, answer_model=bare) as searcher:
+                rows += collect(searcher, asked_here)
     result = fit(rows)
     model["definitions"] = {
         "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
         "fitted": {"data": f"{args.folder.as_posix()}: {len(questions)} questions about "
                            f"{len(list(args.folder.rglob('*.txt')))} documents (man pages and pydoc text); "
-                           "never the reported techdocs set",
+                           "never the reported techdocs set" + tech_note,
                    "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
                    **result, "seconds": round(time.time() - began, 1)},
     }
@@ -135,7 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    out = main()
+    import sys
+
+    out = main(sys.argv[1:])
     for row in out["rows"]:
         print(row["q"])
         for a in row["answers"]:
