@@ -21,6 +21,8 @@ from bertsearch.indexer.index import Index
 from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.indexer.common.settings import Settings
 
+from _consistency import assert_consistent
+
 N_FILES = 150
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
 
@@ -90,7 +92,6 @@ def test_kill_9_mid_run_then_reopen_and_finish(tmp_path: Path, db_url: str, tiny
         assert info["documents"] == N_FILES and info["chunks"] == info["faiss_vectors"]
 
 
-
 # Runs `bertsearch index` with VectorIndex.save killing the process once the temporary FAISS file
 # is written and before it replaces the old one: a kill -9 exactly during a FAISS save.
 _KILLED_IN_SAVE = """
@@ -106,18 +107,6 @@ os.replace = replace
 from bertsearch.cli.main import cli
 cli(sys.argv[1:], prog_name="bertsearch")
 """
-
-
-def _assert_consistent(settings: Settings) -> dict:
-    with Index.open(settings) as index:
-        info = index.info()
-        assert info["chunks"] == info["faiss_vectors"] == info["lexical_chunks"]
-        with index.transaction() as s:
-            per_doc = dict(s.execute(select(ChunkRow.document_id, func.count()).group_by(ChunkRow.document_id)).all())
-            for doc_id, n_chunks in s.execute(select(Document.id, Document.n_chunks)):
-                assert per_doc.get(doc_id, 0) == n_chunks, "a document without all of its chunks"
-            assert set(index.vectors.ids().tolist()) == set(s.scalars(select(ChunkRow.id)))
-        return info
 
 
 @pytest.mark.slow
@@ -159,11 +148,11 @@ def test_kill_9_at_20_instants_during_runs_saves_and_rebuilds(tmp_path: Path, db
             killed[kind] += 1
         else:
             assert proc.returncode == 0, proc.stdout.read().decode()
-        _assert_consistent(settings)
+        assert_consistent(settings)
     assert killed["save"] == 3, killed
     assert killed["update"] + killed["rebuild"] >= 8, killed  # most random instants fell inside a run
     result = CliRunner().invoke(cli, [*base, "--json"])
     assert result.exit_code == 0, result.output
-    info = _assert_consistent(settings)
+    info = assert_consistent(settings)
     on_disk = sum(1 for p in docs.rglob("*.txt"))
     assert info["documents"] == on_disk

@@ -16,16 +16,15 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from bertsearch.cli.api import create_app
 from bertsearch.cli.main import cli
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.documents import read_document
 from bertsearch.indexer.index import Index
-from bertsearch.indexer.models import ChunkRow, Document
 from bertsearch.search import Client, ClientError
 
+from _consistency import assert_consistent
 from _server import bertsearch_command, free_port
 
 READ_KEY = "r" * 24
@@ -270,18 +269,6 @@ def _start_server(index_dir: Path, log: Path, qa: str) -> tuple[subprocess.Popen
                 time.sleep(0.2)
 
 
-def _assert_consistent(settings: Settings) -> dict:
-    with Index.open(settings) as index:
-        info = index.info()
-        assert info["chunks"] == info["faiss_vectors"] == info["lexical_chunks"]
-        with index.transaction() as s:
-            per_doc = dict(s.execute(select(ChunkRow.document_id, func.count()).group_by(ChunkRow.document_id)).all())
-            for doc_id, n_chunks in s.execute(select(Document.id, Document.n_chunks)):
-                assert per_doc.get(doc_id, 0) == n_chunks, "a document without all of its chunks"
-            assert set(index.vectors.ids().tolist()) == set(s.scalars(select(ChunkRow.id)))
-        return info
-
-
 def test_client_over_a_real_server_keys_with_slashes_and_urls(folder_index, tiny_qa_path: str, tmp_path: Path) -> None:
     settings, _docs = folder_index
     process, url = _start_server(settings.index_dir, tmp_path / "log.txt", tiny_qa_path)
@@ -348,7 +335,7 @@ def test_kill_9_during_a_stream_of_puts_loses_no_acknowledged_document(folder_in
         if process.poll() is None:
             process.kill()
     assert len(acknowledged) >= 12, (tmp_path / "log.txt").read_text()
-    info = _assert_consistent(settings)
+    info = assert_consistent(settings)
     with Index.open(settings) as index:
         for key, text in acknowledged.items():
             record = index.reader.document_by_key(key)
