@@ -1,10 +1,34 @@
 // The bertsearch search page: calls the same JSON API as any client (POST /ask, POST /search,
 // GET /documents/{id}). Text from documents is only ever inserted as text nodes, never as HTML.
+// Its words come from the server with the page (strings.json, in the page's language).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const KEY = "bertsearch-api-key";
 const CONTEXT_CHARS = 160;
+let STRINGS = {};
+
+// The page's text for `key`, with each {name} replaced by values[name].
+function t(key, values) {
+  return (STRINGS[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
+}
+
+// The API counts characters as Python does, by code point; a JS string indexes UTF-16 units, and an
+// astral character (an emoji, CJK Extension B) is two of them. The unit index of code point `points`:
+function units(text, points) {
+  let i = 0;
+  for (let n = 0; n < points && i < text.length; n++) {
+    const c = text.charCodeAt(i);
+    i += c >= 0xd800 && c < 0xdc00 && i + 1 < text.length ? 2 : 1;
+  }
+  return i;
+}
+
+// `i` moved past the second half of a surrogate pair, so that a slice there never cuts a character.
+function whole(text, i) {
+  const c = text.charCodeAt(i);
+  return c >= 0xdc00 && c < 0xe000 ? i + 1 : i;
+}
 
 function headers() {
   const h = { "Content-Type": "application/json" };
@@ -18,13 +42,13 @@ async function call(method, url, body) {
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
   if (response.status === 401 || response.status === 403) {
-    const error = new Error((data && data.detail) || "This server needs an API key");
+    const error = new Error((data && data.detail) || t("needs_key"));
     error.auth = true;
     throw error;
   }
   if (!response.ok) {
     const detail = data && data.detail;
-    throw new Error(typeof detail === "string" ? detail : "the server answered " + response.status);
+    throw new Error(typeof detail === "string" ? detail : t("server_answered", { status: response.status }));
   }
   return data;
 }
@@ -32,14 +56,18 @@ async function call(method, url, body) {
 function showError(error) {
   if (error.auth) {
     $("key-row").hidden = false;
-    setStatus(error.message + ". Enter it and ask again.");
+    setStatus(t("enter_key", { detail: error.message }), "error");
     $("api-key").focus();
   } else {
-    setStatus("Error: " + error.message);
+    setStatus(t("error", { detail: error.message }), "error");
   }
 }
 
-function setStatus(text) { $("status").textContent = text; }
+// `state` (busy, done, error) lets a script wait for the page in any language.
+function setStatus(text, state) {
+  $("status").textContent = text;
+  $("status").dataset.state = state || "";
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -48,7 +76,7 @@ function el(tag, className, text) {
   return node;
 }
 
-// `text` with [start, end) wrapped in <mark>, as text nodes.
+// `text` with [start, end) (UTF-16 units) wrapped in <mark>, as text nodes.
 function highlighted(tag, className, text, start, end) {
   const node = el(tag, className);
   start = Math.max(0, Math.min(start, text.length));
@@ -68,9 +96,9 @@ function documentLink(id, start, end, label) {
 function source(item) {
   const p = el("p", "source");
   const name = item.title && item.title !== item.path ? item.title + " (" + item.path + ")" : item.path;
-  p.append(document.createTextNode("Source: "));
+  p.append(document.createTextNode(t("source")));
   p.append(documentLink(item.document_id, item.start, item.end, name));
-  p.append(document.createTextNode(", characters " + item.start + "\u2013" + item.end));
+  p.append(document.createTextNode(t("characters", { start: item.start, end: item.end })));
   return p;
 }
 
@@ -81,21 +109,25 @@ function renderAnswers(result) {
   $("answers").hidden = false;
   $("no-answer").hidden = good.length > 0;
   if (!good.length) {
-    $("no-answer").textContent = "No answer found in the documents" +
-      (result.reason ? " (" + result.reason + ")" : "") + ". The best passages are below.";
+    const best = result.answers[0];
+    const reason = best ? t("reason_low", { confidence: Math.round(best.confidence * 100) }) : t("reason_none");
+    $("no-answer").textContent = t("no_answer", { reason });
   }
   for (const a of good) {
     const li = el("li", "answer");
     li.append(el("p", "answer-text", a.text));
     // The answer in about three lines of its passage: the sentence around it, not the whole chunk.
-    const at = a.start - a.context_start;
-    const from = Math.max(0, a.context.lastIndexOf("\n\n", Math.max(0, at - 1)) + 1, at - CONTEXT_CHARS);
-    const upto = Math.min(a.context.length, at + (a.end - a.start) + CONTEXT_CHARS);
-    const shown = (from > 0 ? "\u2026" : "") + a.context.slice(from, upto).trim() + (upto < a.context.length ? "\u2026" : "");
-    const lead = (from > 0 ? 1 : 0) + (at - from) - (a.context.slice(from, upto).length - a.context.slice(from, upto).trimStart().length);
-    li.append(highlighted("p", "context", shown, lead, lead + (a.end - a.start)));
-    li.append(el("p", "confidence", "Confidence " + Math.round(a.confidence * 100) + "%" +
-      (a.source === "definition" ? " \u00b7 from a definition list" : "")));
+    const context = a.context;
+    const at = units(context, a.start - a.context_start);
+    const stop = units(context, a.end - a.context_start);
+    const from = whole(context, Math.max(0, context.lastIndexOf("\n\n", Math.max(0, at - 1)) + 1, at - CONTEXT_CHARS));
+    const upto = whole(context, Math.min(context.length, stop + CONTEXT_CHARS));
+    const part = context.slice(from, upto);
+    const shown = (from > 0 ? "\u2026" : "") + part.trim() + (upto < context.length ? "\u2026" : "");
+    const lead = (from > 0 ? 1 : 0) + (at - from) - (part.length - part.trimStart().length);
+    li.append(highlighted("p", "context", shown, lead, lead + (stop - at)));
+    li.append(el("p", "confidence", t("confidence", { confidence: Math.round(a.confidence * 100) }) +
+      (a.source === "definition" ? t("from_definition") : "")));
     li.append(source(a));
     list.append(li);
   }
@@ -106,7 +138,7 @@ function renderPassages(result) {
   list.replaceChildren();
   $("passages").hidden = false;
   if (!result.hits.length) {
-    list.append(el("li", "", "No passage matches."));
+    list.append(el("li", "", t("no_passage")));
   }
   for (const h of result.hits) {
     const li = el("li", "passage");
@@ -129,11 +161,11 @@ async function ask(event) {
     try {
       where = JSON.parse(filter);
     } catch (error) {
-      setStatus("Error: the filter is not JSON (" + error.message + ")");
+      setStatus(t("error", { detail: t("not_json", { detail: error.message }) }), "error");
       return;
     }
   }
-  setStatus("Searching\u2026");
+  setStatus(t("searching"), "busy");
   $("answers").hidden = true;
   $("passages").hidden = true;
   // Both requests finish before anything is shown: one answer for the page, not two races.
@@ -148,7 +180,7 @@ async function ask(event) {
   }
   renderAnswers(answers.value);
   renderPassages(passages.value);
-  setStatus("Answered in " + Math.round(answers.value.took_ms) + " ms.");
+  setStatus(t("answered", { ms: Math.round(answers.value.took_ms) }), "done");
 }
 
 async function showDocument(id, start, end) {
@@ -158,15 +190,15 @@ async function showDocument(id, start, end) {
   try {
     const doc = await call("GET", "/documents/" + encodeURIComponent(id));
     $("document-title").textContent = doc.title || doc.path;
-    $("document-meta").textContent = doc.path + " \u00b7 " + doc.text.length + " characters";
+    $("document-meta").textContent = t("document_meta", { path: doc.path, count: Array.from(doc.text).length });
     const pre = $("document-text");
-    const text = highlighted("span", "", doc.text, start, end);
+    const text = highlighted("span", "", doc.text, units(doc.text, start), units(doc.text, end));
     pre.replaceChildren(...text.childNodes);
     const mark = pre.querySelector("mark");
     if (mark && end > start) mark.scrollIntoView({ block: "center" });
     pre.focus({ preventScroll: true });
   } catch (e) {
-    $("document-title").textContent = e.auth ? "This server needs an API key" : "Error: " + e.message;
+    $("document-title").textContent = e.auth ? t("needs_key") : t("error", { detail: e.message });
     showError(e);
   }
 }
@@ -183,6 +215,7 @@ function route() {
 
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
+  STRINGS = JSON.parse($("strings").textContent);
   $("ask-form").addEventListener("submit", ask);
   if (sessionStorage.getItem(KEY)) {
     $("key-row").hidden = false;
