@@ -20,6 +20,7 @@ faster than fp32 wherever it was measured (``benchmarks/encode.py``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -98,7 +99,13 @@ class Encoder:
         import torch
 
         self._torch = torch
-        self._tokenizer = _load_tokenizer(self._path)
+        self._tokenizer = _load_tokenizer(self._path)  # the PyTorch thread's alone
+        # Each call of a fast tokenizer sets its backend's truncation and padding: a chunking call
+        # on another thread while the PyTorch thread encodes fails ("Already borrowed") or cuts
+        # the document at max_length tokens. So chunking gets a copy, never truncating or padding.
+        self._chunk_tokenizer = copy.deepcopy(self._tokenizer)
+        self._chunk_tokenizer.backend_tokenizer.no_truncation()
+        self._chunk_tokenizer.backend_tokenizer.no_padding()
         self._batch_size = batch_size
         self._int8: Any = None
         torch_thread.run(self._load, cache_dir)  # PyTorch's threads: see torch_thread
@@ -162,8 +169,8 @@ class Encoder:
 
     @property
     def tokenizer(self) -> Any:
-        """The model's fast tokenizer (use it for chunking)."""
-        return self._tokenizer
+        """The model's fast tokenizer, for chunking (any thread; not the one :meth:`encode` uses)."""
+        return self._chunk_tokenizer
 
     @property
     def attention(self) -> str:
@@ -229,7 +236,10 @@ class Encoder:
         """How many tokens :meth:`encode` reads for ``texts`` (prefix and special tokens included, after truncation)."""
         if not len(texts):
             return 0
-        ids = self._tokenizer(list(self._prefixed(texts, query)), truncation=True, max_length=self._max_length)["input_ids"]
+        return torch_thread.run(self._count_tokens, self._prefixed(texts, query))
+
+    def _count_tokens(self, texts: Sequence[str]) -> int:
+        ids = self._tokenizer(list(texts), truncation=True, max_length=self._max_length)["input_ids"]
         return int(sum(len(i) for i in ids))
 
     def _encode_batch(self, texts: list[str]) -> Any:

@@ -201,3 +201,34 @@ def test_minilm_matches_sentence_transformers(minilm_path: str, minilm: Encoder)
     cosine = (minilm.encode(texts) * reference).sum(axis=1)
     assert cosine.min() > 0.999, cosine
     assert minilm.model_id.startswith("nreimers/MiniLM-L6-H384-uncased@")
+
+
+def test_chunking_on_one_thread_while_another_encodes(tiny_bert_path: str) -> None:
+    """A server chunks a put on a request thread while the PyTorch thread encodes queries: neither
+    sees the other's truncation ("Already borrowed", or a document cut at ``max_length`` tokens)."""
+    import threading
+
+    from bertsearch.indexer.chunking import chunk_text
+
+    encoder = Encoder(tiny_bert_path, precision="fp32", max_length=16)
+    document = "word " * 300
+    stop, failures = threading.Event(), []
+
+    def encode() -> None:
+        try:
+            while not stop.is_set():
+                encoder.encode(["a query of a few words"] * 4)
+                encoder.count_tokens(["another query"])
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            failures.append(exc)
+
+    thread = threading.Thread(target=encode)
+    thread.start()
+    try:
+        for _ in range(300):
+            chunks = chunk_text(document, encoder.tokenizer, 32, 4)
+            assert chunks[-1].end == len(document.rstrip()) and sum(c.n_tokens for c in chunks) > 300
+    finally:
+        stop.set()
+        thread.join()
+    assert not failures, failures
