@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -365,3 +366,189 @@ def test_schemathesis_finds_no_failure_in_the_writes(folder_index, tiny_qa_path:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+# Issue #34's load test: a minute, as CI runs it; BERTSEARCH_TEST_LOAD_SECONDS shortens it on a laptop.
+LOAD_SECONDS = float(os.environ.get("BERTSEARCH_TEST_LOAD_SECONDS", "60"))
+_BIRDS = ("petrel", "shearwater", "fulmar", "gannet", "kittiwake", "guillemot", "razorbill", "puffin",
+          "skua", "tern", "plover", "dunlin", "curlew", "godwit", "redshank", "turnstone")
+
+
+class _Load:
+    """What the clients of the load test saw: every version of every key a writer sent (before
+    sending it, so a search may see it before its reply), the last acknowledged state of each key,
+    failures and latencies."""
+
+    def __init__(self, folder: dict[str, str]) -> None:
+        self.lock = threading.Lock()
+        self.versions: dict[str, set[str]] = {key: {text} for key, text in folder.items()}
+        self.last: dict[str, str | None] = {}
+        self.generation = 0
+        self.failures: list[str] = []
+        self.latencies: dict[str, list[float]] = {}
+        self.hits = 0
+
+    def timed(self, kind: str, call, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        except ClientError as exc:
+            with self.lock:
+                self.failures.append(f"{kind}: {exc}")
+            return None
+        finally:
+            with self.lock:
+                self.latencies.setdefault(kind, []).append(time.perf_counter() - began)
+
+    def sending(self, key: str, text: str) -> None:
+        with self.lock:
+            self.versions.setdefault(key, set()).add(text)
+
+    def acknowledged(self, answer: dict, states: dict[str, str | None], statuses: list[str]) -> None:
+        with self.lock:
+            if [r["status"] for r in answer["results"]] != statuses:
+                self.failures.append(f"{list(states)}: {answer['results']}, not {statuses}")
+            self.last.update(states)
+            self.generation = max(self.generation, answer["generation"])
+
+    def whole(self, path: str, text: str, start: int, end: int, what: str) -> None:
+        """``text`` is ``version[start:end]`` of a version of ``path`` that some writer sent."""
+        with self.lock:
+            versions = set(self.versions.get(path, ()))
+            self.hits += 1
+        if not text or not any(version[start:end] == text for version in versions):
+            with self.lock:
+                self.failures.append(f"{what} not whole: {path!r} [{start}:{end}] {text[:80]!r}")
+
+
+def _version(key: str, replaced: int, rng) -> str:
+    """A text of a few chunks whose second word, ``tok<writer>x<n>v<replaced>q``, names this version
+    alone: no other text holds it (the lexical index also keeps its parts, which others share)."""
+    token = "tok" + key.replace("/doc", "x") + f"v{replaced}q"
+    words = [rng.choice(_BIRDS) for _ in range(rng.randrange(10, 120))]
+    return f"Version {token} of {key}. " + " ".join(words) + f". End of {token}."
+
+
+def _write(url: str, load: _Load, worker: int, stop: threading.Event) -> None:
+    """New keys, replacements with new text, deletes of this writer's own keys, and batches of them."""
+    rng = random.Random(worker)
+    live: dict[str, int] = {}  # this writer's keys -> times replaced
+    made = 0
+    with Client(url, api_key=WRITE_KEY, timeout=60) as client:
+        while not stop.is_set():
+            roll = rng.random() if len(live) >= 3 else 1.0  # a few keys first
+            deletes = [rng.choice(sorted(live))] if roll < 0.3 else []  # alone, or in a batch (< 0.1)
+            puts = []
+            if roll < 0.1 or roll >= 0.6:  # new keys: two in the batch, else one
+                puts = [f"w{worker}/doc{made + i}" for i in range(2 if roll < 0.1 else 1)]
+                made += len(puts)
+            elif roll >= 0.3:  # a replacement
+                puts = [rng.choice(sorted(live))]
+                live[puts[0]] += 1
+            texts = {key: _version(key, live.setdefault(key, 0), rng) for key in puts}
+            for key, text in texts.items():
+                load.sending(key, text)
+            if not puts:
+                answer = load.timed("delete", client.delete, deletes[0])
+            elif len(puts) == 1:
+                answer = load.timed("put", client.put, puts[0], texts[puts[0]])
+            else:
+                answer = load.timed("batch", client.batch, put=[{"key": k, "text": t} for k, t in texts.items()],
+                                    delete=deletes)
+            if answer is None:
+                return  # its state unknown from here on; the failure is reported
+            statuses = ["replaced" if live[key] else "created" for key in puts] + ["deleted"] * len(deletes)
+            for key in deletes:
+                del live[key]
+            load.acknowledged(answer, {**texts, **dict.fromkeys(deletes)}, statuses)
+
+
+def _read(url: str, load: _Load, reader: int, stop: threading.Event) -> None:
+    """Searches in every mode (some within one writer's keys) and some questions; every hit checked."""
+    rng = random.Random(100 + reader)
+    modes = ("hybrid", "dense", "lexical")
+    with Client(url, api_key=READ_KEY, timeout=60) as client:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            query = " ".join(rng.sample(_BIRDS, rng.randrange(1, 4)))
+            mode = modes[n % 3]
+            if n % 5 == 0:
+                result = load.timed("ask", client.ask, f"Where does the {query} nest?", top_k=3, mode=mode)
+                for answer in result.answers if result else ():
+                    load.whole(answer.path, answer.context, answer.context_start,
+                               answer.context_start + len(answer.context), "an answer's passage")
+                    load.whole(answer.path, answer.text, answer.start, answer.end, "an answer")
+                continue
+            glob = f"w{n // 4 % 2}/*" if n % 4 == 0 else None
+            result = load.timed("search", client.search, query, top_k=10, mode=mode, path_glob=glob)
+            for hit in result.hits if result else ():
+                load.whole(hit.path, hit.text, hit.start, hit.end, "a hit")
+
+
+def _holding(client: Client, token: str) -> set[str]:
+    """The keys of the hits, of a lexical search for ``token``, that hold it."""
+    return {hit.path for hit in client.search(token, top_k=10, mode="lexical").hits if token in hit.text}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
+
+
+@pytest.mark.slow
+def test_eight_readers_and_two_writers_for_a_minute(folder_index, tiny_qa_path: str, tmp_path: Path) -> None:
+    """8 clients search and ask while 2 put, replace and delete for LOAD_SECONDS against a real
+    server: no request fails, every hit is a whole passage of a version that was sent, and at the
+    end every key holds its last acknowledged state, found by search, in a consistent index."""
+    settings, docs = folder_index
+    folder = {p.relative_to(docs).as_posix(): read_document(p).text for p in docs.rglob("*") if p.is_file()}
+    load = _Load(folder)
+    log = tmp_path / "log.txt"
+    process, url = _start_server(settings.index_dir, log, tiny_qa_path)
+    stop = threading.Event()
+    threads = [threading.Thread(target=_write, args=(url, load, w, stop)) for w in range(2)]
+    threads += [threading.Thread(target=_read, args=(url, load, r, stop)) for r in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(LOAD_SECONDS)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads), "a client still waits on the server"
+        assert not load.failures, "\n".join(load.failures[:20])
+
+        with Client(url, api_key=READ_KEY, timeout=60) as client:
+            deadline = time.monotonic() + 60
+            while client.health()["generation"] < load.generation and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert client.health()["generation"] >= load.generation
+            for key, text in load.last.items():
+                if text is None:
+                    with pytest.raises(ClientError) as missing:
+                        client.document_by_key(key)
+                    assert missing.value.status_code == 404, key
+                    continue
+                assert client.document_by_key(key).text == text
+                assert _holding(client, text.split()[1]) == {key}
+            # No version replaced or deleted is found any more.
+            current = {text.split()[1] for text in load.last.values() if text}
+            for versions in load.versions.values():
+                for token in {v.split()[1] for v in versions if v.startswith("Version ")} - current:
+                    assert _holding(client, token) == set(), token
+    finally:
+        stop.set()
+        process.terminate()
+        process.wait(timeout=30)
+    assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
+    info = assert_consistent(settings)
+    assert info["documents"] == len(folder) + sum(text is not None for text in load.last.values())
+
+    print(f"\n{LOAD_SECONDS:.0f} s, 8 readers and 2 writers: {load.hits} hits and answers checked, "
+          f"{len(load.last)} keys written, generation {load.generation}")
+    for kind, values in sorted(load.latencies.items()):
+        print(f"  {kind:6} {len(values):6} requests  p50 {_percentile(values, 0.5):8.1f} ms  "
+              f"p99 {_percentile(values, 0.99):8.1f} ms")
+    puts = sum(len(load.latencies.get(kind, ())) for kind in ("put", "delete", "batch"))
+    assert puts >= 4 and len(load.latencies.get("search", ())) >= 8  # the load ran at all
