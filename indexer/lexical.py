@@ -26,6 +26,7 @@ import numpy as np
 from bertsearch.indexer.common.errors import StorageError
 from bertsearch.indexer.terms import DEFAULT_CUT, LEGACY_CUT, lexical_terms, query_terms
 from bertsearch.indexer.files import atomic_write
+from bertsearch.indexer.lexical_subset import SubsetTerms, top_within
 
 __all__ = ["LexicalIndex", "LexicalFileError", "LexicalWriter", "POINTER_FILE", "FOLDER"]
 
@@ -79,6 +80,7 @@ class LexicalIndex:
         self.generation = generation
         self.count = int(self._searcher.num_docs) - 1  # the chunks: every document but the stamp
         self.path = path
+        self._statistics: tuple[int, float] | None = None  # BM25's N and avgdl, read on first need
 
     # -- building ------------------------------------------------------------------------------
 
@@ -157,12 +159,21 @@ class LexicalIndex:
         tokens = self._analyzer.analyze(" ".join(query_terms(query, self.cut)))
         return list(dict.fromkeys(tokens))[:_MAX_QUERY_TERMS]
 
-    def search(self, query: str, k: int, *, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The ``k`` best chunks for ``query`` by BM25 as ``(chunk_id, score)``, optionally within ``subset``."""
+    def search(self, query: str, k: int, *,
+               subset: np.ndarray | SubsetTerms | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best chunks for ``query`` by BM25 as ``(chunk_id, score)``, optionally within
+        ``subset``: chunk ids (a term set in tantivy), or their terms (:meth:`subset_terms`: scored
+        here, the same scores without looking each id up)."""
         t = _tantivy()
         terms = self.query_terms(query)
         if not terms or k <= 0:
             return []
+        if isinstance(subset, SubsetTerms):
+            statistics = self._bm25_statistics(terms)
+            if statistics is not None:
+                doc_freqs = [int(self._searcher.doc_freq("text", term)) for term in terms]
+                return top_within(subset, terms, doc_freqs, *statistics, k)
+            subset = subset.ids  # no query term in the index, or an explanation not understood
         query_obj = t.Query.boolean_query(self._bm25(terms))
         if subset is not None:
             if subset.size == 0:
@@ -173,6 +184,25 @@ class LexicalIndex:
                     t.Query.term_set_query(self._schema, "chunk_id", [int(i) for i in subset]), 0.0)),
             ])
         return self._top(query_obj, k)
+
+    def subset_terms(self, chunks: Iterable[tuple[int, str]]) -> SubsetTerms:
+        """The terms of ``(chunk_id, text)`` pairs as this index holds them, for :meth:`search`
+        within them (the chunks' texts as SQL keeps them)."""
+        return SubsetTerms.build((chunk_id, self._analyzer.analyze(_indexed_text(text, self.cut)))
+                                 for chunk_id, text in chunks)
+
+    def _bm25_statistics(self, terms: list[str]) -> tuple[int, float] | None:
+        """tantivy's ``N`` (documents, deleted ones too) and ``avgdl`` (a float32), which only its
+        explanation of a score shows; read once per view, from the best hit of a query term."""
+        if self._statistics is None:
+            t = _tantivy()
+            for term in terms:
+                term_query = t.Query.term_query(self._schema, "text", term, index_option="freq")
+                hits = self._searcher.search(term_query, 1, count=False).hits
+                if hits:
+                    self._statistics = _statistics(json.loads(term_query.explain(self._searcher, hits[0][1]).to_json()))
+                    break
+        return self._statistics
 
     def scores(self, query: str, ids: Iterable[int]) -> dict[int, float]:
         """The BM25 score of ``query`` for each chunk of ``ids``, by id rather than by search: 0.0
@@ -253,8 +283,26 @@ class LexicalWriter:
 def _doc(chunk_id: int, text: str, cut: str):
     doc = _tantivy().Document()
     doc.add_unsigned("chunk_id", int(chunk_id))
-    doc.add_text("text", " ".join(lexical_terms(text, cut)))
+    doc.add_text("text", _indexed_text(text, cut))
     return doc
+
+
+def _indexed_text(text: str, cut: str) -> str:
+    """What the field ``text`` is given for a chunk (tantivy's analyzer then cuts it at spaces)."""
+    return " ".join(lexical_terms(text, cut))
+
+
+def _statistics(explanation: dict) -> tuple[int, float] | None:
+    """``N`` and ``avgdl`` from a term's BM25 explanation (``None``: not found in it)."""
+    found: dict[str, float] = {}
+    pending = [explanation]
+    while pending:
+        part = pending.pop()
+        found[str(part.get("description", "")).split(",")[0]] = part.get("value")
+        pending.extend(part.get("details", []))
+    if not isinstance(found.get("N"), (int, float)) or not isinstance(found.get("avgdl"), (int, float)):
+        return None
+    return int(found["N"]), float(found["avgdl"])
 
 
 def _stamp(generation: int, index_id: str, cut: str):

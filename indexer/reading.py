@@ -3,7 +3,9 @@ lexical search (optionally within a path filter or a ``where`` filter), and chun
 read from SQL.
 
 A filter becomes the set of chunk ids it lets through, which both retrievers search within
-(a FAISS ``IDSelector``, a tantivy term set): the top k is cut after the filter, never before.
+(a FAISS ``IDSelector``; BM25 over those chunks' own terms, read from SQL once a filter and
+generation, or, past :data:`~bertsearch.indexer.lexical_subset.EXACT_SUBSET_MAX` chunks, a
+tantivy term set): the top k is cut after the filter, never before.
 A ``where`` filter (:mod:`~bertsearch.indexer.filters`) is evaluated in Python over every
 document's metadata, read from SQL once a generation with the chunk ids of each document (the
 same on SQLite and PostgreSQL); the ids each filter lets through are kept for its next query.
@@ -22,6 +24,7 @@ from sqlalchemy import select
 
 from bertsearch.indexer.common.errors import ConfigError, DocumentNotFound
 from bertsearch.indexer.filters import Where
+from bertsearch.indexer.lexical_subset import EXACT_SUBSET_MAX, SubsetTerms
 from bertsearch.indexer.models import API, ChunkRow, Document
 from bertsearch.indexer.records import ChunkRecord, DocumentRecord
 from bertsearch.indexer.faiss_kinds import DEFAULT_EF_SEARCH
@@ -29,7 +32,9 @@ from bertsearch.indexer.snapshot import Snapshot
 
 __all__ = ["ChunkReader"]
 
-_SUBSET_CACHE_SIZE = 16  # path filters whose chunk ids are kept
+_SUBSET_CACHE_SIZE = 16  # filters whose chunk ids are kept
+_TERMS_CACHE_SIZE = 4  # filters whose chunks' terms are kept (at most EXACT_SUBSET_MAX chunks each)
+_TEXT_BATCH = 10_000  # ids in one SQL statement (PostgreSQL takes at most 65,535 parameters)
 
 
 class ChunkReader:
@@ -39,7 +44,8 @@ class ChunkReader:
         self._sessions = sessions
         self._threads = search_threads
         self._ef_search = ef_search
-        self._subsets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # path filter -> chunk ids
+        self._subsets: OrderedDict[tuple[str, int], Any] = OrderedDict()  # filter -> chunk ids
+        self._terms: OrderedDict[tuple[str, int], Any] = OrderedDict()  # filter -> its chunks' terms
         self._subsets_lock = threading.Lock()
         self._catalog: _Catalog | None = None  # every document's fields and chunk ids, one generation
         self._catalog_lock = threading.Lock()
@@ -82,16 +88,31 @@ class ChunkReader:
         """The ``k`` best chunks for the words of ``query`` by BM25 as ``(chunk_id, score)``, best
         first (within the filters, as :meth:`dense`)."""
         subset = self.allowed(snapshot, path_glob, where)
-        if subset is not None and subset.size == 0:
-            return []
-        return snapshot.lexical.search(query, k, subset=subset)
+        if subset is None:
+            return snapshot.lexical.search(query, k)
+        if 0 < subset.size <= EXACT_SUBSET_MAX:
+            key = _filter_key(snapshot, path_glob, where)
+            terms: SubsetTerms = self._cached(self._terms, _TERMS_CACHE_SIZE, key,
+                                              lambda: snapshot.lexical.subset_terms(self._chunk_texts(subset)))
+            return snapshot.lexical.search(query, k, subset=terms)
+        return snapshot.lexical.search(query, k, subset=subset) if subset.size else []
 
     def allowed(self, snapshot: Snapshot, path_glob: str | None, where: Where | None) -> np.ndarray | None:
         """The chunk ids both filters let through (``None``: no filter), kept per generation."""
         if where is None:
             return self.subset(snapshot, path_glob)
-        where = where.and_path(path_glob)
-        return self._cached(("where:" + where.key, snapshot.generation), lambda: self._matching(snapshot, where))
+        return self._cached(self._subsets, _SUBSET_CACHE_SIZE, _filter_key(snapshot, path_glob, where),
+                            lambda: self._matching(snapshot, where.and_path(path_glob)))
+
+    def _chunk_texts(self, ids: np.ndarray) -> list[tuple[int, str]]:
+        """``(chunk_id, text)`` of these chunks, read from SQL in batches."""
+        texts: list[tuple[int, str]] = []
+        with self._sessions() as s:
+            for lo in range(0, ids.size, _TEXT_BATCH):
+                batch = [int(i) for i in ids[lo:lo + _TEXT_BATCH]]
+                texts.extend((int(i), text) for i, text in
+                             s.execute(select(ChunkRow.id, ChunkRow.text).where(ChunkRow.id.in_(batch))))
+        return texts
 
     def _matching(self, snapshot: Snapshot, where: Where) -> np.ndarray:
         catalog = self.catalog(snapshot)
@@ -116,24 +137,26 @@ class ChunkReader:
         pairs = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
         return _Catalog(generation, documents, np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]))
 
-    def _cached(self, key: tuple[str, int], compute: Any) -> np.ndarray:
+    def _cached(self, cache: OrderedDict[tuple[str, int], Any], size: int, key: tuple[str, int],
+                compute: Any) -> Any:
         with self._subsets_lock:
-            if key in self._subsets:
-                self._subsets.move_to_end(key)
-                return self._subsets[key]
-        ids = compute()
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        value = compute()
         with self._subsets_lock:
-            self._subsets[key] = ids
-            while len(self._subsets) > _SUBSET_CACHE_SIZE:
-                self._subsets.popitem(last=False)
-        return ids
+            cache[key] = value
+            while len(cache) > size:
+                cache.popitem(last=False)
+        return value
 
     def subset(self, snapshot: Snapshot, path_glob: str | None) -> np.ndarray | None:
         """The chunk ids of the documents matching ``path_glob`` (``None``: no filter), kept per
         generation for the next query with the same filter (a server answers many)."""
         if not path_glob:
             return None
-        return self._cached((path_glob, snapshot.generation), lambda: self._query_subset(path_glob))
+        return self._cached(self._subsets, _SUBSET_CACHE_SIZE, _filter_key(snapshot, path_glob, None),
+                            lambda: self._query_subset(path_glob))
 
     def _query_subset(self, path_glob: str) -> np.ndarray:
         from bertsearch.indexer.documents import compile_glob, glob_prefix, matches_any
@@ -207,6 +230,13 @@ class _Catalog:
     documents: list[tuple[int, dict[str, Any]]]
     chunk_ids: np.ndarray
     chunk_documents: np.ndarray
+
+
+def _filter_key(snapshot: Snapshot, path_glob: str | None, where: Where | None) -> tuple[str, int]:
+    """What the chunks a filter lets through are kept under: the filter and the generation."""
+    if where is None:
+        return str(path_glob), snapshot.generation
+    return "where:" + where.and_path(path_glob).key, snapshot.generation
 
 
 def _record(doc: Document) -> DocumentRecord:

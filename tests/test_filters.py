@@ -295,6 +295,87 @@ def test_filtered_hits_are_the_exact_search_over_the_matching_chunks(
         assert checked > 50  # the filters let something through
 
 
+def _same_top(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> None:
+    """The same scores in the same order (to float32 rounding) and the same chunks above the last
+    score (ties at the cut may be either)."""
+    assert len(got) == len(want)
+    assert np.allclose([s for _, s in got], [s for _, s in want], rtol=1e-6, atol=1e-6), (got, want)
+    last = want[-1][1] if want else 0.0
+    assert {c for c, s in got if s > last + 1e-4} == {c for c, s in want if s > last + 1e-4}
+
+
+def test_bm25_within_a_subsets_terms_is_tantivys_search_within_it(tmp_path: Path) -> None:
+    """Scored from the chunks' own terms: the scores tantivy gives, on chunks of every length (its
+    lengths are rounded to one byte past 40 tokens), after removals (its statistics count them)."""
+    from bertsearch.indexer.lexical import LexicalIndex, LexicalWriter
+
+    rng = random.Random(11)
+    words = [*_WORDS, "Backups", "disks", "kernel-5.10", "src/app.py", "--dry-run", "x" * 30]
+
+    def text() -> str:
+        return " ".join(rng.choice(words[: rng.randint(4, len(words))]) for _ in range(rng.choice([1, 3, 30, 41, 90,
+                                                                                              400, 3000])))
+
+    chunks = [(i, text()) for i in range(1, 401)]
+    view = LexicalIndex.rebuild_on_disk(tmp_path, 1, chunks)
+    writer = LexicalWriter(view)
+    removed = set(rng.sample(range(1, 401), 60))
+    added = [(i, text()) for i in range(401, 461)]
+    view = writer.apply(2, removed, added)
+    writer.close()
+    live = dict([*[c for c in chunks if c[0] not in removed], *added])
+    queries = ["backup disk quota", "Kernel 5.10 upgrade", "src/app.py --dry-run", "thread", "nothing-here", "x" * 30]
+    assert view._bm25_statistics(view.query_terms("backup")) is not None  # tantivy's N and avgdl were found
+    for size in (1, 7, 50, 300):
+        ids = np.asarray(sorted(rng.sample(sorted(live), size)))
+        terms = view.subset_terms((int(i), live[int(i)]) for i in ids)
+        allowed = set(ids.tolist())
+        for query in queries:
+            for k in (1, 5, 40):
+                want = [(c, s) for c, s in view.search(query, 10_000) if c in allowed][:k]
+                _same_top(view.search(query, k, subset=terms), want)
+                _same_top(view.search(query, k, subset=ids), want)  # the term set, past the switch
+
+
+@pytest.mark.parametrize("exact_max", [0, 1, None], ids=["term-set", "at-the-switch", "own-terms"])
+def test_filtered_lexical_search_is_exact_on_both_sides_of_the_switch(
+    tagged_docs: Path, tiny_bert_path: str, tmp_path: Path, monkeypatch, exact_max: int | None,
+) -> None:
+    import bertsearch.indexer.reading as reading
+    from bertsearch.indexer.lexical import LexicalIndex
+
+    built: list[int] = []
+    subset_terms = LexicalIndex.subset_terms
+
+    def counted(self: LexicalIndex, chunks: Any) -> Any:
+        terms = subset_terms(self, chunks)
+        built.append(terms.size)
+        return terms
+
+    monkeypatch.setattr(LexicalIndex, "subset_terms", counted)
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:
+        index.update(tagged_docs)
+        with index.transaction() as s:
+            rows = s.execute(select(ChunkRow.id, Document.path, Document.meta, Document.source)
+                             .join(Document, ChunkRow.document_id == Document.id)).all()
+        sizes = {}
+        for where in _FILTERS:
+            sizes[json.dumps(where)] = sum(reference(where, {**r[2], "path": r[1], "source": r[3]}) for r in rows)
+        smallest = min(n for n in sizes.values() if n)
+        monkeypatch.setattr(reading, "EXACT_SUBSET_MAX", smallest if exact_max == 1 else
+                            exact_max if exact_max is not None else reading.EXACT_SUBSET_MAX)
+        for where in _FILTERS:
+            allowed = {r[0] for r in rows if reference(where, {**r[2], "path": r[1], "source": r[3]})}
+            for query in ["disk quota on the backup shard", "network latency and retry", "kernel memory"]:
+                for k in (3, 8):
+                    want = [(c, s) for c, s in index.search_lexical(query, 10_000) if c in allowed][:k]
+                    _same_top(index.search_lexical(query, k, where=where), want)
+        expected = [n for n in sizes.values() if 0 < n <= reading.EXACT_SUBSET_MAX]
+        assert sorted(built) == sorted(expected)  # each filter's terms read once, only below the switch
+        assert (exact_max == 0) == (not built)
+
+
 def test_a_filter_on_the_searcher_reaches_both_modes_and_ask(tagged_docs: Path, tiny_bert_path: str,
                                                              tiny_qa_path: str, tmp_path: Path) -> None:
     from bertsearch.search.searcher import Searcher
