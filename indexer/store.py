@@ -161,8 +161,24 @@ def migrate(engine: Engine) -> None:
     if current_revision(engine) == head_revision():
         return
     try:
-        with engine.begin() as conn:
-            command.upgrade(_alembic_config(conn), "head")
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the old one (batch mode); with
+                # foreign keys on, that drop would cascade to every chunk of every document. The
+                # pragma is a no-op inside a transaction, so it is set before the migration's.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with conn.begin():
+                    command.upgrade(_alembic_config(conn), "head")
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise StorageError("the schema migration left rows whose foreign keys point nowhere; "
+                                           "nothing of it was kept")
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
     except SQLAlchemyError as exc:
         url = engine.url.render_as_string(hide_password=False)
         raise StorageError(

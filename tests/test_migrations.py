@@ -53,3 +53,33 @@ def test_alembic_command_line_for_developers(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert _diffs(url) == []
+
+
+def test_an_older_index_keeps_every_chunk_through_the_upgrade(tmp_path: Path):
+    """SQLite alters a table by copying and dropping it: with foreign keys on, dropping the old
+    ``documents`` would cascade to every chunk (0005 alters ``documents``)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = store.open_engine(url)  # foreign keys on, as bertsearch opens every database
+    try:
+        with engine.begin() as conn:
+            command.upgrade(store._alembic_config(conn), "0004")  # what bertsearch 0004 wrote
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            for doc in (1, 2):
+                conn.execute(text("INSERT INTO documents (id, path, title, content_hash, size, mtime, text, n_chunks, "
+                                  "indexed_at) VALUES (:id, :path, 't', 'h', 1, 0, 'x', 3, '2026-01-01')"),
+                             {"id": doc, "path": f"d{doc}.txt"})
+                for ordinal in range(3):
+                    conn.execute(text('INSERT INTO chunks (document_id, ordinal, start, "end", text, n_tokens, vector) '
+                                      "VALUES (:doc, :o, 0, 1, 'x', 1, x'00')"), {"doc": doc, "o": ordinal})
+        store.migrate(engine)
+        assert store.current_revision(engine) == store.head_revision()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM chunks").scalar() == 6
+            assert conn.exec_driver_sql("SELECT count(*) FROM documents WHERE source = 'folder'").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the index's own work
+    finally:
+        engine.dispose()
