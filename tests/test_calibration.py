@@ -108,3 +108,17 @@ def test_technical_questions_ask_indexed_documents_and_take_unanswerable_ones_fr
     # the same seed draws the same documents (a rerun rewrites the folder)
     again, _ = technical_questions(path, sources, documents=2, questions=8, seed=3, folder=tmp_path / "docs")
     assert again == asked and len(list((tmp_path / "docs").rglob("*.txt"))) == 2
+
+
+def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_path):
+    from bertsearch.search.training.calibrate import main
+
+    kept = tmp_path / "rows.json"
+    kept.write_text(json.dumps({"fusion": {"dense_weight": 0.35, "questions": 3, "table": {}}, "data": "synthetic",
+                                "rows": _rows(500, 2)}), encoding="utf-8")
+    out = tmp_path / "answer_model.json"
+    result = main(["--train", str(tmp_path / "absent.json.gz"), "--out", str(out), "--rows", str(kept), "--keep", "0.9"])
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written == result and written["dense_weight"] == 0.35 and written["fitted"]["data"] == "synthetic"
+    assert written["fitted"]["fit_answers"] == 1 and set(written["coefficients"]) == set(FEATURES)
+    assert "definitions" in written  # fitted apart, carried over
