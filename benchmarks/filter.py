@@ -10,7 +10,9 @@ top_k=5, where=...)`` and the same without the filter, query by query in turn (t
 alternating), in each mode (hybrid, dense, lexical), p50 and p99 side by side; the retrievers
 alone (``Index.search`` and ``Index.search_lexical``, the query vectors encoded beforehand); and
 the first filtered query of a generation, which reads every document's metadata and chunk ids
-from SQL (later ones reuse them, and the chunk ids the filter keeps).
+from SQL (later ones reuse them, and the chunk ids the filter keeps), and the first filtered
+lexical query, which reads the kept chunks' texts for their terms; BM25's recall@10 filtered
+against the exact search over the matching chunks (every hit unfiltered, filtered afterwards).
 
 Run: ``python benchmarks/filter.py [--size 100000] [--index-type auto]``.
 """
@@ -93,6 +95,10 @@ def _measure(index_dir: str, queries: list[str]) -> dict[str, Any]:
         out["first_filtered_query_setup_ms"] = round((time.perf_counter() - began) * 1000, 1)
         out["matching_chunks"] = int(kept.size)
         out["matching_share"] = round(kept.size / index.vectors.count, 4)
+        began = time.perf_counter()
+        index.search_lexical(queries[0], TOP_K, where=WHERE)
+        out["first_filtered_lexical_query_ms"] = round((time.perf_counter() - began) * 1000, 1)
+        out["lexical_recall_at_10"] = _lexical_recall(index, queries[:50], set(kept.tolist()))
         for mode in ("hybrid", "dense", "lexical"):
             out[f"search_{mode}"] = _side_by_side(
                 lambda q, w, mode=mode: searcher.search(q, top_k=TOP_K, mode=mode, where=w), queries)
@@ -102,6 +108,20 @@ def _measure(index_dir: str, queries: list[str]) -> dict[str, Any]:
         hits = [h for q in queries[:20] for h in searcher.search(q, top_k=TOP_K, where=WHERE).hits]
         out["filtered_hits_all_match"] = all(index.get_document(h.document_id).metadata["team"] == "t7" for h in hits)
     return out
+
+
+def _lexical_recall(index: Any, queries: list[str], kept: set[int], k: int = 10) -> float:
+    """Filtered BM25's share of the exact top ``k`` over the kept chunks (every hit of the query
+    unfiltered, filtered afterwards); a hit tied with the exact k-th counts."""
+    found = wanted = 0
+    for query in queries:
+        exact = [(c, s) for c, s in index.search_lexical(query, index.vectors.count) if c in kept][:k]
+        if exact:
+            got = index.search_lexical(query, k, where=WHERE)
+            ids = {c for c, _ in exact}
+            found += sum(c in ids or s >= exact[-1][1] - 1e-5 for c, s in got)
+            wanted += len(exact)
+    return round(found / wanted, 4) if wanted else 1.0
 
 
 def _parsed() -> Any:
