@@ -142,7 +142,8 @@ def test_entry_vectors_are_kept_between_questions(tune_index: Settings, monkeypa
         assert len(kept) > 5  # the entries of the passages read, encoded once
         calls: list[int] = []
         encode = searcher._index.encoder.encode
-        monkeypatch.setattr(searcher._index.encoder, "encode", lambda texts: calls.append(len(texts)) or encode(texts))
+        monkeypatch.setattr(searcher._index.encoder, "encode",
+                            lambda texts, **kw: calls.append(len(texts)) or encode(texts, **kw))
         again = searcher.ask(question).answers  # encodes the question to retrieve, and nothing else
         assert calls == [1] and [(a.text, a.confidence) for a in again] == [(a.text, a.confidence) for a in first]
         monkeypatch.setattr(searcher_module, "ENTRY_VECTORS_KEPT", 3)
