@@ -9,9 +9,10 @@
 3. Confidence: the same questions through the searcher's own reading path
    (:meth:`Searcher.read_answers`, hybrid mode with that ``w``), plus questions the corpus cannot
    answer: questions of other train articles, and near-miss rewrites of corpus questions
-   (:mod:`bertsearch.search.training.perturb`). Each of the top answers is labelled right when its
-   F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
-   regression on :func:`bertsearch.search.confidence.confidence_features` is fitted (Newton, L2 1e-3).
+   (:mod:`bertsearch.search.training.perturb`). Each question's top 5 answers are labelled right when
+   their F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
+   regression on :func:`bertsearch.search.confidence.confidence_features` is fitted (Newton, L2 1e-3)
+   on the first ``--fit-answers`` of them (default 1: the top answer, what ``ask`` is judged by).
    With ``--techqa`` (questions generated from technical documents by
    :mod:`bertsearch.search.training.techqa`, its train file, never its ``.heldout.json``), technical
    questions join them: ``--tech-documents`` of their documents (from ``--tech-sources``) are indexed
