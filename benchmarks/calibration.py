@@ -58,29 +58,14 @@ def heldout_set(args: Any) -> tuple[Path, list[tuple[str, tuple[str, ...]]]]:
 
 
 def techqa_heldout_set(args: Any) -> tuple[Path, list[tuple[str, tuple[str, ...]]]]:
-    import shutil
-
-    from bertsearch.search.training.squad import load_squad
+    from bertsearch.search.training.calibrate import technical_questions
 
     if args.techqa_heldout is None or args.tech_sources is None:
         raise c.Skip("techqa_heldout needs --techqa-heldout and --tech-sources")
-    by_title: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-    for e in load_squad(args.techqa_heldout):
-        if not e.is_impossible and e.answers and (args.tech_sources / e.title).is_file():
-            by_title.setdefault(e.title, []).append((e.question, tuple(a.text for a in e.answers)))
-    titles = sorted(by_title)
-    rng = random.Random(0)
-    rng.shuffle(titles)
-    titles = titles[: args.tech_documents]
     folder = args.work_dir / "calibration" / "techqa_heldout" / "docs"
-    if folder.exists():
-        shutil.rmtree(folder)
-    for t in titles:
-        (folder / t).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.tech_sources / t, folder / t)
-    questions = [q for t in titles for q in by_title[t]]
-    rng.shuffle(questions)
-    return folder, questions[: args.tech_questions]
+    asked, _ = technical_questions(args.techqa_heldout, args.tech_sources, args.tech_documents, args.tech_questions,
+                                   0, folder)
+    return folder, asked
 
 
 def squad_train_heldout_set(args: Any) -> tuple[Path, list[tuple[str, tuple[str, ...]]]]:
