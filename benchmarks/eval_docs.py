@@ -8,6 +8,9 @@
   definition rules of ``search/definitions.py``, so it no longer tells how well they generalise.
 - ``tune`` (the fitting set): ``techdocs_tune/``, other man pages and pydoc text, whose questions
   the definition-list answers are fitted on.
+- ``dev`` (the choosing set): ``techdocs_dev/``, man pages, pydoc text and Debian Policy chapters
+  (text and HTML) of the training sources, reserved from every training file
+  (``search/training/reserved.py``); readers are chosen on it (``techdocs_dev_SOURCE.md``).
 
 Each ``<set>_questions.json`` holds plain questions, each with its source file and the
 acceptable answers. The folder is indexed with ``Index.update``; each question
@@ -36,7 +39,7 @@ import _common as c
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures"
 MODES = ("hybrid", "dense", "lexical")
-SETS = {"eval": "techdocs", "tune": "techdocs_tune", "heldout": "heldout"}  # the fits read only "tune"
+SETS = {"eval": "techdocs", "tune": "techdocs_tune", "dev": "techdocs_dev", "heldout": "heldout"}  # the fits read only "tune"
 
 
 def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
@@ -96,7 +99,8 @@ if __name__ == "__main__":
     p = c.parser("eval_docs", __doc__)
     p.add_argument("--set", choices=sorted(SETS), default="eval",
                    help="eval: the regression set (techdocs, whose documents shaped the definition rules); "
-                        "tune: the set the answer rules are fitted on (results/eval_docs_tune.json); heldout: "
+                        "tune: the set the answer rules are fitted on (results/eval_docs_tune.json); dev: the set "
+                        "readers are chosen on (results/eval_docs_dev.json); heldout: "
                         "the held-out report set, written before any tuning and never tuned on "
                         "(results/eval_docs_heldout.json)")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated retrieval modes (default: {','.join(MODES)})")
