@@ -14,7 +14,8 @@ from bertsearch.indexer.documents import read_document
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # name, at least this many questions, over at least this many documents, of at least these formats
-SETS = [("heldout", 100, 60, {".txt", ".html", ".rst", ".pdf"}), ("zh_report", 60, 20, {".html"})]
+SETS = [("heldout", 100, 60, {".txt", ".html", ".rst", ".pdf"}), ("zh_report", 60, 20, {".html"}),
+        ("techdocs_dev", 200, 40, {".txt", ".html"})]
 
 
 def _folded(text: str) -> str:
@@ -33,3 +34,13 @@ def test_every_answer_is_in_the_text_bertsearch_reads(name: str, questions: int,
     for q in data:
         assert q["q"].strip() and q["answers"], q
         assert any(_folded(a) in texts[q["path"]] for a in q["answers"]), q
+
+
+def test_the_dev_set_asks_only_about_documents_reserved_from_training() -> None:
+    from bertsearch.search.training.reserved import is_reserved
+
+    data = json.loads((FIXTURES / "techdocs_dev_questions.json").read_text(encoding="utf-8"))["questions"]
+    folder = FIXTURES / "techdocs_dev"
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    assert files and all(is_reserved(f) for f in files)
+    assert all(is_reserved(q["path"]) for q in data)

@@ -1,0 +1,81 @@
+"""search/training/written.py: written question-answer pairs as SQuAD articles, the dev split kept out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bertsearch.indexer.common.settings import packaged_encoder_path
+from bertsearch.search.training.squad import load_squad
+from bertsearch.search.training.written import Pair, build, locate, main
+
+TUNE = Path(__file__).parent / "fixtures" / "techdocs_tune"
+DEV = Path(__file__).parent / "fixtures" / "techdocs_dev"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(packaged_encoder_path(), local_files_only=True)
+
+
+def test_the_evidence_places_an_answer_that_occurs_twice() -> None:
+    text = "-a  all files\n-b  bytes, not all files\n"
+    second = locate(text, Pair("q", "all files", "bytes, not all files", "x"))
+    assert second == (text.rindex("all files"), text.rindex("all files") + len("all files"))
+    assert locate(text, Pair("q", "bytes", "no such evidence", "x")) == (text.index("bytes"), text.index("bytes") + 5)
+    assert locate(text, Pair("q", "all files", "no such evidence", "x")) is None  # twice, no evidence: not guessed
+
+
+def test_each_pair_is_read_in_its_runtime_chunk_and_in_a_passage(tokenizer) -> None:
+    text = (TUNE / "man" / "split.txt").read_text(encoding="utf-8")
+    evidence = next(line.strip() for line in text.splitlines() if "numeric-suffixes" in line)
+    pairs = [Pair("How do I get numbers instead of letters as split suffixes?", "--numeric-suffixes[=FROM]",
+                  evidence, "man/coreutils/split.1.txt", "option")]
+    obj, counts = build(pairs, {"man/coreutils/split.1.txt": text}, tokenizer, 200, 40, seed=1, negative_ratio=1.0)
+    assert counts["pairs"] == 1 and counts["questions"] == 2 and counts["negatives"] == 1
+    examples = load_squad_obj(obj)
+    asked = [e for e in examples if e.answers]
+    assert len(asked) == 2
+    # the negative: the same question, another chunk of the document, without the answer
+    (negative,) = [e for e in examples if e.is_impossible]
+    assert negative.question == pairs[0].question and "--numeric-suffixes" not in negative.context
+    assert negative.context in text
+    for e in asked:
+        (answer, start), = [(a.text, a.start) for a in e.answers]
+        assert e.context[start:start + len(answer)] == "--numeric-suffixes[=FROM]"
+    assert all(e.title == "man/coreutils/split.1.txt" for e in examples)
+
+
+def load_squad_obj(obj: dict) -> list:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "w.json"
+        path.write_text(json.dumps(obj), encoding="utf-8")
+        return load_squad(path)
+
+
+def test_a_pair_about_a_reserved_document_is_refused(tokenizer) -> None:
+    pair = Pair("Which lsblk option lists all devices?", "-a, --all", "-a, --all", "man/util-linux/lsblk.8.txt")
+    with pytest.raises(ValueError, match="reserved"):
+        build([pair], {pair.path: "-a, --all  list all devices"}, tokenizer, 200, 40)
+
+
+def test_generated_articles_of_reserved_documents_are_left_out(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    (sources / "man" / "coreutils").mkdir(parents=True)
+    (sources / "man" / "coreutils" / "wc.1.txt").write_text((TUNE / "man" / "wc.txt").read_text(encoding="utf-8"))
+    questions = tmp_path / "q.json"
+    questions.write_text(json.dumps({"questions": [
+        {"q": "Which wc option counts words?", "answer": "-w, --words", "evidence": "-w, --words", "path": "man/coreutils/wc.1.txt"}]}))
+    generated = tmp_path / "gen.json"
+    generated.write_text(json.dumps({"version": "v", "data": [
+        {"title": "man/util-linux/lsblk.8.txt", "paragraphs": []}, {"title": "man/sed/sed.1.txt", "paragraphs": []}]}))
+    out = tmp_path / "out.json"
+    assert main([str(sources), str(questions), "--out", str(out), "--add", str(generated), "--repeat", "2"]) == 0
+    titles = [a["title"] for a in json.loads(out.read_text())["data"]]
+    assert titles == ["man/coreutils/wc.1.txt", "man/coreutils/wc.1.txt#1", "man/sed/sed.1.txt"]
