@@ -31,7 +31,7 @@ MAX_DEFINITION_ANSWERS = 5
 
 
 def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model: AnswerModel,
-             encode: Callable[[list[str]], Any]) -> list[tuple[Answer, dict[str, float]]]:
+             encode: Callable[..., Any]) -> list[tuple[Answer, dict[str, float]]]:
     """Every distinct answer to ``question`` in ``hits``, best first, with the features its
     confidence was computed from.
 
@@ -41,7 +41,8 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
         spans: The reader's spans in them (``passage_index`` into ``hits``).
         mode: The retrieval mode (how the passages' scores are weighed).
         model: The answer model: the confidences, and whether definition answers are given.
-        encode: Texts -> normalised vectors, for the definition-list entries.
+        encode: Texts -> normalised vectors, for the definition-list entries (``query=True``: as
+            queries, for the question).
     """
     passages = [hit.text for hit in hits]
     weights = passage_weights([hit.score for hit in hits], mode)

@@ -131,12 +131,13 @@ def entries(text: str) -> list[Entry]:
 
 
 def definition_answers(
-    question: str, passages: Sequence[str], encode: Callable[[list[str]], Any],
+    question: str, passages: Sequence[str], encode: Callable[..., Any],
 ) -> list[DefinitionAnswer]:
     """The entries of ``passages`` whose kind ``question`` asks for, best match first.
 
-    ``encode`` turns texts into normalised vectors (the index's encoder); it is called once, with
-    the question and the entries (term and description), and only when there are entries to rank.
+    ``encode`` turns texts into normalised vectors (the index's encoder), as passages, or as
+    queries with ``query=True`` (E5's ``query: `` prefix); it is called only when there are entries
+    to rank: once for the question, once for the entries (term and description).
     """
     kind = asks_for(question)
     if kind is None:
@@ -148,8 +149,8 @@ def definition_answers(
     if not found:
         return []
     texts = [f"{_term(passages, f)} {f[1].description}" for f in found]
-    vectors = np.asarray(encode([question] + texts), dtype=np.float32)
-    sims = [float(s) for s in vectors[1:] @ vectors[0]]
+    asked_vector = np.asarray(encode([question], query=True), dtype=np.float32)[0]
+    sims = [float(s) for s in np.asarray(encode(texts), dtype=np.float32) @ asked_vector]
     order = sorted(range(len(found)), key=lambda j: -sims[j])
     best = sims[order[0]]
     term = _term(passages, found[order[0]])

@@ -96,6 +96,7 @@ class Searcher:
         self._last_refresh = time.monotonic()
         self._entry_vectors: OrderedDict[str, Any] = OrderedDict()  # under _encode_lock
         self._entry_vectors_model: str | None = None  # the encoder they came from
+        self._last_query: tuple[str, str, Any] | None = None  # (model id, text, vector), under _encode_lock
 
     @classmethod
     def open(
@@ -353,13 +354,25 @@ class Searcher:
         """``texts`` encoded as passages, or as queries (the model's query prefix, E5's ``query: ``)."""
         encoder = self._index.encoder  # loaded once, under the index's lock
         with self._encode_lock:
-            return encoder.encode(texts, query=query)
+            if not query or len(texts) != 1:
+                return encoder.encode(texts, query=query)
+            # ask encodes its question twice: to retrieve, then to rank definition entries
+            last = self._last_query
+            if last is not None and last[:2] == (encoder.model_id, texts[0]):
+                return last[2][None, :]
+            vectors = encoder.encode(texts, query=True)
+            self._last_query = (encoder.model_id, texts[0], vectors[0])
+            return vectors
 
-    def _encode_entries(self, texts: list[str]) -> Any:
+    def _encode_entries(self, texts: list[str], *, query: bool = False) -> Any:
         """``texts`` encoded, each entry of a definition list once: the same passages come back for
         question after question, so their entries' vectors are kept (the last
-        :data:`ENTRY_VECTORS_KEPT`, by text). A reload that serves another model empties them."""
+        :data:`ENTRY_VECTORS_KEPT`, by text). A reload that serves another model empties them.
+        Questions (``query=True``) are encoded as queries and not kept with them."""
         import numpy as np
+
+        if query:
+            return self._encode_texts(texts, query=True)
 
         encoder = self._index.encoder
         with self._encode_lock:

@@ -140,12 +140,14 @@ def test_entry_vectors_are_kept_between_questions(tune_index: Settings, monkeypa
         first = searcher.ask(question).answers
         kept = dict(searcher._entry_vectors)
         assert len(kept) > 5  # the entries of the passages read, encoded once
-        calls: list[int] = []
+        calls: list[tuple[int, bool]] = []
         encode = searcher._index.encoder.encode
         monkeypatch.setattr(searcher._index.encoder, "encode",
-                            lambda texts, **kw: calls.append(len(texts)) or encode(texts, **kw))
-        again = searcher.ask(question).answers  # encodes the question to retrieve, and nothing else
-        assert calls == [1] and [(a.text, a.confidence) for a in again] == [(a.text, a.confidence) for a in first]
+                            lambda texts, **kw: calls.append((len(texts), kw.get("query", False))) or encode(texts, **kw))
+        again = searcher.ask(question).answers  # the question's vector is kept too
+        assert calls == [] and [(a.text, a.confidence) for a in again] == [(a.text, a.confidence) for a in first]
+        searcher.ask("Which uniq option ignores differences in case?")  # encoded once, as a query, for both uses
+        assert [c for c in calls if c[1]] == [(1, True)]
         monkeypatch.setattr(searcher_module, "ENTRY_VECTORS_KEPT", 3)
         searcher.ask("Which wc option prints the byte counts?")
         assert len(searcher._entry_vectors) == 3
