@@ -79,3 +79,7 @@ def test_generated_articles_of_reserved_documents_are_left_out(tmp_path: Path) -
     assert main([str(sources), str(questions), "--out", str(out), "--add", str(generated), "--repeat", "2"]) == 0
     titles = [a["title"] for a in json.loads(out.read_text())["data"]]
     assert titles == ["man/coreutils/wc.1.txt", "man/coreutils/wc.1.txt#1", "man/sed/sed.1.txt"]
+    # a held-out share: the same documents techqa holds out, their pairs in OUT.heldout.json
+    assert main([str(sources), str(questions), "--out", str(out), "--holdout-frac", "1.0"]) == 0
+    assert json.loads(out.read_text())["data"] == []
+    assert [a["title"] for a in json.loads((tmp_path / "out.heldout.json").read_text())["data"]] == ["man/coreutils/wc.1.txt"]

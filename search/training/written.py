@@ -14,6 +14,9 @@ whole lines around it (:func:`techqa.passage`). A share of the pairs (``--negati
 asks its question of another chunk of the same document, one without the answer, labelled
 unanswerable: the passages retrieval brings beside the right one.
 Documents the dev split reserves (:mod:`~bertsearch.search.training.reserved`) are refused.
+``--holdout-frac`` moves the pairs of a share of the documents (:func:`techqa.held_out`: the same
+documents ``techqa --holdout-frac`` holds out) into ``OUT.heldout.json``, for calibration and
+reliability on train-source questions the reader was not trained on.
 
 Run: ``python -m bertsearch.search.training.written SOURCES --out written.json QUESTIONS.json...``
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bertsearch.search.training.reserved import is_reserved
-from bertsearch.search.training.techqa import VERSION, mix_squad, passage
+from bertsearch.search.training.techqa import VERSION, held_out, mix_squad, passage
 
 __all__ = ["Pair", "build", "load_pairs", "locate"]
 
@@ -135,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="times the written articles appear")
     parser.add_argument("--negative-ratio", type=float, default=0.3,
                         help="share of pairs also asked of a chunk of their document without the answer")
+    parser.add_argument("--holdout-frac", type=float, default=0.0,
+                        help="share of documents whose pairs go to OUT.heldout.json (and whose --add articles are left out)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -153,15 +158,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in sorted({p.path for p in pairs}):
         if (root / path).is_file():
             texts[path] = read_document(root / path).text
-    obj, counts = build(pairs, texts, tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.seed,
+    kept = [p for p in pairs if not held_out(p.path, args.holdout_frac)]
+    obj, counts = build(kept, texts, tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.seed,
                         args.negative_ratio)
+    if args.holdout_frac > 0:
+        heldout, held_counts = build([p for p in pairs if held_out(p.path, args.holdout_frac)], texts, tokenizer,
+                                     settings.chunk_tokens, settings.chunk_overlap, args.seed, args.negative_ratio)
+        counts.update({f"heldout:{k}": v for k, v in held_counts.items()})
+        Path(args.out).with_name(Path(args.out).name.removesuffix(".json") + ".heldout.json").write_text(
+            json.dumps(heldout, ensure_ascii=False), encoding="utf-8")
     obj["data"] = [dict(a, title=a["title"] if r == 0 else f"{a['title']}#{r}") for r in range(args.repeat) for a in obj["data"]]
     for extra in args.add:
         added = json.loads(Path(extra).read_text(encoding="utf-8"))["data"]
-        reserved = [a["title"] for a in added if is_reserved(a["title"])]
-        obj["data"].extend(a for a in added if not is_reserved(a["title"]))
-        counts["added_articles"] += len(added) - len(reserved)
-        counts["added_reserved_left_out"] += len(reserved)
+        left_out = {id(a) for a in added if is_reserved(a["title"]) or held_out(a["title"], args.holdout_frac)}
+        obj["data"].extend(a for a in added if id(a) not in left_out)
+        counts["added_articles"] += len(added) - len(left_out)
+        counts["added_left_out"] += len(left_out)
     if args.mix_squad:
         counts["squad_questions"] = mix_squad(obj, args.mix_squad, args.squad_limit, args.seed)
     Path(args.out).write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
