@@ -279,12 +279,14 @@ def load_squad(path: Path, max_paragraphs: int | None = None) -> tuple[list[Para
     return paragraphs, questions
 
 
-def index_folder(folder: Path, index_dir: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """``folder`` indexed into ``index_dir`` with ``Index.update`` (the packaged encoder): the
-    settings, the run's summary and ``Index.info()``."""
+def index_folder(folder: Path, index_dir: Path, model: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """``folder`` indexed into ``index_dir`` with ``Index.update`` (the packaged encoder, or
+    ``model``, each in an index of its own): the settings, the run's summary and ``Index.info()``."""
     from bertsearch.indexer import Index, Settings
 
-    settings = Settings(index_dir=index_dir)
+    if model:
+        index_dir = index_dir.with_name(f"{index_dir.name}-{Path(model).name}")
+    settings = Settings(index_dir=index_dir, **({"model_path": model} if model else {}))
     with Index.open(settings, create=True) as index:
         summary = index.update(folder)
         info = index.info()
@@ -299,6 +301,8 @@ def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name:
     from bertsearch.indexer.common.settings import Settings
 
     tag = "smoke" if args.smoke else "full"
+    if args.model:  # an index per encoder: another model's would be rebuilt, then rebuilt back
+        name = f"{name}-{Path(args.model).name}"
     corpus = write_corpus(paragraphs, args.work_dir / f"{name}-{tag}" / "docs")
     settings = Settings(index_dir=args.work_dir / f"{name}-{tag}" / "index", precision=precision,
                         **({"model_path": args.model} if args.model else {}))

@@ -81,8 +81,16 @@ def main(args: Any) -> dict[str, Any]:
     questions = json.loads((FIXTURE / f"{name}_questions.json").read_text(encoding="utf-8"))["questions"]
     if args.smoke:
         questions = questions[:5]
-    settings, summary, info = c.index_folder(FIXTURE / name, args.work_dir / name / "index")
-    with Searcher.open(settings) as searcher:
+    settings, summary, info = c.index_folder(FIXTURE / name, args.work_dir / name / "index", args.model)
+    model = None
+    if args.answer_model or args.no_definitions:
+        from dataclasses import replace
+
+        from bertsearch.search.confidence import answer_model, load_answer_model
+
+        model = load_answer_model(args.answer_model) if args.answer_model else answer_model()
+        model = replace(model, definitions={}) if args.no_definitions else model
+    with Searcher.open(settings, answer_model=model) as searcher:
         searcher.load_models()
         threshold = searcher.threshold
         modes = {mode: evaluate(searcher, questions, mode) for mode in args.modes.split(",")}
@@ -91,7 +99,10 @@ def main(args: Any) -> dict[str, Any]:
                 "asked with Searcher.ask at the default settings",
         "set": args.set,
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
-        "threshold": threshold, "index_update": summary.to_dict(), "modes": modes,
+        "threshold": threshold, "answer_model": str(args.answer_model or "shipped"),
+        "definitions": not args.no_definitions, "qa_model": settings.qa_model_path or "shipped",
+        "encoder": info["model_id"],
+        "index_update": summary.to_dict(), "modes": modes,
     }
 
 
@@ -104,6 +115,10 @@ if __name__ == "__main__":
                         "the held-out report set, written before any tuning and never tuned on "
                         "(results/eval_docs_heldout.json)")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated retrieval modes (default: {','.join(MODES)})")
+    p.add_argument("--answer-model", type=Path, default=None,
+                   help="an answer_model.json to use instead of the shipped one (with BERTSEARCH_QA_MODEL_PATH: its head)")
+    p.add_argument("--no-definitions", action="store_true", help="the reader alone: no definition-list answers")
+    c.add_model_options(p)
     args = p.parse_args()
     if not set(args.modes.split(",")) <= set(MODES):
         p.error(f"--modes: choose among {', '.join(MODES)}")

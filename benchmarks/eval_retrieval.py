@@ -11,6 +11,10 @@ the questions encoded in batches rather than one by one, which changes the speed
 ``--precision fp32,int8`` evaluates each precision on an index of its own, in one run, and
 reports the differences from the first (the bound for int8: within 0.5 points of fp32).
 
+``--split train`` asks the questions of the first ``--paragraphs`` paragraphs of SQuAD train
+instead (``train-v1.0-reconstructed.json.gz``), the data choices are made on (e.g. the default
+encoder, ``--model multilingual-e5-small``); dev is for reporting.
+
 Run: ``python benchmarks/eval_retrieval.py`` (the precision ``auto`` stands for on this CPU).
 """
 
@@ -22,11 +26,18 @@ from typing import Any
 import _common as c
 
 KS = (1, 5, 20)
+SQUAD_TRAIN = "train-v1.0-reconstructed.json.gz"
 MRR_AT = 10
 
 
 def main(args: Any) -> dict[str, Any]:
-    paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
+    if args.split == "train":
+        path = args.squad_dir / SQUAD_TRAIN
+        if not path.is_file():
+            raise c.Skip(f"SQuAD train not found: {path}; pass --squad-dir")
+        paragraphs, questions = c.load_squad(path, max_paragraphs=30 if args.smoke else args.paragraphs)
+    else:
+        paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
     if args.limit:
         questions = questions[: args.limit]
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
@@ -55,7 +66,8 @@ def evaluate(args: Any, paragraphs: list, questions: list, precision: str) -> di
     from bertsearch.search.retrieval import Hybrid
 
     tag = "" if precision == "auto" else f"-{precision}"
-    settings, built = c.squad_index(args, paragraphs, name="squad-v1.1-dev" + tag, precision=precision)
+    name = "squad-v1.1-dev" if args.split == "dev" else f"squad-train-{len(paragraphs)}"
+    settings, built = c.squad_index(args, paragraphs, name=name + tag, precision=precision)
     fit = answer_model()
     depth = max(max(max(KS), MRR_AT) * 3, fit.depth)  # chunks fetched, so that 20 distinct paragraphs remain
     ranks: dict[str, list[int | None]] = {"dense": [], "lexical": [], "hybrid": []}
@@ -91,8 +103,8 @@ def evaluate(args: Any, paragraphs: list, questions: list, precision: str) -> di
         return out
 
     return {
-        "what": "SQuAD v1.1 dev: every paragraph a document, every question a query; "
-                "the right document is the question's own paragraph",
+        "what": ("SQuAD v1.1 dev" if args.split == "dev" else f"SQuAD train, its first {len(paragraphs)} paragraphs")
+                + ": every paragraph a document, every question a query; the right document is the question's own paragraph",
         "encoder": {"id": built["model_id"], "precision": encoder.precision, "max_length": encoder.max_length},
         "settings": {"chunk_tokens": built["chunk_tokens"], "chunk_overlap": built["chunk_overlap"],
                      "dense": "exact inner product (cosine) over L2-normalised mean-pooled vectors",
@@ -114,6 +126,9 @@ if __name__ == "__main__":
     c.add_squad_option(p)
     c.add_model_options(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--split", choices=("dev", "train"), default="dev",
+                   help="dev (report) or train (the first --paragraphs paragraphs, for choosing)")
+    p.add_argument("--paragraphs", type=int, default=2000, help="with --split train: paragraphs indexed")
     p.add_argument("--precision", default="auto",
                    help="comma-separated precisions to compare (auto, bf16, fp32, int8), each on its own index")
     c.run("eval_retrieval", main, p.parse_args())
