@@ -19,6 +19,7 @@ import numpy as np
 
 from bertsearch.indexer.common.errors import BertsearchError
 from bertsearch.indexer.records import DocumentRecord
+from bertsearch.search.limits import InputType
 from bertsearch.search.types import AskResult, Embeddings, SearchResult
 
 
@@ -94,13 +95,15 @@ class Client:
             body["where"] = where
         return AskResult.from_dict(self._request("POST", "/ask", json=body))
 
-    def embed(self, texts: list[str], normalize: bool = True) -> Embeddings:
-        """Vectors of ``texts`` from the server's encoder, as :meth:`Searcher.embed` returns them.
+    def embed(self, texts: list[str], normalize: bool = True, input_type: InputType = "passage") -> Embeddings:
+        """Vectors of ``texts`` from the server's encoder, as :meth:`Searcher.embed` returns them
+        (``input_type``: ``"passage"`` or ``"query"``, as there).
 
         Raises:
             ClientError: The server refused the request (e.g. 422 for an empty text) or did not answer.
         """
-        data = self._request("POST", "/embed", json={"texts": list(texts), "normalize": normalize})
+        body = {"texts": list(texts), "normalize": normalize, "input_type": input_type}
+        data = self._request("POST", "/embed", json=body)
         vectors = np.asarray(data["embeddings"], dtype=np.float32).reshape(len(texts), data["dimension"])
         return Embeddings(model=data["model"], vectors=vectors, tokens=data["tokens"], precision=data["precision"])
 

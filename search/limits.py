@@ -8,13 +8,13 @@ them from the OpenAPI document; the checks here hold for the embedded :class:`Se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from bertsearch.indexer.common.errors import InvalidQuery
 
 __all__ = [
-    "BLANK", "MAX_EF_SEARCH", "MAX_EMBED_CHARS", "MAX_EMBED_TEXTS", "MAX_QUERY_CHARS", "MAX_TOP_K",
-    "check_count", "check_ef_search", "check_query", "check_texts", "check_threshold",
+    "BLANK", "INPUT_TYPES", "MAX_EF_SEARCH", "MAX_EMBED_CHARS", "MAX_EMBED_TEXTS", "MAX_QUERY_CHARS", "MAX_TOP_K",
+    "InputType", "check_count", "check_ef_search", "check_input_type", "check_query", "check_texts", "check_threshold",
 ]
 
 MAX_QUERY_CHARS = 1000
@@ -24,6 +24,10 @@ MAX_EF_SEARCH = 1024  # HNSW candidates a request may ask for
 # encoder reads 256 tokens of a text at most; the bound keeps tokenising a request short).
 MAX_EMBED_TEXTS = 256
 MAX_EMBED_CHARS = 20_000
+# What an embedded text is: a passage (as chunks are encoded) or a search query; they differ only
+# for a model with prefixes (E5's "passage: " and "query: ").
+InputType = Literal["passage", "query"]
+INPUT_TYPES: tuple[str, ...] = get_args(InputType)
 
 # What JSON Schema (ECMAScript) calls white space: a text of only these is blank. The API's schema
 # says so with the same set, so a client and the server agree on what "empty" is.
@@ -78,3 +82,9 @@ def check_texts(texts: Any) -> None:
             raise InvalidQuery(f"text {n} is empty or not a string")
         if len(text) > MAX_EMBED_CHARS:
             raise InvalidQuery(f"text {n} is too long: {len(text)} characters, at most {MAX_EMBED_CHARS}")
+
+
+def check_input_type(input_type: Any) -> None:
+    """Raises :class:`InvalidQuery` unless ``input_type`` is one of :data:`INPUT_TYPES`."""
+    if input_type not in INPUT_TYPES:
+        raise InvalidQuery(f"input_type must be one of {', '.join(INPUT_TYPES)}, got {input_type!r}")

@@ -27,8 +27,10 @@ from bertsearch.search.answers import assemble, why_none
 from bertsearch.search.confidence import AnswerModel
 from bertsearch.search.confidence import answer_model as _shipped_model
 from bertsearch.search.limits import (
+    InputType,
     check_count,
     check_ef_search,
+    check_input_type,
     check_query,
     check_texts,
     check_threshold,
@@ -301,21 +303,25 @@ class Searcher:
         finally:
             self._refresh_lock.release()
 
-    def embed(self, texts: Sequence[str], *, normalize: bool = True) -> Embeddings:
+    def embed(self, texts: Sequence[str], *, normalize: bool = True, input_type: InputType = "passage") -> Embeddings:
         """Vectors of ``texts`` from the index's own encoder, as its chunks and queries are encoded.
 
         Args:
             texts: 1 to 256 texts of 1 to 20,000 characters (blank ones are texts too).
             normalize: L2-normalise each vector (then a dot product is the cosine).
+            input_type: ``"passage"`` (as chunks are encoded) or ``"query"`` (as searches encode
+                queries: with the model's query prefix, E5's ``query: ``; the same for the MiniLM).
 
         Raises:
-            InvalidQuery: No text, too many, an empty one or one too long.
+            InvalidQuery: No text, too many, an empty one or one too long; another ``input_type``.
         """
         check_texts(texts)
+        check_input_type(input_type)
+        query = input_type == "query"
         encoder = self._index.encoder
         with self._encode_lock:
-            vectors = encoder.encode(list(texts), normalize=normalize)
-            tokens = encoder.count_tokens(list(texts))
+            vectors = encoder.encode(list(texts), normalize=normalize, query=query)
+            tokens = encoder.count_tokens(list(texts), query=query)
         return Embeddings(model=encoder.model_id, vectors=vectors, tokens=tokens, precision=encoder.precision)
 
     def stats(self) -> dict[str, Any]:

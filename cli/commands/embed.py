@@ -23,14 +23,18 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
               help="With --model: auto (default), bf16, fp32 or int8. With an index: its own unless set.")
 @click.option("--npy", "npy", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the vectors to this .npy file (float32, one row a text) instead of JSON lines.")
+@click.option("--query", is_flag=True,
+              help="Encode the texts as search queries: with the model's query prefix, E5's `query: ` "
+                   "(default: as passages, as chunks are encoded).")
 @click.option("--no-normalize", is_flag=True, help="Leave the vectors unnormalised.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def embed(texts: tuple[str, ...], index_dir, db_url, file, model_path: str | None, precision: str | None, npy: Path | None,
-          no_normalize: bool, quiet: bool) -> None:
+          query: bool, no_normalize: bool, quiet: bool) -> None:
     """Turn TEXTS (or the lines of --file, or of standard input) into vectors.
 
     With an index (--index, or ./.bertsearch when it exists) its own encoder and precision make
-    them, exactly as its chunks and queries are encoded; --model names any other model folder.
+    them, exactly as its chunks (or, with --query, its queries) are encoded; --model names any other
+    model folder.
     Prints one JSON line a text, `{"embedding": [...]}`, or writes --npy.
     """
     import numpy as np
@@ -46,7 +50,8 @@ def embed(texts: tuple[str, ...], index_dir, db_url, file, model_path: str | Non
     if not lines:
         raise ConfigError("no text to embed: give texts as arguments, --file FILE, or lines on standard input")
     encoder = _encoder(index_dir, db_url, model_path, precision)
-    vectors = encoder.encode(lines, normalize=not no_normalize, show_progress=show_progress(quiet) and len(lines) > 64)
+    vectors = encoder.encode(lines, normalize=not no_normalize, show_progress=show_progress(quiet) and len(lines) > 64,
+                             query=query)
     if npy is not None:
         np.save(npy, vectors.astype(np.float32))
         echo_json({"texts": len(lines), "dimension": int(vectors.shape[1]), "model": encoder.model_id,

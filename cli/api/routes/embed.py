@@ -27,7 +27,7 @@ router = APIRouter(tags=["embeddings"])
 def embed(body: EmbedRequest, searcher: SearcherDep) -> Any:
     """Vectors of the texts, from the index's own encoder (as its chunks and queries are encoded)."""
     began = time.perf_counter()
-    result = searcher.embed(body.texts, normalize=body.normalize)
+    result = searcher.embed(body.texts, normalize=body.normalize, input_type=body.input_type)
     # Returned as JSON directly: validating 12,000 floats again would cost more than writing them.
     return JSONResponse({
         "model": result.model, "dimension": result.dimension, "precision": result.precision,
@@ -39,7 +39,7 @@ def embed(body: EmbedRequest, searcher: SearcherDep) -> Any:
 def embeddings(body: EmbeddingsRequest, searcher: SearcherDep) -> Any:
     """OpenAI-compatible embeddings: point an OpenAI client's `base_url` at `<server>/v1`."""
     texts = [body.input] if isinstance(body.input, str) else body.input
-    result = searcher.embed(texts)
+    result = searcher.embed(texts, input_type=body.input_type)
     if body.dimensions is not None and body.dimensions != result.dimension:
         raise InvalidQuery(f"this encoder makes vectors of dimension {result.dimension}, not {body.dimensions}")
     if body.encoding_format == "base64":
