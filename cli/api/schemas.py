@@ -90,7 +90,8 @@ EmbedText = Annotated[str, Field(min_length=1, max_length=MAX_EMBED_CHARS)]
 
 
 _INPUT_TYPE = ("passage: as the index's chunks are encoded; query: as searches encode queries, with the "
-               "model's query prefix (E5's `query: `). A model without prefixes (the MiniLM) gives both the same vectors.")
+               "model's query prefix (E5's `query: `). A model without prefixes (the MiniLM) gives both "
+               "the same vectors.")
 
 
 class EmbedRequest(_Request):
