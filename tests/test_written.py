@@ -83,3 +83,14 @@ def test_generated_articles_of_reserved_documents_are_left_out(tmp_path: Path) -
     assert main([str(sources), str(questions), "--out", str(out), "--holdout-frac", "1.0"]) == 0
     assert json.loads(out.read_text())["data"] == []
     assert [a["title"] for a in json.loads((tmp_path / "out.heldout.json").read_text())["data"]] == ["man/coreutils/wc.1.txt"]
+
+
+def test_the_shipped_written_questions_never_touch_the_dev_split() -> None:
+    from bertsearch.search.training.reserved import is_reserved
+    from bertsearch.search.training.written import load_pairs
+
+    folder = Path(__file__).parent.parent / "search" / "training" / "written_questions"
+    pairs = load_pairs(sorted(folder.glob("*.json")))
+    assert len(pairs) > 2000
+    assert not [p.path for p in pairs if is_reserved(p.path)]
+    assert all(p.question and p.answer and p.answer in p.evidence for p in pairs)
