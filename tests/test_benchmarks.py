@@ -274,3 +274,15 @@ def test_ingest_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) 
     assert result["documents"] == 6 and http["batch_latency"]["n"] == 2
     assert http["chunks_written"] == http["index_chunks"] == http["faiss_vectors"] == files["chunks_written"]
     assert http["encoded_again"] == 0 and result["ratio"]["http_over_index_update"] > 0
+
+
+def test_lexical_cjk_benchmark(tmp_path: Path) -> None:
+    result = _run("lexical_cjk", tmp_path, "--repeat", "1")
+    assert result["chunks"] == 300 and result["queries"] == 44 and result["repeat"] == 1
+    for cut in ("cjk", "words"):
+        assert result["build"][cut]["chunks"] == 300 and result["build"][cut]["disk_bytes"] > 0
+        assert result["search"][cut]["n"] == 44 and result["search"][cut]["median_ms"] > 0
+    cjk, words = result["search"]["cjk"], result["search"]["words"]
+    assert cjk["queries_with_hits"] == 1.0 and cjk["mean_hits"] > words["mean_hits"]
+    assert words["queries_with_hits"] < 1.0  # a question's Han run is rarely a run of the text
+    assert result["ratio_cjk_over_words"]["p50"] > 0
