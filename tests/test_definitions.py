@@ -163,8 +163,9 @@ def test_ask_answers_a_default_value(tune_index: Settings) -> None:
 @pytest.mark.slow
 def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
     with TestClient(create_app(tune_index), base_url="http://localhost") as client:
-        body = client.post("/ask", json={"question": "Which option of df lists inode information?", "top_k": 3}).json()
-        assert body["answers"][0]["source"] == "definition" and "--inodes" in body["answers"][0]["text"]
+        body = client.post("/ask", json={"question": "What is the default suffix length of split?", "top_k": 3}).json()
+        assert (body["answers"][0]["source"], body["answers"][0]["text"]) == ("definition", "2")
+        assert "reader" in {a["source"] for a in body["answers"]}
         assert {a["source"] for a in body["answers"]} <= {"reader", "definition"}
         schema = client.get("/openapi.json").json()["components"]["schemas"]["Answer"]["properties"]["source"]
         assert set(schema["enum"]) == {"reader", "definition"}
@@ -176,10 +177,11 @@ def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings
 
     from bertsearch.cli.main import cli
 
-    result = CliRunner().invoke(cli, ["ask", "Which uniq option prefixes lines by the number of occurrences?",
-                                      "--index", str(tune_index.index_dir), "-k", "1"])
+    result = CliRunner().invoke(cli, ["ask", "What is the default suffix length of split?",
+                                      "--index", str(tune_index.index_dir), "-k", "2"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("1. -c, --count\n") and "(definition list, match 0." in result.output
+    assert result.output.startswith("1. 2\n") and "(definition list, match 0." in result.output
+    assert "\n2. " in result.output and "(reader 0." in result.output.split("\n2. ", 1)[1]
 
 
 MARKDOWN = """## Options

@@ -125,13 +125,14 @@ def render_model_card(info: dict[str, Any]) -> str:
                 f"| {row.get('NoAns_abstain_rate', 0):.1f} | {row.get('abstain_rate', 0):.1f} |"
                 for row in sweep
             ]
-    lines += ["", "Licence of the training data: CC BY-SA 4.0; this model is derived from it.", ""]
+    licence = info.get("licence") or "Licence of the training data: CC BY-SA 4.0; this model is derived from it."
+    lines += ["", licence, ""]
     return "\n".join(lines)
 
 
 def _data_description(info: dict[str, Any]) -> str:
     """What the training file held: ``info["data"]`` when the run recorded it (a mix of sources,
-    with their licences), else SQuAD train."""
+    with their licences, then ``info["licence"]`` says what the model derives from), else SQuAD train."""
     return info.get("data") or ("SQuAD v1.0 train, rebuilt from the SQuAD explorer pages; CC BY-SA 4.0, "
                                 "Rajpurkar et al. 2016")
 
