@@ -365,9 +365,9 @@ class Searcher:
             # ask encodes its question twice: to retrieve, then to rank definition entries
             last = self._last_query
             if last is not None and last[:2] == (encoder.model_id, texts[0]):
-                return last[2][None, :]
+                return last[2][None, :].copy()  # a copy: a caller may change what it gets
             vectors = encoder.encode(texts, query=True)
-            self._last_query = (encoder.model_id, texts[0], vectors[0])
+            self._last_query = (encoder.model_id, texts[0], vectors[0].copy())
             return vectors
 
     def _encode_entries(self, texts: list[str], *, query: bool = False) -> Any:
