@@ -34,6 +34,7 @@ RESULTS = HERE / "results"
 WORK = HERE / "work"  # ignored by git: corpora, indexes, caches
 DEFAULT_SQUAD_DIR = REPO.parent / "shared" / "data" / "squad"
 SQUAD_V1_DEV = ("dev-v1.1.json.gz", "dev-v1.1.json")
+SQUAD_V1_TRAIN = "train-v1.0-reconstructed.json.gz"
 
 
 class Skip(Exception):

@@ -150,7 +150,7 @@ def _real_vectors(args: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     settings = Settings(**({"model_path": args.model} if args.model else {}))
     files = cache / "bases.npy", cache / "queries.npy"
     if not all(f.is_file() for f in files):
-        train = args.squad_dir / "train-v1.0-reconstructed.json.gz"
+        train = args.squad_dir / c.SQUAD_V1_TRAIN
         if not train.is_file():
             raise c.Skip(f"SQuAD train not found in {args.squad_dir}")
         encoder = Encoder(settings.resolved_model_path(), batch_size=settings.batch_size)

@@ -169,7 +169,7 @@ if __name__ == "__main__":
     p.add_argument("--tech-sources", type=Path, default=None, help="the folder techqa read")
     p.add_argument("--tech-documents", type=int, default=100)
     p.add_argument("--tech-questions", type=int, default=500)
-    p.add_argument("--squad-train", type=Path, default=c.DEFAULT_SQUAD_DIR / "train-v1.0-reconstructed.json.gz")
+    p.add_argument("--squad-train", type=Path, default=c.DEFAULT_SQUAD_DIR / c.SQUAD_V1_TRAIN)
     p.add_argument("--squad-articles", type=int, default=10)
     p.add_argument("--squad-questions", type=int, default=500)
     p.add_argument("--plot", type=Path, default=c.RESULTS / "calibration.png")

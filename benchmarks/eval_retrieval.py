@@ -12,7 +12,7 @@ the questions encoded in batches rather than one by one, which changes the speed
 reports the differences from the first (the bound for int8: within 0.5 points of fp32).
 
 ``--split train`` asks the questions of the first ``--paragraphs`` paragraphs of SQuAD train
-instead (``train-v1.0-reconstructed.json.gz``), the data choices are made on (e.g. the default
+instead (``c.SQUAD_V1_TRAIN``), the data choices are made on (e.g. the default
 encoder, ``--model multilingual-e5-small``); dev is for reporting.
 
 Run: ``python benchmarks/eval_retrieval.py`` (the precision ``auto`` stands for on this CPU).
@@ -26,13 +26,12 @@ from typing import Any
 import _common as c
 
 KS = (1, 5, 20)
-SQUAD_TRAIN = "train-v1.0-reconstructed.json.gz"
 MRR_AT = 10
 
 
 def main(args: Any) -> dict[str, Any]:
     if args.split == "train":
-        path = args.squad_dir / SQUAD_TRAIN
+        path = args.squad_dir / c.SQUAD_V1_TRAIN
         if not path.is_file():
             raise c.Skip(f"SQuAD train not found: {path}; pass --squad-dir")
         paragraphs, questions = c.load_squad(path, max_paragraphs=30 if args.smoke else args.paragraphs)
