@@ -1,4 +1,4 @@
-"""Answers on real technical documentation, three sets (``--set``):
+"""Answers on real technical documentation, by set (``--set``):
 
 - ``heldout`` (the report set): ``tests/fixtures/heldout/``, SQLite's HTML pages, systemd's man
   pages, Bash manual sections (text and PDF) and the Debian Developer's Reference (reST), with 135
@@ -11,6 +11,10 @@
 - ``dev`` (the choosing set): ``techdocs_dev/``, man pages, pydoc text and Debian Policy chapters
   (text and HTML) of the training sources, reserved from every training file
   (``search/training/reserved.py``); readers are chosen on it (``techdocs_dev_SOURCE.md``).
+- ``zh_tune`` and ``zh_report`` (Chinese): Chinese man pages and the Debian Edu manual (the
+  choosing set), and LilyPond and LinuxCNC pages with some questions in English (the report set,
+  never tuned on). Index them with ``--model multilingual-e5-small``, whose index reads with the
+  multilingual head.
 
 Each ``<set>_questions.json`` holds plain questions, each with its source file and the
 acceptable answers. The folder is indexed with ``Index.update``; each question
@@ -39,7 +43,10 @@ import _common as c
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures"
 MODES = ("hybrid", "dense", "lexical")
-SETS = {"eval": "techdocs", "tune": "techdocs_tune", "dev": "techdocs_dev", "heldout": "heldout"}  # the fits read only "tune"
+# The fits read only "tune"; zh_tune and zh_report are the Chinese issue's sets (Chinese man pages
+# and the Debian Edu manual; LilyPond and LinuxCNC pages, never tuned on).
+SETS = {"eval": "techdocs", "tune": "techdocs_tune", "dev": "techdocs_dev", "heldout": "heldout",
+        "zh_tune": "zh_tune", "zh_report": "zh_report"}
 
 
 def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[str, Any]:
@@ -113,7 +120,7 @@ if __name__ == "__main__":
                         "tune: the set the answer rules are fitted on (results/eval_docs_tune.json); dev: the set "
                         "readers are chosen on (results/eval_docs_dev.json); heldout: "
                         "the held-out report set, written before any tuning and never tuned on "
-                        "(results/eval_docs_heldout.json)")
+                        "(results/eval_docs_heldout.json); zh_tune, zh_report: the Chinese sets (choosing, report)")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated retrieval modes (default: {','.join(MODES)})")
     p.add_argument("--answer-model", type=Path, default=None,
                    help="an answer_model.json to use instead of the shipped one (with BERTSEARCH_QA_MODEL_PATH: its head)")

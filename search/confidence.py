@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bertsearch.search.types import Hit
 
 __all__ = [
-    "MODEL_FILE", "AnswerModel", "answer_model", "confidence", "confidence_features", "default_threshold",
+    "MODEL_FILE", "AnswerModel", "answer_model", "answer_model_of", "confidence", "confidence_features", "default_threshold",
     "definition_confidence", "definition_features", "load_answer_model", "probability", "reader_features",
 ]
 
@@ -70,6 +70,13 @@ def load_answer_model(path: str | Path = MODEL_FILE) -> AnswerModel:
 def answer_model() -> AnswerModel:
     """The shipped fit, :data:`MODEL_FILE` (read on the first call, then kept)."""
     return load_answer_model(MODEL_FILE)
+
+
+def answer_model_of(qa_model: str | Path | None) -> AnswerModel:
+    """The answer model fitted for the QA head in the folder ``qa_model``: its ``answer_model.json``
+    when it has one (a head's confidence is fitted on that head's scores), else the shipped fit."""
+    own = Path(qa_model) / MODEL_FILE.name if qa_model is not None else None
+    return load_answer_model(own) if own is not None and own.is_file() else answer_model()
 
 
 def default_threshold() -> float:

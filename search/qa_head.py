@@ -7,6 +7,11 @@ all-MiniLM-L6-v2 encoder, and loading re-attaches them from there (checked by a 
 tensor). The other weights are stored in bfloat16 (``model.safetensors``), next to ``config.json``,
 the tokenizer files, ``bertsearch_qa.json`` (how to rebuild the model) and ``MODEL_CARD.md``.
 
+A head trained on a named encoder (``train-qa --base-model multilingual-e5-small``) keeps the
+tensors it never changed out of its folder the same way, with the tokenizer: ``bertsearch_qa.json``
+names the encoder and those tensors (``base``), and loading takes them from the encoder's folder
+(made on first use, :mod:`bertsearch.indexer.named_models`), checked by one SHA-256 over all of them.
+
 A folder holding a complete Hugging Face ``BertForQuestionAnswering`` (any dtype) loads too.
 """
 
@@ -17,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertsearch.indexer.common.errors import ModelLoadError
+from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
 
 QA_META_FILE = "bertsearch_qa.json"
 WORD_EMBEDDINGS_KEY = "bert.embeddings.word_embeddings.weight"
@@ -29,11 +34,72 @@ def default_qa_model_path() -> Path:
     return Path(__file__).resolve().parent / "qa_model"
 
 
+def multilingual_qa_model_path() -> Path:
+    """The folder of the shipped head trained on multilingual-e5-small (Chinese and English)."""
+    return Path(__file__).resolve().parent / "qa_model_multilingual"
+
+
+def qa_model_for(model_id: str | None) -> Path:
+    """The shipped head an index built with the encoder ``model_id`` reads with: the multilingual
+    head for an index of multilingual-e5-small, the default head for any other."""
+    from bertsearch.indexer.named_models import model_name
+
+    if model_id and model_name(model_id) == "multilingual-e5-small" and (multilingual_qa_model_path() / "config.json").is_file():
+        return multilingual_qa_model_path()
+    return default_qa_model_path()
+
+
 def tensor_sha256(tensor: Any) -> str:
     """SHA-256 of a tensor's float32 bytes (identifies the word embeddings a head was trained with)."""
     import torch
 
     return hashlib.sha256(tensor.detach().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+def tensors_sha256(tensors: dict[str, Any]) -> str:
+    """One SHA-256 over named tensors: each name, then its float32 bytes, in the order of the names."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(tensors[name].detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def base_folder(name: str, cache_dir: str | Path | None = None) -> Path:
+    """The folder of the named encoder ``name`` a head was trained on (made on first use).
+
+    Raises:
+        ConfigError: Its package is missing (the install hint).
+        ModelLoadError: The name is unknown or its source is not the pinned file.
+    """
+    from bertsearch.indexer.encoder import default_cache_dir
+    from bertsearch.indexer.named_models import NAMES, resolve_model
+
+    if name not in NAMES:
+        raise ModelLoadError(f"the QA model was trained on an encoder this version does not know: {name!r}")
+    return Path(resolve_model(name, Path(cache_dir) if cache_dir else default_cache_dir()))
+
+
+def base_tensors(folder: str | Path, names: list[str]) -> dict[str, Any]:
+    """The tensors ``names`` (``BertForQuestionAnswering``'s names) of the encoder in ``folder``.
+
+    Raises:
+        ModelLoadError: The encoder lacks one of them.
+    """
+    from safetensors import safe_open
+
+    out = {}
+    with safe_open(str(Path(folder) / "model.safetensors"), framework="pt") as weights:
+        keys = set(weights.keys())
+        for name in names:
+            plain = name.removeprefix("bert.")
+            key = plain if plain in keys else name
+            if key not in keys:
+                raise ModelLoadError(f"the encoder in {folder} has no tensor {plain}")
+            out[name] = weights.get_tensor(key)
+    return out
 
 
 def _packaged_word_embeddings() -> Any:
@@ -60,13 +126,16 @@ def read_qa_meta(folder: str | Path) -> dict[str, Any]:
     return json.loads(meta_file.read_text(encoding="utf-8"))
 
 
-def load_qa_model(path: str | Path | None = None, attn_implementation: str = "eager") -> tuple[Any, Any]:
+def load_qa_model(path: str | Path | None = None, attn_implementation: str = "eager",
+                  cache_dir: str | Path | None = None) -> tuple[Any, Any]:
     """Load a QA model and its tokenizer, in float32, in eval mode.
 
     Args:
         path: A folder written by :func:`save_qa_model` or a Hugging Face QA model folder;
             ``None`` for the head shipped with bertsearch.
         attn_implementation: ``"eager"`` (fastest on CPU in bf16 here) or ``"sdpa"``.
+        cache_dir: Where the named encoder a head was trained on is kept (``base``; default
+            ``~/.cache/bertsearch``).
 
     Returns:
         ``(model, tokenizer)``.
@@ -86,22 +155,30 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
             )
         raise ModelLoadError(f"no QA model in {folder} (config.json missing)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
         meta_file = folder / QA_META_FILE
         if not meta_file.is_file():
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
             model = BertForQuestionAnswering.from_pretrained(str(folder), attn_implementation=attn_implementation)
             return model.float().eval(), tokenizer
         from safetensors.torch import load_file
 
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        base = meta.get("base")
+        encoder = base_folder(base["model"], cache_dir) if base else folder
+        tokenizer = AutoTokenizer.from_pretrained(str(encoder))
         config = AutoConfig.from_pretrained(str(folder))
         config._attn_implementation = attn_implementation
         model = BertForQuestionAnswering(config)
         state = {k: v.to(torch.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
-    except ModelLoadError:
+    except (ModelLoadError, ConfigError):
         raise
     except Exception as exc:  # noqa: BLE001 - any broken file becomes one clear error
         raise ModelLoadError(f"cannot load the QA model in {folder}: {exc}") from exc
+    if base:
+        kept = base_tensors(encoder, list(base["tensors"]))
+        if tensors_sha256(kept) != base.get("sha256"):
+            raise ModelLoadError(f"the QA model in {folder} was trained on other weights of {base['model']}")
+        state.update({k: v.to(torch.float32) for k, v in kept.items()})
     words = meta.get("word_embeddings")
     if words:
         embeddings = _packaged_word_embeddings().to(torch.float32)

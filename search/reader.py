@@ -95,7 +95,7 @@ class Reader:
         self.precision = resolve(precision)
         self.use_bf16 = self.precision == "bf16"
         if model is None:
-            model, tokenizer = torch_thread.run(load_qa_model, model_path)  # PyTorch's threads: see torch_thread
+            model, tokenizer = torch_thread.run(load_qa_model, model_path, "eager", cache_dir)  # PyTorch's threads: see torch_thread
         self.model = model.eval()
         self.tokenizer = tokenizer
         self._int8: Any = None

@@ -24,8 +24,8 @@ from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.filters import Where, parse_where
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.answers import assemble, why_none
-from bertsearch.search.confidence import AnswerModel
-from bertsearch.search.confidence import answer_model as _shipped_model
+from bertsearch.search.confidence import AnswerModel, answer_model_of
+from bertsearch.search.qa_head import qa_model_for
 from bertsearch.search.limits import (
     InputType,
     check_count,
@@ -61,14 +61,16 @@ class Searcher:
         index: An open index.
         reader: The QA reader; by default one is loaded from ``qa_model_path`` on the first
             :meth:`ask` (never before, so :meth:`search` needs no QA model).
-        qa_model_path: Folder of the QA model; ``None`` means the shipped default head.
+        qa_model_path: Folder of the QA model; ``None`` means the shipped head for the index's
+            encoder (:func:`bertsearch.search.qa_head.qa_model_for`: the multilingual head for an
+            index of multilingual-e5-small).
         precision: Precision of the QA model (``auto``, ``bf16``, ``fp32`` or ``int8``).
         cache_dir: Where an int8 QA model is cached (default: the index's settings, ``Settings.cache_dir``).
         threshold: Default minimum confidence of an answer (see :meth:`ask`); ``None`` means the
             answer model's.
         answer_model: The fitted answer model: the hybrid fusion weight, the answers' confidence
             and the default threshold (:mod:`bertsearch.search.confidence`); ``None`` means the
-            shipped fit, read now.
+            fit shipped for the QA head (:func:`bertsearch.search.confidence.answer_model_of`), read now.
     """
 
     def __init__(
@@ -84,7 +86,9 @@ class Searcher:
     ) -> None:
         self._index = index
         self._cache_dir = cache_dir if cache_dir is not None else index.settings.cache_dir
-        self.answer_model = _shipped_model() if answer_model is None else answer_model
+        if qa_model_path is None and reader is None:
+            qa_model_path = str(qa_model_for(index.params.model_id))
+        self.answer_model = answer_model_of(qa_model_path) if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader
         self._qa_model_path = qa_model_path

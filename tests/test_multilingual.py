@@ -238,3 +238,48 @@ def test_q4_blocks_dequantize_as_e5c_does():
     packed = bytes((nibbles[j] | (nibbles[j + 16] << 4)) for j in range(16))
     weights = dequantize_q4(scale.tobytes() + packed, 32)
     assert weights.tolist() == [(int(n) - 8) * 0.5 for n in nibbles]
+
+
+def test_a_head_on_the_named_encoder_stores_only_what_training_changed(tmp_path: Path, e5_cache: Path,
+                                                                       e5_path: Path):
+    """``save_qa_model(base=...)``: the tensors training kept fixed, and the tokenizer, stay with the
+    encoder; loading takes them back from it, checked by their hash."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    from bertsearch.search.qa_head import QA_META_FILE, load_qa_model
+    from bertsearch.search.training.export import save_qa_model
+
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering.from_pretrained(str(e5_path)).eval()  # a new, random span head
+    tokenizer = AutoTokenizer.from_pretrained(str(e5_path))
+    model.bert.embeddings.word_embeddings.requires_grad_(False)
+    for layer in model.bert.encoder.layer[:6]:
+        layer.requires_grad_(False)
+    with torch.no_grad():  # what training would change: an upper layer
+        model.bert.encoder.layer[11].output.dense.bias.add_(0.05)
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    out = save_qa_model(model, tokenizer, tmp_path / "head", dtype="float32", base="multilingual-e5-small",
+                        frozen=frozen, cache_dir=e5_cache)
+
+    meta = json.loads((out / QA_META_FILE).read_text(encoding="utf-8"))
+    assert meta["base"]["model"] == "multilingual-e5-small"
+    assert sorted(meta["base"]["tensors"]) == sorted(frozen)
+    with safe_open(str(out / "model.safetensors"), framework="pt") as stored:
+        keys = set(stored.keys())
+    assert not keys & set(frozen)
+    assert "bert.encoder.layer.11.output.dense.bias" in keys and "qa_outputs.weight" in keys
+    assert not (out / "tokenizer.json").exists()
+
+    loaded, loaded_tokenizer = load_qa_model(out, cache_dir=e5_cache)
+    batch = loaded_tokenizer("at 用哪个 shell 执行命令？", "at 命令读取命令并用 /bin/sh 执行。", return_tensors="pt")
+    with torch.no_grad():
+        want, got = model(**batch), loaded(**batch)
+    assert torch.allclose(want.start_logits, got.start_logits, atol=1e-5)
+    assert torch.allclose(want.end_logits, got.end_logits, atol=1e-5)
+
+    meta["base"]["sha256"] = "0" * 64  # other encoder weights than it was trained on
+    (out / QA_META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="other weights"):
+        load_qa_model(out, cache_dir=e5_cache)

@@ -19,7 +19,10 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--eval-limit", type=int, default=2000, show_default=True, help="Questions evaluated at the end (0: all).")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoints and log (default: <out>.run).")
-@click.option("--base-model", default=None, help="Encoder folder to start from (default: packaged all-MiniLM-L6-v2).")
+@click.option("--base-model", default=None,
+              help="Encoder folder or name (multilingual-e5-small) to start from (default: packaged all-MiniLM-L6-v2).")
+@click.option("--freeze-layers", type=int, default=0, show_default=True,
+              help="Keep the encoder's first N layers fixed (faster; a named base's export leaves them out).")
 @click.option("--limit", type=int, default=None, help="Use only the first N training questions.")
 @click.option("--epochs", type=float, default=1.0, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")

@@ -12,8 +12,11 @@ from bertsearch.search.qa_head import (
     QA_META_FILE,
     WORD_EMBEDDINGS_KEY,
     _packaged_word_embeddings,
+    base_folder,
+    base_tensors,
     read_qa_meta,
     tensor_sha256,
+    tensors_sha256,
 )
 
 
@@ -175,6 +178,9 @@ def save_qa_model(
     dtype: str = "bfloat16",
     card: str | None = None,
     meta: dict[str, Any] | None = None,
+    base: str | None = None,
+    frozen: list[str] | tuple[str, ...] = (),
+    cache_dir: str | Path | None = None,
 ) -> Path:
     """Export a QA model into a folder that :func:`load_qa_model` reads.
 
@@ -187,6 +193,11 @@ def save_qa_model(
         dtype: ``"bfloat16"`` (small) or ``"float32"``.
         card: Text of ``MODEL_CARD.md`` (default: rendered from ``meta``).
         meta: Extra facts stored in ``bertsearch_qa.json`` (data, seed, scores...).
+        base: The named encoder the model was trained on (``multilingual-e5-small``): the tensors
+            of ``frozen`` that still equal its are left out, with the tokenizer, and taken from
+            it on load.
+        frozen: The tensors training kept fixed.
+        cache_dir: Where the named encoder is kept.
 
     Returns:
         The folder.
@@ -208,10 +219,21 @@ def save_qa_model(
         if packaged is not None and packaged.shape == ours.shape and torch.equal(packaged.float(), ours.float()):
             del state[WORD_EMBEDDINGS_KEY]
             word_source = {"source": PACKAGED, "sha256": tensor_sha256(packaged)}
+    base_source = None
+    if base is not None:
+        kept = base_tensors(base_folder(base, cache_dir), list(frozen))
+        ours = model.state_dict()
+        same = {k: v for k, v in kept.items() if torch.equal(v.float(), ours[k].detach().float().cpu())}
+        for key in same:
+            del state[key]
+        base_source = {"model": base, "tensors": sorted(same), "sha256": tensors_sha256(same)}
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     model.config.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    if base is None:
+        tokenizer.save_pretrained(out)
     info = {"format": 1, "dtype": dtype, "word_embeddings": word_source, "machine": machine_description(), **(meta or {})}
+    if base_source is not None:
+        info["base"] = base_source
     (out / QA_META_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (out / "MODEL_CARD.md").write_text(card if card is not None else render_model_card(info), encoding="utf-8")
     return out

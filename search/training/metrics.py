@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import re
 import string
+import unicodedata
 from typing import Mapping, Sequence
 
 _PUNCTUATION = set(string.punctuation)
@@ -95,15 +96,21 @@ def squad_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, st
 
 def answer_matches(answer: str, golds: Sequence[str]) -> bool:
     """Whether an answer to a technical-docs question is right: a gold answer inside it (and it at
-    most 40 characters longer, so a whole paragraph does not count), or F1 >= 0.5 with one."""
+    most 40 columns longer, so a whole paragraph does not count; a wide character, Chinese or
+    Japanese, is two columns, as a terminal shows it), or F1 >= 0.5 with one."""
     a = loose(answer)
     for gold in golds:
         g = loose(gold)
-        if g and g in a and len(a) <= len(g) + 40:
+        if g and g in a and columns(a) <= columns(g) + 40:
             return True
         if f1_score(answer, gold) >= 0.5:
             return True
     return False
+
+
+def columns(text: str) -> int:
+    """The width of ``text`` in a terminal's columns: East Asian wide and full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def loose(text: str) -> str:

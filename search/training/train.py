@@ -37,7 +37,7 @@ LOG_FILE = "train.log"
 _RESUME_KEYS = (
     "train_path", "base_model", "limit", "epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
     "max_seq_len", "stride", "negative_ratio", "seed", "freeze_word_embeddings", "time_budget_minutes",
-    "hard_negative_ratio", "init_from", "perturbed_negative_ratio", "perturbed_weights",
+    "hard_negative_ratio", "init_from", "perturbed_negative_ratio", "perturbed_weights", "freeze_layers",
 )
 
 
@@ -49,7 +49,9 @@ class TrainConfig:
         train_path: SQuAD-format training file (``.json`` or ``.json.gz``).
         out_dir: Where the exported model is written at the end.
         run_dir: Checkpoints and the log (default: ``<out_dir>.run``).
-        base_model: Encoder folder to start from (default: the packaged all-MiniLM-L6-v2).
+        base_model: Encoder folder to start from (default: the packaged all-MiniLM-L6-v2), or a
+            named one (``multilingual-e5-small``): its export then leaves out the tensors it kept
+            fixed and the tokenizer, which load from the named encoder.
         eval_path: SQuAD-format file evaluated at the end (optional).
         eval_limit: Questions of ``eval_path`` evaluated (``None``: all).
         limit: Use only the first ``limit`` training questions.
@@ -72,6 +74,8 @@ class TrainConfig:
         init_from: Start from this exported QA model (continue training) instead of ``base_model``.
         seed: Seed of everything random.
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
+        freeze_layers: Keep the encoder's first ``freeze_layers`` layers fixed too (faster steps,
+            and with a named base a smaller export).
         precision: ``auto`` (bf16 autocast when the device supports it), ``bf16`` or ``fp32``.
         device: ``auto`` (a CUDA GPU when one is present, else the CPU), ``cpu`` or ``cuda``
             (``cuda:N`` too). A run may be resumed on another device.
@@ -105,6 +109,7 @@ class TrainConfig:
     init_from: str | None = None
     seed: int = 0
     freeze_word_embeddings: bool = True
+    freeze_layers: int = 0
     precision: str = "auto"
     device: str = "auto"
     threads: int | None = None
@@ -272,7 +277,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     import torch
     from transformers import AutoTokenizer, BertForQuestionAnswering
 
-    from bertsearch.indexer.common.settings import packaged_encoder_path
+    from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
+    from bertsearch.indexer.named_models import NAMES
+    from bertsearch.search.qa_head import base_folder
     from bertsearch.indexer.common.precision import use_bf16 as use_bf16_autocast
     from bertsearch.search.training.perturb import add_perturbed_negatives, parse_weights
     from bertsearch.search.training.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
@@ -304,7 +311,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     use_bf16 = use_bf16_autocast(config.precision, device.type)
     # Eager attention is fastest on a CPU in bf16; on a GPU SDPA's fused kernels are.
     attention = "sdpa" if on_gpu else "eager"
-    base = config.base_model or packaged_encoder_path()
+    cache_dir = Settings().cache_dir
+    named = config.base_model if config.base_model in NAMES and not Path(config.base_model).is_dir() else None
+    base = str(base_folder(named, cache_dir)) if named else config.base_model or packaged_encoder_path()
 
     log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")
     t0 = time.time()
@@ -332,13 +341,17 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     if config.init_from:
         from bertsearch.search.qa_head import load_qa_model
 
-        model, _ = load_qa_model(config.init_from, attn_implementation=attention)
+        model, _ = load_qa_model(config.init_from, attn_implementation=attention, cache_dir=cache_dir)
         model.train()
     else:
         model = BertForQuestionAnswering.from_pretrained(base, attn_implementation=attention)
     model.to(device)
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    if not 0 <= config.freeze_layers <= len(model.bert.encoder.layer):
+        raise ConfigError(f"freeze_layers must be 0-{len(model.bert.encoder.layer)}, not {config.freeze_layers}")
+    for layer in model.bert.encoder.layer[: config.freeze_layers]:
+        layer.requires_grad_(False)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     no_decay = ("bias", "LayerNorm.weight")
     optimizer = torch.optim.AdamW(
@@ -463,8 +476,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             meta["continued_from"] = read_qa_meta(config.init_from)
         except ModelLoadError:
             pass  # a Hugging Face QA model: nothing recorded about its training
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     out = save_qa_model(model, tokenizer, config.out_dir, drop_packaged_word_embeddings=config.freeze_word_embeddings
-                        and config.base_model is None, meta=meta)
+                        and config.base_model is None, meta=meta, base=named, frozen=frozen, cache_dir=cache_dir)
     summary["out_dir"] = str(out)
     log(f"exported to {out}")
     if config.eval_path:
