@@ -66,13 +66,28 @@ def _rows(n: int, seed: int) -> list[dict]:
 def test_fit_confidence_keeps_the_asked_share_of_right_top_answers_and_is_calibrated_in_sample():
     rows = _rows(3000, 0)
     fit = fit_confidence(rows, keep=0.95)
-    conf = [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"])
-            for r in rows if r["answerable"] and r["answers"][0]["f1"] >= 0.5]
-    kept = sum(c >= fit["threshold"] for c in conf) / len(conf)
-    assert 0.95 <= kept <= 0.96
+    for technical in (False, True):
+        conf = [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"])
+                for r in rows if r["answerable"] and r["answers"][0]["f1"] >= 0.5 and r["technical"] == technical]
+        kept = sum(c >= fit["threshold"] for c in conf) / len(conf)
+        assert 0.95 <= kept <= 0.97  # the kinds are alike here: the lower threshold keeps a little more of one
     assert fit["coefficients"]["span_logit"] == pytest.approx(2.0, abs=0.3)
     assert set(fit["top_answer_ece_in_sample"]) == {"squad", "technical"}
     assert all(e < 0.05 for e in fit["top_answer_ece_in_sample"].values())
+
+
+def test_the_threshold_keeps_the_share_of_right_answers_of_the_kind_answered_less_surely():
+    rows = _rows(3000, 2)
+    for r in rows:
+        if r["technical"]:  # technical right answers come at lower scores
+            for a in r["answers"]:
+                a["features"]["span_logit"] -= 0.8 * a["f1"]
+    fit = fit_confidence(rows, keep=0.95)
+    assert fit["threshold"] == min(fit["threshold_by_kind"].values()) == fit["threshold_by_kind"]["technical"]
+    assert fit["threshold_by_kind"]["technical"] < fit["threshold_by_kind"]["squad"]
+    conf = [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"])
+            for r in rows if r["answerable"] and r["answers"][0]["f1"] >= 0.5 and r["technical"]]
+    assert 0.95 <= sum(c >= fit["threshold"] for c in conf) / len(conf) <= 0.96
 
 
 def test_a_higher_keep_never_raises_the_threshold():
