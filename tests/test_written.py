@@ -94,3 +94,15 @@ def test_the_shipped_written_questions_never_touch_the_dev_split() -> None:
     assert len(pairs) > 2000
     assert not [p.path for p in pairs if is_reserved(p.path)]
     assert all(p.question and p.answer and p.answer in p.evidence for p in pairs)
+
+
+def test_the_chinese_written_questions_touch_neither_the_tuning_nor_the_report_documents() -> None:
+    from bertsearch.search.training.written import load_pairs
+
+    root = Path(__file__).parent.parent
+    pairs = load_pairs(sorted((root / "search" / "training" / "written_questions" / "zh").glob("*.json")))
+    tuning = {p.name for p in (root / "tests" / "fixtures" / "zh_tune").rglob("*") if p.is_file()}
+    assert len(pairs) > 1500
+    assert all(p.path.startswith("man/man") for p in pairs)  # manpages-zh only: no lilypond, no linuxcnc
+    assert not [p.path for p in pairs if Path(p.path).name in tuning]
+    assert all(p.question and p.answer and p.answer in p.evidence for p in pairs)
