@@ -62,7 +62,9 @@ _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 # Han (with 々 and 〇), kana and Hangul: the scripts written without spaces between words.
 _HAN = "\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-_CJK_RUN = re.compile(f"[{_HAN}\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
+# The characters of those scripts, as the inside of a regex character class.
+CJK_CHARS = f"{_HAN}\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 
 
 def lexical_terms(text: str, cut: str = DEFAULT_CUT) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bertsearch.indexer.common import torch_thread
+from bertsearch.indexer.terms import CJK_CHARS
 from bertsearch.search.definitions import entries, term_end
 from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
 from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
@@ -223,7 +224,7 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
 # around it. A mark is dropped only with its pair, or when the span holds no other such mark
 # ("`ls -l` lists the files" keeps its code span whole).
 _LEADING_MARKUP = re.compile(r"(?:#{1,6}[ \t]+|[-*+\u2022][ \t]+|\|[ \t]*)+")
-_TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|\|)|[,;])+$")
+_TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|\|)|[,;，；、。：])+$")
 _MARKS = ("``", "`", "**")
 
 
@@ -257,8 +258,11 @@ def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 # Identifiers, paths, options, versions: what the tokenizer cuts into word pieces (`ffi_closure_alloc`
-# is `ff ##i _ closure _ all ##oc`), so a span that ends inside one is widened to all of it.
-_COMPOUND = re.compile(r"(?:--?|/|~/?)?\w+(?:[./:\-@+]\w+)*")
+# is `ff ##i _ closure _ all ##oc`), so a span that ends inside one is widened to all of it. Chinese,
+# Japanese and Korean characters are no part of one: a run of them has no spaces between its words
+# (`默认发送TERM信号` holds the answer `TERM`), so the tokenizer's pieces are their bounds.
+_WORD = f"[^\\W{CJK_CHARS}]"
+_COMPOUND = re.compile(rf"(?:--?|/|~/?)?{_WORD}+(?:[./:\-@+]{_WORD}+)*")
 
 
 def _whole_compounds(text: str, start: int, end: int) -> tuple[int, int]:

@@ -152,6 +152,11 @@ class Searcher:
         return None
 
     @property
+    def qa_model_path(self) -> str | None:
+        """The folder of the QA head this searcher reads with (``None``: a reader was given)."""
+        return self._qa_model_path
+
+    @property
     def reader_loaded(self) -> bool:
         """Whether the QA reader is loaded."""
         return self._reader is not None

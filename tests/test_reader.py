@@ -127,6 +127,10 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     ("`ls -l` lists the files", 0, 23, "`ls -l` lists the files"),  # a code span inside keeps its marks
     ("**Note** that x", 0, 15, "**Note** that x"),
     ("- **`--keep`**: keep", 0, 14, "--keep"),
+    ("默认发送TERM信号", 4, 8, "TERM"),  # Chinese around a word is no part of it
+    ("默认发送TERM信号", 5, 8, "TERM"),  # but the word is made whole
+    ("输出追加到 nohup.out。", 6, 16, "nohup.out"),  # Chinese punctuation at the end is dropped
+    ("选项 -p，--parents", 3, 6, "-p"),
 ])
 def test_answer_spans_are_trimmed_to_whole_words_and_one_paragraph(text, start, end, expected) -> None:
     from bertsearch.search.reader import trim_span
