@@ -26,6 +26,8 @@ searched with ``Searcher.search``, in each mode.
 - ``right_answer_any_confidence``: the same, ignoring the threshold.
 - ``right_answer_top3``: one of the first three answers matches a gold answer (whatever their confidence).
 - ``right_document_top5``: the source file is among the 5 passages ``search`` returns.
+- ``by_language``: the same by the language of the question, where the set says it (``lang``: the
+  Chinese report set asks some questions in English about Chinese pages).
 
 Run: ``python benchmarks/eval_docs.py``.
 """
@@ -56,6 +58,7 @@ def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[
     right = right_any = top3 = doc5 = 0
     misses = []
     took = []
+    by_lang: dict[str, list[int]] = {}  # lang -> [questions, right, right at any confidence, top 3, document top 5]
     for q in questions:
         began = time.perf_counter()
         result = searcher.ask(q["q"], mode=mode)
@@ -63,12 +66,17 @@ def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[
         best = result.answers[0] if result.answers else None
         ok_any = best is not None and answer_matches(best.text, q["answers"])
         ok = ok_any and not best.below_threshold
-        top3 += any(answer_matches(a.text, q["answers"]) for a in result.answers[:3])
+        in_top3 = any(answer_matches(a.text, q["answers"]) for a in result.answers[:3])
+        top3 += in_top3
         hits = searcher.search(q["q"], top_k=5, mode=mode).hits
         in5 = any(h.path == q["path"] for h in hits)
         right += ok
         right_any += ok_any
         doc5 += in5
+        if "lang" in q:
+            counts = by_lang.setdefault(q["lang"], [0, 0, 0, 0, 0])
+            for i, value in enumerate((1, ok, ok_any, in_top3, in5)):
+                counts[i] += int(value)
         if not ok:
             misses.append({"q": q["q"], "answer": best.text[:80] if best else None,
                            "confidence": best.confidence if best else None, "from": best.path if best else None,
@@ -78,7 +86,13 @@ def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[
     return {"right_answer": round(right / n, 4), "right_answer_any_confidence": round(right_any / n, 4),
             "right_answer_top3": round(top3 / n, 4),
             "right_document_top5": round(doc5 / n, 4), "ask_ms_median": round(statistics.median(took), 1),
-            "questions_asking_for_a_term": definitions, "misses": misses}
+            "questions_asking_for_a_term": definitions,
+            **({"by_language": {lang: {"questions": c[0], "right_answer": round(c[1] / c[0], 4),
+                                       "right_answer_any_confidence": round(c[2] / c[0], 4),
+                                       "right_answer_top3": round(c[3] / c[0], 4),
+                                       "right_document_top5": round(c[4] / c[0], 4)}
+                                for lang, c in sorted(by_lang.items())}} if by_lang else {}),
+            "misses": misses}
 
 
 def main(args: Any) -> dict[str, Any]:
