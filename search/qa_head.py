@@ -74,7 +74,7 @@ def base_folder(name: str, cache_dir: str | Path | None = None) -> Path:
         ConfigError: Its package is missing (the install hint).
         ModelLoadError: The name is unknown or its source is not the pinned file.
     """
-    from bertsearch.indexer.encoder import default_cache_dir
+    from bertsearch.indexer.common.settings import default_cache_dir
     from bertsearch.indexer.named_models import NAMES, resolve_model
 
     if name not in NAMES:

@@ -102,7 +102,8 @@ class Reader:
         self._int8: Any = None
         if self.precision == "int8":
             from bertsearch.indexer import int8
-            from bertsearch.indexer.encoder import default_cache_dir, fingerprint
+            from bertsearch.indexer.common.settings import default_cache_dir
+            from bertsearch.indexer.encoder import fingerprint
 
             folder = Path(model_path) if model_path is not None else default_qa_model_path()
             onnx = torch_thread.run(int8.cached_model, folder, fingerprint(folder),

@@ -8,8 +8,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bertsearch.indexer.encoder import DEFAULT_BATCH_SIZE
 
+# Texts per forward pass of the encoder: 32 measured fastest on 2 cores with bf16 (16: same, 64:
+# 0.87x, 128: 0.73x).
+DEFAULT_BATCH_SIZE = 32
 DEFAULT_INDEX_DIR = ".bertsearch"
 LOOPBACK_NAMES = "localhost,127.0.0.1,::1"
 
