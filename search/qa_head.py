@@ -134,8 +134,8 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         path: A folder written by :func:`save_qa_model` or a Hugging Face QA model folder;
             ``None`` for the head shipped with bertsearch.
         attn_implementation: ``"eager"`` (fastest on CPU in bf16 here) or ``"sdpa"``.
-        cache_dir: Where the named encoder a head was trained on is kept (``base``; default
-            ``~/.cache/bertsearch``).
+        cache_dir: Where the named encoder a head was trained on is kept (``base``; default:
+            the settings' default cache folder).
 
     Returns:
         ``(model, tokenizer)``.
