@@ -87,11 +87,11 @@ def evaluate(searcher: Any, questions: list[dict[str, Any]], mode: str) -> dict[
             "right_answer_top3": round(top3 / n, 4),
             "right_document_top5": round(doc5 / n, 4), "ask_ms_median": round(statistics.median(took), 1),
             "questions_asking_for_a_term": definitions,
-            **({"by_language": {lang: {"questions": c[0], "right_answer": round(c[1] / c[0], 4),
-                                       "right_answer_any_confidence": round(c[2] / c[0], 4),
-                                       "right_answer_top3": round(c[3] / c[0], 4),
-                                       "right_document_top5": round(c[4] / c[0], 4)}
-                                for lang, c in sorted(by_lang.items())}} if by_lang else {}),
+            **({"by_language": {lang: {"questions": k[0], "right_answer": round(k[1] / k[0], 4),
+                                       "right_answer_any_confidence": round(k[2] / k[0], 4),
+                                       "right_answer_top3": round(k[3] / k[0], 4),
+                                       "right_document_top5": round(k[4] / k[0], 4)}
+                                for lang, k in sorted(by_lang.items())}} if by_lang else {}),
             "misses": misses}
 
 
@@ -103,17 +103,16 @@ def main(args: Any) -> dict[str, Any]:
     if args.smoke:
         questions = questions[:5]
     settings, summary, info = c.index_folder(FIXTURE / name, args.work_dir / name / "index", args.model)
-    model = None
-    if args.answer_model or args.no_definitions:
-        from dataclasses import replace
+    from dataclasses import replace
 
-        from bertsearch.search.confidence import answer_model, load_answer_model
+    from bertsearch.search.confidence import load_answer_model
 
-        model = load_answer_model(args.answer_model) if args.answer_model else answer_model()
-        model = replace(model, definitions={}) if args.no_definitions else model
-    with Searcher.open(settings, answer_model=model) as searcher:
+    with Searcher.open(settings, answer_model=load_answer_model(args.answer_model) if args.answer_model else None) as searcher:
+        if args.no_definitions:  # the answer model the head reads with, without its definition answers
+            searcher.answer_model = replace(searcher.answer_model, definitions={})
         searcher.load_models()
         threshold = searcher.threshold
+        qa_model = searcher.qa_model_path or "shipped"
         modes = {mode: evaluate(searcher, questions, mode) for mode in args.modes.split(",")}
     return {
         "what": f"tests/fixtures/{name}: plain questions about technical documentation, "
@@ -121,7 +120,7 @@ def main(args: Any) -> dict[str, Any]:
         "set": args.set,
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
         "threshold": threshold, "answer_model": str(args.answer_model or "shipped"),
-        "definitions": not args.no_definitions, "qa_model": settings.qa_model_path or "shipped",
+        "definitions": not args.no_definitions, "qa_model": qa_model,
         "encoder": info["model_id"],
         "index_update": summary.to_dict(), "modes": modes,
     }

@@ -58,7 +58,7 @@ class Encoder:
         max_length: Tokens per text, special tokens included; longer texts are truncated.
             Default: ``max_seq_length`` of ``sentence_bert_config.json`` when the folder has
             one, else the model's maximum positions, at most 512.
-        cache_dir: Where the int8 model is cached (default ``~/.cache/bertsearch``).
+        cache_dir: Where the int8 model is cached (default: ``settings.default_cache_dir()``).
 
     Raises:
         ModelLoadError: The folder is missing or holds no usable model and fast tokenizer.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bertsearch.indexer import e5_convert
 
-__all__ = ["NAMES", "model_name", "resolve_model"]
+__all__ = ["NAMES", "model_name", "named_model_folder", "resolve_model"]
 
 # name -> (cache folder, notify) -> the model folder
 _CONVERTERS: dict[str, Callable[..., Path]] = {e5_convert.NAME: e5_convert.converted_model}
@@ -31,7 +31,19 @@ def resolve_model(value: str, cache_dir: Path, *, notify: Callable[[str], None] 
     """
     if value not in _CONVERTERS or Path(value).is_dir():
         return value
-    return str(_CONVERTERS[value](Path(cache_dir), notify=notify))
+    return str(named_model_folder(value, cache_dir, notify=notify))
+
+
+def named_model_folder(name: str, cache_dir: Path, *, notify: Callable[[str], None] | None = None) -> Path:
+    """The folder of the named model ``name`` (made on first use), never a folder of that name in
+    the working folder.
+
+    Raises:
+        KeyError: ``name`` names no model.
+        ConfigError: Its package is missing (the install hint), or the cache folder cannot be written.
+        ModelLoadError: Its source is not the pinned file.
+    """
+    return _CONVERTERS[name](Path(cache_dir), notify=notify)
 
 
 def model_name(model_id: str) -> str | None:

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bertsearch.indexer.common.errors import ConfigError
+
 if TYPE_CHECKING:
     from bertsearch.search.definitions import DefinitionAnswer
     from bertsearch.search.types import Hit
@@ -76,7 +78,12 @@ def answer_model_of(qa_model: str | Path | None) -> AnswerModel:
     """The answer model fitted for the QA head in the folder ``qa_model``: its ``answer_model.json``
     when it has one (a head's confidence is fitted on that head's scores), else the shipped fit."""
     own = Path(qa_model) / MODEL_FILE.name if qa_model is not None else None
-    return load_answer_model(own) if own is not None and own.is_file() else answer_model()
+    if own is None or not own.is_file():
+        return answer_model()
+    try:
+        return load_answer_model(own)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the answer model beside the QA model is unreadable ({type(exc).__name__}: {exc})") from exc
 
 
 def default_threshold() -> float:

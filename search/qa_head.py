@@ -39,14 +39,17 @@ def multilingual_qa_model_path() -> Path:
     return Path(__file__).resolve().parent / "qa_model_multilingual"
 
 
-def qa_model_for(model_id: str | None) -> Path:
+def qa_model_for(model_id: str | None) -> Path | None:
     """The shipped head an index built with the encoder ``model_id`` reads with: the multilingual
-    head for an index of multilingual-e5-small, the default head for any other."""
+    head (with its own answer model) for an index of multilingual-e5-small, else ``None``, the
+    default head."""
+    from bertsearch.indexer.e5_convert import NAME
     from bertsearch.indexer.named_models import model_name
 
-    if model_id and model_name(model_id) == "multilingual-e5-small" and (multilingual_qa_model_path() / "config.json").is_file():
-        return multilingual_qa_model_path()
-    return default_qa_model_path()
+    folder = multilingual_qa_model_path()
+    if model_id and model_name(model_id) == NAME and all((folder / f).is_file() for f in ("config.json", "answer_model.json")):
+        return folder
+    return None
 
 
 def tensor_sha256(tensor: Any) -> str:
@@ -75,11 +78,11 @@ def base_folder(name: str, cache_dir: str | Path | None = None) -> Path:
         ModelLoadError: The name is unknown or its source is not the pinned file.
     """
     from bertsearch.indexer.common.settings import default_cache_dir
-    from bertsearch.indexer.named_models import NAMES, resolve_model
+    from bertsearch.indexer.named_models import NAMES, named_model_folder
 
     if name not in NAMES:
         raise ModelLoadError(f"the QA model was trained on an encoder this version does not know: {name!r}")
-    return Path(resolve_model(name, Path(cache_dir) if cache_dir else default_cache_dir()))
+    return named_model_folder(name, Path(cache_dir) if cache_dir else default_cache_dir())
 
 
 def base_tensors(folder: str | Path, names: list[str]) -> dict[str, Any]:
@@ -170,12 +173,14 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         config._attn_implementation = attn_implementation
         model = BertForQuestionAnswering(config)
         state = {k: v.to(torch.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
-    except (ModelLoadError, ConfigError):
+        kept = base_tensors(encoder, list(base["tensors"])) if base else {}
+    except ModelLoadError:
         raise
+    except ConfigError as exc:  # the encoder's package is missing, or its cache cannot be written
+        raise ModelLoadError(f"the QA model in {folder} needs its encoder: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - any broken file becomes one clear error
         raise ModelLoadError(f"cannot load the QA model in {folder}: {exc}") from exc
     if base:
-        kept = base_tensors(encoder, list(base["tensors"]))
         if tensors_sha256(kept) != base.get("sha256"):
             raise ModelLoadError(f"the QA model in {folder} was trained on other weights of {base['model']}")
         state.update({k: v.to(torch.float32) for k, v in kept.items()})

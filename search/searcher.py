@@ -87,7 +87,8 @@ class Searcher:
         self._index = index
         self._cache_dir = cache_dir if cache_dir is not None else index.settings.cache_dir
         if qa_model_path is None and reader is None:
-            qa_model_path = str(qa_model_for(index.params.model_id))
+            own = qa_model_for(index.params.model_id)
+            qa_model_path = str(own) if own is not None else None
         self.answer_model = answer_model_of(qa_model_path) if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader
@@ -153,7 +154,8 @@ class Searcher:
 
     @property
     def qa_model_path(self) -> str | None:
-        """The folder of the QA head this searcher reads with (``None``: a reader was given)."""
+        """The folder of the QA head this searcher reads with (``None``: the shipped default head,
+        or the reader it was given)."""
         return self._qa_model_path
 
     @property

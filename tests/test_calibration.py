@@ -137,3 +137,32 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     assert written == result and written["dense_weight"] == 0.35 and written["fitted"]["data"] == "synthetic"
     assert written["fitted"]["fit_answers"] == 1 and set(written["coefficients"]) == set(FEATURES)
     assert "definitions" in written  # fitted apart, carried over
+
+
+def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):
+    import json
+
+    from bertsearch.indexer.common.errors import ConfigError
+    from bertsearch.search.confidence import MODEL_FILE, answer_model, answer_model_of
+
+    assert answer_model_of(None) == answer_model()
+    assert answer_model_of(tmp_path) == answer_model()  # a folder without one: the shipped fit
+    data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    data["threshold"] = 0.5
+    (tmp_path / "answer_model.json").write_text(json.dumps(data), encoding="utf-8")
+    assert answer_model_of(tmp_path).threshold == 0.5
+    (tmp_path / "answer_model.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unreadable") as caught:
+        answer_model_of(tmp_path)
+    assert str(tmp_path) not in str(caught.value)
+
+
+def test_a_wide_character_counts_two_columns_in_how_much_longer_an_answer_may_be():
+    from bertsearch.search.training.metrics import answer_matches, columns
+
+    assert columns("TERM信号。") == 10
+    assert answer_matches("默认发送 TERM 信号", ["TERM"])
+    assert answer_matches("x" * 40 + "TERM", ["TERM"])  # 40 columns more
+    assert not answer_matches("x" * 41 + "TERM", ["TERM"])
+    assert answer_matches("默" * 20 + "TERM", ["TERM"])  # 20 characters, 40 columns
+    assert not answer_matches("默" * 21 + "TERM", ["TERM"])

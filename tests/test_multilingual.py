@@ -240,6 +240,7 @@ def test_q4_blocks_dequantize_as_e5c_does():
     assert weights.tolist() == [(int(n) - 8) * 0.5 for n in nibbles]
 
 
+@pytest.mark.slow
 def test_a_head_on_the_named_encoder_stores_only_what_training_changed(tmp_path: Path, e5_cache: Path,
                                                                        e5_path: Path):
     """``save_qa_model(base=...)``: the tensors training kept fixed, and the tokenizer, stay with the
@@ -283,3 +284,40 @@ def test_a_head_on_the_named_encoder_stores_only_what_training_changed(tmp_path:
     (out / QA_META_FILE).write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="other weights"):
         load_qa_model(out, cache_dir=e5_cache)
+
+
+def test_only_an_index_of_the_multilingual_encoder_reads_with_the_multilingual_head():
+    from bertsearch.search.qa_head import multilingual_qa_model_path, qa_model_for
+
+    assert qa_model_for(f"{e5_convert.NAME}@1571fc982750") == multilingual_qa_model_path()
+    assert qa_model_for("all-MiniLM-L6-v2@0123456789ab") is None  # the default head
+    assert qa_model_for(None) is None
+
+
+@pytest.mark.slow
+def test_chinese_questions_over_an_index_of_the_multilingual_encoder_get_answers(tmp_path: Path, e5_cache: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch):
+    """The index reads with the multilingual head and its own fit, and the head answers Chinese
+    questions about pages it never trained on (the tuning set's)."""
+    from bertsearch.search.confidence import load_answer_model
+    from bertsearch.search.qa_head import multilingual_qa_model_path
+    from bertsearch.search.training.metrics import answer_matches
+
+    monkeypatch.setenv("BERTSEARCH_CACHE_DIR", str(e5_cache))
+    gold = {q["q"]: q["answers"] for q in json.loads(
+        (ZH_TUNE.parent / "zh_tune_questions.json").read_text(encoding="utf-8"))["questions"]}
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ZH_DOCS:
+        shutil.copyfile(ZH_TUNE / "man" / name, docs / name)
+    with Index.open(Settings(index_dir=tmp_path / "idx", model_path=e5_convert.NAME), create=True) as index:
+        index.update(docs)
+    with Searcher.open(Settings(index_dir=tmp_path / "idx")) as searcher:
+        assert searcher.qa_model_path == str(multilingual_qa_model_path())
+        assert searcher.answer_model == load_answer_model(multilingual_qa_model_path() / "answer_model.json")
+        right = 0
+        for name, question in ZH_DOCS.items():
+            answers = searcher.ask(question).answers
+            right += any(answer_matches(a.text, gold[question]) for a in answers[:3])
+            assert all(a.path == name for a in answers[:1]), question
+    assert right >= 3

@@ -175,6 +175,26 @@ def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path, caps
     assert result.exit_code == 1 and "Error:" in result.output
     result = runner.invoke(cli, ["train-qa", "--train", str(train), "--out", str(tmp_path / "x"), "--device", "tpu"])
     assert result.exit_code == 1 and "Error: device must be auto, cpu or cuda" in result.output
+    result = runner.invoke(cli, ["train-qa", "--train", str(train), "--out", str(tmp_path / "x"), "--base-model",
+                                 tiny_bert_path, "--freeze-layers", "9"])
+    assert result.exit_code == 1 and "Error: --freeze-layers must be 0-2" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_frozen_layers_stay_as_they_were(tiny_bert_path: str, tmp_path: Path) -> None:
+    import torch
+    from transformers import BertModel
+
+    train = tmp_path / "train.json"
+    _write_train(train)
+    config = TrainConfig(train_path=str(train), out_dir=str(tmp_path / "m"), base_model=tiny_bert_path, epochs=1,
+                         batch_size=8, max_seq_len=64, stride=16, threads=1, lr=1e-3, freeze_layers=1)
+    train_qa(config)
+    trained = torch.load(config.resolved_run_dir() / "checkpoint.pt", weights_only=False)["model"]  # float32
+    base = BertModel.from_pretrained(tiny_bert_path).state_dict()
+    for layer, frozen in ((0, True), (1, False)):
+        keys = [k for k in base if k.startswith(f"encoder.layer.{layer}.")]
+        assert all(torch.equal(trained["bert." + k], base[k]) for k in keys) == frozen, layer
 
 
 def test_commands_have_help() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bertsearch.cli.commands._common import echo_json, show_progress
+from bertsearch.cli.commands._common import echo_json, make_settings, show_progress
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -21,7 +21,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Checkpoints and log (default: <out>.run).")
 @click.option("--base-model", default=None,
               help="Encoder folder or name (multilingual-e5-small) to start from (default: packaged all-MiniLM-L6-v2).")
-@click.option("--freeze-layers", type=int, default=0, show_default=True,
+@click.option("--freeze-layers", type=click.IntRange(0), default=0, show_default=True,
               help="Keep the encoder's first N layers fixed (faster; a named base's export leaves them out).")
 @click.option("--limit", type=int, default=None, help="Use only the first N training questions.")
 @click.option("--epochs", type=float, default=1.0, show_default=True)
@@ -59,7 +59,7 @@ def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, 
     from bertsearch.search.training.train import TrainConfig, train_qa
 
     config = TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()},
-                         eval_limit=eval_limit or None)
+                         eval_limit=eval_limit or None, cache_dir=str(make_settings().cache_dir))
     summary = train_qa(config, resume=resume, echo=None if quiet else click.echo)
     if as_json:
         echo_json(summary)
@@ -97,7 +97,8 @@ def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, 
     else:
         scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
                                    batch_size=batch_size, precision=precision, predictions_path=predictions,
-                                   sweep=sweep, record=record, show_progress=show_progress(quiet))
+                                   sweep=sweep, record=record, show_progress=show_progress(quiet),
+                                   cache_dir=make_settings().cache_dir)
     if as_json:
         echo_json(scores)
     else:

@@ -79,6 +79,7 @@ def evaluate_qa_model(
     sweep: bool = False,
     record: bool = False,
     show_progress: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Official EM/F1 of a QA model on a SQuAD file.
 
@@ -95,6 +96,7 @@ def evaluate_qa_model(
         sweep: Also score a range of null thresholds (``threshold_sweep``; no extra model runs).
         record: Store the scores in the model folder (``bertsearch_qa.json``, ``MODEL_CARD.md``).
         show_progress: Show a progress bar of the questions read.
+        cache_dir: Where the named encoder of a head trained on one is kept (``Settings.cache_dir``).
 
     Returns:
         The scores of :func:`squad_scores` plus ``seconds`` and ``null_threshold``.
@@ -107,7 +109,7 @@ def evaluate_qa_model(
     if abstain is None:
         abstain = any(e.is_impossible for e in examples)
     if reader is None:
-        reader = Reader(model_path, precision=precision, batch_size=batch_size)
+        reader = Reader(model_path, precision=precision, batch_size=batch_size, cache_dir=cache_dir)
     t0 = time.time()
     spans = best_spans(reader, examples, show_progress=show_progress)
     gold = {e.id: [a.text for a in e.answers] for e in examples}
@@ -135,8 +137,9 @@ def evaluate_qa_model(
 def _check_recordable(model_path: str | Path | None) -> None:
     """``--record`` writes into a model folder of the user's, never into the installed package."""
     from bertsearch.indexer.common.errors import ConfigError
-    from bertsearch.search.qa_head import default_qa_model_path
+    from bertsearch.search.qa_head import default_qa_model_path, multilingual_qa_model_path
 
-    if model_path is None or Path(model_path).resolve() == default_qa_model_path().resolve():
+    shipped = {default_qa_model_path().resolve(), multilingual_qa_model_path().resolve()}
+    if model_path is None or Path(model_path).resolve() in shipped:
         raise ConfigError("--record writes into the model folder, and the shipped head is part of the installed "
                           "package; copy it to a folder of your own and pass that with --model")

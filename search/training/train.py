@@ -76,6 +76,7 @@ class TrainConfig:
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
         freeze_layers: Keep the encoder's first ``freeze_layers`` layers fixed too (faster steps,
             and with a named base a smaller export).
+        cache_dir: Where a named base encoder is kept (the entry point passes ``Settings.cache_dir``).
         precision: ``auto`` (bf16 autocast when the device supports it), ``bf16`` or ``fp32``.
         device: ``auto`` (a CUDA GPU when one is present, else the CPU), ``cpu`` or ``cuda``
             (``cuda:N`` too). A run may be resumed on another device.
@@ -110,6 +111,7 @@ class TrainConfig:
     seed: int = 0
     freeze_word_embeddings: bool = True
     freeze_layers: int = 0
+    cache_dir: str | None = None
     precision: str = "auto"
     device: str = "auto"
     threads: int | None = None
@@ -260,6 +262,28 @@ def resolve_device(name: str) -> Any:
     return device
 
 
+def _named_base(config: TrainConfig) -> str | None:
+    """The named encoder the run trains on: ``--base-model`` when it is a name (not a folder), else
+    the one the ``--init-from`` head was trained on (its tokenizer and fixed tensors come from it).
+
+    Raises:
+        ConfigError: The two disagree.
+    """
+    from bertsearch.indexer.named_models import NAMES
+    from bertsearch.search.qa_head import read_qa_meta
+
+    named = config.base_model if config.base_model in NAMES and not Path(config.base_model).is_dir() else None
+    if config.init_from:
+        try:
+            of_head = (read_qa_meta(config.init_from).get("base") or {}).get("model")
+        except ModelLoadError:
+            of_head = None  # a Hugging Face QA model: its own tokenizer
+        if of_head and config.base_model and named != of_head:
+            raise ConfigError(f"--init-from was trained on {of_head}: pass --base-model {of_head} or none")
+        named = named or of_head
+    return named
+
+
 def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) a training run, export the model and evaluate it.
 
@@ -275,10 +299,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         ConfigError: Bad settings, missing data, or a checkpoint from another configuration.
     """
     import torch
-    from transformers import AutoTokenizer, BertForQuestionAnswering
+    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
 
-    from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
-    from bertsearch.indexer.named_models import NAMES
+    from bertsearch.indexer.common.settings import packaged_encoder_path
     from bertsearch.search.qa_head import base_folder
     from bertsearch.indexer.common.precision import use_bf16 as use_bf16_autocast
     from bertsearch.search.training.perturb import add_perturbed_negatives, parse_weights
@@ -311,9 +334,12 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     use_bf16 = use_bf16_autocast(config.precision, device.type)
     # Eager attention is fastest on a CPU in bf16; on a GPU SDPA's fused kernels are.
     attention = "sdpa" if on_gpu else "eager"
-    cache_dir = Settings().cache_dir
-    named = config.base_model if config.base_model in NAMES and not Path(config.base_model).is_dir() else None
+    cache_dir = config.cache_dir
+    named = _named_base(config)
     base = str(base_folder(named, cache_dir)) if named else config.base_model or packaged_encoder_path()
+    layers = AutoConfig.from_pretrained(base).num_hidden_layers
+    if not 0 <= config.freeze_layers <= layers:
+        raise ConfigError(f"--freeze-layers must be 0-{layers} (the encoder's layers), not {config.freeze_layers}")
 
     log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")
     t0 = time.time()
@@ -348,8 +374,6 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     model.to(device)
     if config.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    if not 0 <= config.freeze_layers <= len(model.bert.encoder.layer):
-        raise ConfigError(f"freeze_layers must be 0-{len(model.bert.encoder.layer)}, not {config.freeze_layers}")
     for layer in model.bert.encoder.layer[: config.freeze_layers]:
         layer.requires_grad_(False)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
