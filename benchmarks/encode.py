@@ -9,6 +9,11 @@ The precisions (``--precisions``, default: fp32, int8 when ONNX Runtime is insta
 when the CPU has native bf16) are reported side by side, each with its ratio to
 sentence-transformers and the cosine of its vectors to fp32's; ``bertsearch`` is the one
 ``auto`` picks on this CPU.
+
+``--against MODEL`` (e.g. ``--model multilingual-e5-small --against packaged``) times a second
+model in the same precisions on the same chunks, in the same rotation, and both models' query
+encoding (one question at a time, as a search encodes it: ``query=True``): ``against`` holds its
+rates and each precision's ratio (model / against).
 Prints one JSON object and writes it to ``benchmarks/results/encode.json``.
 
 Run: ``python benchmarks/encode.py`` (needs ``pip install -e '.[bench]'``).
@@ -31,7 +36,7 @@ from bertsearch.indexer.common import torch_thread
 from bertsearch.indexer.common.precision import resolve
 from bertsearch.indexer.encoder import Encoder, cpu_has_native_bf16
 from bertsearch.indexer.named_models import resolve_model
-from bertsearch.indexer.common.settings import Settings
+from bertsearch.indexer.common.settings import Settings, packaged_encoder_path
 from bertsearch.search.training.squad import squad_paragraphs
 
 import _common as c
@@ -61,6 +66,9 @@ def main() -> None:
     parser.add_argument("--precisions", default=None,
                         help="comma-separated precisions of bertsearch to time (default: fp32, int8 when ONNX "
                              "Runtime is installed, bf16 when the CPU has native bf16)")
+    parser.add_argument("--against", default=None,
+                        help="a second model (folder, multilingual-e5-small, or packaged) timed beside --model")
+    parser.add_argument("--queries", type=int, default=200, help="questions encoded one at a time with --against")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "encode.json")
     args = parser.parse_args()
     load_at_start = c.load_average()
@@ -82,6 +90,12 @@ def main() -> None:
     ours = {p: Encoder(model_path, precision=p, batch_size=settings.batch_size, cache_dir=settings.cache_dir)
             for p in precisions}
     first = next(iter(ours.values()))
+    other_path = None
+    if args.against:
+        other_path = (packaged_encoder_path() if args.against == "packaged"
+                      else resolve_model(args.against, settings.cache_dir))
+    theirs = {p: Encoder(other_path, precision=p, batch_size=settings.batch_size, cache_dir=settings.cache_dir)
+              for p in precisions} if other_path else {}
     reference = torch_thread.run(SentenceTransformer, model_path, device="cpu")  # its defaults otherwise
     texts = squad_chunks(args.squad, first.tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.limit)
     n_tokens = int(sum(len(ids) for ids in first.tokenizer(texts, truncation=True, max_length=first.max_length)["input_ids"]))
@@ -89,6 +103,7 @@ def main() -> None:
     # On the thread that runs every bertsearch PyTorch call: two threads calling PyTorch would give
     # the process two OpenMP teams, and slow both sides (indexer/common/torch_thread.py).
     runners = {**{f"bertsearch_{p}": e.encode for p, e in ours.items()},
+               **{f"against_{p}": e.encode for p, e in theirs.items()},
                # With the model's passage prefix (E5's "passage: "), as bertsearch encodes chunks.
                "sentence_transformers": lambda texts: torch_thread.run(reference.encode, texts,
                                                                        prompt=first.passage_prefix or None)}
@@ -143,6 +158,21 @@ def main() -> None:
                                            "min": round(min(ratios), 2), "max": round(max(ratios), 2)},
                        "cosine_to_sentence_transformers": cosine(vectors[name], vectors["sentence_transformers"])}
     chosen = encoders.get(auto)
+    against = None
+    if theirs:
+        other = next(iter(theirs.values()))
+        questions = [e.question for p in squad_paragraphs(args.squad) for e in p.examples][: args.queries]
+        query_ms = _query_latency({**{("model", p): e for p, e in ours.items()},
+                                   **{("against", p): e for p, e in theirs.items()}}, questions)
+        against = {"model": {"path": str(other_path), "id": other.model_id, "dimension": other.dimension},
+                   "by_precision": {}}
+        for p in theirs:
+            r = rate(f"against_{p}")
+            against["by_precision"][p] = {
+                **r, "model_chunks_per_s": encoders[p]["chunks_per_s"],
+                "ratio_model_to_against": round(encoders[p]["chunks_per_s"] / r["chunks_per_s"], 2),
+                "query_ms_p50": query_ms[("against", p)], "model_query_ms_p50": query_ms[("model", p)],
+            }
     result = {
         "benchmark": "encode",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -167,12 +197,27 @@ def main() -> None:
         "sentence_transformers": {**ref_rate, "settings": "SentenceTransformer(model_folder).encode(texts), defaults",
                                   "batch_size": 32, "max_seq_length": reference.max_seq_length},
         "ratio": chosen["ratio"] if chosen else None,
+        **({"against": against} if against else {}),
         "note": "shared CPU: other jobs may run during the measurement (see the load averages); "
                 "the encoders rotate slice by slice so all meet the same load",
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result))
+
+
+def _query_latency(encoders: dict, questions: list[str]) -> dict:
+    """Median milliseconds to encode one question as a query, per encoder, the encoders taking
+    turns question by question (after one untimed question each)."""
+    for encoder in encoders.values():
+        encoder.encode(questions[:1], query=True)
+    taken: dict = {key: [] for key in encoders}
+    for question in questions:
+        for key, encoder in encoders.items():
+            start = time.perf_counter()
+            encoder.encode([question], query=True)
+            taken[key].append((time.perf_counter() - start) * 1000.0)
+    return {key: round(float(np.median(ms)), 2) for key, ms in taken.items()}
 
 
 def _version(package: str) -> str | None:
