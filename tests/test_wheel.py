@@ -86,6 +86,8 @@ def test_the_wheel_holds_the_shipped_head_and_only_the_bertsearch_name(installed
     names = zipfile.ZipFile(wheel).namelist()
     assert {"bertsearch/search/qa_model/model.safetensors", "bertsearch/search/qa_model/config.json",
             "bertsearch/search/qa_model/MODEL_CARD.md"} <= set(names)
+    assert {f"bertsearch/search/qa_model_multilingual/{f}" for f in
+            ("model.safetensors", "config.json", "bertsearch_qa.json", "answer_model.json")} <= set(names)
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"bertsearch"}
     assert any(n.startswith("bertsearch/migrations/versions/") for n in names)
 
