@@ -277,7 +277,7 @@ def _named_base(config: TrainConfig) -> str | None:
         try:
             of_head = (read_qa_meta(config.init_from).get("base") or {}).get("model")
         except ModelLoadError:
-            of_head = None  # a Hugging Face QA model: its own tokenizer
+            of_head = None  # a Hugging Face QA model folder: it records no named encoder
         if of_head and config.base_model and named != of_head:
             raise ConfigError(f"--init-from was trained on {of_head}: pass --base-model {of_head} or none")
         named = named or of_head
