@@ -161,23 +161,21 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1) ->
     w, b = logistic(x, y)
     coefficients = {k: float(wi) for k, wi in zip(FEATURES, w)}
     conf = lambda f: probability(b, coefficients, f)  # noqa: E731 (the runtime's confidence, at this fit)
-    by_kind = {}
-    for kind in sorted({bool(r.get("technical")) for r in rows}):
-        right_tops = sorted(conf(r["answers"][0]["features"]) for r in rows if bool(r.get("technical")) == kind
-                            and r["answerable"] and r["answers"] and r["answers"][0]["f1"] >= 0.5)
+    # Each question's top answer once: its kind, whether it is answerable, its confidence, whether it is right.
+    tops = [("technical" if r.get("technical") else "squad", r["answerable"],
+             conf(r["answers"][0]["features"]) if r["answers"] else 0.0,
+             bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5) for r in rows]
+    by_kind, reliability = {}, {}
+    for kind in sorted({t[0] for t in tops}):
+        mine = [t for t in tops if t[0] == kind]
+        right_tops = sorted(c for _, answerable, c, right in mine if answerable and right)
         if right_tops:
-            by_kind["technical" if kind else "squad"] = right_tops[int((1.0 - keep) * len(right_tops))]
+            by_kind[kind] = right_tops[int((1.0 - keep) * len(right_tops))]
+        # In sample (what the fit saw): the top answers' reliability.
+        reliability[kind] = calibration_error([(c, right) for _, _, c, right in mine])["ece"]
     threshold = math.floor(min(by_kind.values(), default=0.0) * 1000) / 1000
-    tops = [(r["answerable"], conf(r["answers"][0]["features"]) if r["answers"] else 0.0) for r in rows]
-    # In sample (what the fit saw): the top answers' reliability, by kind of question.
-    reliability = {}
-    for kind in sorted({bool(r.get("technical")) for r in rows}):
-        pairs = [(conf(r["answers"][0]["features"]) if r["answers"] else 0.0,
-                  bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5)
-                 for r in rows if bool(r.get("technical")) == kind]
-        reliability["technical" if kind else "squad"] = calibration_error(pairs)["ece"]
-    pos = [c for a, c in tops if a]
-    neg = [c for a, c in tops if not a]
+    pos = [c for _, answerable, c, _ in tops if answerable]
+    neg = [c for _, answerable, c, _ in tops if not answerable]
     return {
         "coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
         "threshold": threshold,
