@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bertsearch.indexer import e5_convert
 
-__all__ = ["NAMES", "model_name", "named_model_folder", "resolve_model"]
+__all__ = ["NAMES", "as_name", "model_name", "named_model_folder", "resolve_model"]
 
 # name -> (cache folder, notify) -> the model folder
 _CONVERTERS: dict[str, Callable[..., Path]] = {e5_convert.NAME: e5_convert.converted_model}
@@ -29,9 +29,14 @@ def resolve_model(value: str, cache_dir: Path, *, notify: Callable[[str], None] 
             folder cannot be written.
         ModelLoadError: The named model's source is not the pinned file.
     """
-    if value not in _CONVERTERS or Path(value).is_dir():
-        return value
-    return str(named_model_folder(value, cache_dir, notify=notify))
+    name = as_name(value)
+    return value if name is None else str(named_model_folder(name, cache_dir, notify=notify))
+
+
+def as_name(value: str) -> str | None:
+    """``value`` when it names a model, else ``None``: a folder of that name in the working
+    folder is a folder, not the name."""
+    return value if value in _CONVERTERS and not Path(value).is_dir() else None
 
 
 def named_model_folder(name: str, cache_dir: Path, *, notify: Callable[[str], None] | None = None) -> Path:

@@ -269,10 +269,10 @@ def _named_base(config: TrainConfig) -> str | None:
     Raises:
         ConfigError: The two disagree.
     """
-    from bertsearch.indexer.named_models import NAMES
+    from bertsearch.indexer.named_models import as_name
     from bertsearch.search.qa_head import read_qa_meta
 
-    named = config.base_model if config.base_model in NAMES and not Path(config.base_model).is_dir() else None
+    named = as_name(config.base_model) if config.base_model else None
     if config.init_from:
         try:
             of_head = (read_qa_meta(config.init_from).get("base") or {}).get("model")
@@ -502,7 +502,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             pass  # a Hugging Face QA model: nothing recorded about its training
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     out = save_qa_model(model, tokenizer, config.out_dir, drop_packaged_word_embeddings=config.freeze_word_embeddings
-                        and config.base_model is None, meta=meta, base=named, frozen=frozen, cache_dir=cache_dir)
+                        and config.base_model is None and named is None, meta=meta, base=named, frozen=frozen, cache_dir=cache_dir)
     summary["out_dir"] = str(out)
     log(f"exported to {out}")
     if config.eval_path:
