@@ -261,9 +261,10 @@ def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
 # Identifiers, paths, options, versions: what the tokenizer cuts into word pieces (`ffi_closure_alloc`
 # is `ff ##i _ closure _ all ##oc`), so a span that ends inside one is widened to all of it. Chinese,
 # Japanese and Korean characters are no part of one: a run of them has no spaces between its words
-# (`默认发送TERM信号` holds the answer `TERM`), so the tokenizer's pieces are their bounds.
+# (`默认发送TERM信号` holds the answer `TERM`), so the tokenizer's pieces are their bounds. A URL
+# is one too: `://` joins its scheme (a span `www.intern:631` of `https://www.intern:631` is cut).
 _WORD = f"[^\\W{CJK_CHARS}]"
-_COMPOUND = re.compile(rf"(?:--?|/|~/?)?{_WORD}+(?:[./:\-@+]{_WORD}+)*")
+_COMPOUND = re.compile(rf"(?:--?|/|~/?)?{_WORD}+(?:(?:://|[./:\-@+]){_WORD}+)*")
 
 
 def _whole_compounds(text: str, start: int, end: int) -> tuple[int, int]:

@@ -131,6 +131,8 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     ("默认发送TERM信号", 5, 8, "TERM"),  # but the word is made whole
     ("输出追加到 nohup.out。", 6, 16, "nohup.out"),  # Chinese punctuation at the end is dropped
     ("选项 -p，--parents", 3, 6, "-p"),
+    ("见 https://www.intern:631 页面", 10, 25, "https://www.intern:631"),  # a URL whole, scheme too
+    ("open http://localhost:8080/ now", 12, 21, "http://localhost:8080"),
 ])
 def test_answer_spans_are_trimmed_to_whole_words_and_one_paragraph(text, start, end, expected) -> None:
     from bertsearch.search.reader import trim_span
