@@ -103,6 +103,14 @@ def test_the_chinese_written_questions_touch_neither_the_tuning_nor_the_report_d
     pairs = load_pairs(sorted((root / "search" / "training" / "written_questions" / "zh").glob("*.json")))
     tuning = {p.name for p in (root / "tests" / "fixtures" / "zh_tune").rglob("*") if p.is_file()}
     assert len(pairs) > 1500
-    assert all(p.path.startswith("man/man") for p in pairs)  # manpages-zh only: no lilypond, no linuxcnc
+    # manpages-zh and debian-edu-doc-zh-cn only: no lilypond, no linuxcnc
+    assert {p.path.split("/")[0] for p in pairs} == {"man", "debian-edu"}
+    assert {p.path for p in pairs if p.path.startswith("debian-edu/")} == {"debian-edu/debian-edu-bullseye-manual.html"}
     assert not [p.path for p in pairs if Path(p.path).name in tuning]
+    # the bullseye manual is the bookworm one's older edition: none of the tuning set's facts is asked
+    tune = json.loads((root / "tests" / "fixtures" / "zh_tune_questions.json").read_text(encoding="utf-8"))
+    edu_answers = {a for q in tune["questions"] if q["path"].startswith("debian-edu/") for a in q["answers"]}
+    assert len(edu_answers) >= 12
+    identifiers = {a for a in edu_answers if not a.isalpha()}  # addresses, sizes, paths, packages
+    assert not [p.answer for p in pairs if p.answer in edu_answers or any(a in p.answer for a in identifiers)]
     assert all(p.question and p.answer and p.answer in p.evidence for p in pairs)
