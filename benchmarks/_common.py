@@ -37,6 +37,12 @@ SQUAD_V1_DEV = ("dev-v1.1.json.gz", "dev-v1.1.json")
 SQUAD_V1_TRAIN = "train-v1.0-reconstructed.json.gz"
 
 
+def shown(path: str | Path) -> str:
+    """A model or file as a result records it: relative to the repository when inside it."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
 class Skip(Exception):
     """The benchmark cannot run here (e.g. the SQuAD files are absent); the message says why."""
 

@@ -112,7 +112,7 @@ def main(args: Any) -> dict[str, Any]:
             searcher.answer_model = replace(searcher.answer_model, definitions={})
         searcher.load_models()
         threshold = searcher.threshold
-        qa_model = searcher.qa_model_path or "shipped"
+        qa_model = c.shown(searcher.qa_model_path) if searcher.qa_model_path else "shipped"
         modes = {mode: evaluate(searcher, questions, mode) for mode in args.modes.split(",")}
     return {
         "what": f"tests/fixtures/{name}: plain questions about technical documentation, "
