@@ -131,6 +131,35 @@ def test_schedule_and_batches() -> None:
     assert all((x == y).all() for x, y in zip(batches, again))
 
 
+def test_the_thread_tuner_recovers_two_threads_after_the_cpu_is_free_again() -> None:
+    """Two threads cost 10x while another job shares the CPU, then half of one thread's cost: one
+    trial after the job ends is enough to go back to two (a stale average kept one thread for
+    ten minutes of a real run)."""
+    import torch
+
+    from bertsearch.search.training.train import _ThreadTuner
+
+    before = torch.get_num_threads()
+    try:
+        tuner = _ThreadTuner([1, 2], period=60, trial=8)
+        busy = {1: 2.0, 2: 20.0}
+        free = {1: 2.0, 2: 1.0}
+
+        def run(costs: dict[int, float], steps: int) -> list[int]:
+            chosen = []
+            for _ in range(steps):
+                chosen.append(tuner.choose())
+                tuner.record(costs[tuner.current] * 1000, 1000)
+            return chosen
+
+        # a trial of the other count in the last 8 steps of every 60
+        assert run(busy, 180)[120:172] == [1] * 52  # while the CPU is shared, one thread is cheaper
+        assert run(free, 60) == [1] * 52 + [2] * 8  # the trial of two threads, measured afresh
+        assert run(free, 52) == [2] * 52  # and two it stays
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_train_qa_and_eval_qa_commands(tiny_bert_path: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     train = tmp_path / "train.json"
     _write_train(train)

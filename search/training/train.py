@@ -169,7 +169,10 @@ class _ThreadTuner:
     """Picks the torch thread count that trains fastest right now (the CPU is shared).
 
     Mostly runs the best-known count; every ``period`` steps it tries the other for ``trial``
-    steps. Cost is measured in seconds per token, averaged exponentially.
+    steps. Cost is measured in seconds per token, averaged exponentially. A trial measures afresh,
+    its first step left out (the new thread pool's start): a count that was slow while another job
+    shared the CPU (two threads wait on each other when one is descheduled) must not stay
+    condemned after that job ends (a run stayed on one thread, at half speed, for ten minutes).
     """
 
     def __init__(self, choices: list[int], period: int = 60, trial: int = 8) -> None:
@@ -178,6 +181,8 @@ class _ThreadTuner:
         self.period, self.trial = period, trial
         self.steps = 0
         self.current = choices[-1]
+        self._skip = False
+        self._trying: int | None = None
 
     def choose(self) -> int:
         import torch
@@ -186,15 +191,25 @@ class _ThreadTuner:
         untried = [c for c in self.choices if c not in known]
         best = min(known, key=known.__getitem__) if known else self.choices[-1]
         want = best
-        if len(self.choices) > 1 and self.steps % self.period >= self.period - self.trial:
-            want = untried[0] if untried else next(c for c in self.choices if c != best)
+        phase = self.steps % self.period
+        if len(self.choices) > 1 and phase == self.period - self.trial:  # a trial starts
+            self._trying = untried[0] if untried else next(c for c in self.choices if c != best)
+            self.cost[self._trying] = None
+        elif phase < self.period - self.trial:
+            self._trying = None
+        if self._trying is not None:
+            want = self._trying
         if want != self.current:
             torch.set_num_threads(want)
             self.current = want
+            self._skip = True
         self.steps += 1
         return want
 
     def record(self, seconds: float, tokens: int) -> None:
+        if self._skip:
+            self._skip = False
+            return
         value = seconds / max(tokens, 1)
         old = self.cost[self.current]
         self.cost[self.current] = value if old is None else 0.85 * old + 0.15 * value
