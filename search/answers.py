@@ -17,9 +17,10 @@ from bertsearch.search.confidence import (
     reader_features,
 )
 from bertsearch.search.definitions import DefinitionAnswer, definition_answers
+from bertsearch.search.entries import answer_span, parse_entries
 from bertsearch.search.types import Answer, Hit
 
-__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "why_none"]
+__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "whole_head", "why_none"]
 
 # An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
 # in the lexical mode) at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067
@@ -46,7 +47,8 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
     """
     passages = [hit.text for hit in hits]
     weights = passage_weights([hit.score for hit in hits], mode)
-    scored = [_to_answer(span, hits[span.passage_index], weights, model) for span in spans]
+    heads = {i: _entry_heads(passages[i]) for i in {span.passage_index for span in spans}}
+    scored = [_to_answer(span, hits[span.passage_index], weights, model, heads[span.passage_index]) for span in spans]
     if model.definitions:
         found = definition_answers(question, passages, encode)[:MAX_DEFINITION_ANSWERS]
         if found:
@@ -56,6 +58,8 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
             scored = [(replace(a, confidence=round(definition_confidence(reader_features(f, model), model), 6)), f)
                       for a, f in scored]
             scored += [_definition_answer(d, hits[d.passage_index], weights, model) for d in found]
+            entries = [a for a, _ in scored if a.source == "definition"]
+            scored = [(_as_entry(a, entries), f) for a, f in scored]
     features = {id(a): f for a, f in scored}
     return [(a, features[id(a)]) for a in merge([a for a, _ in scored])]  # merge ranks them
 
@@ -95,11 +99,41 @@ def why_none(answers: list[Answer], passages: int, threshold: float) -> str:
             f"the best one has confidence {answers[0].confidence:.3f}")
 
 
-def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel) -> tuple[Answer, dict[str, float]]:
+def _entry_heads(text: str) -> list[tuple[int, int, int, int]]:
+    """The definition-list entries of a passage: where each head lies, where its answer lies."""
+    return [(e.full_start, e.full_end, *answer_span(e)) for e in parse_entries(text)]
+
+
+def whole_head(start: int, end: int, heads: list[tuple[int, int, int, int]]) -> tuple[int, int]:
+    """A span inside the head of a definition-list entry, touching the entry's answer, made that
+    answer: an answer from an entry is the whole term (``--print-type`` of ``-T, --print-type``),
+    as the definition answers and the written training pairs give it."""
+    for head_start, head_end, answer_start, answer_end in heads:
+        if head_start <= start and end <= head_end and start < answer_end and answer_start < end:
+            return answer_start, answer_end
+    return start, end
+
+
+def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
+    """A reader's answer inside a definition entry's wider answer, as that entry gives it (the whole
+    term: the reader's ``--print-type`` of a chunk that starts inside ``-T, --print-type`` is the
+    entry's ``-T, --print-type`` of the chunk before), with the reader's confidence."""
+    if answer.source != "reader":
+        return answer
+    for entry in entries:
+        if (entry.document_id == answer.document_id and entry.start <= answer.start and answer.end <= entry.end
+                and entry.end - entry.start > answer.end - answer.start):
+            return replace(entry, confidence=answer.confidence, score=answer.score, reader_score=answer.reader_score)
+    return answer
+
+
+def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel,
+               heads: list[tuple[int, int, int, int]]) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
     features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit))
-    return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
+    start, end = whole_head(span.start, span.end, heads)
+    return _answer_in(hit, start, end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features, model)), features
 
 

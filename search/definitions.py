@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from bertsearch.search.entries import parse_entries
+from bertsearch.search.entries import answer_span, parse_entries
 from bertsearch.search.words import content_words
 
 KINDS = ("option", "variable", "status", "default", "function")
@@ -116,7 +116,7 @@ def entries(text: str) -> list[Entry]:
     for e in parsed:
         if e.kind not in KINDS:
             continue
-        start, end = (e.start, e.end) if e.kind in ("function", "default") else (e.full_start, e.full_end)
+        start, end = answer_span(e)
         description = e.description
         if e.kind == "default":  # a value is described by its list entry, or else by its sentence
             head = heads.get(e.desc_start)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Entry", "KINDS", "line_spans", "parse_entries"]
+__all__ = ["Entry", "KINDS", "answer_span", "line_spans", "parse_entries"]
 
 KINDS = ("option", "function", "variable", "constant", "status", "error", "path", "command", "setting",
          "parameter", "default", "row")
@@ -144,6 +144,12 @@ def parse_entries(text: str) -> list[Entry]:
     found.extend(_prose_statuses(text))
     found.sort(key=lambda e: (e.start, e.kind))
     return found
+
+
+def answer_span(entry: Entry) -> tuple[int, int]:
+    """Where the answer an entry gives lies: a function's name or a default value alone, else the
+    whole head as written (``-T, --print-type``)."""
+    return (entry.start, entry.end) if entry.kind in ("function", "default") else (entry.full_start, entry.full_end)
 
 
 def line_spans(text: str) -> list[tuple[int, int, int]]:
