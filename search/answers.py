@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from bertsearch.search.confidence import (
     AnswerModel,
@@ -16,6 +16,7 @@ from bertsearch.search.confidence import (
     definition_features,
     reader_features,
 )
+from bertsearch.search.definitions import KINDS as DEFINITION_KINDS
 from bertsearch.search.definitions import DefinitionAnswer, definition_answers
 from bertsearch.search.entries import answer_span, parse_entries
 from bertsearch.search.types import Answer, Hit
@@ -99,40 +100,60 @@ def why_none(answers: list[Answer], passages: int, threshold: float) -> str:
             f"the best one has confidence {answers[0].confidence:.3f}")
 
 
-def _entry_heads(text: str) -> list[tuple[int, int, int, int]]:
-    """The definition-list entries of a passage: where each head lies, where its answer lies."""
-    return [(e.full_start, e.full_end, *answer_span(e)) for e in parse_entries(text)]
+class _Head(NamedTuple):
+    """Where a definition entry's head, its term and its answer (:func:`answer_span`) lie in a passage."""
+
+    start: int
+    end: int
+    term_start: int
+    term_end: int
+    option: bool
+    answer_start: int
+    answer_end: int
 
 
-def whole_head(start: int, end: int, heads: list[tuple[int, int, int, int]]) -> tuple[int, int]:
-    """A span inside the head of a definition-list entry, touching the entry's answer, made that
-    answer: an answer from an entry is the whole term (``--print-type`` of ``-T, --print-type``),
-    as the definition answers and the written training pairs give it."""
-    for head_start, head_end, answer_start, answer_end in heads:
-        if head_start <= start and end <= head_end and start < answer_end and answer_start < end:
-            return answer_start, answer_end
+def _entry_heads(text: str) -> list[_Head]:
+    """The heads of the entries of a passage of the kinds a definition answer gives."""
+    return [_Head(e.full_start, e.full_end, e.start, e.end, e.kind == "option", *answer_span(e))
+            for e in parse_entries(text) if e.kind in DEFINITION_KINDS]
+
+
+def whole_head(text: str, start: int, end: int, heads: list[_Head]) -> tuple[int, int]:
+    """The span ``text[start:end]`` inside the head of a definition entry, on its term (or, in an
+    option's head, on another of its names), made the entry's answer: the whole term as written
+    (``--print-type`` or ``-T`` of ``-T, --print-type``), a function's name, as the definition
+    answers and the written training pairs give them. A span on an option's argument (``NUM`` of
+    ``--bytes=NUM``) is left alone."""
+    for head in heads:
+        if not (head.start <= start and end <= head.end):
+            continue
+        if (start < head.term_end and head.term_start < end) or (head.option and start < end and text[start] == "-"):
+            return head.answer_start, head.answer_end
     return start, end
 
 
 def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
-    """A reader's answer inside a definition entry's wider answer, as that entry gives it (the whole
-    term: the reader's ``--print-type`` of a chunk that starts inside ``-T, --print-type`` is the
-    entry's ``-T, --print-type`` of the chunk before), with the reader's confidence."""
+    """A reader's answer inside a definition entry's wider answer, placed as that entry gives it
+    (the whole term: the reader's ``--print-type`` of a chunk that starts inside
+    ``-T, --print-type`` is the entry's ``-T, --print-type`` of the chunk before); still the
+    reader's answer, with its scores."""
     if answer.source != "reader":
         return answer
     for entry in entries:
         if (entry.document_id == answer.document_id and entry.start <= answer.start and answer.end <= entry.end
                 and entry.end - entry.start > answer.end - answer.start):
-            return replace(entry, confidence=answer.confidence, score=answer.score, reader_score=answer.reader_score)
+            return replace(answer, text=entry.text, start=entry.start, end=entry.end, chunk_id=entry.chunk_id,
+                           context=entry.context, context_start=entry.context_start,
+                           passage_score=entry.passage_score)
     return answer
 
 
 def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel,
-               heads: list[tuple[int, int, int, int]]) -> tuple[Answer, dict[str, float]]:
+               heads: list[_Head]) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
     features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit))
-    start, end = whole_head(span.start, span.end, heads)
+    start, end = whole_head(hit.text, span.start, span.end, heads)
     return _answer_in(hit, start, end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features, model)), features
 

@@ -223,14 +223,31 @@ FUNCTIONS
     ("dedent(text)", "dedent"),  # a function's answer is its name
     ("dedent", "dedent"),
     ("text)", "text)"),  # a part of the head away from the answer is left alone
+    ("SIZE", "SIZE"),  # an option's argument too
+    ("--block-size", "--block-size=SIZE"),
     ("file system type", "file system type"),  # a description is no head
 ])
 def test_a_span_in_a_definition_head_is_the_entry_answer(span: str, expected: str) -> None:
     from bertsearch.search.answers import _entry_heads, whole_head
 
     start = _PAGE.index(span)
-    a, b = whole_head(start, start + len(span), _entry_heads(_PAGE))
+    a, b = whole_head(_PAGE, start, start + len(span), _entry_heads(_PAGE))
     assert _PAGE[a:b] == expected
+
+
+def test_a_reader_answer_inside_an_entry_answer_is_placed_as_the_entry_but_stays_the_readers() -> None:
+    from bertsearch.search.answers import _as_entry
+
+    from dataclasses import replace
+
+    reader = replace(_answer("--print-type", 0.9, start=120, chunk_id=7), confidence=0.8)
+    entry = replace(_answer("-T, --print-type", 0.4, start=116, chunk_id=6), source="definition", reader_score=0.41)
+    placed = _as_entry(reader, [entry])
+    assert (placed.text, placed.start, placed.end, placed.chunk_id) == ("-T, --print-type", 116, 132, 6)
+    assert (placed.source, placed.confidence, placed.reader_score) == ("reader", 0.8, reader.reader_score)
+    elsewhere = replace(entry, document_id=2)
+    assert _as_entry(reader, [elsewhere]) is reader  # another document's entry is another answer
+    assert _as_entry(entry, [entry]) is entry
 
 
 def test_passage_weights_favour_the_better_passage() -> None:

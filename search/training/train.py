@@ -176,6 +176,8 @@ class _ThreadTuner:
     """
 
     def __init__(self, choices: list[int], period: int = 60, trial: int = 8) -> None:
+        if not 1 < trial < period:  # a trial's first step is not measured
+            raise ValueError(f"a trial of {trial} steps every {period} measures nothing")
         self.choices = choices
         self.cost: dict[int, float | None] = {c: None for c in choices}
         self.period, self.trial = period, trial
