@@ -114,3 +114,33 @@ def test_the_chinese_written_questions_touch_neither_the_tuning_nor_the_report_d
     identifiers = {a for a in edu_answers if not a.isalpha()}  # addresses, sizes, paths, packages
     assert not [p.answer for p in pairs if p.answer in edu_answers or any(a in p.answer for a in identifiers)]
     assert all(p.question and p.answer and p.answer in p.evidence for p in pairs)
+
+
+def test_retrieved_passages_without_the_answer_become_negatives(tmp_path: Path, tiny_bert_path: str) -> None:
+    from bertsearch.indexer.common.settings import Settings
+    from bertsearch.indexer.index import Index
+
+    sources = tmp_path / "sources"
+    for name in ("wc", "split", "head"):
+        (sources / "man" / "coreutils").mkdir(parents=True, exist_ok=True)
+        (sources / "man" / "coreutils" / f"{name}.1.txt").write_text((TUNE / "man" / f"{name}.txt").read_text(encoding="utf-8"))
+    with Index.open(Settings(index_dir=tmp_path / "index", model_path=tiny_bert_path), create=True) as index:
+        index.update(sources)
+    questions = tmp_path / "q.json"
+    questions.write_text(json.dumps({"questions": [
+        {"q": "Which wc option prints the byte counts?", "answer": "-c, --bytes", "evidence": "-c, --bytes",
+         "path": "man/coreutils/wc.1.txt"}]}))
+    out = tmp_path / "out.json"
+    assert main([str(sources), str(questions), "--out", str(out), "--negative-ratio", "0",
+                 "--negatives-index", str(tmp_path / "index"), "--retrieved-negatives", "3"]) == 0
+    examples = load_squad(out)
+    retrieved = [e for e in examples if "-ret" in e.id]
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (sources / "man" / "coreutils").iterdir()}
+    # three of the passages the index retrieves for the question, none holding the answer's text
+    # (head's "-c, --bytes=[-]NUM" holds it too, and is left out with wc's own entry)
+    assert len(retrieved) == 3
+    for e in retrieved:
+        assert e.is_impossible and not e.answers and e.question == "Which wc option prints the byte counts?"
+        assert "-c, --bytes" not in e.context.lower()
+        assert any(e.context in text for text in texts.values())
+    assert [e for e in examples if e.answers]  # the pair itself is still asked where its answer is

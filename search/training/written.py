@@ -12,7 +12,11 @@ the chunk of the document that holds the answer, cut by the indexer's own ``chun
 default chunk size (where two chunks overlap the answer, one of them at random), and a passage of
 whole lines around it (:func:`techqa.passage`). A share of the pairs (``--negative-ratio``) also
 asks its question of another chunk of the same document, one without the answer, labelled
-unanswerable: the passages retrieval brings beside the right one.
+unanswerable: the passages retrieval brings beside the right one. With ``--negatives-index`` (an
+index of the training documents, never of reserved or held-out ones) each pair is also asked of up
+to ``--retrieved-negatives`` of the passages that index retrieves for its question (hybrid, the top
+10) which do not hold the answer: the neighbouring page's option, the other tool's dry run, the
+passages ``ask`` reads beside the right one and ranks answers from.
 Documents the dev split reserves (:mod:`~bertsearch.search.training.reserved`) are refused.
 ``--holdout-frac`` moves the pairs of a share of the documents (:func:`techqa.held_out`: the same
 documents ``techqa --holdout-frac`` holds out) into ``OUT.heldout.json``, for calibration and
@@ -24,6 +28,7 @@ Run: ``python -m bertsearch.search.training.written SOURCES --out written.json Q
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import random
@@ -31,7 +36,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from bertsearch.search.training.reserved import is_reserved
 from bertsearch.search.training.techqa import VERSION, held_out, mix_squad, passage
@@ -74,8 +79,13 @@ def locate(text: str, pair: Pair) -> tuple[int, int] | None:
 
 
 def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_tokens: int, chunk_overlap: int,
-          seed: int = 0, negative_ratio: float = 0.3) -> tuple[dict, Counter]:
-    """The SQuAD object of the pairs (one article per document) and the counts of what it holds."""
+          seed: int = 0, negative_ratio: float = 0.3,
+          retrieved: Callable[[Pair], Sequence[str]] | None = None, per_pair: int = 0) -> tuple[dict, Counter]:
+    """The SQuAD object of the pairs (one article per document) and the counts of what it holds.
+
+    ``retrieved`` gives the passages retrieval ranks for a pair's question, best first; the first
+    ``per_pair`` of them that do not hold the answer are asked the question, labelled unanswerable.
+    """
     from bertsearch.indexer.chunking import chunk_text
 
     counts: Counter = Counter()
@@ -120,6 +130,13 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
                       "answers": [], "is_impossible": True}
                 paragraphs.append({"context": rng.choice(others).text, "qas": [qa]})
                 counts["negatives"] += 1
+            if retrieved is not None and per_pair > 0:
+                misses = [t for t in retrieved(pair) if answer not in t.lower()][:per_pair]
+                for m, context in enumerate(misses):
+                    qa = {"id": f"w{doc_id}-{n}-ret{m}", "question": pair.question, "kind": pair.kind or "written",
+                          "answers": [], "is_impossible": True}
+                    paragraphs.append({"context": context, "qas": [qa]})
+                counts["retrieved_negatives"] += len(misses)
         if paragraphs:
             data.append({"title": path, "paragraphs": paragraphs})
             counts["documents"] += 1
@@ -138,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="times the written articles appear")
     parser.add_argument("--negative-ratio", type=float, default=0.3,
                         help="share of pairs also asked of a chunk of their document without the answer")
+    parser.add_argument("--negatives-index", type=Path,
+                        help="an index of the training documents whose retrieved passages serve as negatives")
+    parser.add_argument("--retrieved-negatives", type=int, default=2,
+                        help="with --negatives-index: retrieved passages without the answer asked of each pair")
     parser.add_argument("--holdout-frac", type=float, default=0.0,
                         help="share of documents whose pairs go to OUT.heldout.json (and whose --add articles are left out)")
     parser.add_argument("--seed", type=int, default=0)
@@ -159,8 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (root / path).is_file():
             texts[path] = read_document(root / path).text
     kept = [p for p in pairs if not held_out(p.path, args.holdout_frac)]
-    obj, counts = build(kept, texts, tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.seed,
-                        args.negative_ratio)
+    with contextlib.ExitStack() as stack:
+        retrieved = None
+        if args.negatives_index is not None:
+            from bertsearch.search.searcher import Searcher
+
+            searcher = stack.enter_context(Searcher.open(Settings(index_dir=args.negatives_index)))
+            retrieved = lambda pair: [hit.text for hit in searcher.retrieve(pair.question, 10, mode="hybrid")]  # noqa: E731
+        obj, counts = build(kept, texts, tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.seed,
+                            args.negative_ratio, retrieved, args.retrieved_negatives)
     if args.holdout_frac > 0:
         heldout, held_counts = build([p for p in pairs if held_out(p.path, args.holdout_frac)], texts, tokenizer,
                                      settings.chunk_tokens, settings.chunk_overlap, args.seed, args.negative_ratio)
