@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any
 
 from bertsearch.search.confidence import (
     AnswerModel,
@@ -16,12 +16,10 @@ from bertsearch.search.confidence import (
     definition_features,
     reader_features,
 )
-from bertsearch.search.definitions import KINDS as DEFINITION_KINDS
 from bertsearch.search.definitions import DefinitionAnswer, definition_answers
-from bertsearch.search.entries import answer_span, parse_entries
 from bertsearch.search.types import Answer, Hit
 
-__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "whole_head", "why_none"]
+__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "why_none"]
 
 # An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
 # in the lexical mode) at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067
@@ -48,8 +46,7 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
     """
     passages = [hit.text for hit in hits]
     weights = passage_weights([hit.score for hit in hits], mode)
-    heads = {i: _entry_heads(passages[i]) for i in {span.passage_index for span in spans}}
-    scored = [_to_answer(span, hits[span.passage_index], weights, model, heads[span.passage_index]) for span in spans]
+    scored = [_to_answer(span, hits[span.passage_index], weights, model) for span in spans]
     if model.definitions:
         found = definition_answers(question, passages, encode)[:MAX_DEFINITION_ANSWERS]
         if found:
@@ -100,38 +97,6 @@ def why_none(answers: list[Answer], passages: int, threshold: float) -> str:
             f"the best one has confidence {answers[0].confidence:.3f}")
 
 
-class _Head(NamedTuple):
-    """Where a definition entry's head, its term and its answer (:func:`answer_span`) lie in a passage."""
-
-    start: int
-    end: int
-    term_start: int
-    term_end: int
-    option: bool
-    answer_start: int
-    answer_end: int
-
-
-def _entry_heads(text: str) -> list[_Head]:
-    """The heads of the entries of a passage of the kinds a definition answer gives."""
-    return [_Head(e.full_start, e.full_end, e.start, e.end, e.kind == "option", *answer_span(e))
-            for e in parse_entries(text) if e.kind in DEFINITION_KINDS]
-
-
-def whole_head(text: str, start: int, end: int, heads: list[_Head]) -> tuple[int, int]:
-    """The span ``text[start:end]`` inside the head of a definition entry, on its term (or, in an
-    option's head, on another of its names), made the entry's answer: the whole term as written
-    (``--print-type`` or ``-T`` of ``-T, --print-type``), a function's name, as the definition
-    answers and the written training pairs give them. A span on an option's argument (``NUM`` of
-    ``--bytes=NUM``) is left alone."""
-    for head in heads:
-        if not (head.start <= start and end <= head.end):
-            continue
-        if (start < head.term_end and head.term_start < end) or (head.option and start < end and text[start] == "-"):
-            return head.answer_start, head.answer_end
-    return start, end
-
-
 def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
     """A reader's answer inside a definition entry's wider answer, placed as that entry gives it
     (the whole term: the reader's ``--print-type`` of a chunk that starts inside
@@ -148,13 +113,11 @@ def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
     return answer
 
 
-def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel,
-               heads: list[_Head]) -> tuple[Answer, dict[str, float]]:
+def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
     features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit))
-    start, end = whole_head(hit.text, span.start, span.end, heads)
-    return _answer_in(hit, start, end, score=float(span.score) * weight,
+    return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features, model)), features
 
 

@@ -82,6 +82,10 @@ class Entry:
     description: str
     stop: int = 0
     """One past the end of the entry's description in the passage (0 when not known)."""
+    head: tuple[int, int] = (0, 0)
+    """The entry's head as written (``-T, --print-type``; ``dedent(text)``), or the term alone."""
+    name: tuple[int, int] = (0, 0)
+    """The name the parser found in the head (``--print-type``; ``dedent``), or the term alone."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ def entries(text: str) -> list[Entry]:
             else:
                 lo, hi = _sentence_around(text, e.desc_start, e.desc_end)
                 description = " ".join(text[lo:hi].split())
-        found.append(Entry(e.kind, start, end, description[:_MAX_DESCRIPTION], e.desc_end))
+        found.append(Entry(e.kind, start, end, description[:_MAX_DESCRIPTION], e.desc_end,
+                           (e.full_start, e.full_end), (e.start, e.end)))
     found.extend(_prose_variables(text))
     return found
 
@@ -165,14 +170,28 @@ def definition_answers(
     return answers
 
 
-def term_end(terms: Sequence[tuple[int, int]], start: int, end: int) -> int:
-    """Where an answer span ``[start, end)`` should end, given the (start, end) of the terms of
-    its passage's entries: at the end of a term it begins in, when it runs on into the
-    description ("--si print sizes in powers of 1000" is "--si")."""
-    for lo, hi in terms:
-        if lo <= start < hi < end:
-            return hi
-    return end
+def entry_span(text: str, found: Sequence[Entry], start: int, end: int) -> tuple[int, int]:
+    """The answer span ``text[start:end]`` as the entries ``found`` in ``text`` (:func:`entries`) give it.
+
+    - A span that begins in an entry's term and runs on into its description ends with the term
+      ("--si print sizes in powers of 1000" is "--si"; a default value is not cut).
+    - A span inside an entry's head, on its name (or, in an option's head, on another of its
+      names), is the entry's answer: the whole term as written (``--print-type`` or ``-T`` of
+      ``-T, --print-type``), a function's name, as the definition answers and the written
+      training pairs give them. A span on an option's argument (``NUM`` of ``--bytes=NUM``) or
+      in a description is left alone.
+    """
+    for e in found:
+        if e.kind != "default" and e.start <= start < e.end < end:
+            end = e.end
+            break
+    for e in found:
+        (head_start, head_end), (name_start, name_end) = e.head, e.name
+        if not (head_start <= start and end <= head_end) or start >= end:
+            continue
+        if (start < name_end and name_start < end) or (e.kind == "option" and text[start] == "-"):
+            return e.start, e.end
+    return start, end
 
 
 def _prose_variables(text: str) -> list[Entry]:
@@ -186,7 +205,8 @@ def _prose_variables(text: str) -> list[Entry]:
             name = next(g for g in m.groups() if g)
             at = m.start(m.lastindex or 1)
             if name not in _HEADINGS:
-                found.append(Entry("variable", at, at + len(name), description))
+                term = (at, at + len(name))
+                found.append(Entry("variable", *term, description, end, term, term))
     return found
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from bertsearch.indexer.common import torch_thread
 from bertsearch.indexer.terms import CJK_CHARS
-from bertsearch.search.definitions import entries, term_end
+from bertsearch.search.definitions import entries, entry_span
 from bertsearch.search.postprocess import SpanCandidate, merge_spans, window_spans
 from bertsearch.search.windows import Windows, pad_windows, tokenize_windows
 
@@ -135,18 +135,18 @@ class Reader:
             return []
         limit = self.threshold if threshold is None else threshold
         results = self.read_pairs([question] * len(passages), passages)
-        spans: list[ReaderSpan] = []
+        best: dict[tuple[int, int, int], ReaderSpan] = {}
         for p, (passage, res) in enumerate(zip(passages, results)):
             null = math.exp(res.null_score)
-            terms = [(e.start, e.end) for e in entries(passage) if e.kind != "default"]
+            found = entries(passage)
             for c in res.spans:
                 score = math.exp(c.score)
-                start, end = trim_span(passage, c.start, c.end)
-                end = term_end(terms, start, end)
-                if score >= limit and start < end:
-                    spans.append(ReaderSpan(passage[start:end], score, p, start, end, null, c.logit))
-        spans.sort(key=lambda s: -s.score)
-        return spans[:top_n]
+                start, end = entry_span(passage, found, *trim_span(passage, c.start, c.end))
+                kept = best.get((p, start, end))
+                if score >= limit and start < end and (kept is None or kept.score < score):
+                    # Two spans may become one (``-T`` and ``--print-type`` are ``-T, --print-type``).
+                    best[p, start, end] = ReaderSpan(passage[start:end], score, p, start, end, null, c.logit)
+        return sorted(best.values(), key=lambda s: -s.score)[:top_n]
 
     def read_pairs(self, questions: Sequence[str], contexts: Sequence[str], n_best: int = 20) -> list[_PairResult]:
         """For each (question, context) pair: its n-best spans and no-answer score (log space)."""

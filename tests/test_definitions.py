@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from bertsearch.cli.api import create_app
 from bertsearch.indexer import Index, Settings
-from bertsearch.search.definitions import asks_for, entries, term_end
+from bertsearch.search.definitions import asks_for, entries, entry_span
 from bertsearch.search.confidence import answer_model
 from bertsearch.search.searcher import Searcher
 
@@ -99,11 +99,41 @@ def test_which_questions_ask_for_a_term(question: str, kind: str | None) -> None
 
 def test_a_span_that_runs_from_a_term_into_its_description_ends_with_the_term() -> None:
     text = "       -H, --si\n              print sizes in powers of 1000 (e.g., 1.1G)\n"
-    terms = [(e.start, e.end) for e in entries(text)]
+    found = entries(text)
     start = text.index("--si")
-    assert text[start:term_end(terms, start, text.index("1000") + 4)] == "--si"
+    a, b = entry_span(text, found, start, text.index("1000") + 4)
+    assert text[a:b] == "-H, --si"  # ends with the term, which is the whole head as written
     inside = text.index("print")
-    assert term_end(terms, inside, inside + 5) == inside + 5  # a span in a description is left alone
+    assert entry_span(text, found, inside, inside + 5) == (inside, inside + 5)  # a description is left alone
+
+
+_PAGE = """OPTIONS
+       -T, --print-type
+              print file system type
+
+       --block-size=SIZE
+              scale sizes by SIZE before printing them
+
+FUNCTIONS
+    dedent(text)
+        Remove any common leading whitespace from every line in `text`.
+"""
+
+
+@pytest.mark.parametrize("span,expected", [
+    ("--print-type", "-T, --print-type"),  # the whole option term, as written
+    ("-T", "-T, --print-type"),
+    ("dedent(text)", "dedent"),  # a function's answer is its name
+    ("dedent", "dedent"),
+    ("text)", "text)"),  # a part of the head away from the answer is left alone
+    ("SIZE", "SIZE"),  # an option's argument too
+    ("--block-size", "--block-size=SIZE"),
+    ("file system type", "file system type"),  # a description is no head
+])
+def test_a_span_in_a_definition_head_is_the_entry_answer(span: str, expected: str) -> None:
+    start = _PAGE.index(span)
+    a, b = entry_span(_PAGE, entries(_PAGE), start, start + len(span))
+    assert _PAGE[a:b] == expected
 
 
 def test_the_shipped_fit_reads_definition_answers() -> None:

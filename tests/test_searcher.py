@@ -204,37 +204,6 @@ def test_merge_keeps_the_best_of_overlapping_answers() -> None:
     assert _merge([first, again, variant, elsewhere, other_doc, adjacent]) == [again, elsewhere, other_doc, adjacent]
 
 
-_PAGE = """OPTIONS
-       -T, --print-type
-              print file system type
-
-       --block-size=SIZE
-              scale sizes by SIZE before printing them
-
-FUNCTIONS
-    dedent(text)
-        Remove any common leading whitespace from every line in `text`.
-"""
-
-
-@pytest.mark.parametrize("span,expected", [
-    ("--print-type", "-T, --print-type"),  # the whole option term, as written
-    ("-T", "-T, --print-type"),
-    ("dedent(text)", "dedent"),  # a function's answer is its name
-    ("dedent", "dedent"),
-    ("text)", "text)"),  # a part of the head away from the answer is left alone
-    ("SIZE", "SIZE"),  # an option's argument too
-    ("--block-size", "--block-size=SIZE"),
-    ("file system type", "file system type"),  # a description is no head
-])
-def test_a_span_in_a_definition_head_is_the_entry_answer(span: str, expected: str) -> None:
-    from bertsearch.search.answers import _entry_heads, whole_head
-
-    start = _PAGE.index(span)
-    a, b = whole_head(_PAGE, start, start + len(span), _entry_heads(_PAGE))
-    assert _PAGE[a:b] == expected
-
-
 def test_a_reader_answer_inside_an_entry_answer_is_placed_as_the_entry_but_stays_the_readers() -> None:
     from bertsearch.search.answers import _as_entry
 
