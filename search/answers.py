@@ -14,6 +14,7 @@ from bertsearch.search.confidence import (
     confidence_features,
     definition_confidence,
     definition_features,
+    named_documents,
     reader_features,
 )
 from bertsearch.search.definitions import DefinitionAnswer, definition_answers
@@ -46,7 +47,8 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
     """
     passages = [hit.text for hit in hits]
     weights = passage_weights([hit.score for hit in hits], mode)
-    scored = [_to_answer(span, hits[span.passage_index], weights, model) for span in spans]
+    named = named_documents(question, hits)
+    scored = [_to_answer(span, hits[span.passage_index], weights, model, named[span.passage_index]) for span in spans]
     if model.definitions:
         found = definition_answers(question, passages, encode)[:MAX_DEFINITION_ANSWERS]
         if found:
@@ -113,10 +115,11 @@ def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
     return answer
 
 
-def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel) -> tuple[Answer, dict[str, float]]:
+def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel,
+               named: tuple[float, float]) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
-    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit))
+    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit), named)
     return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features, model)), features
 

@@ -46,7 +46,8 @@ from bertsearch.search.training.reliability import calibration_error
 from bertsearch.search.training.corpus import write_corpus
 from bertsearch.search.training.squad import SquadExample, SquadParagraph, load_squad
 
-FEATURES = ("log_reader", "log_null", "span_logit", "log_weight", "dense_rank1", "lexical_rank1", "both")
+FEATURES = ("log_reader", "log_null", "span_logit", "log_weight", "dense_rank1", "lexical_rank1", "both",
+            "names_document", "names_other")
 GRID = [round(0.05 * i, 2) for i in range(21)]
 
 
