@@ -119,11 +119,19 @@ def test_the_chinese_written_questions_touch_neither_the_tuning_nor_the_report_d
 def test_retrieved_passages_without_the_answer_become_negatives(tmp_path: Path, tiny_bert_path: str) -> None:
     from bertsearch.indexer.common.settings import Settings
     from bertsearch.indexer.index import Index
+    from bertsearch.search.searcher import Searcher
 
     sources = tmp_path / "sources"
     for name in ("wc", "split", "head"):
         (sources / "man" / "coreutils").mkdir(parents=True, exist_ok=True)
         (sources / "man" / "coreutils" / f"{name}.1.txt").write_text((TUNE / "man" / f"{name}.txt").read_text(encoding="utf-8"))
+    # pages that would be retrieved for the question, without its answer, but may not be negatives:
+    # another page named wc (it may answer in other words) and a page the dev split reserves
+    wc = (TUNE / "man" / "wc.txt").read_text(encoding="utf-8").replace("-c, --bytes", "-k, --kbytes")
+    for folder, marker in (("manpages", "twinpage"), ("util-linux", "reservedpage")):
+        (sources / "man" / folder).mkdir(parents=True)
+        (sources / "man" / folder / ("wc.1.txt" if folder == "manpages" else "wcl.1.txt")).write_text(
+            wc.replace("print", f"print {marker}"), encoding="utf-8")
     with Index.open(Settings(index_dir=tmp_path / "index", model_path=tiny_bert_path), create=True) as index:
         index.update(sources)
     questions = tmp_path / "q.json"
@@ -139,7 +147,12 @@ def test_retrieved_passages_without_the_answer_become_negatives(tmp_path: Path, 
     # three of the passages the index retrieves for the question, none holding the answer's text
     # (head's "-c, --bytes=[-]NUM" holds it too, and is left out with wc's own entry)
     assert len(retrieved) == 3
+    with Searcher.open(Settings(index_dir=tmp_path / "index")) as searcher:
+        unfiltered = [h.text for h in searcher.retrieve("Which wc option prints the byte counts?", 10, mode="hybrid")]
+    assert any("-c, --bytes" in t for t in unfiltered)  # the answer's passage was there to be left out
+    assert any("twinpage" in t or "reservedpage" in t for t in unfiltered)  # and so were the others
     for e in retrieved:
+        assert "twinpage" not in e.context and "reservedpage" not in e.context
         assert e.is_impossible and not e.answers and e.question == "Which wc option prints the byte counts?"
         assert "-c, --bytes" not in e.context.lower()
         assert any(e.context in text for text in texts.values())

@@ -13,10 +13,13 @@ default chunk size (where two chunks overlap the answer, one of them at random),
 whole lines around it (:func:`techqa.passage`). A share of the pairs (``--negative-ratio``) also
 asks its question of another chunk of the same document, one without the answer, labelled
 unanswerable: the passages retrieval brings beside the right one. With ``--negatives-index`` (an
-index of the training documents, never of reserved or held-out ones) each pair is also asked of up
-to ``--retrieved-negatives`` of the passages that index retrieves for its question (hybrid, the top
-10) which do not hold the answer: the neighbouring page's option, the other tool's dry run, the
-passages ``ask`` reads beside the right one and ranks answers from.
+index of the sources folder, or of part of it: ``bertsearch index`` keeps paths relative to the
+folder, so they are the pairs' paths) each pair is also asked of up to ``--retrieved-negatives`` of
+the passages that index retrieves for its question (hybrid, the top 10) which do not hold the
+answer (white space folded): the neighbouring page's option, the other tool's dry run, the passages
+``ask`` reads beside the right one and ranks answers from. Passages of reserved and held-out
+documents are skipped, and so are those of another document of the same name as the pair's
+(``syslog.2`` beside ``python/syslog``, a page of another section), which may answer it in other words.
 Documents the dev split reserves (:mod:`~bertsearch.search.training.reserved`) are refused.
 ``--holdout-frac`` moves the pairs of a share of the documents (:func:`techqa.held_out`: the same
 documents ``techqa --holdout-frac`` holds out) into ``OUT.heldout.json``, for calibration and
@@ -38,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from bertsearch.search.confidence import document_names
 from bertsearch.search.training.reserved import is_reserved
 from bertsearch.search.training.techqa import VERSION, held_out, mix_squad, passage
 
-__all__ = ["Pair", "build", "load_pairs", "locate"]
+__all__ = ["Pair", "build", "load_pairs", "locate", "retriever"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
     """The SQuAD object of the pairs (one article per document) and the counts of what it holds.
 
     ``retrieved`` gives the passages retrieval ranks for a pair's question, best first; the first
-    ``per_pair`` of them that do not hold the answer are asked the question, labelled unanswerable.
+    ``per_pair`` of them that do not hold the answer (white space folded) are asked the question,
+    labelled unanswerable.
     """
     from bertsearch.indexer.chunking import chunk_text
 
@@ -131,7 +136,8 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
                 paragraphs.append({"context": rng.choice(others).text, "qas": [qa]})
                 counts["negatives"] += 1
             if retrieved is not None and per_pair > 0:
-                misses = [t for t in retrieved(pair) if answer not in t.lower()][:per_pair]
+                folded = " ".join(answer.split())
+                misses = [t for t in retrieved(pair) if folded not in " ".join(t.lower().split())][:per_pair]
                 for m, context in enumerate(misses):
                     qa = {"id": f"w{doc_id}-{n}-ret{m}", "question": pair.question, "kind": pair.kind or "written",
                           "answers": [], "is_impossible": True}
@@ -141,6 +147,17 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
             data.append({"title": path, "paragraphs": paragraphs})
             counts["documents"] += 1
     return {"version": VERSION, "data": data}, counts
+
+
+def retriever(searcher: Any, holdout_frac: float) -> Callable[[Pair], list[str]]:
+    """The passages ``searcher`` retrieves for a pair's question (hybrid, the top 10), best first,
+    without those of reserved or held-out documents, or of another document named as the pair's."""
+    def retrieved(pair: Pair) -> list[str]:
+        name = document_names(pair.path)
+        return [hit.text for hit in searcher.retrieve(pair.question, 10, mode="hybrid")
+                if not (is_reserved(hit.path) or held_out(hit.path, holdout_frac)
+                        or (hit.path != pair.path and document_names(hit.path) == name))]
+    return retrieved
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bertsearch.search.searcher import Searcher
 
             searcher = stack.enter_context(Searcher.open(Settings(index_dir=args.negatives_index)))
-            retrieved = lambda pair: [hit.text for hit in searcher.retrieve(pair.question, 10, mode="hybrid")]  # noqa: E731
+            retrieved = retriever(searcher, args.holdout_frac)
         obj, counts = build(kept, texts, tokenizer, settings.chunk_tokens, settings.chunk_overlap, args.seed,
                             args.negative_ratio, retrieved, args.retrieved_negatives)
     if args.holdout_frac > 0:
