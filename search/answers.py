@@ -14,10 +14,10 @@ from bertsearch.search.confidence import (
     confidence_features,
     definition_confidence,
     definition_features,
-    named_documents,
     reader_features,
 )
 from bertsearch.search.definitions import DefinitionAnswer, definition_answers
+from bertsearch.search.naming import named_documents
 from bertsearch.search.types import Answer, Hit
 
 __all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "why_none"]

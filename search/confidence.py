@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_FILE", "AnswerModel", "answer_model", "answer_model_of", "confidence", "confidence_features", "default_threshold",
-    "definition_confidence", "definition_features", "document_names", "load_answer_model", "named_documents",
-    "probability", "reader_features",
+    "definition_confidence", "definition_features", "load_answer_model", "probability", "reader_features",
 ]
 
 MODEL_FILE = Path(__file__).resolve().parent / "answer_model.json"
@@ -99,30 +97,6 @@ def probability(intercept: float, coefficients: dict[str, float], features: dict
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-# What a document's file name says it is about: the name without its extensions and man section
-# ("rsyncd.conf" of rsyncd.conf.5.txt, "ls" of ls.1.txt, "git rebase" of git-rebase.html).
-_EXTENSIONS = re.compile(r"(?:\.(?:txt|html?|xhtml|md|markdown|rst|pdf|gz|[1-9][a-z]{0,5}))+$", re.IGNORECASE)
-_WORDS = re.compile(r"[^\W_]+(?:[.+][^\W_]+)*")
-
-
-def document_names(path: str) -> str:
-    """The words a question uses to name the document at ``path`` (its file name without
-    extensions, lower case, ``-`` and ``_`` as spaces), or "" when they could name nothing."""
-    stem = _EXTENSIONS.sub("", path.replace("\\", "/").rsplit("/", 1)[-1])
-    words = " ".join(_WORDS.findall(stem.lower()))
-    return "" if len(words) < 2 or words.replace(" ", "").isdigit() else words
-
-
-def named_documents(question: str, hits: list[Hit]) -> list[tuple[float, float]]:
-    """For each hit: whether ``question`` names its document (:func:`document_names`, as whole
-    words), and whether it names another document of ``hits`` but not this one (a question about
-    wipefs read in rsync's page)."""
-    asked = f" {' '.join(_WORDS.findall(question.lower()))} "
-    named = [bool(name) and f" {name} " in asked for name in (document_names(hit.path) for hit in hits)]
-    other = [any(n for j, n in enumerate(named) if hits[j].document_id != hit.document_id) for hit in hits]
-    return [(1.0 if n else 0.0, 1.0 if o and not n else 0.0) for n, o in zip(named, other)]
-
-
 def confidence_features(reader_score: float, null_score: float, weight: float, hit: Hit,
                         span_logit: float, named: tuple[float, float] = (0.0, 0.0)) -> dict[str, float]:
     """What the confidence model reads of an answer (``answer_model.json`` names the same keys).
@@ -130,7 +104,7 @@ def confidence_features(reader_score: float, null_score: float, weight: float, h
     ``reader_score`` is normalised within one window of one passage; ``span_logit``, the span's
     raw start + end logit, is not, and tells the spans of different passages apart better.
     ``weight`` is the passage's weight (:func:`bertsearch.search.answers.passage_weights`).
-    ``named`` is what :func:`named_documents` says of the answer's passage (a fit made before
+    ``named`` is what :func:`bertsearch.search.naming.named_documents` says of the answer's passage (a fit made before
     these features has no coefficient for them: they count 0).
     """
     return {

@@ -174,7 +174,8 @@ def entry_span(text: str, found: Sequence[Entry], start: int, end: int) -> tuple
     """The answer span ``text[start:end]`` as the entries ``found`` in ``text`` (:func:`entries`) give it.
 
     - A span that begins in an entry's term and runs on into its description ends with the term
-      ("--si print sizes in powers of 1000" is "--si"; a default value is not cut).
+      ("--si print sizes in powers of 1000" ends after "--si", then is "-H, --si" by the rule
+      below; a default value is not cut).
     - A span inside an entry's head, on its name (or, in an option's head, on another of its
       names), is the entry's answer: the whole term as written (``--print-type`` or ``-T`` of
       ``-T, --print-type``), a function's name, as the definition answers and the written

@@ -118,7 +118,12 @@ def test_technical_questions_ask_indexed_documents_and_take_unanswerable_ones_fr
     indexed = {c.split("/")[-1].split(".")[0] for c in copied}
     assert len(asked) == 8 and all(golds for _, golds in asked)
     assert all(q.split()[-1].rstrip("?") in indexed for q, _ in asked)
-    assert len(others) == 8 and not any(q.split()[-1].rstrip("?") in indexed for q in others)
+    assert len(others) == 8
+    # half of the unanswerable ones name an indexed document instead of their own (it does not answer
+    # them: naming an indexed page is no sign of an answer); the rest name their own, not indexed
+    named = [q.split()[-1].rstrip("?") for q in others]
+    assert [n in indexed for n in named] == [True, False] * 4
+    assert all(q.startswith("Which option ") for q in others)
     assert not any(q.startswith("Nothing") or q == "Where?" for q in [q for q, _ in asked] + others)
     # the same seed draws the same documents (a rerun rewrites the folder)
     again, _ = technical_questions(path, sources, documents=2, questions=8, seed=3, folder=tmp_path / "docs")
@@ -166,3 +171,13 @@ def test_a_wide_character_counts_two_columns_in_how_much_longer_an_answer_may_be
     assert not answer_matches("x" * 41 + "TERM", ["TERM"])
     assert answer_matches("默" * 20 + "TERM", ["TERM"])  # 20 characters, 40 columns
     assert not answer_matches("默" * 21 + "TERM", ["TERM"])
+
+
+def test_a_renamed_question_names_the_other_document_as_its_file_is_named():
+    from bertsearch.search.training.calibrate import renamed
+
+    assert renamed("How do I do a dry run of wipefs?", "man/util-linux/wipefs.8.txt", "a/lsblk.8.txt") == \
+        "How do I do a dry run of lsblk?"
+    assert renamed("Which ssh_config option sets it?", "x/ssh_config.5.txt", "y/ls.1.txt") == "Which ls option sets it?"
+    assert renamed("Which option sets it?", "x/ssh_config.5.txt", "y/ls.1.txt") is None  # it names nothing
+    assert renamed("What does time print?", "x/time.1.txt", "y/ls.1.txt") is None  # "time" names no page

@@ -17,7 +17,9 @@
    :mod:`bertsearch.search.training.techqa`, its train file, never its ``.heldout.json``), technical
    questions join them: ``--tech-documents`` of their documents (from ``--tech-sources``) are indexed
    apart, ``--tech-questions`` of their questions are asked there, and as many questions of other
-   documents serve as unanswerable ones. A technical answer is right when it matches a gold answer
+   documents serve as unanswerable ones; half of those that name their own document have the name
+   swapped for an indexed document's (:func:`renamed`), so that naming an indexed page is no sign of
+   an answer by itself (the confidence reads whether a question names the answer's document). A technical answer is right when it matches a gold answer
    as the technical report sets judge it (:func:`~bertsearch.search.training.metrics.answer_matches`).
 4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
    right top answers above it, for each kind of question (SQuAD's and the technical ones): the
@@ -34,6 +36,7 @@ import argparse
 import json
 import math
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from bertsearch.search.confidence import probability
+from bertsearch.search.naming import document_names, file_stem
 from bertsearch.search.training.metrics import answer_matches, f1_score
 from bertsearch.search.training.reliability import calibration_error
 from bertsearch.search.training.corpus import write_corpus
@@ -143,10 +147,28 @@ def technical_questions(path: Path, sources: Path, documents: int, questions: in
         (folder / t).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sources / t, folder / t)
     inside = [q for t in chosen for q in by_title[t]]
-    outside = [q for t in others for q in by_title[t]]
+    outside = [(t, q) for t in others for q, _ in by_title[t]]
     rng.shuffle(inside)
     rng.shuffle(outside)
-    return inside[:questions], [q for q, _ in outside[:questions]]
+    named = [t for t in chosen if document_names(t)]
+    off = [(renamed(q, t, rng.choice(named)) if n % 2 == 0 and named else None) or q
+           for n, (t, q) in enumerate(outside[:questions])]
+    return inside[:questions], off
+
+
+def renamed(question: str, path: str, other: str) -> str | None:
+    """``question`` with the name of its document (at ``path``) swapped for the name of the
+    document at ``other`` ("Which wipefs option ..." -> "Which lsblk option ..."), or ``None`` where
+    it does not name its document (:func:`~bertsearch.search.naming.document_names`). The other
+    document may answer it all the same (two pages of one package share options): a little noise
+    in the unanswerable questions."""
+    name = document_names(path)
+    if not name:
+        return None
+    pattern = re.compile(r"(?<![\w.+-])" + r"[\W_]+".join(map(re.escape, name)) + r"(?![\w+-])", re.IGNORECASE)
+    if pattern.search(question) is None:
+        return None
+    return pattern.sub(lambda _: file_stem(other), question, count=1)
 
 
 def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1) -> dict[str, Any]:

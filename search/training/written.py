@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bertsearch.search.confidence import document_names
+from bertsearch.search.naming import file_name_words
 from bertsearch.search.training.reserved import is_reserved
 from bertsearch.search.training.techqa import VERSION, held_out, mix_squad, passage
 
@@ -153,10 +153,10 @@ def retriever(searcher: Any, holdout_frac: float) -> Callable[[Pair], list[str]]
     """The passages ``searcher`` retrieves for a pair's question (hybrid, the top 10), best first,
     without those of reserved or held-out documents, or of another document named as the pair's."""
     def retrieved(pair: Pair) -> list[str]:
-        name = document_names(pair.path)
+        name = file_name_words(pair.path)
         return [hit.text for hit in searcher.retrieve(pair.question, 10, mode="hybrid")
                 if not (is_reserved(hit.path) or held_out(hit.path, holdout_frac)
-                        or (hit.path != pair.path and document_names(hit.path) == name))]
+                        or (hit.path != pair.path and file_name_words(hit.path) == name))]
     return retrieved
 
 
