@@ -2,17 +2,19 @@
 
 A document's name is its file name without extensions and man section, in lower-case words
 (:func:`document_names`: ``rsyncd.conf`` of ``rsyncd.conf.5.txt``, ``git rebase`` of
-``git-rebase.html``, ``ssh config`` of ``ssh_config.5.txt``). A question names it when it holds
-those words in a row (a name in a script written without spaces, Chinese or Japanese, anywhere in
-the question). A name of one word that is a common English word (``file``, ``time``, ``at``: the
-words of :data:`COMMON_WORDS_FILE`, those of at least 20 of SQuAD train's 87,387 questions, made by
-``python -m bertsearch.search.training.common_words``) names nothing: a question about ls's
-"full time" does not name ``time.1``. Where two names overlap in the question only the longer
-counts (``ssh_config`` names ``ssh_config.5``, not ``ssh.1``).
+``git-rebase.html``, ``ssh config`` of ``ssh_config.5.txt``). A question names it where it holds
+those words in a row, not as a part of a longer name (:func:`mentions`: "ssh_config" does not name
+``ssh.1``, "git-rebase" does not name ``rebase.html``; beside Chinese or Japanese text a name needs
+no space around it). A name of one word that is a common English word (``split``, ``time``,
+``at``: the words of :data:`COMMON_WORDS_FILE`, those of at least 20 of SQuAD train's 87,387
+questions, made by ``python -m bertsearch.search.training.common_words``) names its document only
+as a tool is named: before "option", "flag", "command", "page" ... ("which split option"), or
+touching Chinese text ("find的-name选项"); a question about ls's "full time" does not name ``time.1``.
+Where one name's mention contains another's, only the longer counts.
 
 The confidence of an answer reads it (:func:`bertsearch.search.confidence.confidence_features`):
 whether the question names the answer's document, or another document read beside it but not this
-one. Pure Python; the word list is read on first use, never at import.
+one. Pure Python, linear in the question; the word list is read on first use, never at import.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Protocol, Sequence
 
 from bertsearch.indexer.terms import CJK_CHARS
 
-__all__ = ["COMMON_WORDS_FILE", "common_words", "document_names", "file_name_words", "file_stem", "named_documents", "words"]
+__all__ = ["COMMON_WORDS_FILE", "common_words", "document_names", "file_name_words", "file_stem", "mentions",
+           "named_documents", "words"]
 
 COMMON_WORDS_FILE = Path(__file__).resolve().parent / "common_words.txt"
 
@@ -33,6 +36,9 @@ _EXTENSIONS = re.compile(r"(?:\.(?:txt|html?|xhtml|md|markdown|rst|pdf|gz|[1-9][
 _TOKEN = re.compile(r"[^\W_]+(?:[.+][^\W_]+)*")
 _SCRIPT = re.compile(f"[{CJK_CHARS}]+|[^{CJK_CHARS}]+")
 _CJK = re.compile(f"[{CJK_CHARS}]")
+# A letter, digit or underscore of a script written with spaces: what a name may not touch.
+_LATIN = f"[^\\W{CJK_CHARS}]"
+_TOOL_NOUN = re.compile(r"\s+(?:options?|flags?|switch(?:es)?|commands?|man\s+pages?|pages?|manual|programs?|utility|tool)\b")
 
 
 class _Located(Protocol):
@@ -64,32 +70,43 @@ def file_name_words(path: str) -> tuple[str, ...]:
 
 def document_names(path: str) -> tuple[str, ...]:
     """The words that name the document at ``path`` (:func:`file_name_words`), or ``()`` where
-    they could name nothing: a number, one letter, one common English word."""
+    they could name nothing: a number (a version too), one letter."""
     found = file_name_words(path)
-    if not found or len("".join(found)) < 2 or "".join(found).isdigit():
-        return ()
-    if len(found) == 1 and found[0] in common_words():
-        return ()
+    joined = "".join(found)
+    return () if len(joined) < 2 or re.fullmatch(r"[\d.]+", joined) else found
+
+
+@lru_cache(maxsize=1024)
+def _pattern(name: tuple[str, ...]) -> re.Pattern[str]:
+    body = r"[\W_]*".join(map(re.escape, name))
+    return re.compile(f"(?<!{_LATIN})(?<![.+-]){body}(?!{_LATIN})(?![+-]|\\.{_LATIN})")
+
+
+def mentions(question: str, name: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where ``question`` (lower-cased: the offsets are those of ``question.lower()``) names a
+    document called ``name`` (:func:`document_names`), as the module docstring says."""
+    if not name:
+        return []
+    text = question.lower()
+    common = len(name) == 1 and name[0] in common_words()
+    found = []
+    for m in _pattern(name).finditer(text):
+        lo, hi = m.span()
+        if common and not (_TOOL_NOUN.match(text, hi) or _CJK.match(text[hi:hi + 1])
+                           or (lo > 0 and _CJK.match(text[lo - 1]))):
+            continue
+        found.append((lo, hi))
     return found
 
 
 def named_documents(question: str, hits: Sequence[_Located]) -> list[tuple[float, float]]:
     """For each hit: whether ``question`` names its document (1.0 or 0.0), and whether it names
     another document of ``hits`` but not this one (a question about wipefs read in rsync's page)."""
-    asked = words(question)
-    joined = "".join(asked)
-    spans: list[tuple[int, int, tuple[str, ...]]] = []
-    named: set[tuple[str, ...]] = set()
-    for name in {document_names(hit.path) for hit in hits} - {()}:
-        if len(name) == 1 and _CJK.search(name[0]):  # no word boundaries: anywhere in the question
-            if name[0] in joined:
-                named.add(name)
-            continue
-        n = len(name)
-        spans += [(i, i + n, name) for i in range(len(asked) - n + 1) if tuple(asked[i:i + n]) == name]
-    # Where names overlap, the longer one is named ("ssh config" over "ssh").
-    named |= {name for lo, hi, name in spans
-              if not any(lo2 <= lo and hi <= hi2 and hi2 - lo2 > hi - lo for lo2, hi2, _ in spans)}
+    names = {document_names(hit.path) for hit in hits} - {()}
+    spans = [(lo, hi, name) for name in names for lo, hi in mentions(question, name)]
+    # Where one mention contains another's, the longer one is named ("配置说明" over "配置").
+    named = {name for lo, hi, name in spans
+             if not any(lo2 <= lo and hi <= hi2 and hi2 - lo2 > hi - lo for lo2, hi2, _ in spans)}
     found = [document_names(hit.path) in named for hit in hits]
     return [(1.0 if f else 0.0,
              1.0 if not f and any(g and other.document_id != hit.document_id for g, other in zip(found, hits)) else 0.0)

@@ -17,9 +17,10 @@
    :mod:`bertsearch.search.training.techqa`, its train file, never its ``.heldout.json``), technical
    questions join them: ``--tech-documents`` of their documents (from ``--tech-sources``) are indexed
    apart, ``--tech-questions`` of their questions are asked there, and as many questions of other
-   documents serve as unanswerable ones; half of those that name their own document have the name
-   swapped for an indexed document's (:func:`renamed`), so that naming an indexed page is no sign of
-   an answer by itself (the confidence reads whether a question names the answer's document). A technical answer is right when it matches a gold answer
+   documents serve as unanswerable ones; those that name their own document have the name swapped
+   for an indexed document's (:func:`renamed`), so that unanswerable questions name an indexed page
+   about as often as answerable ones do, and naming the answer's document is no sign of an answer by
+   itself (the confidence reads it). A technical answer is right when it matches a gold answer
    as the technical report sets judge it (:func:`~bertsearch.search.training.metrics.answer_matches`).
 4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
    right top answers above it, for each kind of question (SQuAD's and the technical ones): the
@@ -36,7 +37,6 @@ import argparse
 import json
 import math
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from bertsearch.search.confidence import probability
-from bertsearch.search.naming import document_names, file_stem
+from bertsearch.search.naming import document_names, file_stem, mentions
 from bertsearch.search.training.metrics import answer_matches, f1_score
 from bertsearch.search.training.reliability import calibration_error
 from bertsearch.search.training.corpus import write_corpus
@@ -151,8 +151,7 @@ def technical_questions(path: Path, sources: Path, documents: int, questions: in
     rng.shuffle(inside)
     rng.shuffle(outside)
     named = [t for t in chosen if document_names(t)]
-    off = [(renamed(q, t, rng.choice(named)) if n % 2 == 0 and named else None) or q
-           for n, (t, q) in enumerate(outside[:questions])]
+    off = [(renamed(q, t, rng.choice(named)) if named else None) or q for t, q in outside[:questions]]
     return inside[:questions], off
 
 
@@ -162,13 +161,12 @@ def renamed(question: str, path: str, other: str) -> str | None:
     it does not name its document (:func:`~bertsearch.search.naming.document_names`). The other
     document may answer it all the same (two pages of one package share options): a little noise
     in the unanswerable questions."""
-    name = document_names(path)
-    if not name:
+    spans = mentions(question, document_names(path))
+    if not spans or len(question.lower()) != len(question):  # the offsets are those of the lower-cased text
         return None
-    pattern = re.compile(r"(?<![\w.+-])" + r"[\W_]+".join(map(re.escape, name)) + r"(?![\w+-])", re.IGNORECASE)
-    if pattern.search(question) is None:
-        return None
-    return pattern.sub(lambda _: file_stem(other), question, count=1)
+    for lo, hi in reversed(spans):
+        question = question[:lo] + file_stem(other) + question[hi:]
+    return question
 
 
 def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1) -> dict[str, Any]:
