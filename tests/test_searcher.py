@@ -269,8 +269,7 @@ def test_the_shipped_confidence_model_reads_what_answers_carry() -> None:
               ranks={"dense": 1, "lexical": 3})
     features = confidence_features(0.6, 0.01, 0.4, hit, span_logit=12.0)
     # every fitted coefficient names a feature an answer has (a missing one would silently count as 0)
-    assert set(fit.coefficients) <= set(features)
-    assert set(features) - set(fit.coefficients) <= {"names_document", "names_other"}  # until a fit reads them
+    assert set(fit.coefficients) == set(features)
     # across passages, of two spans equally sure within their windows, the one with the higher raw logit wins
     higher = confidence(confidence_features(0.6, 0.01, 0.4, hit, span_logit=14.0))
     assert fit.coefficients["span_logit"] > 0 and higher > confidence(features)
