@@ -104,8 +104,8 @@ def confidence_features(reader_score: float, null_score: float, weight: float, h
     ``reader_score`` is normalised within one window of one passage; ``span_logit``, the span's
     raw start + end logit, is not, and tells the spans of different passages apart better.
     ``weight`` is the passage's weight (:func:`bertsearch.search.answers.passage_weights`).
-    ``named`` is what :func:`bertsearch.search.naming.named_documents` says of the answer's passage (a fit made before
-    these features has no coefficient for them: they count 0).
+    ``named`` is what :func:`bertsearch.search.naming.named_documents` says of the answer's passage
+    (a fit made before these features has no coefficient for them: they count 0).
     """
     return {
         "names_document": named[0],

@@ -38,7 +38,8 @@ _SCRIPT = re.compile(f"[{CJK_CHARS}]+|[^{CJK_CHARS}]+")
 _CJK = re.compile(f"[{CJK_CHARS}]")
 # A letter, digit or underscore of a script written with spaces: what a name may not touch.
 _LATIN = f"[^\\W{CJK_CHARS}]"
-_TOOL_NOUN = re.compile(r"\s+(?:options?|flags?|switch(?:es)?|commands?|man\s+pages?|pages?|manual|programs?|utility|tool)\b")
+_TOOL_NOUN = re.compile(
+    r"\s+(?:options?|flags?|switch(?:es)?|commands?|man\s+pages?|pages?|manual|programs?|utility|tool)\b")
 
 
 class _Located(Protocol):
