@@ -103,12 +103,12 @@ def mentions(question: str, name: tuple[str, ...]) -> list[tuple[int, int]]:
 def named_documents(question: str, hits: Sequence[_Located]) -> list[tuple[float, float]]:
     """For each hit: whether ``question`` names its document (1.0 or 0.0), and whether it names
     another document of ``hits`` but not this one (a question about wipefs read in rsync's page)."""
-    names = {document_names(hit.path) for hit in hits} - {()}
-    spans = [(lo, hi, name) for name in names for lo, hi in mentions(question, name)]
+    names = [document_names(hit.path) for hit in hits]
+    spans = [(lo, hi, name) for name in set(names) - {()} for lo, hi in mentions(question, name)]
     # Where one mention contains another's, the longer one is named ("配置说明" over "配置").
     named = {name for lo, hi, name in spans
              if not any(lo2 <= lo and hi <= hi2 and hi2 - lo2 > hi - lo for lo2, hi2, _ in spans)}
-    found = [document_names(hit.path) in named for hit in hits]
+    found = [name in named for name in names]
     return [(1.0 if f else 0.0,
              1.0 if not f and any(g and other.document_id != hit.document_id for g, other in zip(found, hits)) else 0.0)
             for f, hit in zip(found, hits)]
