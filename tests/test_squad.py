@@ -164,6 +164,7 @@ def test_negatives_pair_questions_with_other_paragraphs_of_the_article() -> None
         assert neg.is_impossible and neg.answers == ()
         assert neg.context != original.context and neg.context in paragraphs
         assert neg.question == original.question
+        assert neg.group_key == original.id  # asked of two paragraphs: one group (shared normalisation)
     # a paragraph holding the answer text is never used as a negative
     same = [SquadExample("s", "Q?", "x is 1.", (SquadAnswer("1", 5),), False, "B"),
             SquadExample("t", "Q?", "y is 1 too.", (SquadAnswer("1", 5),), False, "B")]

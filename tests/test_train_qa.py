@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,77 @@ def test_commands_have_help() -> None:
     for name in ("train-qa", "eval-qa"):
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0, result.output
+
+
+def test_the_shared_norm_loss_is_one_softmax_over_the_context_of_a_groups_windows() -> None:
+    import torch
+
+    from bertsearch.search.training.shared_norm import shared_norm_loss
+
+    # two windows of one group (the answer in the first, at 2..3) and a window of a group without an answer
+    start = torch.tensor([[5.0, 0.0, 2.0, 1.0, 0.0], [9.0, 0.0, 1.0, 3.0, 0.0], [0.0, 4.0, 4.0, 4.0, 4.0]])
+    end = torch.tensor([[5.0, 0.0, 0.0, 2.0, 0.0], [9.0, 0.0, 0.0, 0.0, 1.0], [0.0, 4.0, 4.0, 4.0, 4.0]])
+    context = torch.tensor([[False, False, True, True, True]] * 3)  # [CLS] and the question are left out
+    loss = shared_norm_loss(start, end, torch.tensor([2, 0, 0]), torch.tensor([3, 0, 0]), context, torch.tensor([7, 7, 8]))
+    lse = lambda xs: math.log(sum(math.exp(x) for x in xs))  # noqa: E731
+    start_loss = lse([2, 1, 0, 1, 3, 0]) - 2
+    end_loss = lse([0, 2, 0, 0, 0, 1]) - 2
+    assert float(loss) == pytest.approx((start_loss + end_loss) / 2, rel=1e-5)
+    # the other window's passage outscoring the answer raises the loss; the no-answer position does not count
+    higher = start.clone()
+    higher[1, 3] = 6.0
+    assert float(shared_norm_loss(higher, end, torch.tensor([2, 0, 0]), torch.tensor([3, 0, 0]), context,
+                                  torch.tensor([7, 7, 8]))) > float(loss)
+    no_answer = start.clone()
+    no_answer[:, 0] = 50.0
+    assert float(shared_norm_loss(no_answer, end, torch.tensor([2, 0, 0]), torch.tensor([3, 0, 0]), context,
+                                  torch.tensor([7, 7, 8]))) == pytest.approx(float(loss))
+    # a batch without an answer anywhere adds nothing
+    assert float(shared_norm_loss(start, end, torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long),
+                                  context, torch.tensor([7, 7, 8]))) == 0.0
+
+
+def test_group_batches_keep_each_group_whole() -> None:
+    import numpy as np
+
+    from bertsearch.search.training.shared_norm import group_batches
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(60), rng.integers(1, 6, size=60))
+    groups = np.append(groups, [99] * 11)  # a group longer than a batch
+    lengths = rng.integers(10, 200, size=len(groups))
+    batches = group_batches(groups, lengths, 8, seed=3, epoch=0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(groups)))  # every window once
+    assert all(len(b) <= 8 for b in batches)
+    where = {}
+    for n, b in enumerate(batches):
+        for g in set(groups[b].tolist()):
+            where.setdefault(g, set()).add(n)
+    assert all(len(v) == 1 for g, v in where.items() if g != 99) and len(where[99]) == 2
+    again = group_batches(groups, lengths, 8, seed=3, epoch=0)
+    assert all((x == y).all() for x, y in zip(batches, again))
+    assert any(len(x) != len(y) or (x != y).any() for x, y in zip(batches, group_batches(groups, lengths, 8, 3, 1)))
+
+
+def test_a_run_with_shared_normalisation_trains_and_records_it(tiny_bert_path: str, tmp_path: Path) -> None:
+    # each question is asked of its own paragraph and of the next city's (one group)
+    train = tmp_path / "train.json"
+    paragraphs = []
+    for i, (city, country) in enumerate(zip(CITIES, COUNTRIES)):
+        context = f"{city} is the capital of {country}. It has many old buildings and a river."
+        other = CITIES[(i + 1) % len(CITIES)], COUNTRIES[(i + 1) % len(CITIES)]
+        paragraphs.append({"context": context, "qas": [
+            {"id": f"{city}-1", "group": city, "question": f"What is the capital of {country}?",
+             "answers": [{"text": city, "answer_start": 0}]}]})
+        paragraphs.append({"context": f"{other[0]} is the capital of {other[1]}. It has a port.", "qas": [
+            {"id": f"{city}-2", "group": city, "question": f"What is the capital of {country}?", "answers": [],
+             "is_impossible": True}]})
+    train.write_text(json.dumps({"version": "1.1", "data": [{"title": "Capitals", "paragraphs": paragraphs}]}))
+    summary = train_qa(_config(tmp_path, tiny_bert_path, train_path=str(train), shared_norm=1.0, negative_ratio=0.0,
+                               epochs=8))
+    assert summary["finished"] and summary["last_loss"] < 0.75 * summary["first_loss"]
+    card = (Path(summary["out_dir"]) / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Shared normalisation (weight 1.0)" in card and "--shared-norm 1.0" in card
+    with pytest.raises(ConfigError, match="shared_norm"):  # a run cannot change it on resume
+        train_qa(_config(tmp_path, tiny_bert_path, train_path=str(train), shared_norm=0.5, negative_ratio=0.0,
+                         epochs=8), resume=True)

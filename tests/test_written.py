@@ -48,6 +48,8 @@ def test_each_pair_is_read_in_its_runtime_chunk_and_in_a_passage(tokenizer) -> N
         (answer, start), = [(a.text, a.start) for a in e.answers]
         assert e.context[start:start + len(answer)] == "--numeric-suffixes[=FROM]"
     assert all(e.title == "man/coreutils/split.1.txt" for e in examples)
+    # the passages the pair is asked of are one group (they compete under shared normalisation)
+    assert len({e.group_key for e in examples}) == 1 and len({e.id for e in examples}) == 3
 
 
 def load_squad_obj(obj: dict) -> list:
@@ -156,4 +158,6 @@ def test_retrieved_passages_without_the_answer_become_negatives(tmp_path: Path, 
         assert e.is_impossible and not e.answers and e.question == "Which wc option prints the byte counts?"
         assert "-c, --bytes" not in e.context.lower()
         assert any(e.context in text for text in texts.values())
-    assert [e for e in examples if e.answers]  # the pair itself is still asked where its answer is
+    asked = [e for e in examples if e.answers]
+    assert asked  # the pair itself is still asked where its answer is
+    assert {e.group_key for e in examples} == {asked[0].group_key}  # and competes with the retrieved passages

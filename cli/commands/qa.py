@@ -42,6 +42,9 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Relative frequency of the near-miss kinds: entity swap, antonym, word swap, negation, "
                    "role swap, ordinal, reword, exchange (missing ones 0).")
 @click.option("--init-from", default=None, help="Continue from this exported QA model instead of the base encoder.")
+@click.option("--shared-norm", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Weight of the shared-normalisation loss: the passages one question is asked of (a group) "
+                   "are batched together and their spans compete in one softmax (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True,

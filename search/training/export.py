@@ -84,6 +84,12 @@ def render_model_card(info: dict[str, Any]) -> str:
             f"- Near-miss negatives: {train['perturbed_negative_ratio']} per question, the question changed in one "
             f"of these ways (relative weight): {kinds} (`bertsearch.search.training.perturb`), paired with its own paragraph."
         )
+    if train.get("shared_norm"):
+        lines.append(
+            f"- Shared normalisation (weight {train['shared_norm']}): the passages one question is asked of were "
+            "batched together, their spans soft-maxed over all of their context tokens beside each window's own loss "
+            "(`bertsearch.search.training.shared_norm`)."
+        )
     if train.get("init_from"):
         lines.append(f"- Continued from the QA model `{train['init_from']}`" + (
             ", itself trained as below." if info.get("continued_from") else "."))
@@ -164,12 +170,14 @@ def _train_command(train: dict[str, Any]) -> str:
         "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives",
         "perturbed_negative_ratio": "--perturbed-negatives", "perturbed_weights": "--perturbed-weights",
         "init_from": "--init-from", "base_model": "--base-model", "freeze_layers": "--freeze-layers",
+        "shared_norm": "--shared-norm",
         "seed": "--seed", "limit": "--limit", "device": "--device",
     }
     if not train.get("perturbed_negative_ratio"):
         flags.pop("perturbed_weights")
-    if not train.get("freeze_layers"):
-        flags.pop("freeze_layers")
+    for key in ("freeze_layers", "shared_norm"):
+        if not train.get(key):
+            flags.pop(key)
     parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]
     return " \\\n  ".join(parts)
 

@@ -44,6 +44,8 @@ class SquadExample:
         answers: The gold answers (empty for an unanswerable question).
         is_impossible: True when the question has no answer in the paragraph (v2 data, negatives).
         title: The article's title (paragraphs of one article are used to build negatives).
+        group: The examples that ask one question of several passages share it (shared
+            normalisation, :mod:`bertsearch.search.training.shared_norm`); empty: its own ``id``.
     """
 
     id: str
@@ -52,6 +54,12 @@ class SquadExample:
     answers: tuple[SquadAnswer, ...]
     is_impossible: bool = False
     title: str = ""
+    group: str = ""
+
+    @property
+    def group_key(self) -> str:
+        """The question's group: ``group``, or the example's own ``id``."""
+        return self.group or self.id
 
 
 def read_squad_json(path: str | Path) -> dict[str, Any]:
@@ -118,7 +126,8 @@ def _paragraphs(obj: dict[str, Any], path: str | Path) -> Iterator[SquadParagrap
                         SquadAnswer(a["text"], int(a["answer_start"])) for a in qa.get("answers", [])
                     )
                     impossible = bool(qa.get("is_impossible", False)) or not answers
-                    examples.append(SquadExample(str(qa["id"]), qa["question"], context, answers, impossible, title))
+                    examples.append(SquadExample(str(qa["id"]), qa["question"], context, answers, impossible, title,
+                                                 str(qa.get("group", ""))))
                 yield SquadParagraph(pid, title, context, tuple(examples))
                 pid += 1
     except (KeyError, TypeError, ValueError) as exc:
@@ -174,7 +183,7 @@ def add_negatives(examples: Sequence[SquadExample], ratio: float, seed: int = 0)
         context = rng.choice(others)
         if any(a.text.lower() in context.lower() for a in ex.answers):
             continue
-        negatives.append(SquadExample(f"{ex.id}-neg", ex.question, context, (), True, ex.title))
+        negatives.append(SquadExample(f"{ex.id}-neg", ex.question, context, (), True, ex.title, ex.group_key))
     return list(examples) + negatives
 
 
@@ -223,7 +232,7 @@ def add_hard_negatives(examples: Sequence[SquadExample], ratio: float, seed: int
             continue
         rest = remove_answer_sentences(ex.context, ex.answers)
         if rest is not None:
-            negatives.append(SquadExample(f"{ex.id}-hard", ex.question, rest, (), True, ex.title))
+            negatives.append(SquadExample(f"{ex.id}-hard", ex.question, rest, (), True, ex.title, ex.group_key))
     return list(examples) + negatives
 
 
@@ -248,12 +257,14 @@ def label_window(offsets: Sequence[tuple[int, int] | None], answer: SquadAnswer 
 
 @dataclass
 class TrainFeatures:
-    """Unpadded training windows with their labels (parallel lists)."""
+    """Unpadded training windows with their labels (parallel lists); ``groups``: per window, the
+    number of its example's group (``SquadExample.group_key``)."""
 
     input_ids: list[np.ndarray]
     token_type_ids: list[np.ndarray]
     start_positions: np.ndarray
     end_positions: np.ndarray
+    groups: np.ndarray
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -274,6 +285,8 @@ def make_train_features(
     types: list[np.ndarray] = []
     starts: list[int] = []
     ends: list[int] = []
+    groups: list[int] = []
+    numbers: dict[str, int] = {}
     for lo in range(0, len(examples), chunk):
         part = examples[lo : lo + chunk]
         win = tokenize_windows(
@@ -287,4 +300,6 @@ def make_train_features(
             types.append(win.token_type_ids[w])
             starts.append(s)
             ends.append(e)
-    return TrainFeatures(ids, types, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))
+            groups.append(numbers.setdefault(ex.group_key, len(numbers)))
+    return TrainFeatures(ids, types, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64),
+                         np.asarray(groups, dtype=np.int64))

@@ -38,6 +38,7 @@ _RESUME_KEYS = (
     "train_path", "base_model", "limit", "epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
     "max_seq_len", "stride", "negative_ratio", "seed", "freeze_word_embeddings", "time_budget_minutes",
     "hard_negative_ratio", "init_from", "perturbed_negative_ratio", "perturbed_weights", "freeze_layers",
+    "shared_norm",
 )
 
 
@@ -72,6 +73,9 @@ class TrainConfig:
         perturbed_weights: Relative frequency of the near-miss kinds,
             ``"swap,antonym,word,negate,role,ordinal,reword,exchange"`` (missing ones 0).
         init_from: Start from this exported QA model (continue training) instead of ``base_model``.
+        shared_norm: Weight of the shared-normalisation loss added to the per-window one (0: none):
+            the passages one question is asked of are batched together and their spans compete
+            in one softmax (:mod:`bertsearch.search.training.shared_norm`).
         seed: Seed of everything random.
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
         freeze_layers: Keep the encoder's first ``freeze_layers`` layers fixed too (faster steps,
@@ -108,6 +112,7 @@ class TrainConfig:
     perturbed_negative_ratio: float = 0.0
     perturbed_weights: str = "3,1,0,1"
     init_from: str | None = None
+    shared_norm: float = 0.0
     seed: int = 0
     freeze_word_embeddings: bool = True
     freeze_layers: int = 0
@@ -403,7 +408,18 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         lr=config.lr,
         **({"fused": True} if on_gpu else {}),
     )
-    steps_per_epoch = math.ceil(len(features) / config.batch_size)
+    if config.shared_norm > 0:
+        from bertsearch.search.training.shared_norm import group_batches, shared_norm_loss
+
+        def batches_of(epoch: int) -> list[np.ndarray]:
+            return group_batches(features.groups, lengths, config.batch_size, config.seed, epoch)
+        # Packing whole groups leaves some batches short: an epoch is as many steps as the first
+        # epoch's packing gives (a later epoch's batches are taken in turn).
+        steps_per_epoch = len(batches_of(0))
+    else:
+        def batches_of(epoch: int) -> list[np.ndarray]:
+            return epoch_batches(lengths, config.batch_size, config.seed, epoch)
+        steps_per_epoch = math.ceil(len(features) / config.batch_size)
     total_steps = max(1, int(round(config.epochs * steps_per_epoch)))
     budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
     step = 0
@@ -455,15 +471,21 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         t_step = time.time()
         epoch, index = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
-            batches = epoch_batches(lengths, config.batch_size, config.seed, epoch)
+            batches = batches_of(epoch)
             batches_epoch = epoch
-        batch = {k: v.to(device, non_blocking=True) for k, v in collate(features, batches[index]).items()}
+        rows = batches[index % len(batches)]
+        batch = {k: v.to(device, non_blocking=True) for k, v in collate(features, rows).items()}
         lr = config.lr * lr_factor(progress(), config.warmup_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
         threads = tuner.choose()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = model(**batch).loss
+            out = model(**batch)
+        loss = out.loss
+        if config.shared_norm > 0:
+            loss = loss + config.shared_norm * shared_norm_loss(
+                out.start_logits, out.end_logits, batch["start_positions"], batch["end_positions"],
+                batch["token_type_ids"] == 1, torch.from_numpy(features.groups[rows]).to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         optimizer.step()
@@ -472,7 +494,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         took = time.time() - t_step
         trained_s += took
         tuner.record(took, int(batch["attention_mask"].numel()))
-        windows_done += len(batches[index])
+        windows_done += len(rows)
         pending.append(loss.detach())
         if not on_gpu or step % config.log_every == 0 or step == stop_at:
             value = read_losses()

@@ -121,8 +121,9 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
                 k = rng.choice(holding)
                 contexts.append((chunks[k].start, chunks[k].end))
             contexts.append(passage(text, lo, hi, rng, (120, 220)))
+            group = f"w{doc_id}-{n}"  # the passages this pair is asked of compete (shared normalisation)
             for m, (cs, ce) in enumerate(contexts):
-                qa = {"id": f"w{doc_id}-{n}-{m}", "question": pair.question, "kind": pair.kind or "written",
+                qa = {"id": f"{group}-{m}", "group": group, "question": pair.question, "kind": pair.kind or "written",
                       "answers": [{"text": text[lo:hi], "answer_start": lo - cs}]}
                 paragraphs.append({"context": text[cs:ce], "qas": [qa]})
                 counts["questions"] += 1
@@ -131,7 +132,7 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
             answer = text[lo:hi].lower()
             others = [c for c in chunks if answer not in c.text.lower() and len(c.text.split()) >= 40]
             if others and rng.random() < negative_ratio:
-                qa = {"id": f"w{doc_id}-{n}-neg", "question": pair.question, "kind": pair.kind or "written",
+                qa = {"id": f"{group}-neg", "group": group, "question": pair.question, "kind": pair.kind or "written",
                       "answers": [], "is_impossible": True}
                 paragraphs.append({"context": rng.choice(others).text, "qas": [qa]})
                 counts["negatives"] += 1
@@ -139,7 +140,8 @@ def build(pairs: Sequence[Pair], texts: dict[str, str], tokenizer: Any, chunk_to
                 folded = " ".join(answer.split())
                 misses = [t for t in retrieved(pair) if folded not in " ".join(t.lower().split())][:per_pair]
                 for m, context in enumerate(misses):
-                    qa = {"id": f"w{doc_id}-{n}-ret{m}", "question": pair.question, "kind": pair.kind or "written",
+                    qa = {"id": f"{group}-ret{m}", "group": group, "question": pair.question,
+                          "kind": pair.kind or "written",
                           "answers": [], "is_impossible": True}
                     paragraphs.append({"context": context, "qas": [qa]})
                 counts["retrieved_negatives"] += len(misses)
