@@ -183,3 +183,14 @@ def test_hard_negatives_drop_the_answer_sentence() -> None:
     assert remove_answer_sentences(twice, (SquadAnswer("1889", twice.index("finished") + 12),)) is None
     short = "The tower was finished in 1889. It is tall."
     assert remove_answer_sentences(short, (SquadAnswer("1889", short.index("1889")),)) is None
+
+
+def test_train_features_number_each_questions_group_within_its_article(tokenizer) -> None:
+    from bertsearch.search.training.squad import make_train_features
+
+    ex = lambda i, group, title: SquadExample(f"q{i}", "When?", CONTEXT, (SquadAnswer("1889", CONTEXT.index("1889")),),  # noqa: E731
+                                              False, title, group)
+    examples = [ex(0, "g", "T"), ex(1, "g", "T"), ex(2, "", "T"), ex(3, "g", "T#1"), ex(4, "g", "T")]
+    features = make_train_features(examples, tokenizer, chunk=2)  # the group crosses the chunks of tokenisation
+    (a, b, c, d, e) = features.groups.tolist()
+    assert a == b == e and len({a, c, d}) == 3  # its own id is a group of its own; a repeated article's copy too

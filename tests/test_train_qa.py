@@ -283,7 +283,8 @@ def test_group_batches_keep_each_group_whole() -> None:
     assert any(len(x) != len(y) or (x != y).any() for x, y in zip(batches, group_batches(groups, lengths, 8, 3, 1)))
 
 
-def test_a_run_with_shared_normalisation_trains_and_records_it(tiny_bert_path: str, tmp_path: Path) -> None:
+def test_a_run_with_shared_normalisation_trains_and_records_it(tiny_bert_path: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # each question is asked of its own paragraph and of the next city's (one group)
     train = tmp_path / "train.json"
     paragraphs = []
@@ -297,9 +298,23 @@ def test_a_run_with_shared_normalisation_trains_and_records_it(tiny_bert_path: s
             {"id": f"{city}-2", "group": city, "question": f"What is the capital of {country}?", "answers": [],
              "is_impossible": True}]})
     train.write_text(json.dumps({"version": "1.1", "data": [{"title": "Capitals", "paragraphs": paragraphs}]}))
+    from bertsearch.search.training import shared_norm
+
+    seen = []  # what the loss was given: each question's two passages in one batch, one holding the answer
+
+    def spy(start, end, starts, ends, context, groups):
+        for g in groups.unique():
+            rows = groups == g
+            seen.append((int(rows.sum()), int((starts[rows] > 0).sum())))
+        return real(start, end, starts, ends, context, groups)
+
+    real = shared_norm.shared_norm_loss
+    monkeypatch.setattr(shared_norm, "shared_norm_loss", spy)
     summary = train_qa(_config(tmp_path, tiny_bert_path, train_path=str(train), shared_norm=1.0, negative_ratio=0.0,
                                epochs=8))
     assert summary["finished"] and summary["last_loss"] < 0.75 * summary["first_loss"]
+    assert seen and all(rows == 2 and gold == 1 for rows, gold in seen)
+    assert summary["windows_seen"] == 8 * 20
     card = (Path(summary["out_dir"]) / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "Shared normalisation (weight 1.0)" in card and "--shared-norm 1.0" in card
     with pytest.raises(ConfigError, match="shared_norm"):  # a run cannot change it on resume

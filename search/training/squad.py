@@ -258,7 +258,8 @@ def label_window(offsets: Sequence[tuple[int, int] | None], answer: SquadAnswer 
 @dataclass
 class TrainFeatures:
     """Unpadded training windows with their labels (parallel lists); ``groups``: per window, the
-    number of its example's group (``SquadExample.group_key``)."""
+    number of its example's group (``SquadExample.group_key`` within its article: the copies
+    ``written --repeat`` makes, ``title#1`` ..., are groups of their own)."""
 
     input_ids: list[np.ndarray]
     token_type_ids: list[np.ndarray]
@@ -300,6 +301,6 @@ def make_train_features(
             types.append(win.token_type_ids[w])
             starts.append(s)
             ends.append(e)
-            groups.append(numbers.setdefault(ex.group_key, len(numbers)))
+            groups.append(numbers.setdefault(f"{ex.title}\0{ex.group_key}", len(numbers)))
     return TrainFeatures(ids, types, np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64),
                          np.asarray(groups, dtype=np.int64))

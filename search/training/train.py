@@ -424,11 +424,13 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     budget_s = config.time_budget_minutes * 60 if config.time_budget_minutes else None
     step = 0
     trained_s = 0.0
+    start_windows = 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         step = int(checkpoint["step"])
         trained_s = float(checkpoint["trained_s"])
+        start_windows = int(checkpoint.get("windows_seen", step * config.batch_size))
         _set_rng_state(checkpoint["rng"])
         log(f"resumed at step {step}/{total_steps} on {device}")
         del checkpoint
@@ -437,7 +439,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         _atomic_torch_save(
             {
                 "config": asdict(config), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "step": step, "trained_s": trained_s, "rng": _rng_state(),
+                "step": step, "trained_s": trained_s, "rng": _rng_state(), "windows_seen": start_windows + windows_done,
             },
             ckpt_path,
         )
@@ -521,7 +523,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         "steps": step, "total_steps": total_steps, "finished": finished, "final_loss_ema": ema,
         "first_loss": losses[0] if losses else None,
         "last_loss": float(np.mean(losses[-5:])) if losses else None,
-        "trained_s": round(trained_s, 1), "windows_seen": step * config.batch_size,
+        "trained_s": round(trained_s, 1),
+        # shared normalisation packs whole groups, so its batches are often short of batch_size
+        "windows_seen": (start_windows + windows_done) if config.shared_norm > 0 else step * config.batch_size,
         "windows": len(features), "questions": n_questions, "bf16": use_bf16, "device": str(device),
         "session_wall_s": round(wall, 1),
     }
