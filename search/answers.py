@@ -20,7 +20,8 @@ from bertsearch.search.definitions import DefinitionAnswer, definition_answers
 from bertsearch.search.naming import named_documents
 from bertsearch.search.types import Answer, Hit
 
-__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "why_none"]
+__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "answer_support", "assemble", "merge", "passage_weights",
+           "why_none"]
 
 # An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
 # in the lexical mode) at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067
@@ -48,7 +49,9 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
     passages = [hit.text for hit in hits]
     weights = passage_weights([hit.score for hit in hits], mode)
     named = named_documents(question, hits)
-    scored = [_to_answer(span, hits[span.passage_index], weights, model, named[span.passage_index]) for span in spans]
+    support = answer_support(spans, hits)
+    scored = [_to_answer(span, hits[span.passage_index], weights, model, named[span.passage_index], backing)
+              for span, backing in zip(spans, support)]
     if model.definitions:
         found = definition_answers(question, passages, encode)[:MAX_DEFINITION_ANSWERS]
         if found:
@@ -74,6 +77,36 @@ def passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
     exps = [math.exp(x - top) for x in logits]
     total = sum(exps)
     return [e / total for e in exps]
+
+
+def answer_support(spans: list[Any], hits: list[Hit]) -> list[float]:
+    """For each span, how strongly the reader proposes the same answer elsewhere: the sum, over the
+    other passages, of the best reader score of a span with its text (case and white space folded)
+    at another place (the same words read again in an overlapping chunk are one place, no support).
+
+    An option or a value a page states in its synopsis, its description and its examples is
+    found in several passages; a neighbouring entry's option is usually found once."""
+    def key(span: Any) -> str:
+        return " ".join(span.text.lower().split())
+
+    def place(span: Any) -> tuple[int, int, int]:
+        hit = hits[span.passage_index]
+        return hit.document_id, hit.start + span.start, hit.start + span.end
+
+    by_key: dict[str, list[Any]] = {}
+    for span in spans:
+        by_key.setdefault(key(span), []).append(span)
+    support = []
+    for span in spans:
+        doc, lo, hi = place(span)
+        best: dict[int, float] = {}
+        for other in by_key[key(span)]:
+            other_doc, other_lo, other_hi = place(other)
+            if other.passage_index == span.passage_index or (other_doc == doc and other_lo < hi and lo < other_hi):
+                continue
+            best[other.passage_index] = max(best.get(other.passage_index, 0.0), float(other.score))
+        support.append(sum(best.values()))
+    return support
 
 
 def merge(answers: list[Answer]) -> list[Answer]:
@@ -116,10 +149,11 @@ def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
 
 
 def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel,
-               named: tuple[float, float]) -> tuple[Answer, dict[str, float]]:
+               named: tuple[float, float], support: float) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
-    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit), named)
+    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit), named,
+                                   support)
     return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features, model)), features
 

@@ -142,6 +142,18 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     assert written == result and written["dense_weight"] == 0.35 and written["fitted"]["data"] == "synthetic"
     assert written["fitted"]["fit_answers"] == 1 and set(written["coefficients"]) == set(FEATURES)
     assert "definitions" in written  # fitted apart, carried over
+    # rows kept before a feature existed refit without it (--leave-out); the fit says what it read
+    before = json.loads(kept.read_text(encoding="utf-8"))
+    for row in before["rows"]:
+        for answer in row["answers"]:
+            del answer["features"]["support"]
+    old = tmp_path / "old_rows.json"
+    old.write_text(json.dumps(before), encoding="utf-8")
+    with pytest.raises(KeyError):
+        main(["--train", "x", "--out", str(out), "--rows", str(old)])
+    refit = main(["--train", "x", "--out", str(out), "--rows", str(old), "--leave-out", "support"])
+    assert set(refit["coefficients"]) == set(FEATURES) - {"support"}
+    assert refit["fitted"]["features"] == [k for k in FEATURES if k != "support"]
 
 
 def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):

@@ -51,7 +51,7 @@ from bertsearch.search.training.corpus import write_corpus
 from bertsearch.search.training.squad import SquadExample, SquadParagraph, load_squad
 
 FEATURES = ("log_reader", "log_null", "span_logit", "log_weight", "dense_rank1", "lexical_rank1", "both",
-            "names_document", "names_other")
+            "names_document", "names_other", "support")
 GRID = [round(0.05 * i, 2) for i in range(21)]
 
 
@@ -169,18 +169,20 @@ def renamed(question: str, path: str, other: str) -> str | None:
     return question
 
 
-def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1) -> dict[str, Any]:
-    """The logistic model on the first ``answers`` answers of each question, and the threshold.
+def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
+                   features: tuple[str, ...] = FEATURES) -> dict[str, Any]:
+    """The logistic model of ``features`` on the first ``answers`` answers of each question, and
+    the threshold.
 
     The top answer is the one ``ask`` is judged by: fitted on the top answers alone, its
     confidence means what it says (top-answer ECE on the fitting rows 0.029 on SQuAD, 0.048 on the
     technical questions, against 0.078 and 0.030 fitted on the top 5, whose ECE of the answers
     below the top goes from 0.019 to 0.031)."""
     fitted = [a for r in rows for a in r["answers"][:answers]]
-    x = np.array([[a["features"][k] for k in FEATURES] for a in fitted])
+    x = np.array([[a["features"][k] for k in features] for a in fitted])
     y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for a in fitted])
     w, b = logistic(x, y)
-    coefficients = {k: float(wi) for k, wi in zip(FEATURES, w)}
+    coefficients = {k: float(wi) for k, wi in zip(features, w)}
     conf = lambda f: probability(b, coefficients, f)  # noqa: E731 (the runtime's confidence, at this fit)
     # Each question's top answer once: its kind, whether it is answerable, its confidence, whether it is right.
     tops = [("technical" if r.get("technical") else "squad", r["answerable"],
@@ -198,7 +200,7 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1) ->
     pos = [c for _, answerable, c, _ in tops if answerable]
     neg = [c for _, answerable, c, _ in tops if not answerable]
     return {
-        "coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
+        "coefficients": {k: round(float(v), 6) for k, v in zip(features, w)}, "intercept": round(b, 6),
         "threshold": threshold,
         "threshold_by_kind": {k: math.floor(v * 1000) / 1000 for k, v in by_kind.items()},
         "train_answered_at_threshold": round(sum(c >= threshold for c in pos) / max(1, len(pos)), 4),
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="their questions asked, and as many questions of other documents (unanswerable)")
     p.add_argument("--fit-answers", type=int, default=1, help="answers of each question the model is fitted on")
     p.add_argument("--rows", type=Path, help="refit from the rows a run kept (WORK/rows.json), reading nothing again")
+    p.add_argument("--leave-out", action="append", default=[], choices=FEATURES, metavar="FEATURE",
+                   help="a feature the confidence does not read (repeatable; e.g. to refit rows kept before it)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
@@ -288,7 +292,8 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
     from bertsearch.search.confidence import MODEL_FILE
 
     model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
-    fit = fit_confidence(rows, args.keep, args.fit_answers)
+    features = tuple(k for k in FEATURES if k not in args.leave_out)
+    fit = fit_confidence(rows, args.keep, args.fit_answers, features)
     out = {
         "dense_weight": fusion["dense_weight"], "depth": args.depth, "coefficients": fit.pop("coefficients"),
         "intercept": fit.pop("intercept"), "threshold": fit.pop("threshold"),
@@ -296,6 +301,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
             "data": data,
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "fit_answers": args.fit_answers,
+            "features": list(features),
             "seconds": round(time.time() - began, 1),
         },
         "definitions": model.get("definitions", {}),  # fitted apart (fit_definitions)
