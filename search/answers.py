@@ -20,7 +20,7 @@ from bertsearch.search.definitions import DefinitionAnswer, definition_answers
 from bertsearch.search.naming import named_documents
 from bertsearch.search.types import Answer, Hit
 
-__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "answer_support", "assemble", "merge", "passage_weights",
+__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "SUPPORT_SPANS", "answer_support", "assemble", "merge", "passage_weights",
            "why_none"]
 
 # An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
@@ -30,6 +30,9 @@ __all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "answer_support", "a
 PASSAGE_TEMPERATURE = 0.05
 # Definition-list answers considered per question (the best matches of its kind; see definitions.py).
 MAX_DEFINITION_ANSWERS = 5
+# The reader's best spans of a question that :func:`answer_support` counts (what the confidence was
+# fitted on: ``Searcher.read_answers``' default ``top_n``).
+SUPPORT_SPANS = 20
 
 
 def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model: AnswerModel,
@@ -80,12 +83,17 @@ def passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
 
 
 def answer_support(spans: list[Any], hits: list[Hit]) -> list[float]:
-    """For each span, how strongly the reader proposes the same answer elsewhere: the sum, over the
-    other passages, of the best reader score of a span with its text (case and white space folded)
-    at another place (the same words read again in an overlapping chunk are one place, no support).
+    """For each span, how strongly the reader proposes its answer: the sum, over the places of the
+    documents where a span has its text (case and white space folded), of the best reader score
+    there. Overlapping spans are one place (the same words read again from an overlapping chunk),
+    so every copy of one answer has the same support, the sum of its places; an answer found at one
+    place has that place's score.
 
-    An option or a value a page states in its synopsis, its description and its examples is
-    found in several passages; a neighbouring entry's option is usually found once."""
+    Only the :data:`SUPPORT_SPANS` best spans count (and the span's own place), so an answer's
+    support does not grow with how many spans a caller asks the reader for (``ask`` asks for more
+    when it returns more answers). An option or a value a page states in its synopsis, its
+    description and its examples is found at several places; a neighbouring entry's option usually
+    at one."""
     def key(span: Any) -> str:
         return " ".join(span.text.lower().split())
 
@@ -93,19 +101,21 @@ def answer_support(spans: list[Any], hits: list[Hit]) -> list[float]:
         hit = hits[span.passage_index]
         return hit.document_id, hit.start + span.start, hit.start + span.end
 
-    by_key: dict[str, list[Any]] = {}
-    for span in spans:
-        by_key.setdefault(key(span), []).append(span)
+    counted = spans[:SUPPORT_SPANS]
+    by_key: dict[str, list[tuple[tuple[int, int, int], float]]] = {}
+    for span in counted:
+        by_key.setdefault(key(span), []).append((place(span), float(span.score)))
     support = []
-    for span in spans:
-        doc, lo, hi = place(span)
-        best: dict[int, float] = {}
-        for other in by_key[key(span)]:
-            other_doc, other_lo, other_hi = place(other)
-            if other.passage_index == span.passage_index or (other_doc == doc and other_lo < hi and lo < other_hi):
+    for n, span in enumerate(spans):
+        found = by_key.get(key(span), []) + ([] if n < SUPPORT_SPANS else [(place(span), float(span.score))])
+        total, group_doc, group_end, best = 0.0, None, -1, 0.0
+        for (doc, lo, hi), score in sorted(found):  # overlapping places merge, each counts its best
+            if doc == group_doc and lo < group_end:
+                group_end, best = max(group_end, hi), max(best, score)
                 continue
-            best[other.passage_index] = max(best.get(other.passage_index, 0.0), float(other.score))
-        support.append(sum(best.values()))
+            total += best
+            group_doc, group_end, best = doc, hi, score
+        support.append(total + best)
     return support
 
 

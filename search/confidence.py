@@ -107,7 +107,7 @@ def confidence_features(reader_score: float, null_score: float, weight: float, h
     ``weight`` is the passage's weight (:func:`bertsearch.search.answers.passage_weights`).
     ``named`` is what :func:`bertsearch.search.naming.named_documents` says of the answer's passage
     (a fit made before these features has no coefficient for them: they count 0). ``support`` is
-    how strongly the reader proposes the same answer in other passages
+    how strongly the reader proposes the answer at all the places it finds it
     (:func:`bertsearch.search.answers.answer_support`; a fit made before it counts it 0 too).
     """
     return {

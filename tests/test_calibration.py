@@ -149,7 +149,7 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
             del answer["features"]["support"]
     old = tmp_path / "old_rows.json"
     old.write_text(json.dumps(before), encoding="utf-8")
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="--leave-out support"):
         main(["--train", "x", "--out", str(out), "--rows", str(old)])
     refit = main(["--train", "x", "--out", str(out), "--rows", str(old), "--leave-out", "support"])
     assert set(refit["coefficients"]) == set(FEATURES) - {"support"}

@@ -13,6 +13,8 @@
    their F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
    regression on :func:`bertsearch.search.confidence.confidence_features` is fitted (Newton, L2 1e-3)
    on the first ``--fit-answers`` of them (default 1: the top answer, what ``ask`` is judged by).
+   ``--rows`` refits from the rows a run kept, reading nothing again; ``--leave-out`` drops a
+   feature (to refit rows kept before it existed, or to see what it adds).
    With ``--techqa`` (questions generated from technical documents by
    :mod:`bertsearch.search.training.techqa`, its train file, never its ``.heldout.json``), technical
    questions join them: ``--tech-documents`` of their documents (from ``--tech-sources``) are indexed
@@ -179,6 +181,10 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
     technical questions, against 0.078 and 0.030 fitted on the top 5, whose ECE of the answers
     below the top goes from 0.019 to 0.031)."""
     fitted = [a for r in rows for a in r["answers"][:answers]]
+    missing = sorted({k for a in fitted for k in features if k not in a["features"]})
+    if missing:
+        raise ValueError(f"the rows carry no {', '.join(missing)} (kept before the feature existed?): "
+                         + " ".join(f"--leave-out {k}" for k in missing) + " refits without it")
     x = np.array([[a["features"][k] for k in features] for a in fitted])
     y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for a in fitted])
     w, b = logistic(x, y)
