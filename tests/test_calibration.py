@@ -195,3 +195,37 @@ def test_a_renamed_question_names_the_other_document_as_its_file_is_named():
     assert renamed("What does time print?", "x/time.1.txt", "y/ls.1.txt") is None  # "time" names no page
     assert renamed("wipefs or wipefs?", "a/wipefs.8.txt", "b/lsblk.8.txt") == "lsblk or lsblk?"
     assert renamed("wipefs的选项", "a/wipefs.8.txt", "b/lsblk.8.txt") == "lsblk的选项"
+
+
+def test_the_fusion_fitted_on_technical_questions_ranks_their_documents(sample_index):
+    """``--fusion-on technical``: the weight is judged by the rank of each question's document
+    (the tiny encoder's vectors are noise, so the lexical side alone finds them)."""
+    from bertsearch.search import Searcher
+    from bertsearch.search.training.calibrate import GRID, fit_fusion, relative_path
+    from pathlib import Path
+
+    SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
+    questions = [("Which S3 bucket holds the encrypted AES-256 backups?", "backups.txt"),
+                 ("How many days are rotated logs kept before logrotate deletes the archive?", "logging.md")]
+    with Searcher.open(sample_index) as searcher:
+        fusion = fit_fusion(searcher, questions, relative_path(SAMPLE_DOCS), depth=5)
+    table = fusion["table"]
+    assert fusion["questions"] == 2 and set(table) == {str(w) for w in GRID}
+    assert table["0.0"] == {"mrr@10": 1.0, "recall@5": 1.0}  # BM25 alone puts each document first
+    assert table[str(fusion["dense_weight"])]["mrr@10"] == max(v["mrr@10"] for v in table.values())
+    # a target that is no indexed document is never found
+    with Searcher.open(sample_index) as searcher:
+        missed = fit_fusion(searcher, [(questions[0][0], "absent.txt")], relative_path(SAMPLE_DOCS), 5)
+    assert all(v["mrr@10"] == 0.0 for v in missed["table"].values())
+
+
+def test_question_documents_leave_out_a_question_asked_of_two(tmp_path):
+    from bertsearch.search.training.calibrate import question_documents
+
+    data = [{"title": title, "paragraphs": [{"context": "-v is verbose", "qas": [
+        {"id": f"{title}-{q}", "question": q, "answers": [{"text": "-v", "answer_start": 0}]}]}]}
+        for title, q in (("man/a.1", "What does -v do?"), ("man/b.1", "What does -v do?"),
+                         ("man/a.1", "Which option of a is verbose?"), ("Normans", "Where?"))]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"version": "t", "data": data}), encoding="utf-8")
+    assert question_documents(path) == {"Which option of a is verbose?": "man/a.1"}

@@ -5,7 +5,9 @@
 1. A corpus of train articles (each paragraph a document) is indexed with ``Index.update``.
 2. Fusion: answerable questions of those articles are asked in dense and lexical mode (the top
    ``depth`` chunks each); the dense weight ``w`` of :func:`bertsearch.search.retrieval.fuse`
-   with the best paragraph MRR@10 is kept (a grid of 0.05).
+   with the best paragraph MRR@10 is kept (a grid of 0.05). With ``--fusion-on technical`` the
+   technical questions (below) are asked instead, and the best MRR@10 of their document is kept:
+   for a head whose documents are not English, fitted on its own language's train questions.
 3. Confidence: the same questions through the searcher's own reading path
    (:meth:`Searcher.read_answers`, hybrid mode with that ``w``), plus questions the corpus cannot
    answer: questions of other train articles, and near-miss rewrites of corpus questions
@@ -41,6 +43,7 @@ import math
 import random
 import time
 from pathlib import Path
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -72,31 +75,54 @@ def build_corpus(examples: list[SquadExample], articles: int, seed: int, folder:
     return pids, others
 
 
-def fit_fusion(searcher: Any, questions: list[SquadExample], pids: dict[str, int], depth: int) -> dict[str, Any]:
-    """The dense weight with the best paragraph MRR@10 over ``questions``."""
+def fit_fusion(searcher: Any, questions: list[tuple[str, Hashable]], target_of: Callable[[str], Hashable],
+               depth: int) -> dict[str, Any]:
+    """The dense weight with the best MRR@10 of each question's target over ``questions``
+    ((text, target) pairs: a SQuAD question and its paragraph, a technical question and its
+    document); ``target_of`` gives the target of an indexed chunk's path."""
     from bertsearch.search.retrieval import Hybrid
 
     index = searcher.index
     runs = []
-    for q in questions:
-        runs.append((pids[q.context], Hybrid.search(index, index.encoder.encode([q.question], query=True)[0], q.question, depth)))
-    chunk_pid = {r.chunk_id: int(Path(r.path).stem) for r in index.fetch_chunks(index.vectors.ids().tolist())}
+    for text, target in questions:
+        runs.append((target, Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)))
+    chunk_target = {r.chunk_id: target_of(r.path) for r in index.fetch_chunks(index.vectors.ids().tolist())}
 
     table = {}
     for w in GRID:
         rr, r5 = 0.0, 0
-        for pid, found in runs:
-            ranked: list[int] = []
+        for target, found in runs:
+            ranked: list[Hashable] = []
             for item in found.fuse(w, depth):
-                p = chunk_pid[item.chunk_id]
-                if p not in ranked:
-                    ranked.append(p)
-            if pid in ranked[:10]:
-                rr += 1.0 / (ranked.index(pid) + 1)
-            r5 += pid in ranked[:5]
+                t = chunk_target[item.chunk_id]
+                if t not in ranked:
+                    ranked.append(t)
+            if target in ranked[:10]:
+                rr += 1.0 / (ranked.index(target) + 1)
+            r5 += target in ranked[:5]
         table[w] = {"mrr@10": round(rr / len(runs), 4), "recall@5": round(r5 / len(runs), 4)}
     best = max(GRID, key=lambda w: (table[w]["mrr@10"], -abs(w - 0.5)))
     return {"dense_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}
+
+
+def question_documents(path: Path) -> dict[str, str]:
+    """The document (title) each answerable question of a techqa train file asks about; a question
+    asked of two documents ("What does -v do?") is left out: it has no one right document."""
+    seen: dict[str, set[str]] = {}
+    for e in load_squad(path):
+        if "/" in e.title and not e.is_impossible and e.answers:
+            seen.setdefault(e.question, set()).add(e.title.split("#")[0])
+    return {q: next(iter(titles)) for q, titles in seen.items() if len(titles) == 1}
+
+
+def relative_path(folder: Path) -> Callable[[str], str]:
+    """An indexed path as the path of its file under ``folder`` (the index keeps resolved paths)."""
+    root = folder.resolve()
+
+    def relative(path: str) -> str:
+        p = Path(path)
+        return p.resolve().relative_to(root).as_posix() if p.is_absolute() else p.as_posix()
+    return relative
 
 
 def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> tuple[np.ndarray, float]:
@@ -236,10 +262,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rows", type=Path, help="refit from the rows a run kept (WORK/rows.json), reading nothing again")
     p.add_argument("--leave-out", action="append", default=[], choices=FEATURES, metavar="FEATURE",
                    help="a feature the confidence does not read (repeatable; e.g. to refit rows kept before it)")
+    p.add_argument("--fusion-on", choices=("squad", "technical"), default="squad",
+                   help="the questions the hybrid fusion weight is fitted on: SQuAD's (the right paragraph) or, "
+                        "with --techqa, the technical ones (the right document; for documents in another language)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
         p.error("--techqa and --tech-sources go together")
+    if args.fusion_on == "technical" and args.techqa is None:
+        p.error("--fusion-on technical needs --techqa and --tech-sources")
     from bertsearch.indexer import Index, Settings
     from bertsearch.search.confidence import MODEL_FILE, AnswerModel
     from bertsearch.search.searcher import Searcher
@@ -265,8 +296,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                seed=args.seed, weights=(3, 1, 1, 1, 3, 1, 1, 1)) if e.is_impossible]
     rng.shuffle(near)
     unanswerable = [e.question for e in outside[: args.unanswerable // 2]] + [e.question for e in near[: args.unanswerable // 2]]
-    with Searcher.open(settings) as searcher:
-        fusion = fit_fusion(searcher, asked, pids, args.depth)
+    if args.techqa is not None:
+        asked_tech, off_tech = technical_questions(args.techqa, args.tech_sources, args.tech_documents,
+                                                   args.tech_questions, args.seed, args.work / "techdocs")
+        tech_settings = Settings(index_dir=args.work / "techindex")
+        with Index.open(tech_settings, create=True) as index:
+            index.update(args.work / "techdocs")
+    if args.fusion_on == "technical":
+        documents = question_documents(args.techqa)
+        with Searcher.open(tech_settings) as searcher:
+            fusion = fit_fusion(searcher, [(q, documents[q]) for q, _ in asked_tech if q in documents],
+                                relative_path(args.work / "techdocs"), args.depth)
+        fusion["on"] = "technical"
+    else:
+        with Searcher.open(settings) as searcher:
+            fusion = fit_fusion(searcher, [(q.question, pids[q.context]) for q in asked],
+                                lambda path: int(Path(path).stem), args.depth)
+        fusion["on"] = "squad"
     model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
     model.update(dense_weight=fusion["dense_weight"], depth=args.depth)
     args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
@@ -276,18 +322,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        + [(q, ()) for q in unanswerable], args.passages, top=5)
     tech_note = ""
     if args.techqa is not None:
-        asked_tech, off_tech = technical_questions(args.techqa, args.tech_sources, args.tech_documents,
-                                                   args.tech_questions, args.seed, args.work / "techdocs")
-        tech_settings = Settings(index_dir=args.work / "techindex")
-        with Index.open(tech_settings, create=True) as index:
-            index.update(args.work / "techdocs")
         with Searcher.open(tech_settings, answer_model=AnswerModel.from_dict(model)) as searcher:
             rows += collect(searcher, asked_tech + [(q, ()) for q in off_tech], args.passages, top=5, technical=True)
         tech_note = (f"; {args.techqa.name}: {args.tech_documents} technical documents, {len(asked_tech)} of their "
                      f"generated questions, {len(off_tech)} of other documents' (unanswerable)")
     data = (f"{args.train.name}: {args.articles} articles ({len(pids)} paragraphs as documents), "
             f"{len(asked)} of their questions, {len(unanswerable)} unanswerable (half from other articles, "
-            "half near-miss rewrites)" + tech_note + "; no dev or report data")
+            "half near-miss rewrites)" + tech_note
+            + ("; the fusion fitted on the technical questions" if args.fusion_on == "technical" else "")
+            + "; no dev or report data")
     # What the fit reads, kept beside the work folder: a refit (--rows) need not read again.
     (args.work / "rows.json").write_text(json.dumps({"fusion": fusion, "data": data, "rows": rows}), encoding="utf-8")
     return _write(args, argv, fusion, rows, data, began)
