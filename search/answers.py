@@ -20,8 +20,7 @@ from bertsearch.search.definitions import DefinitionAnswer, definition_answers
 from bertsearch.search.naming import named_documents
 from bertsearch.search.types import Answer, Hit
 
-__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "SUPPORT_SPANS", "answer_support", "assemble", "merge", "passage_weights",
-           "why_none"]
+__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "why_none"]
 
 # An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
 # in the lexical mode) at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067
@@ -30,9 +29,6 @@ __all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "SUPPORT_SPANS", "an
 PASSAGE_TEMPERATURE = 0.05
 # Definition-list answers considered per question (the best matches of its kind; see definitions.py).
 MAX_DEFINITION_ANSWERS = 5
-# The reader's best spans of a question that :func:`answer_support` counts (what the confidence was
-# fitted on: ``Searcher.read_answers``' default ``top_n``).
-SUPPORT_SPANS = 20
 
 
 def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model: AnswerModel,
@@ -52,9 +48,7 @@ def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model:
     passages = [hit.text for hit in hits]
     weights = passage_weights([hit.score for hit in hits], mode)
     named = named_documents(question, hits)
-    support = answer_support(spans, hits)
-    scored = [_to_answer(span, hits[span.passage_index], weights, model, named[span.passage_index], backing)
-              for span, backing in zip(spans, support)]
+    scored = [_to_answer(span, hits[span.passage_index], weights, model, named[span.passage_index]) for span in spans]
     if model.definitions:
         found = definition_answers(question, passages, encode)[:MAX_DEFINITION_ANSWERS]
         if found:
@@ -80,43 +74,6 @@ def passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
     exps = [math.exp(x - top) for x in logits]
     total = sum(exps)
     return [e / total for e in exps]
-
-
-def answer_support(spans: list[Any], hits: list[Hit]) -> list[float]:
-    """For each span, how strongly the reader proposes its answer: the sum, over the places of the
-    documents where a span has its text (case and white space folded), of the best reader score
-    there. Overlapping spans are one place (the same words read again from an overlapping chunk),
-    so every copy of one answer has the same support, the sum of its places; an answer found at one
-    place has that place's score.
-
-    Only the :data:`SUPPORT_SPANS` best spans count (and the span's own place), so an answer's
-    support does not grow with how many spans a caller asks the reader for (``ask`` asks for more
-    when it returns more answers). An option or a value a page states in its synopsis, its
-    description and its examples is found at several places; a neighbouring entry's option usually
-    at one."""
-    def key(span: Any) -> str:
-        return " ".join(span.text.lower().split())
-
-    def place(span: Any) -> tuple[int, int, int]:
-        hit = hits[span.passage_index]
-        return hit.document_id, hit.start + span.start, hit.start + span.end
-
-    counted = spans[:SUPPORT_SPANS]
-    by_key: dict[str, list[tuple[tuple[int, int, int], float]]] = {}
-    for span in counted:
-        by_key.setdefault(key(span), []).append((place(span), float(span.score)))
-    support = []
-    for n, span in enumerate(spans):
-        found = by_key.get(key(span), []) + ([] if n < SUPPORT_SPANS else [(place(span), float(span.score))])
-        total, group_doc, group_end, best = 0.0, None, -1, 0.0
-        for (doc, lo, hi), score in sorted(found):  # overlapping places merge, each counts its best
-            if doc == group_doc and lo < group_end:
-                group_end, best = max(group_end, hi), max(best, score)
-                continue
-            total += best
-            group_doc, group_end, best = doc, hi, score
-        support.append(total + best)
-    return support
 
 
 def merge(answers: list[Answer]) -> list[Answer]:
@@ -159,11 +116,10 @@ def _as_entry(answer: Answer, entries: list[Answer]) -> Answer:
 
 
 def _to_answer(span: Any, hit: Hit, weights: list[float], model: AnswerModel,
-               named: tuple[float, float], support: float) -> tuple[Answer, dict[str, float]]:
+               named: tuple[float, float]) -> tuple[Answer, dict[str, float]]:
     # Chunk text is document[hit.start:hit.end], so passage offsets shift by the chunk's start.
     weight = weights[span.passage_index]
-    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit), named,
-                                   support)
+    features = confidence_features(float(span.score), float(span.null_score), weight, hit, float(span.logit), named)
     return _answer_in(hit, span.start, span.end, score=float(span.score) * weight,
                       reader_score=float(span.score), confidence=confidence(features, model)), features
 

@@ -98,17 +98,14 @@ def probability(intercept: float, coefficients: dict[str, float], features: dict
 
 
 def confidence_features(reader_score: float, null_score: float, weight: float, hit: Hit,
-                        span_logit: float, named: tuple[float, float] = (0.0, 0.0),
-                        support: float = 0.0) -> dict[str, float]:
+                        span_logit: float, named: tuple[float, float] = (0.0, 0.0)) -> dict[str, float]:
     """What the confidence model reads of an answer (``answer_model.json`` names the same keys).
 
     ``reader_score`` is normalised within one window of one passage; ``span_logit``, the span's
     raw start + end logit, is not, and tells the spans of different passages apart better.
     ``weight`` is the passage's weight (:func:`bertsearch.search.answers.passage_weights`).
     ``named`` is what :func:`bertsearch.search.naming.named_documents` says of the answer's passage
-    (a fit made before these features has no coefficient for them: they count 0). ``support`` is
-    how strongly the reader proposes the answer at all the places it finds it
-    (:func:`bertsearch.search.answers.answer_support`; a fit made before it counts it 0 too).
+    (a fit made before these features has no coefficient for them: they count 0).
     """
     return {
         "names_document": named[0],
@@ -120,7 +117,6 @@ def confidence_features(reader_score: float, null_score: float, weight: float, h
         "dense_rank1": 1.0 if hit.ranks.get("dense") == 1 else 0.0,
         "lexical_rank1": 1.0 if hit.ranks.get("lexical") == 1 else 0.0,
         "both": 1.0 if len(hit.ranks) == 2 else 0.0,
-        "support": support,
     }
 
 

@@ -146,14 +146,14 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     before = json.loads(kept.read_text(encoding="utf-8"))
     for row in before["rows"]:
         for answer in row["answers"]:
-            del answer["features"]["support"]
+            del answer["features"]["names_other"]
     old = tmp_path / "old_rows.json"
     old.write_text(json.dumps(before), encoding="utf-8")
-    with pytest.raises(ValueError, match="--leave-out support"):
+    with pytest.raises(ValueError, match="--leave-out names_other"):
         main(["--train", "x", "--out", str(out), "--rows", str(old)])
-    refit = main(["--train", "x", "--out", str(out), "--rows", str(old), "--leave-out", "support"])
-    assert set(refit["coefficients"]) == set(FEATURES) - {"support"}
-    assert refit["fitted"]["features"] == [k for k in FEATURES if k != "support"]
+    refit = main(["--train", "x", "--out", str(out), "--rows", str(old), "--leave-out", "names_other"])
+    assert set(refit["coefficients"]) == set(FEATURES) - {"names_other"}
+    assert refit["fitted"]["features"] == [k for k in FEATURES if k != "names_other"]
 
 
 def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):

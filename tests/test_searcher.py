@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -220,59 +219,6 @@ def test_a_reader_answer_inside_an_entry_answer_is_placed_as_the_entry_but_stays
     assert _as_entry(entry, [entry]) is entry
 
 
-def _support_case() -> tuple[list[Hit], list]:
-    from bertsearch.search.reader import ReaderSpan
-
-    def hit(doc: int, start: int, text: str) -> Hit:
-        return Hit(0.5, doc * 10 + start, doc, f"d{doc}", None, text, start, start + len(text), {"dense": 1})
-
-    text = "Use -r to recurse. Use -n to dry-run."
-    # Passages 0 and 1 overlap in document 1 (one place read twice); passage 2 is document 2.
-    hits = [hit(1, 0, text), hit(1, 4, text[4:]), hit(2, 0, "The -R option, or -r, recurses.")]
-
-    def span(p: int, start: int, end: int, score: float) -> ReaderSpan:
-        return ReaderSpan(hits[p].text[start:end], score, p, start, end, 0.1, 5.0)
-
-    return hits, [span(0, 4, 6, 0.7),    # "-r" at document 1, 4..6
-                  span(1, 0, 2, 0.6),    # the same place, read from the overlapping chunk
-                  span(2, 18, 20, 0.3),  # "-r" in document 2
-                  span(2, 4, 6, 0.2),    # "-R" in document 2: the same words, case folded, another place
-                  span(0, 23, 25, 0.5)]  # "-n": nothing else proposes it
-
-
-def test_answer_support_sums_the_best_score_of_each_place() -> None:
-    from bertsearch.search.answers import SUPPORT_SPANS, answer_support
-
-    hits, spans = _support_case()
-    # "-r": document 1's place at its best (0.7, not 0.7 + 0.6: one place read twice) and document
-    # 2's two places (0.3 and "-R" 0.2); every copy the same.
-    assert answer_support(spans, hits)[:4] == [pytest.approx(0.7 + 0.3 + 0.2)] * 4
-    assert answer_support(spans, hits)[4] == 0.5  # "-n", at one place: its own score
-    # Only the SUPPORT_SPANS best spans count (and the span's own place): asking for more changes nothing.
-    filler = [replace(spans[4], start=10 + i, end=11 + i, text=f"x{i}", score=0.01) for i in range(SUPPORT_SPANS)]
-    late = replace(spans[2], score=0.001)
-    assert answer_support(spans[:2] + filler + [late], hits)[:2] == [0.7, 0.7]
-    assert answer_support(spans[:2] + filler + [late], hits)[-1] == pytest.approx(0.7 + 0.001)
-
-
-def test_the_confidence_reads_the_support_where_the_fit_has_it() -> None:
-    from bertsearch.search.answers import answer_support, assemble
-    from bertsearch.search.confidence import AnswerModel
-
-    hits, spans = _support_case()
-    # "-n" scores as well as "-r" in its passage, but the reader also proposes "-r" elsewhere.
-    spans[4] = replace(spans[4], score=0.7)
-    fit = AnswerModel(0.5, 50, {"log_reader": 1.0, "support": 3.0}, -1.0, 0.1, {}, {})
-    found = assemble("Which option recurses?", hits, spans, "hybrid", fit, encode=None)
-    support = answer_support(spans, hits)
-    ranked = [(a.text, a.document_id, a.start, f["support"]) for a, f in found]
-    # the supported answer first, of its copies the best; "-n", as sure in its passage, after them all
-    assert ranked[0] == ("-r", 1, 4, support[0]) and ranked[-1] == ("-n", 1, 23, support[4])
-    alone = assemble("Which option recurses?", hits, spans, "hybrid", replace(fit, coefficients={"log_reader": 1.0}), None)
-    assert alone[0][0].confidence == alone[1][0].confidence  # without it, "-r" and "-n" tie
-    assert {alone[0][0].text, alone[1][0].text} == {"-r", "-n"}
-
-
 def test_passage_weights_favour_the_better_passage() -> None:
     weights = _passage_weights([0.62, 0.57, 0.31])
     assert sum(weights) == pytest.approx(1.0)
@@ -322,8 +268,8 @@ def test_the_shipped_confidence_model_reads_what_answers_carry() -> None:
     hit = Hit(score=0.5, chunk_id=1, document_id=1, path="a.txt", title="a", text="x", start=0, end=1,
               ranks={"dense": 1, "lexical": 3})
     features = confidence_features(0.6, 0.01, 0.4, hit, span_logit=12.0)
-    # every fitted coefficient names a feature an answer has (a misspelt one would silently count as 0)
-    assert set(fit.coefficients) <= set(features) and set(features) - set(fit.coefficients) <= {"support"}
+    # every fitted coefficient names a feature an answer has (a missing one would silently count as 0)
+    assert set(fit.coefficients) == set(features)
     # across passages, of two spans equally sure within their windows, the one with the higher raw logit wins
     higher = confidence(confidence_features(0.6, 0.01, 0.4, hit, span_logit=14.0))
     assert fit.coefficients["span_logit"] > 0 and higher > confidence(features)

@@ -56,7 +56,7 @@ from bertsearch.search.training.corpus import write_corpus
 from bertsearch.search.training.squad import SquadExample, SquadParagraph, load_squad
 
 FEATURES = ("log_reader", "log_null", "span_logit", "log_weight", "dense_rank1", "lexical_rank1", "both",
-            "names_document", "names_other", "support")
+            "names_document", "names_other")
 GRID = [round(0.05 * i, 2) for i in range(21)]
 
 
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fit-answers", type=int, default=1, help="answers of each question the model is fitted on")
     p.add_argument("--rows", type=Path, help="refit from the rows a run kept (WORK/rows.json), reading nothing again")
     p.add_argument("--leave-out", action="append", default=[], choices=FEATURES, metavar="FEATURE",
-                   help="a feature the confidence does not read (repeatable; e.g. to refit rows kept before it)")
+                   help="a feature the confidence does not read (repeatable: what a feature adds, or rows kept before it existed)")
     p.add_argument("--fusion-on", choices=("squad", "technical"), default="squad",
                    help="the questions the hybrid fusion weight is fitted on: SQuAD's (the right paragraph) or, "
                         "with --techqa, the technical ones (the right document; for documents in another language)")
