@@ -154,6 +154,12 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     refit = main(["--train", "x", "--out", str(out), "--rows", str(old), "--leave-out", "names_other"])
     assert set(refit["coefficients"]) == set(FEATURES) - {"names_other"}
     assert refit["fitted"]["features"] == [k for k in FEATURES if k != "names_other"]
+    # --fit-on answerable: the unanswerable questions' answers are left out of the fit
+    rows = json.loads(kept.read_text(encoding="utf-8"))["rows"]
+    mine = main(["--train", "x", "--out", str(out), "--rows", str(kept), "--fit-on", "answerable"])
+    assert mine["fitted"]["fit_on"] == "answerable" and written["fitted"]["fit_on"] == "all"
+    assert mine["fitted"]["confidence"]["answers_fitted"] == sum(r["answerable"] for r in rows)
+    assert written["fitted"]["confidence"]["answers_fitted"] == len(rows)
 
 
 def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):

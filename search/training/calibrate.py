@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fusion-on", choices=("squad", "technical"), default="squad",
                    help="the questions the hybrid fusion weight is fitted on: SQuAD's (the right paragraph) or, "
                         "with --techqa, the technical ones (the right document; for documents in another language)")
+    p.add_argument("--fit-on", choices=("all", "answerable"), default="all",
+                   help="the questions the confidence is fitted on: all (the unanswerable ones too) or the "
+                        "answerable ones (then it estimates whether an answer is right where the documents hold one)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
@@ -342,7 +345,8 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
 
     model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
     features = tuple(k for k in FEATURES if k not in args.leave_out)
-    fit = fit_confidence(rows, args.keep, args.fit_answers, features)
+    fitted_rows = [r for r in rows if r["answerable"]] if args.fit_on == "answerable" else rows
+    fit = fit_confidence(fitted_rows, args.keep, args.fit_answers, features)
     out = {
         "dense_weight": fusion["dense_weight"], "depth": args.depth, "coefficients": fit.pop("coefficients"),
         "intercept": fit.pop("intercept"), "threshold": fit.pop("threshold"),
@@ -350,6 +354,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
             "data": data,
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "fit_answers": args.fit_answers,
+            "fit_on": args.fit_on,
             "features": list(features),
             "seconds": round(time.time() - began, 1),
         },
