@@ -42,8 +42,8 @@ import json
 import math
 import random
 import time
-from pathlib import Path
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
