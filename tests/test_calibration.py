@@ -207,21 +207,18 @@ def test_the_fusion_fitted_on_technical_questions_ranks_their_documents(sample_i
     """``--fusion-on technical``: the weight is judged by the rank of each question's document
     (the tiny encoder's vectors are noise, so the lexical side alone finds them)."""
     from bertsearch.search import Searcher
-    from bertsearch.search.training.calibrate import GRID, fit_fusion, relative_path
-    from pathlib import Path
-
-    SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "samples" / "docs"
+    from bertsearch.search.training.calibrate import GRID, fit_fusion
     questions = [("Which S3 bucket holds the encrypted AES-256 backups?", "backups.txt"),
                  ("How many days are rotated logs kept before logrotate deletes the archive?", "logging.md")]
     with Searcher.open(sample_index) as searcher:
-        fusion = fit_fusion(searcher, questions, relative_path(SAMPLE_DOCS), depth=5)
+        fusion = fit_fusion(searcher, questions, str, depth=5)  # indexed paths are relative to the folder
     table = fusion["table"]
     assert fusion["questions"] == 2 and set(table) == {str(w) for w in GRID}
     assert table["0.0"] == {"mrr@10": 1.0, "recall@5": 1.0}  # BM25 alone puts each document first
     assert table[str(fusion["dense_weight"])]["mrr@10"] == max(v["mrr@10"] for v in table.values())
     # a target that is no indexed document is never found
     with Searcher.open(sample_index) as searcher:
-        missed = fit_fusion(searcher, [(questions[0][0], "absent.txt")], relative_path(SAMPLE_DOCS), 5)
+        missed = fit_fusion(searcher, [(questions[0][0], "absent.txt")], str, 5)
     assert all(v["mrr@10"] == 0.0 for v in missed["table"].values())
 
 

@@ -115,16 +115,6 @@ def question_documents(path: Path) -> dict[str, str]:
     return {q: next(iter(titles)) for q, titles in seen.items() if len(titles) == 1}
 
 
-def relative_path(folder: Path) -> Callable[[str], str]:
-    """An indexed path as the path of its file under ``folder`` (the index keeps resolved paths)."""
-    root = folder.resolve()
-
-    def relative(path: str) -> str:
-        p = Path(path)
-        return p.resolve().relative_to(root).as_posix() if p.is_absolute() else p.as_posix()
-    return relative
-
-
 def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> tuple[np.ndarray, float]:
     """Weights and intercept of an L2-regularised logistic regression (Newton's method)."""
     X = np.hstack([x, np.ones((len(x), 1))])
@@ -309,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         documents = question_documents(args.techqa)
         with Searcher.open(tech_settings) as searcher:
             fusion = fit_fusion(searcher, [(q, documents[q]) for q, _ in asked_tech if q in documents],
-                                relative_path(args.work / "techdocs"), args.depth)
+                                str, args.depth)  # an indexed path is its file's path under the folder
         fusion["on"] = "technical"
     else:
         with Searcher.open(settings) as searcher:

@@ -408,7 +408,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         lr=config.lr,
         **({"fused": True} if on_gpu else {}),
     )
-    packed: dict[int, list[np.ndarray]] = {}  # an epoch's batches, where they were made before the loop
+    batches: list[np.ndarray] = []  # the batches of epoch batches_epoch
+    batches_epoch = -1
     if config.shared_norm > 0:
         from bertsearch.search.training.shared_norm import group_batches, shared_norm_loss
 
@@ -416,8 +417,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             return group_batches(features.groups, lengths, config.batch_size, config.seed, epoch)
         # Packing whole groups leaves some batches short: an epoch is as many steps as the first
         # epoch's packing gives (a later epoch's batches are taken in turn).
-        packed[0] = batches_of(0)
-        steps_per_epoch = len(packed[0])
+        batches, batches_epoch = batches_of(0), 0
+        steps_per_epoch = len(batches)
     else:
         def batches_of(epoch: int) -> list[np.ndarray]:
             return epoch_batches(lengths, config.batch_size, config.seed, epoch)
@@ -464,8 +465,6 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         pending.clear()
         return losses[-1] if losses else None
     stop_at = total_steps if config.max_steps is None else min(total_steps, step + config.max_steps)
-    batches: list[np.ndarray] = []
-    batches_epoch = -1
 
     def progress() -> float:
         done = step / total_steps
@@ -475,7 +474,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         t_step = time.time()
         epoch, index = divmod(step, steps_per_epoch)
         if epoch != batches_epoch:
-            batches = packed.pop(epoch) if epoch in packed else batches_of(epoch)
+            batches = batches_of(epoch)
             batches_epoch = epoch
         rows = batches[index % len(batches)]
         batch = {k: v.to(device, non_blocking=True) for k, v in collate(features, rows).items()}
