@@ -95,6 +95,32 @@ def test_a_higher_keep_never_raises_the_threshold():
     assert fit_confidence(rows, keep=0.99)["threshold"] <= fit_confidence(rows, keep=0.9)["threshold"]
 
 
+def test_scaling_on_the_answerable_questions_calibrates_them_and_passes_the_same_answers():
+    rows = _rows(4000, 3)
+    for r in rows:
+        if not r["answerable"]:  # where the documents hold no answer, no answer is right
+            for a in r["answers"]:
+                a["f1"] = 0.0
+    plain = fit_confidence(rows, keep=0.95)
+    scaled = fit_confidence(rows, keep=0.95, scale_on_answerable=True)
+    # a fit on every question is under-confident on the answerable ones; the scale mends that
+    assert all(plain["top_answer_ece_in_sample_answerable"][k] > 0.05 for k in ("squad", "technical"))
+    assert all(scaled["top_answer_ece_in_sample_answerable"][k] < 0.04 for k in ("squad", "technical"))
+    a = scaled["scaled_on_answerable"]["a"]
+    assert 0 < a and scaled["scaled_on_answerable"]["answers"] == sum(r["answerable"] for r in rows)
+    assert all(scaled["coefficients"][k] == pytest.approx(a * plain["coefficients"][k], abs=1e-5) for k in FEATURES)
+    assert scaled["threshold"] > plain["threshold"]
+
+    def confidences(fit):
+        return [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"]) for r in rows]
+
+    before, after = confidences(plain), confidences(scaled)
+    differ = [b for b, c in zip(before, after) if (b >= plain["threshold"]) != (c >= scaled["threshold"])]
+    # the order is kept: only answers at the threshold, within its rounding to 0.001, can pass one and not the other
+    assert len(differ) < 0.005 * len(rows) and all(abs(b - plain["threshold"]) < 0.002 for b in differ)
+    assert scaled["train_answered_at_threshold"] == pytest.approx(plain["train_answered_at_threshold"], abs=0.005)
+
+
 def test_technical_questions_ask_indexed_documents_and_take_unanswerable_ones_from_the_others(tmp_path):
     sources = tmp_path / "sources"
     data = []
@@ -160,6 +186,10 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     assert mine["fitted"]["fit_on"] == "answerable" and written["fitted"]["fit_on"] == "all"
     assert mine["fitted"]["confidence"]["answers_fitted"] == sum(r["answerable"] for r in rows)
     assert written["fitted"]["confidence"]["answers_fitted"] == len(rows)
+    # --scale-on answerable: the fit is rescaled, and says so
+    scaled = main(["--train", "x", "--out", str(out), "--rows", str(kept), "--scale-on", "answerable"])
+    assert scaled["fitted"]["scale_on"] == "answerable" and written["fitted"]["scale_on"] == "none"
+    assert scaled["fitted"]["confidence"]["scaled_on_answerable"]["answers"] == sum(r["answerable"] for r in rows)
 
 
 def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):

@@ -26,6 +26,10 @@
    about as often as answerable ones do, and naming the answer's document is no sign of an answer by
    itself (the confidence reads it). A technical answer is right when it matches a gold answer
    as the technical report sets judge it (:func:`~bertsearch.search.training.metrics.answer_matches`).
+   With ``--scale-on answerable`` the fitted logit is then rescaled on the answerable questions'
+   top answers alone (:func:`rescaled`): the unanswerable questions teach the fit what a wrong
+   answer looks like, but they also pull every confidence down, so a fit on all of them is
+   under-confident wherever the documents do hold the answer. The scale keeps every order.
 4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
    right top answers above it, for each kind of question (SQuAD's and the technical ones): the
    lower of the two, so that right answers are dropped in neither (the default serves answering).
@@ -188,14 +192,21 @@ def renamed(question: str, path: str, other: str) -> str | None:
 
 
 def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
-                   features: tuple[str, ...] = FEATURES) -> dict[str, Any]:
+                   features: tuple[str, ...] = FEATURES, scale_on_answerable: bool = False) -> dict[str, Any]:
     """The logistic model of ``features`` on the first ``answers`` answers of each question, and
     the threshold.
 
     The top answer is the one ``ask`` is judged by: fitted on the top answers alone, its
     confidence means what it says (top-answer ECE on the fitting rows 0.029 on SQuAD, 0.048 on the
     technical questions, against 0.078 and 0.030 fitted on the top 5, whose ECE of the answers
-    below the top goes from 0.019 to 0.031)."""
+    below the top goes from 0.019 to 0.031).
+
+    With ``scale_on_answerable``, the fitted logit ``z`` becomes ``a * z + c``, with ``a`` and
+    ``c`` fitted on the top answers of the answerable questions alone (:func:`rescaled`): the
+    confidence then says how often an answer is right where the documents hold one, which is what
+    a set of answerable questions measures. The scale is monotone, so each question's answers keep
+    their order and the threshold, chosen below by the same rule, passes the same answers.
+    """
     fitted = [a for r in rows for a in r["answers"][:answers]]
     missing = sorted({k for a in fitted for k in features if k not in a["features"]})
     if missing:
@@ -204,6 +215,9 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
     x = np.array([[a["features"][k] for k in features] for a in fitted])
     y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for a in fitted])
     w, b = logistic(x, y)
+    scale = None
+    if scale_on_answerable:
+        w, b, scale = rescaled(w, b, features, [r for r in rows if r["answerable"]])
     coefficients = {k: float(wi) for k, wi in zip(features, w)}
     conf = lambda f: probability(b, coefficients, f)  # noqa: E731 (the runtime's confidence, at this fit)
     # Each question's top answer once: its kind, whether it is answerable, its confidence, whether it is right.
@@ -221,15 +235,37 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
     threshold = math.floor(min(by_kind.values(), default=0.0) * 1000) / 1000
     pos = [c for _, answerable, c, _ in tops if answerable]
     neg = [c for _, answerable, c, _ in tops if not answerable]
+    answerable_tops = [t for t in tops if t[1]]
     return {
         "coefficients": {k: round(float(v), 6) for k, v in zip(features, w)}, "intercept": round(b, 6),
         "threshold": threshold,
+        **({"scaled_on_answerable": scale} if scale is not None else {}),
         "threshold_by_kind": {k: math.floor(v * 1000) / 1000 for k, v in by_kind.items()},
         "train_answered_at_threshold": round(sum(c >= threshold for c in pos) / max(1, len(pos)), 4),
         "train_unanswerable_abstained_at_threshold": round(sum(c < threshold for c in neg) / max(1, len(neg)), 4),
         "answers_fitted": int(len(y)), "right_share": round(float(y.mean()), 4),
         "top_answer_ece_in_sample": reliability,
+        "top_answer_ece_in_sample_answerable": {
+            kind: calibration_error([(c, right) for k, _, c, right in answerable_tops if k == kind])["ece"]
+            for kind in sorted({t[0] for t in answerable_tops})},
     }
+
+
+def rescaled(w: np.ndarray, b: float, features: tuple[str, ...],
+             rows: list[dict[str, Any]]) -> tuple[np.ndarray, float, dict[str, float]]:
+    """The logistic model ``(w, b)`` with its logit ``z`` mapped to ``a * z + c``, where ``a`` and
+    ``c`` are a one-feature logistic regression of whether each of ``rows``' top answers is right
+    on its ``z`` (Platt scaling); ``a`` and ``c`` are returned too. ``a`` is kept positive, so the
+    order of the answers is kept."""
+    tops = [r["answers"][0] for r in rows if r["answers"]]
+    if not tops:
+        raise ValueError("no answerable question with an answer to scale the confidence on")
+    z = np.array([[float(np.dot(w, [a["features"][k] for k in features]) + b)] for a in tops])
+    y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for a in tops])
+    (a,), c = logistic(z, y)
+    if a <= 0:
+        raise ValueError(f"the confidence does not rise with the fitted logit on the answerable questions (slope {a:.3f})")
+    return w * a, float(b * a + c), {"a": round(float(a), 6), "c": round(float(c), 6), "answers": len(tops)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -258,6 +294,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fit-on", choices=("all", "answerable"), default="all",
                    help="the questions the confidence is fitted on: all (the unanswerable ones too) or the "
                         "answerable ones (then it estimates whether an answer is right where the documents hold one)")
+    p.add_argument("--scale-on", choices=("none", "answerable"), default="none",
+                   help="answerable: rescale the fitted confidence (Platt scaling of its logit on the answerable "
+                        "questions' top answers) so that it says how often an answer is right where the documents "
+                        "hold one; monotone, so the threshold passes the same answers")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
@@ -336,7 +376,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
     model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
     features = tuple(k for k in FEATURES if k not in args.leave_out)
     fitted_rows = [r for r in rows if r["answerable"]] if args.fit_on == "answerable" else rows
-    fit = fit_confidence(fitted_rows, args.keep, args.fit_answers, features)
+    fit = fit_confidence(fitted_rows, args.keep, args.fit_answers, features, args.scale_on == "answerable")
     out = {
         "dense_weight": fusion["dense_weight"], "depth": args.depth, "coefficients": fit.pop("coefficients"),
         "intercept": fit.pop("intercept"), "threshold": fit.pop("threshold"),
@@ -344,7 +384,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
             "data": data,
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "fit_answers": args.fit_answers,
-            "fit_on": args.fit_on,
+            "fit_on": args.fit_on, "scale_on": args.scale_on,
             "features": list(features),
             "seconds": round(time.time() - began, 1),
         },
