@@ -101,24 +101,39 @@ def test_scaling_on_the_answerable_questions_calibrates_them_and_passes_the_same
         if not r["answerable"]:  # where the documents hold no answer, no answer is right
             for a in r["answers"]:
                 a["f1"] = 0.0
+    rows.append({"answerable": True, "technical": False, "answers": []})  # no answer: nothing to scale on
     plain = fit_confidence(rows, keep=0.95)
     scaled = fit_confidence(rows, keep=0.95, scale_on_answerable=True)
     # a fit on every question is under-confident on the answerable ones; the scale mends that
     assert all(plain["top_answer_ece_in_sample_answerable"][k] > 0.05 for k in ("squad", "technical"))
     assert all(scaled["top_answer_ece_in_sample_answerable"][k] < 0.04 for k in ("squad", "technical"))
-    a = scaled["scaled_on_answerable"]["a"]
-    assert 0 < a and scaled["scaled_on_answerable"]["answers"] == sum(r["answerable"] for r in rows)
+    a, c = scaled["scaled_on_answerable"]["a"], scaled["scaled_on_answerable"]["c"]
+    assert 0 < a and scaled["scaled_on_answerable"]["answers"] == sum(r["answerable"] and bool(r["answers"]) for r in rows)
     assert all(scaled["coefficients"][k] == pytest.approx(a * plain["coefficients"][k], abs=1e-5) for k in FEATURES)
+    assert scaled["intercept"] == pytest.approx(a * plain["intercept"] + c, abs=1e-5)
     assert scaled["threshold"] > plain["threshold"]
 
     def confidences(fit):
-        return [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"]) for r in rows]
+        return [probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"]) for r in rows if r["answers"]]
 
     before, after = confidences(plain), confidences(scaled)
     differ = [b for b, c in zip(before, after) if (b >= plain["threshold"]) != (c >= scaled["threshold"])]
     # the order is kept: only answers at the threshold, within its rounding to 0.001, can pass one and not the other
     assert len(differ) < 0.005 * len(rows) and all(abs(b - plain["threshold"]) < 0.002 for b in differ)
     assert scaled["train_answered_at_threshold"] == pytest.approx(plain["train_answered_at_threshold"], abs=0.005)
+
+
+def test_a_scale_that_would_reverse_the_order_is_refused():
+    from bertsearch.search.training.calibrate import rescaled
+
+    rows = _rows(400, 4)
+    w, b = np.zeros(len(FEATURES)), 0.0
+    w[FEATURES.index("span_logit")] = 2.0
+    for r in rows:  # here the answers the fit trusts least are the right ones
+        for a in r["answers"]:
+            a["f1"] = 1.0 if a["features"]["span_logit"] < 0 else 0.0
+    with pytest.raises(ValueError, match="does not rise"):
+        rescaled(w, b, FEATURES, rows)
 
 
 def test_technical_questions_ask_indexed_documents_and_take_unanswerable_ones_from_the_others(tmp_path):

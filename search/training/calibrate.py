@@ -29,7 +29,8 @@
    With ``--scale-on answerable`` the fitted logit is then rescaled on the answerable questions'
    top answers alone (:func:`rescaled`): the unanswerable questions teach the fit what a wrong
    answer looks like, but they also pull every confidence down, so a fit on all of them is
-   under-confident wherever the documents do hold the answer. The scale keeps every order.
+   under-confident wherever the documents do hold the answer. The scale keeps every order. The
+   definition answers' fit reads the reader's logit, so rerun ``fit_definitions --out OUT`` after.
 4. Threshold: the highest confidence that still leaves ``--keep`` of the answerable questions'
    right top answers above it, for each kind of question (SQuAD's and the technical ones): the
    lower of the two, so that right answers are dropped in neither (the default serves answering).
@@ -205,7 +206,8 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
     ``c`` fitted on the top answers of the answerable questions alone (:func:`rescaled`): the
     confidence then says how often an answer is right where the documents hold one, which is what
     a set of answerable questions measures. The scale is monotone, so each question's answers keep
-    their order and the threshold, chosen below by the same rule, passes the same answers.
+    their order and the threshold, chosen below by the same rule, passes the same reader answers (up
+    to its rounding to 0.001; the definition answers' fit reads the logit and is refitted after).
     """
     fitted = [a for r in rows for a in r["answers"][:answers]]
     missing = sorted({k for a in fitted for k in features if k not in a["features"]})
@@ -297,7 +299,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--scale-on", choices=("none", "answerable"), default="none",
                    help="answerable: rescale the fitted confidence (Platt scaling of its logit on the answerable "
                         "questions' top answers) so that it says how often an answer is right where the documents "
-                        "hold one; monotone, so the threshold passes the same answers")
+                        "hold one; monotone, so the threshold passes the same reader answers (rerun fit_definitions "
+                        "after)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
