@@ -198,7 +198,9 @@ def test_ask_answers_a_default_value(tune_index: Settings) -> None:
 @pytest.mark.slow
 def test_the_api_says_where_an_answer_comes_from(tune_index: Settings) -> None:
     with TestClient(create_app(tune_index), base_url="http://localhost") as client:
-        body = client.post("/ask", json={"question": "What is the default suffix length of split?", "top_k": 3}).json()
+        # threshold 0: every answer is listed, not only those the default lets through
+        body = client.post("/ask", json={"question": "What is the default suffix length of split?", "top_k": 3,
+                                         "threshold": 0}).json()
         assert ("definition", "2") in {(a["source"], a["text"]) for a in body["answers"]}
         assert "reader" in {a["source"] for a in body["answers"]}
         assert {a["source"] for a in body["answers"]} <= {"reader", "definition"}
@@ -213,7 +215,7 @@ def test_the_cli_says_an_answer_came_from_a_definition_list(tune_index: Settings
     from bertsearch.cli.main import cli
 
     result = CliRunner().invoke(cli, ["ask", "What is the default suffix length of split?",
-                                      "--index", str(tune_index.index_dir), "-k", "3"])
+                                      "--index", str(tune_index.index_dir), "-k", "3", "--threshold", "0"])
     assert result.exit_code == 0, result.output
     answers = ("\n" + result.output).split("\n1. ", 1)[1].split("\n2. ", 1)
     answers = [answers[0], *answers[1].split("\n3. ", 1)]
