@@ -262,12 +262,19 @@ def rescaled(w: np.ndarray, b: float, features: tuple[str, ...],
     tops = [r["answers"][0] for r in rows if r["answers"]]
     if not tops:
         raise ValueError("no answerable question with an answer to scale the confidence on")
-    z = np.array([[float(np.dot(w, [a["features"][k] for k in features]) + b)] for a in tops])
-    y = np.array([1.0 if a["f1"] >= 0.5 else 0.0 for a in tops])
-    (a,), c = logistic(z, y)
+    z = np.array([float(np.dot(w, [a["features"][k] for k in features]) + b) for a in tops])
+    a, c = platt(z, np.array([a["f1"] >= 0.5 for a in tops]), "on the answerable questions")
+    return w * a, float(b * a + c), {"a": round(a, 6), "c": round(c, 6), "answers": len(tops)}
+
+
+def platt(z: np.ndarray, right: np.ndarray, where: str) -> tuple[float, float]:
+    """``a`` and ``c`` of a one-feature logistic regression of ``right`` on the logits ``z`` (Platt
+    scaling: ``a * z + c`` is the calibrated logit). ``a`` must come out positive, so that the
+    scale keeps the order of the answers; otherwise a ValueError names ``where``."""
+    (a,), c = logistic(np.asarray(z, dtype=float).reshape(-1, 1), np.asarray(right, dtype=float))
     if a <= 0:
-        raise ValueError(f"the confidence does not rise with the fitted logit on the answerable questions (slope {a:.3f})")
-    return w * a, float(b * a + c), {"a": round(float(a), 6), "c": round(float(c), 6), "answers": len(tops)}
+        raise ValueError(f"the confidence does not rise with the fitted logit {where} (slope {a:.3f})")
+    return float(a), float(c)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

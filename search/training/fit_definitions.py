@@ -18,6 +18,14 @@ With ``--techqa`` (the train file of :mod:`bertsearch.search.training.techqa`, n
 ``.heldout.json``), generated questions about ``--tech-documents`` documents of ``--tech-sources``
 join the fitting set, asked over an index of those documents
 (:func:`bertsearch.search.training.calibrate.technical_questions` draws them).
+
+The fit reads every answer a question gets, so it learns to rank definition answers against the
+reader's. Its confidence of each question's *top* answer, the one ``ask`` is judged by, need not
+mean what it says: ``--scale-on top`` rescales the fitted logit ``z`` to ``a * z + c`` (Platt
+scaling on the top answers, :func:`bertsearch.search.training.calibrate.platt`), which keeps the
+order of every question's answers and changes only which of them clear the threshold.
+``--work DIR`` keeps the labelled answers (``DIR/rows.json``); ``--rows DIR/rows.json`` refits from
+them without indexing or asking anything again.
 """
 
 from __future__ import annotations
@@ -32,8 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from bertsearch.search.training.calibrate import logistic, technical_questions
+from bertsearch.search.confidence import MODEL_FILE
+from bertsearch.search.training.calibrate import logistic, platt, technical_questions
 from bertsearch.search.training.metrics import loose
+from bertsearch.search.training.reliability import calibration_error
 
 FEATURES = ("definition", "similarity", "margin", "overlap", "log_weight", "reader_logit")
 READER_ANSWERS = 5
@@ -73,17 +83,35 @@ def collect(searcher: Any, questions: list[dict[str, Any]]) -> list[dict[str, An
     return rows
 
 
-def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def fit(rows: list[dict[str, Any]], scale_top: bool = False) -> dict[str, Any]:
+    """The logistic model of :data:`FEATURES` on every answer of ``rows``, and how its top answers
+    fare. With ``scale_top`` its logit is then Platt-scaled on each question's top answer (see
+    the module docstring): the same answers come first, with a confidence fitted to them."""
+    rows = [r for r in rows if r["answers"]]
     answers = [a for r in rows for a in r["answers"]]
+    if not answers:
+        raise ValueError("no definition answers to fit on")
     x = np.array([[a.get(k, 0.0) for k in FEATURES] for a in answers])
     y = np.array([1.0 if a["right"] else 0.0 for a in answers])
     w, b = logistic(x, y, l2=1e-2)
     z = x @ w + b
-    best = [max(range(len(r["answers"])), key=lambda j, lo=lo: z[lo + j]) for lo, r in _offsets(rows)]
+    best = [lo + max(range(len(r["answers"])), key=lambda j, lo=lo: z[lo + j]) for lo, r in _offsets(rows)]
+    top_right = y[best]
+
+    def top_ece(logits: np.ndarray) -> float:
+        conf = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+        return calibration_error(list(zip(conf.tolist(), top_right.astype(bool).tolist())))["ece"]
+
+    scale = {}
+    if scale_top:
+        a, c = platt(z[best], top_right, "on the definition questions' top answers")
+        scale = {"scaled_on_top": {"a": round(a, 6), "c": round(c, 6), "answers": len(best),
+                                   "top_answer_ece_in_sample_before": top_ece(z[best])}}
+        w, b = w * a, float(b * a + c)
     return {"coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
             "answers_fitted": len(answers), "right_share": round(float(y.mean()), 4), "questions": len(rows),
-            "best_right": sum(r["answers"][j]["right"] for r, j in zip(rows, best)),
-            "best_right_before": sum(_before(r)["right"] for r in rows)}
+            "best_right": int(top_right.sum()), "best_right_before": sum(_before(r)["right"] for r in rows),
+            "top_answer_ece_in_sample": top_ece(x[best] @ w + b), **scale}
 
 
 def _offsets(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -100,10 +128,6 @@ def _before(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from bertsearch.indexer import Index, Settings
-    from bertsearch.search.confidence import MODEL_FILE, AnswerModel
-    from bertsearch.search.searcher import Searcher
-
     p = argparse.ArgumentParser(prog="python -m bertsearch.search.training.fit_definitions", description=__doc__)
     p.add_argument("--folder", type=Path, default=TUNE,
                    help=f"the tuning documents (default: {TUNE}, from the repository's root)")
@@ -115,46 +139,70 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--tech-documents", type=int, default=150)
     p.add_argument("--tech-questions", type=int, default=1000)
     p.add_argument("--seed", type=int, default=1, help="which technical documents are drawn")
+    p.add_argument("--scale-on", choices=("none", "top"), default="none",
+                   help="top: Platt-scale the fitted confidence on each question's top answer (keeps their order)")
+    p.add_argument("--work", type=Path, help="a folder to keep the labelled answers in (WORK/rows.json)")
+    p.add_argument("--rows", type=Path, help="refit from the rows a run kept (WORK/rows.json), reading nothing again")
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
         p.error("--techqa and --tech-sources go together")
+    began = time.time()
+    model = json.loads(args.out.read_text(encoding="utf-8"))
+    if args.rows is not None:
+        if args.techqa is not None:
+            p.error("--rows refits what a run kept: it reads no --techqa")
+        try:
+            kept = json.loads(args.rows.read_text(encoding="utf-8"))
+            rows, data = kept["rows"], kept["data"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            p.error(f"--rows {args.rows} is not a rows file this command kept ({type(exc).__name__})")
+    else:
+        rows, data = _read(p, args, model)
+        if args.work is not None:
+            args.work.mkdir(parents=True, exist_ok=True)
+            (args.work / "rows.json").write_text(json.dumps({"data": data, "rows": rows}) + "\n", encoding="utf-8")
+    result = fit(rows, scale_top=args.scale_on == "top")
+    model["definitions"] = {
+        "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
+        "fitted": {"data": data, "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
+                   "scale_on": args.scale_on, **result, "seconds": round(time.time() - began, 1)},
+    }
+    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    return {"definitions": model["definitions"], "rows": rows}
+
+
+def _read(p: argparse.ArgumentParser, args: argparse.Namespace, model: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """Index the fitting sets, ask their questions, label the answers: the rows, and what they are."""
+    from bertsearch.indexer import Index, Settings
+    from bertsearch.search.confidence import AnswerModel
+    from bertsearch.search.searcher import Searcher
+
     questions_file = args.questions or args.folder.parent / f"{args.folder.name}_questions.json"
     if not args.folder.is_dir():
         p.error(f"no folder {args.folder}: give --folder, the tuning set (tests/fixtures/techdocs_tune of a checkout)")
     if not questions_file.is_file():
         p.error(f"no file {questions_file}: give --questions, the tuning set's questions")
-    began = time.time()
     questions = json.loads(questions_file.read_text(encoding="utf-8"))["questions"]
-    model = json.loads(args.out.read_text(encoding="utf-8"))
     # The reader's answers as ask ranks them without definition answers (the fit's baseline).
     bare = AnswerModel.from_dict({k: v for k, v in model.items() if k != "definitions"})
     sets = [(args.folder, questions)]
-    tech_note = ""
+    data = (f"{args.folder.as_posix()}: {len(questions)} questions about {len(list(args.folder.rglob('*.txt')))} "
+            "documents (man pages and pydoc text); never the reported techdocs set")
     with tempfile.TemporaryDirectory() as tmp:
         if args.techqa is not None:
             asked, _ = technical_questions(args.techqa, args.tech_sources, args.tech_documents, args.tech_questions,
                                            args.seed, Path(tmp) / "techdocs")
             sets.append((Path(tmp) / "techdocs", [{"q": q, "answers": list(golds)} for q, golds in asked]))
-            tech_note = (f"; {args.techqa.name}: {len(asked)} generated questions about {args.tech_documents} "
-                         f"documents of the training sources (seed {args.seed})")
+            data += (f"; {args.techqa.name}: {len(asked)} generated questions about {args.tech_documents} "
+                     f"documents of the training sources (seed {args.seed})")
         rows = []
         for n, (folder, asked_here) in enumerate(sets):
             settings = Settings(index_dir=Path(tmp) / f"index{n}")
             with Index.open(settings, create=True) as index:
                 index.update(folder)
             with Searcher.open(settings, answer_model=bare) as searcher:
-                rows += collect(searcher, asked_here)
-    result = fit(rows)
-    model["definitions"] = {
-        "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
-        "fitted": {"data": f"{args.folder.as_posix()}: {len(questions)} questions about "
-                           f"{len(list(args.folder.rglob('*.txt')))} documents (man pages and pydoc text); "
-                           "never the reported techdocs set" + tech_note,
-                   "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
-                   **result, "seconds": round(time.time() - began, 1)},
-    }
-    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
-    return {"definitions": model["definitions"], "rows": rows}
+                rows += [{**row, "set": "tune" if n == 0 else "techqa"} for row in collect(searcher, asked_here)]
+    return rows, data
 
 
 if __name__ == "__main__":
