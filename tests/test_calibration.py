@@ -123,6 +123,23 @@ def test_scaling_on_the_answerable_questions_calibrates_them_and_passes_the_same
     assert scaled["train_answered_at_threshold"] == pytest.approx(plain["train_answered_at_threshold"], abs=0.005)
 
 
+def test_the_cross_check_measures_each_fit_on_rows_it_did_not_see():
+    from bertsearch.search.training.calibrate import cross_checked
+
+    rows = _rows(3000, 5)
+    for r in rows:
+        if not r["answerable"]:
+            for a in r["answers"]:
+                a["f1"] = 0.0
+    checked = cross_checked(rows, keep=0.95)
+    assert set(checked) == {"plain", "scaled"} and all(set(v) == {"squad", "technical"} for v in checked.values())
+    # as in sample (the test above), the scale mends the under-confidence on answerable questions
+    assert all(checked["scaled"][k] < checked["plain"][k] for k in ("squad", "technical"))
+    assert all(checked["plain"][k] > 0.05 for k in ("squad", "technical"))
+    clean = cross_checked(_rows(3000, 6), keep=0.95)  # the unanswerable rows right as often as the others: nothing to mend
+    assert all(v < 0.06 for v in clean["plain"].values())
+
+
 def test_a_scale_that_would_reverse_the_order_is_refused():
     from bertsearch.search.training.calibrate import rescaled
 
@@ -205,6 +222,7 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     scaled = main(["--train", "x", "--out", str(out), "--rows", str(kept), "--scale-on", "answerable"])
     assert scaled["fitted"]["scale_on"] == "answerable" and written["fitted"]["scale_on"] == "none"
     assert scaled["fitted"]["confidence"]["scaled_on_answerable"]["answers"] == sum(r["answerable"] for r in rows)
+    assert set(scaled["fitted"]["cross_checked_answerable_ece"]) == {"plain", "scaled"}
 
 
 def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):

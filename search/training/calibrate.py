@@ -267,6 +267,28 @@ def rescaled(w: np.ndarray, b: float, features: tuple[str, ...],
     return w * a, float(b * a + c), {"a": round(a, 6), "c": round(c, 6), "answers": len(tops)}
 
 
+def cross_checked(rows: list[dict[str, Any]], keep: float, answers: int = 1, features: tuple[str, ...] = FEATURES,
+                  seeds: int = 3) -> dict[str, dict[str, float]]:
+    """How well the confidence, plain and scaled on the answerable questions, holds on rows it was
+    not fitted on: for each of ``seeds`` random halvings of ``rows``, fitted on one half, the top-answer
+    ECE of the other half's answerable questions by kind; the mean over the halvings. It tells from
+    training data alone whether ``--scale-on answerable`` helps."""
+    out: dict[str, dict[str, list[float]]] = {"plain": {}, "scaled": {}}
+    for seed in range(seeds):
+        order = list(range(len(rows)))
+        random.Random(seed).shuffle(order)
+        fitted, other = [rows[i] for i in order[: len(order) // 2]], [rows[i] for i in order[len(order) // 2:]]
+        for name, scale in (("plain", False), ("scaled", True)):
+            fit = fit_confidence(fitted, keep, answers, features, scale)
+            for kind in ("squad", "technical"):
+                pairs = [(probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"]) if r["answers"]
+                          else 0.0, bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5)
+                         for r in other if r["answerable"] and bool(r.get("technical")) == (kind == "technical")]
+                if pairs:
+                    out[name].setdefault(kind, []).append(calibration_error(pairs)["ece"])
+    return {name: {kind: round(sum(v) / len(v), 4) for kind, v in kinds.items()} for name, kinds in out.items()}
+
+
 def platt(z: np.ndarray, right: np.ndarray, where: str) -> tuple[float, float]:
     """``a`` and ``c`` of a one-feature logistic regression of ``right`` on the logits ``z`` (Platt
     scaling: ``a * z + c`` is the calibrated logit). ``a`` must come out positive, so that the
@@ -395,6 +417,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "fit_answers": args.fit_answers,
             "fit_on": args.fit_on, "scale_on": args.scale_on,
+            "cross_checked_answerable_ece": cross_checked(fitted_rows, args.keep, args.fit_answers, features),
             "features": list(features),
             "seconds": round(time.time() - began, 1),
         },
