@@ -263,8 +263,12 @@ def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
 # Japanese and Korean characters are no part of one: a run of them has no spaces between its words
 # (`默认发送TERM信号` holds the answer `TERM`), so the tokenizer's pieces are their bounds. A URL
 # is one too: `://` joins its scheme (a span `www.intern:631` of `https://www.intern:631` is cut).
+# A comma joins only an option's comma list (`-Wl,-z,defs`) and a number's thousands (`1,000`):
+# elsewhere it ends a word (`-k, --keep`, `uid=0,gid=0`).
 _WORD = f"[^\\W{CJK_CHARS}]"
-_COMPOUND = re.compile(rf"(?:--?|/|~/?)?{_WORD}+(?:(?:://|[./:\-@+]){_WORD}+)*")
+_PART = rf"{_WORD}+(?:[.\-]{_WORD}+)*"
+_COMPOUND = re.compile(rf"\d{{1,3}}(?:,\d{{3}})+(?!\d)|--?{_PART}(?:,--?{_PART})(?:,(?:--?)?{_PART})*"
+                       rf"|(?:--?|/|~/?)?{_WORD}+(?:(?:://|[./:\-@+]){_WORD}+)*")
 
 
 def _whole_compounds(text: str, start: int, end: int) -> tuple[int, int]:

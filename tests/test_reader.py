@@ -133,6 +133,12 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     ("选项 -p，--parents", 3, 6, "-p"),
     ("见 https://www.intern:631 页面", 10, 25, "https://www.intern:631"),  # a URL whole, scheme too
     ("open http://localhost:8080/ now", 12, 21, "http://localhost:8080"),
+    ("link with -Wl,-z,defs to", 10, 16, "-Wl,-z,defs"),  # an option whose value is a comma list
+    ("pass -Wl,--as-needed here", 5, 12, "-Wl,--as-needed"),
+    ("-k, --keep", 0, 2, "-k"),  # a comma and a space end one option of a list
+    ("up to 1,000 lines", 6, 7, "1,000"),  # thousands
+    ("both 2,3 and 4", 5, 6, "2"),  # a comma between numbers is no thousands separator
+    ("uid=0,gid=0", 6, 9, "gid"),  # a comma list of settings: each its own
 ])
 def test_answer_spans_are_trimmed_to_whole_words_and_one_paragraph(text, start, end, expected) -> None:
     from bertsearch.search.reader import trim_span
