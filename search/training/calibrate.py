@@ -220,12 +220,7 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
     scale = None
     if scale_on_answerable:
         w, b, scale = rescaled(w, b, features, [r for r in rows if r["answerable"]])
-    coefficients = {k: float(wi) for k, wi in zip(features, w)}
-    conf = lambda f: probability(b, coefficients, f)  # noqa: E731 (the runtime's confidence, at this fit)
-    # Each question's top answer once: its kind, whether it is answerable, its confidence, whether it is right.
-    tops = [("technical" if r.get("technical") else "squad", r["answerable"],
-             conf(r["answers"][0]["features"]) if r["answers"] else 0.0,
-             bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5) for r in rows]
+    tops = top_answers(rows, b, {k: float(wi) for k, wi in zip(features, w)})
     by_kind, reliability = {}, {}
     for kind in sorted({t[0] for t in tops}):
         mine = [t for t in tops if t[0] == kind]
@@ -251,6 +246,16 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
             kind: calibration_error([(c, right) for k, _, c, right in answerable_tops if k == kind])["ece"]
             for kind in sorted({t[0] for t in answerable_tops})},
     }
+
+
+def top_answers(rows: list[dict[str, Any]], intercept: float,
+                coefficients: dict[str, float]) -> list[tuple[str, bool, float, bool]]:
+    """Each question's top answer once, at the fit ``(intercept, coefficients)`` (the runtime's
+    confidence): its kind (``squad`` or ``technical``), whether the question is answerable, its
+    confidence (0 for no answer) and whether it is right."""
+    return [("technical" if r.get("technical") else "squad", r["answerable"],
+             probability(intercept, coefficients, r["answers"][0]["features"]) if r["answers"] else 0.0,
+             bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5) for r in rows]
 
 
 def rescaled(w: np.ndarray, b: float, features: tuple[str, ...],
@@ -280,12 +285,10 @@ def cross_checked(rows: list[dict[str, Any]], keep: float, answers: int = 1, fea
         fitted, other = [rows[i] for i in order[: len(order) // 2]], [rows[i] for i in order[len(order) // 2:]]
         for name, scale in (("plain", False), ("scaled", True)):
             fit = fit_confidence(fitted, keep, answers, features, scale)
-            for kind in ("squad", "technical"):
-                pairs = [(probability(fit["intercept"], fit["coefficients"], r["answers"][0]["features"]) if r["answers"]
-                          else 0.0, bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5)
-                         for r in other if r["answerable"] and bool(r.get("technical")) == (kind == "technical")]
-                if pairs:
-                    out[name].setdefault(kind, []).append(calibration_error(pairs)["ece"])
+            tops = top_answers(other, fit["intercept"], fit["coefficients"])
+            for kind in sorted({t[0] for t in tops if t[1]}):
+                pairs = [(c, right) for k, answerable, c, right in tops if answerable and k == kind]
+                out[name].setdefault(kind, []).append(calibration_error(pairs)["ece"])
     return {name: {kind: round(sum(v) / len(v), 4) for kind, v in kinds.items()} for name, kinds in out.items()}
 
 
