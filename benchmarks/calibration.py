@@ -7,9 +7,11 @@ passages); its top answer's confidence and whether it is right make one pair
 - ``heldout``: the held-out report set, ``tests/fixtures/heldout/`` (135 plain questions over 79
   documents, written before any tuning); right: ``answer_matches``.
 - ``techqa_heldout``: generated questions about documents of the training sources that training
-  and calibration never read (techqa's ``.heldout.json``, ``--techqa-heldout``; their documents
-  from ``--tech-sources``); ``--tech-documents`` documents indexed, ``--tech-questions`` asked.
-  Right: ``answer_matches``.
+  never read (techqa's ``.heldout.json``, ``--techqa-heldout``; their documents from
+  ``--tech-sources``); ``--tech-documents`` documents indexed, ``--tech-questions`` asked. No fit
+  reads these questions, but the confidence fits read *written* questions about held-out documents
+  (the written pairs' ``.heldout.json``, the same hash share of the documents), so many of these
+  documents were seen by a fit, through other questions. Right: ``answer_matches``.
 - ``squad_train_heldout``: SQuAD *train* articles outside the calibration corpus (the last
   ``--squad-articles`` titles of the order the calibration draws its 40 from, seed 0); each
   paragraph a document, ``--squad-questions`` of their questions asked. Right: F1 >= 0.5.

@@ -80,6 +80,29 @@ def test_scaling_on_the_top_answers_keeps_them_and_makes_their_confidence_mean_w
     assert measured == pytest.approx(scaled["top_answer_ece_in_sample"], abs=0.002)
 
 
+def test_the_scale_can_be_fitted_on_one_set_of_questions_alone():
+    # Two sets read by one fit: on "techqa" the top answers are right less often than the features
+    # say (a quarter of them are relabelled wrong); the scale fitted on that set alone means what
+    # it says there, the scale fitted on every top answer does not.
+    rows = [{**r, "set": "tune"} for r in _rows(1500, 3)]
+    hard = [{**r, "set": "techqa"} for r in _rows(1500, 4)]
+    for i, r in enumerate(hard):
+        if i % 4 == 0:
+            for a in r["answers"]:
+                a["right"] = False
+    both = fit(rows + hard, scale_top=True)
+    on_hard = fit(rows + hard, scale_top=True, scale_set="techqa")
+    assert on_hard["scaled_on_top"]["answers"] == 1500 and on_hard["scaled_on_top"]["set"] == "techqa"
+    assert [t for t, _, _ in _top_confidences(rows + hard, both)] == [t for t, _, _ in _top_confidences(rows + hard, on_hard)]
+
+    def ece(fitted: dict) -> float:
+        return calibration_error([(conf, right) for _, conf, right in _top_confidences(hard, fitted)])["ece"]
+
+    assert ece(on_hard) < 0.04 and ece(both) > 2 * ece(on_hard)
+    with pytest.raises(ValueError, match="no top answers of the set"):
+        fit(rows, scale_top=True, scale_set="techqa")
+
+
 def test_a_scale_that_would_reverse_the_order_is_refused():
     # Over every answer a higher similarity is right more often (1.0 right, -2.0 wrong), but among
     # the top answers (2.0 to 3.0) the higher ones are the wrong ones: no monotone scale fits that.

@@ -14,9 +14,11 @@ lets ``--unidirectional-new-file`` pass for ``--new-file``). One logistic regres
 kinds (:func:`bertsearch.search.confidence.definition_confidence`) is written into ``answer_model.json`` under ``definitions``; the rest
 of the file is kept.
 
-With ``--techqa`` (the train file of :mod:`bertsearch.search.training.techqa`, never its
-``.heldout.json``), generated questions about ``--tech-documents`` documents of ``--tech-sources``
-join the fitting set, asked over an index of those documents
+With ``--techqa`` (a SQuAD-shaped file of technical questions: the train file of
+:mod:`bertsearch.search.training.techqa`, or the written pairs' held-out file that the reader's
+confidence is fitted on; never techqa's ``.heldout.json``, which ``benchmarks/calibration.py``
+reports on), questions about ``--tech-documents`` documents of ``--tech-sources`` join the fitting
+set, asked over an index of those documents
 (:func:`bertsearch.search.training.calibrate.technical_questions` draws them).
 
 The fit reads every answer a question gets, so it learns to rank definition answers against the
@@ -24,6 +26,9 @@ reader's. Its confidence of each question's *top* answer, the one ``ask`` is jud
 mean what it says: ``--scale-on top`` rescales the fitted logit ``z`` to ``a * z + c`` (Platt
 scaling on the top answers, :func:`bertsearch.search.training.calibrate.platt`), which keeps the
 order of every question's answers and changes only which of them clear the threshold.
+``--scale-on top-techqa`` fits that scale on the ``--techqa`` questions' top answers alone: with
+the written pairs, on questions as people write them (the tuning set's are few, and its documents
+shaped the definition rules).
 ``--work DIR`` keeps the labelled answers (``DIR/rows.json``); ``--rows DIR/rows.json`` refits from
 them without indexing or asking anything again.
 """
@@ -83,10 +88,11 @@ def collect(searcher: Any, questions: list[dict[str, Any]]) -> list[dict[str, An
     return rows
 
 
-def fit(rows: list[dict[str, Any]], scale_top: bool = False) -> dict[str, Any]:
+def fit(rows: list[dict[str, Any]], scale_top: bool = False, scale_set: str | None = None) -> dict[str, Any]:
     """The logistic model of :data:`FEATURES` on every answer of ``rows``, and how its top answers
     fare. With ``scale_top`` its logit is then Platt-scaled on each question's top answer (see
-    the module docstring): the same answers come first, with a confidence fitted to them."""
+    the module docstring): the same answers come first, with a confidence fitted to them. With
+    ``scale_set`` only the top answers of the rows of that set (their ``"set"``) fit the scale."""
     rows = [r for r in rows if r["answers"]]
     answers = [a for r in rows for a in r["answers"]]
     if not answers:
@@ -104,8 +110,13 @@ def fit(rows: list[dict[str, Any]], scale_top: bool = False) -> dict[str, Any]:
 
     scale = {}
     if scale_top:
-        a, c = platt(z[best], top_right, "on the definition questions' top answers")
-        scale = {"scaled_on_top": {"a": round(a, 6), "c": round(c, 6), "answers": len(best),
+        on = np.array([scale_set is None or r.get("set") == scale_set for _, r in _offsets(rows)])
+        if not on.any():
+            raise ValueError(f"no top answers of the set {scale_set!r} to scale on")
+        chosen = np.array(best)[on]
+        a, c = platt(z[chosen], y[chosen], "on the definition questions' top answers")
+        scale = {"scaled_on_top": {"a": round(a, 6), "c": round(c, 6), "answers": int(on.sum()),
+                                   **({"set": scale_set} if scale_set else {}),
                                    "top_answer_ece_in_sample_before": top_ece(z[best])}}
         w, b = w * a, float(b * a + c)
     return {"coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
@@ -134,13 +145,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--questions", type=Path, default=None,
                    help="their questions (default: FOLDER_questions.json beside the folder)")
     p.add_argument("--out", type=Path, default=MODEL_FILE, help="answer_model.json to update (default: the installed one)")
-    p.add_argument("--techqa", type=Path, help="generated technical questions (techqa's train file)")
+    p.add_argument("--techqa", type=Path, help="technical questions (techqa's train file, or the written pairs' held-out file)")
     p.add_argument("--tech-sources", type=Path, help="the folder techqa read")
     p.add_argument("--tech-documents", type=int, default=150)
     p.add_argument("--tech-questions", type=int, default=1000)
     p.add_argument("--seed", type=int, default=1, help="which technical documents are drawn")
-    p.add_argument("--scale-on", choices=("none", "top"), default="none",
-                   help="top: Platt-scale the fitted confidence on each question's top answer (keeps their order)")
+    p.add_argument("--scale-on", choices=("none", "top", "top-techqa"), default="none",
+                   help="top: Platt-scale the fitted confidence on each question's top answer (keeps their order); "
+                        "top-techqa: on the top answers of the --techqa questions only")
     p.add_argument("--work", type=Path, help="a folder to keep the labelled answers in (WORK/rows.json)")
     p.add_argument("--rows", type=Path, help="refit from the rows a run kept (WORK/rows.json), reading nothing again")
     args = p.parse_args(argv)
@@ -161,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.work is not None:
             args.work.mkdir(parents=True, exist_ok=True)
             (args.work / "rows.json").write_text(json.dumps({"data": data, "rows": rows}) + "\n", encoding="utf-8")
-    result = fit(rows, scale_top=args.scale_on == "top")
+    result = fit(rows, scale_top=args.scale_on != "none", scale_set="techqa" if args.scale_on == "top-techqa" else None)
     model["definitions"] = {
         "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
         "fitted": {"data": data, "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
@@ -193,7 +205,7 @@ def _read(p: argparse.ArgumentParser, args: argparse.Namespace, model: dict[str,
             asked, _ = technical_questions(args.techqa, args.tech_sources, args.tech_documents, args.tech_questions,
                                            args.seed, Path(tmp) / "techdocs")
             sets.append((Path(tmp) / "techdocs", [{"q": q, "answers": list(golds)} for q, golds in asked]))
-            data += (f"; {args.techqa.name}: {len(asked)} generated questions about {args.tech_documents} "
+            data += (f"; {args.techqa.name}: {len(asked)} questions about {args.tech_documents} "
                      f"documents of the training sources (seed {args.seed})")
         rows = []
         for n, (folder, asked_here) in enumerate(sets):
