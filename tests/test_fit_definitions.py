@@ -103,6 +103,40 @@ def test_the_scale_can_be_fitted_on_one_set_of_questions_alone():
         fit(rows, scale_top=True, scale_set="techqa")
 
 
+def test_the_scale_can_be_fitted_on_rows_that_rank_nothing(tmp_path, capsys):
+    # The ranking is learnt from one run's rows, the scale from another's (harder) questions: the
+    # order of every answer is the plain fit's, and the confidence means what it says on the others.
+    rows = _rows(1500, 5)
+    harder = _rows(1500, 6)
+    for r in harder[::3]:
+        for a in r["answers"]:
+            a["right"] = False
+    plain = fit(rows)
+    scaled = fit(rows, scale_top=True, scale_rows=harder)
+    assert scaled["scaled_on_top"]["answers"] == 1500 and scaled["scaled_on_top"]["rows"] == "another run's"
+    assert [t for t, _, _ in _top_confidences(rows + harder, plain)] == [t for t, _, _ in _top_confidences(rows + harder, scaled)]
+    assert scaled["best_right"] == plain["best_right"] and scaled["answers_fitted"] == plain["answers_fitted"]
+    measured = calibration_error([(conf, right) for _, conf, right in _top_confidences(harder, scaled)])["ece"]
+    assert measured == pytest.approx(scaled["scaled_on_top"]["scaled_answers_ece"], abs=0.002) and measured < 0.05
+    assert scaled["scaled_on_top"]["scaled_answers_ece_before"] > 2 * measured
+
+    kept, other, out = tmp_path / "rows.json", tmp_path / "other.json", tmp_path / "answer_model.json"
+    kept.write_text(json.dumps({"data": "generated", "rows": rows}), encoding="utf-8")
+    other.write_text(json.dumps({"data": "written", "rows": harder}), encoding="utf-8")
+    out.write_text(json.dumps({"threshold": 0.3}), encoding="utf-8")
+    result = main(["--rows", str(kept), "--scale-rows", str(other), "--scale-on", "top", "--out", str(out)])
+    written = json.loads(out.read_text(encoding="utf-8"))["definitions"]
+    assert written == result["definitions"] and written["intercept"] == scaled["intercept"]
+    assert written["fitted"]["data"] == "generated; scaled on the top answers of another run's rows: written"
+    with pytest.raises(SystemExit):
+        main(["--rows", str(kept), "--scale-rows", str(other), "--out", str(out)])
+    assert "--scale-rows fits a scale" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--rows", str(kept), "--scale-rows", str(other), "--scale-on", "top-techqa", "--out", str(out)])
+    assert "no top answers of the set 'techqa'" in capsys.readouterr().err
+    assert json.loads(out.read_text(encoding="utf-8"))["definitions"] == written  # nothing written by the refused runs
+
+
 def test_a_scale_that_would_reverse_the_order_is_refused():
     # Over every answer a higher similarity is right more often (1.0 right, -2.0 wrong), but among
     # the top answers (2.0 to 3.0) the higher ones are the wrong ones: no monotone scale fits that.

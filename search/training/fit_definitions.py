@@ -30,7 +30,9 @@ order of every question's answers and changes only which of them clear the thres
 the written pairs, on questions as people write them (the tuning set's are few, and its documents
 shaped the definition rules).
 ``--work DIR`` keeps the labelled answers (``DIR/rows.json``); ``--rows DIR/rows.json`` refits from
-them without indexing or asking anything again.
+them without indexing or asking anything again. ``--scale-rows FILE`` fits the scale on the top
+answers of rows another run kept, which rank nothing: the ranking can be learnt from many generated
+questions and its confidence scaled on written ones.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ def collect(searcher: Any, questions: list[dict[str, Any]]) -> list[dict[str, An
     return rows
 
 
-def fit(rows: list[dict[str, Any]], scale_top: bool = False, scale_set: str | None = None) -> dict[str, Any]:
+def fit(rows: list[dict[str, Any]], scale_top: bool = False, scale_set: str | None = None,
+        scale_rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The logistic model of :data:`FEATURES` on every answer of ``rows``, and how its top answers
     fare. With ``scale_top`` its logit is then Platt-scaled on each question's top answer (see
-    the module docstring): the same answers come first, with a confidence fitted to them. With
-    ``scale_set`` only the top answers of the rows of that set (their ``"set"``) fit the scale."""
+    the module docstring): the same answers come first, with a confidence fitted to them. The
+    scale is fitted on the top answers of ``scale_rows`` where given (rows kept by another run:
+    they rank nothing), else of ``rows``; with ``scale_set``, of the rows of that set alone."""
     rows = [r for r in rows if r["answers"]]
     answers = [a for r in rows for a in r["answers"]]
     if not answers:
@@ -100,37 +104,43 @@ def fit(rows: list[dict[str, Any]], scale_top: bool = False, scale_set: str | No
     x = np.array([[a.get(k, 0.0) for k in FEATURES] for a in answers])
     y = np.array([1.0 if a["right"] else 0.0 for a in answers])
     w, b = logistic(x, y, l2=1e-2)
-    z = x @ w + b
-    best = [lo + max(range(len(r["answers"])), key=lambda j, lo=lo: z[lo + j]) for lo, r in _offsets(rows)]
-    top_right = y[best]
+    z_top, top_right = _tops(rows, w, b)
 
-    def top_ece(logits: np.ndarray) -> float:
+    def top_ece(logits: np.ndarray, right: np.ndarray = top_right) -> float:
         conf = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
-        return calibration_error(list(zip(conf.tolist(), top_right.astype(bool).tolist())))["ece"]
+        return calibration_error(list(zip(conf.tolist(), right.astype(bool).tolist())))["ece"]
 
     scale = {}
     if scale_top:
-        on = np.array([scale_set is None or r.get("set") == scale_set for _, r in _offsets(rows)])
-        if not on.any():
+        pool = [r for r in (rows if scale_rows is None else scale_rows) if scale_set is None or r.get("set") == scale_set]
+        z_pool, right_pool = _tops(pool, w, b)
+        if not len(z_pool):
             raise ValueError(f"no top answers of the set {scale_set!r} to scale on")
-        chosen = np.array(best)[on]
-        a, c = platt(z[chosen], y[chosen], "on the definition questions' top answers")
-        scale = {"scaled_on_top": {"a": round(a, 6), "c": round(c, 6), "answers": int(on.sum()),
+        a, c = platt(z_pool, right_pool, "on the definition questions' top answers")
+        scale = {"scaled_on_top": {"a": round(a, 6), "c": round(c, 6), "answers": len(z_pool),
                                    **({"set": scale_set} if scale_set else {}),
-                                   "top_answer_ece_in_sample_before": top_ece(z[best])}}
+                                   **({"rows": "another run's"} if scale_rows is not None else {}),
+                                   "top_answer_ece_in_sample_before": top_ece(z_top),
+                                   "scaled_answers_ece_before": top_ece(z_pool, right_pool),
+                                   "scaled_answers_ece": top_ece(a * z_pool + c, right_pool)}}
         w, b = w * a, float(b * a + c)
     return {"coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
             "answers_fitted": len(answers), "right_share": round(float(y.mean()), 4), "questions": len(rows),
             "best_right": int(top_right.sum()), "best_right_before": sum(_before(r)["right"] for r in rows),
-            "top_answer_ece_in_sample": top_ece(x[best] @ w + b), **scale}
+            "top_answer_ece_in_sample": top_ece(_tops(rows, w, b)[0]), **scale}
 
 
-def _offsets(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    out, lo = [], 0
+def _tops(rows: list[dict[str, Any]], w: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted logit of each question's top answer (the one ``ask`` returns first) and whether
+    it is right."""
+    z, right = [], []
     for r in rows:
-        out.append((lo, r))
-        lo += len(r["answers"])
-    return out
+        if r["answers"]:
+            logits = np.array([[a.get(k, 0.0) for k in FEATURES] for a in r["answers"]]) @ w + b
+            top = int(np.argmax(logits))
+            z.append(float(logits[top]))
+            right.append(1.0 if r["answers"][top]["right"] else 0.0)
+    return np.array(z), np.array(right)
 
 
 def _before(row: dict[str, Any]) -> dict[str, Any]:
@@ -155,25 +165,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "top-techqa: on the top answers of the --techqa questions only")
     p.add_argument("--work", type=Path, help="a folder to keep the labelled answers in (WORK/rows.json)")
     p.add_argument("--rows", type=Path, help="refit from the rows a run kept (WORK/rows.json), reading nothing again")
+    p.add_argument("--scale-rows", type=Path,
+                   help="with --scale-on: fit the scale on the top answers of the rows another run kept (and ranked "
+                        "nothing with), e.g. written questions where the ranking is fitted on generated ones")
     args = p.parse_args(argv)
     if (args.techqa is None) != (args.tech_sources is None):
         p.error("--techqa and --tech-sources go together")
+    if args.scale_rows is not None and args.scale_on == "none":
+        p.error("--scale-rows fits a scale: give --scale-on top or top-techqa")
     began = time.time()
     model = json.loads(args.out.read_text(encoding="utf-8"))
     if args.rows is not None:
         if args.techqa is not None:
             p.error("--rows refits what a run kept: it reads no --techqa")
-        try:
-            kept = json.loads(args.rows.read_text(encoding="utf-8"))
-            rows, data = kept["rows"], kept["data"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            p.error(f"--rows {args.rows} is not a rows file this command kept ({type(exc).__name__})")
+        rows, data = _kept(p, "--rows", args.rows)
     else:
         rows, data = _read(p, args, model)
         if args.work is not None:
             args.work.mkdir(parents=True, exist_ok=True)
             (args.work / "rows.json").write_text(json.dumps({"data": data, "rows": rows}) + "\n", encoding="utf-8")
-    result = fit(rows, scale_top=args.scale_on != "none", scale_set="techqa" if args.scale_on == "top-techqa" else None)
+    scale_rows = None
+    if args.scale_rows is not None:
+        scale_rows, scale_data = _kept(p, "--scale-rows", args.scale_rows)
+        data += f"; scaled on the top answers of another run's rows: {scale_data}"
+    try:
+        result = fit(rows, scale_top=args.scale_on != "none", scale_set="techqa" if args.scale_on == "top-techqa" else None,
+                     scale_rows=scale_rows)
+    except ValueError as exc:  # nothing to fit on, or a scale that would reverse the order
+        p.error(str(exc))
     model["definitions"] = {
         "coefficients": result.pop("coefficients"), "intercept": result.pop("intercept"),
         "fitted": {"data": data, "command": "python -m bertsearch.search.training.fit_definitions " + " ".join(argv or []),
@@ -181,6 +200,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
     return {"definitions": model["definitions"], "rows": rows}
+
+
+def _kept(p: argparse.ArgumentParser, flag: str, path: Path) -> tuple[list[dict[str, Any]], str]:
+    """The rows and their description from a rows file a run kept (``--work``)."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        return list(kept["rows"]), str(kept["data"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        p.error(f"{flag} {path} is not a rows file this command kept ({type(exc).__name__})")
 
 
 def _read(p: argparse.ArgumentParser, args: argparse.Namespace, model: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
