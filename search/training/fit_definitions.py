@@ -101,7 +101,7 @@ def fit(rows: list[dict[str, Any]], scale_top: bool = False, scale_set: str | No
     answers = [a for r in rows for a in r["answers"]]
     if not answers:
         raise ValueError("no definition answers to fit on")
-    x = np.array([[a.get(k, 0.0) for k in FEATURES] for a in answers])
+    x = _matrix(answers)
     y = np.array([1.0 if a["right"] else 0.0 for a in answers])
     w, b = logistic(x, y, l2=1e-2)
     z_top, top_right = _tops(rows, w, b)
@@ -124,10 +124,16 @@ def fit(rows: list[dict[str, Any]], scale_top: bool = False, scale_set: str | No
                                    "scaled_answers_ece_before": top_ece(z_pool, right_pool),
                                    "scaled_answers_ece": top_ece(a * z_pool + c, right_pool)}}
         w, b = w * a, float(b * a + c)
+        z_top = a * z_top + c  # monotone: the same top answers, at the scaled fit
     return {"coefficients": {k: round(float(v), 6) for k, v in zip(FEATURES, w)}, "intercept": round(b, 6),
             "answers_fitted": len(answers), "right_share": round(float(y.mean()), 4), "questions": len(rows),
             "best_right": int(top_right.sum()), "best_right_before": sum(_before(r)["right"] for r in rows),
-            "top_answer_ece_in_sample": top_ece(_tops(rows, w, b)[0]), **scale}
+            "top_answer_ece_in_sample": top_ece(z_top), **scale}
+
+
+def _matrix(answers: list[dict[str, Any]]) -> np.ndarray:
+    """The answers' :data:`FEATURES`, one row each (a feature an answer lacks counts 0)."""
+    return np.array([[a.get(k, 0.0) for k in FEATURES] for a in answers])
 
 
 def _tops(rows: list[dict[str, Any]], w: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +142,7 @@ def _tops(rows: list[dict[str, Any]], w: np.ndarray, b: float) -> tuple[np.ndarr
     z, right = [], []
     for r in rows:
         if r["answers"]:
-            logits = np.array([[a.get(k, 0.0) for k in FEATURES] for a in r["answers"]]) @ w + b
+            logits = _matrix(r["answers"]) @ w + b
             top = int(np.argmax(logits))
             z.append(float(logits[top]))
             right.append(1.0 if r["answers"][top]["right"] else 0.0)
