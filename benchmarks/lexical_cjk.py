@@ -9,7 +9,7 @@ of Han characters as its characters and their bigrams) and ``words`` (indexes th
 a run is one term), with ``LexicalIndex.build``: build seconds (terms cut in Python, then
 tantivy) and size on disk.
 
-The 44 questions of ``tests/fixtures/zh_tune_questions.json`` are then searched with
+The questions of ``tests/fixtures/zh_tune_questions.json`` are then searched with
 ``LexicalIndex.search(question, 10)``, what ``Index.search_lexical`` calls: one untimed pass, then
 ``--repeat`` passes, the two cuts query by query in turn (the order alternating), so the load of
 a shared machine falls on both alike. Per cut: p50, p95 and mean in ms, the mean number of hits
@@ -136,7 +136,7 @@ def main(args: Any) -> dict[str, Any]:
     cjk, words = searched["cjk"], searched["words"]
     p50_ratio = cjk.pop("_median_s") / words.pop("_median_s")
     return {
-        "what": "LexicalIndex.search(question, k) of the 44 zh_tune questions over the same Chinese chunks, "
+        "what": "LexicalIndex.search(question, k) of the zh_tune questions over the same Chinese chunks, "
                 "built once with the cut cjk (characters and bigrams of Han runs) and once with words (a run "
                 "one term, the cut of indexes that store none), the cuts query by query in turn",
         "goal": "issue 33: the segmenter's cost, BM25 query p50 at 100k Chinese chunks",
@@ -160,7 +160,7 @@ def main(args: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     p = c.parser("lexical_cjk", __doc__)
     p.add_argument("--size", type=int, default=100_000, help="chunks in each index")
-    p.add_argument("--repeat", type=int, default=5, help="timed passes over the 44 questions")
+    p.add_argument("--repeat", type=int, default=5, help="timed passes over the questions")
     p.add_argument("--k", type=int, default=10, help="hits per search")
     p.add_argument("--seed", type=int, default=0, help="seed of the lines drawn")
     c.run("lexical_cjk", main, p.parse_args())

@@ -321,5 +321,5 @@ def test_chinese_questions_over_an_index_of_the_multilingual_encoder_get_answers
             right += any(answer_matches(a.text, gold[question]) for a in answers[:3])
             assert all(a.path == name for a in answers[:1]), question
     # half of four, among the top 3: a floor that a broken head or fit falls through, not the head's
-    # score (benchmarks/eval_docs.py --set zh_tune measures that, on all 44 questions)
+    # score (benchmarks/eval_docs.py --set zh_tune measures that, on all 96 questions)
     assert right >= 2
