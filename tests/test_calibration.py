@@ -208,21 +208,25 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     old = tmp_path / "old_rows.json"
     old.write_text(json.dumps(before), encoding="utf-8")
     with pytest.raises(ValueError, match="--leave-out names_other"):
-        main(["--train", "x", "--out", str(out), "--rows", str(old)])
-    refit = main(["--train", "x", "--out", str(out), "--rows", str(old), "--leave-out", "names_other"])
+        main(["--out", str(out), "--rows", str(old)])
+    refit = main(["--out", str(out), "--rows", str(old), "--leave-out", "names_other"])
     assert set(refit["coefficients"]) == set(FEATURES) - {"names_other"}
     assert refit["fitted"]["features"] == [k for k in FEATURES if k != "names_other"]
     # --fit-on answerable: the unanswerable questions' answers are left out of the fit
     rows = json.loads(kept.read_text(encoding="utf-8"))["rows"]
-    mine = main(["--train", "x", "--out", str(out), "--rows", str(kept), "--fit-on", "answerable"])
+    mine = main(["--out", str(out), "--rows", str(kept), "--fit-on", "answerable"])
     assert mine["fitted"]["fit_on"] == "answerable" and written["fitted"]["fit_on"] == "all"
     assert mine["fitted"]["confidence"]["answers_fitted"] == sum(r["answerable"] for r in rows)
     assert written["fitted"]["confidence"]["answers_fitted"] == len(rows)
     # --scale-on answerable: the fit is rescaled, and says so
-    scaled = main(["--train", "x", "--out", str(out), "--rows", str(kept), "--scale-on", "answerable"])
+    scaled = main(["--out", str(out), "--rows", str(kept), "--scale-on", "answerable"])
     assert scaled["fitted"]["scale_on"] == "answerable" and written["fitted"]["scale_on"] == "none"
     assert scaled["fitted"]["confidence"]["scaled_on_answerable"]["answers"] == sum(r["answerable"] for r in rows)
     assert set(scaled["fitted"]["cross_checked_answerable_ece"]) == {"plain", "scaled"}
+    # without kept rows the SQuAD train file is needed, and saying so is the whole answer
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "none.json")])
+    assert not (tmp_path / "none.json").exists()
 
 
 def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):

@@ -304,7 +304,7 @@ def platt(z: np.ndarray, right: np.ndarray, where: str) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--train", type=Path, required=True, help="SQuAD v1 train file (.json or .json.gz)")
+    p.add_argument("--train", type=Path, help="SQuAD v1 train file (.json or .json.gz); not read with --rows")
     p.add_argument("--out", type=Path, required=True, help="answer_model.json to write")
     p.add_argument("--work", type=Path, default=Path("benchmarks/work/calibrate"))
     p.add_argument("--articles", type=int, default=30)
@@ -335,6 +335,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "after)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.train is None and args.rows is None:
+        p.error("--train is needed unless --rows refits from a run's kept rows")
     if (args.techqa is None) != (args.tech_sources is None):
         p.error("--techqa and --tech-sources go together")
     if args.fusion_on == "technical" and args.techqa is None:
