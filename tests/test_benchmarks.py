@@ -277,7 +277,8 @@ def test_ingest_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str) 
 
 
 def test_lexical_cjk_benchmark(tmp_path: Path) -> None:
-    questions = json.loads((BENCHMARKS.parent / "tests" / "fixtures" / "zh_tune_questions.json").read_text(encoding="utf-8"))["questions"]
+    fixture = BENCHMARKS.parent / "tests" / "fixtures" / "zh_tune_questions.json"
+    questions = json.loads(fixture.read_text(encoding="utf-8"))["questions"]
     result = _run("lexical_cjk", tmp_path, "--repeat", "1")
     assert result["chunks"] == 300 and result["queries"] == len(questions) and result["repeat"] == 1
     for cut in ("cjk", "words"):
