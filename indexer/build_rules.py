@@ -1,9 +1,10 @@
 """What an index is built with, and the checks of the settings against it.
 
 The build parameters (model, dimension, pooling, the query and passage prefixes, precision,
-chunking, index type, schema version, the lexical cut) are stored in ``index_state`` (:class:`~bertsearch.indexer.snapshot.BuildParams`). A
-setting that asks for other ones raises :class:`ModelMismatch` naming ``--rebuild`` (or, for the
-index type, ``--index-type``, which rebuilds FAISS from SQL); a setting left unset follows the index.
+chunking, the chunk header, index type, schema version, the lexical cut) are stored in
+``index_state`` (:class:`~bertsearch.indexer.snapshot.BuildParams`). A setting that asks for
+other ones raises :class:`ModelMismatch` naming ``--rebuild`` (or, for the index type,
+``--index-type``, which rebuilds FAISS from SQL); a setting left unset follows the index.
 """
 
 from __future__ import annotations
@@ -50,9 +51,15 @@ class BuildRules:
             return int(getattr(self.settings, name))
         return int(getattr(params, name))
 
+    def chunk_header(self, params: BuildParams | None) -> str:
+        """``chunk_header``: the setting if set (or a new build), else the index's."""
+        if "chunk_header" in self.settings.model_fields_set or params is None:
+            return self.settings.chunk_header
+        return params.header
+
     def build_values(self, encoder: Encoder, old: BuildParams | None) -> dict[str, Any]:
         """The ``index_state`` values of a new build with ``encoder`` and the current settings
-        (``old``: the build it replaces, whose chunking and index type it keeps unless set).
+        (``old``: the build it replaces, whose chunking, chunk header and index type it keeps unless set).
 
         Raises:
             ConfigError: The chunk overlap is not smaller than the chunk size.
@@ -67,6 +74,7 @@ class BuildRules:
             precision=encoder.precision,
             chunk_tokens=self.chunk_param("chunk_tokens", old),
             chunk_overlap=self.chunk_param("chunk_overlap", old),
+            chunk_header=self.chunk_header(old),
             index_type=(self.settings.index_type if old is None or "index_type" in self.settings.model_fields_set
                         else old.index_type),
             schema_version=SCHEMA_VERSION,
@@ -114,6 +122,16 @@ class BuildRules:
                 f"the index {self.index_dir} was built with chunks of {built[0]} tokens (overlap {built[1]}), "
                 f"not {wanted[0]} (overlap {wanted[1]}); run `bertsearch index PATH --rebuild` "
                 "to rebuild it with the new chunking, or leave the chunk options unset"
+            )
+
+    def check_chunk_header(self, params: BuildParams) -> None:
+        """Raises :class:`ModelMismatch` when a set chunk header differs from the index's."""
+        wanted = self.chunk_header(params)
+        if wanted != params.header:
+            raise ModelMismatch(
+                f"the index {self.index_dir} was built with the chunk header {params.header}, not {wanted}; "
+                "run `bertsearch index PATH --rebuild` to re-encode everything with it, "
+                "or leave the chunk header unset"
             )
 
     def check_model(self, params: BuildParams, encoder: Encoder) -> None:

@@ -101,6 +101,7 @@ class RayPreparer:
                                        "precision": "int8" if params.precision == "int8" else "float",
                                        "batch_size": self.batch_size, "cache_dir": self.cache_dir,
                                        "chunk_tokens": params.chunk_tokens, "chunk_overlap": params.chunk_overlap,
+                                       "chunk_header": params.header,
                                        "native_bf16": self.native_bf16},
             )
             with warnings.catch_warnings():
@@ -124,7 +125,8 @@ class _Worker:
     """A Ray actor: the encoder loaded once; reads, chunks and encodes a batch of files."""
 
     def __init__(self, model_path: str, precision: str, batch_size: int, cache_dir: str | None,
-                 chunk_tokens: int, chunk_overlap: int, native_bf16: bool | None = None) -> None:
+                 chunk_tokens: int, chunk_overlap: int, native_bf16: bool | None = None,
+                 chunk_header: str = "none") -> None:
         from bertsearch.indexer.common.precision import force_native_bf16, use_bf16
         from bertsearch.indexer.encoder import Encoder
 
@@ -135,10 +137,12 @@ class _Worker:
         self.encoder = Encoder(model_path, precision=wanted, batch_size=batch_size, cache_dir=cache_dir)
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
+        self.chunk_header = chunk_header
 
     def __call__(self, batch: Any) -> Any:
         import pandas as pd
 
+        from bertsearch.indexer.chunk_headers import encoded_texts
         from bertsearch.indexer.common.errors import UnsupportedDocument
         from bertsearch.indexer.documents import read_document
         from bertsearch.indexer.update import document_write
@@ -154,7 +158,7 @@ class _Worker:
                                  int(row.size), float(row.mtime), lambda: self.encoder.tokenizer,
                                  self.chunk_tokens, self.chunk_overlap)
             docs.append((doc, None, None))
-        texts = [c.text for doc, _, _ in docs if doc is not None for c in doc.chunks]
+        texts = [t for doc, _, _ in docs if doc is not None for t in encoded_texts(doc, self.chunk_header)]
         vectors = self.encoder.encode(texts) if texts else np.zeros((0, self.encoder.dimension), np.float32)
         out, at = [], 0
         for doc, _, failure in docs:

@@ -72,8 +72,8 @@ class Index:
     ) -> Index:
         """Open the index described by ``settings``.
 
-        Build parameters not set explicitly (``model_path``, ``chunk_tokens``, ``chunk_overlap``)
-        are taken from the index; explicit ones must match it.
+        Build parameters not set explicitly (``model_path``, ``chunk_tokens``, ``chunk_overlap``,
+        ``chunk_header``) are taken from the index; explicit ones must match it.
 
         Args:
             settings: Runtime settings; ``None`` reads the environment.
@@ -147,6 +147,7 @@ class Index:
             self._serving.opening(params)
         if not self._writer.rebuild_pending:
             rules.check_chunking(params)
+            rules.check_chunk_header(params)
             rules.encoder_precision(params)  # a set precision that does not make these vectors
             self._encoders.check(params)
 

@@ -47,6 +47,7 @@ def describe(snapshot: Snapshot, sessions: Any, index_dir: Path, url: str, encod
         "passage_prefix": p.prefixes[1],
         "chunk_tokens": p.chunk_tokens,
         "chunk_overlap": p.chunk_overlap,
+        "chunk_header": p.header,
         "schema_version": p.schema_version,
         "lexical_cut": p.cut,
         "index_type": snapshot.vectors.kind,

@@ -11,7 +11,8 @@ of files: under the writer lock, read (a file's bytes through the readers of
 :mod:`~bertsearch.indexer.documents`), chunk, encode, and one :meth:`commit` (one generation);
 when it returns, the change is committed. Content already held under a key (its SHA-256) is
 not encoded again: an identical put changes nothing, and one that changes only the title or
-the metadata keeps the stored chunks and vectors.
+the metadata keeps the stored chunks and vectors (and re-encodes the chunks when the index puts
+the title before each chunk, ``chunk_header`` ``title``: :mod:`~bertsearch.indexer.chunk_headers`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from bertsearch.indexer.chunk_headers import encoded_texts, header_of
 from bertsearch.indexer.commit import Batch, DocumentWrite
 from bertsearch.indexer.common.errors import DocumentNotFound, InvalidDocument
 from bertsearch.indexer.metadata import found_metadata, merged
@@ -150,7 +152,9 @@ def apply_changes(index: WriteSide, puts: Sequence[DocumentPut] = (), deletes: I
         planned = [_plan(index, put, rows.get(put.key)) for put in puts]
         gone = [rows[k][0] for k in deletes if k in rows]
         writes = [doc for doc, _vectors, _status in planned if doc is not None]
-        fresh = [c.text for doc, vectors, _s in planned if doc is not None and vectors is None for c in doc.chunks]
+        header = index.params.header
+        fresh = [t for doc, vectors, _s in planned if doc is not None and vectors is None
+                 for t in encoded_texts(doc, header)]
         result = IngestResult(generation=index.params.generation, chunks_encoded=len(fresh))
         if writes or gone:
             encoded = iter(_encode(index, fresh))
@@ -237,6 +241,8 @@ def _plan(index: WriteSide, put: DocumentPut, row: tuple[int, str, str, Any] | N
         if wanted_title == title and _but_found_mtime(wanted, put.metadata) == _but_found_mtime(meta, put.metadata):
             return None, None, "unchanged"
         doc, vectors = _stored(index, doc_id, put.key, wanted_title, wanted)
+        if index.params.header == "title" and header_of(wanted_title, put.key) != header_of(title, put.key):
+            return doc, None, status  # its chunks were encoded with the old title: encode them again
         return doc, vectors, status
     title = put.title if put.title is not None else loaded.title
     params = index.params

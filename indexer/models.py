@@ -146,5 +146,8 @@ class IndexState(Base):
     # What the encoder puts before each query and each chunk (E5: "query: ", "passage: "); NULL: none.
     query_prefix: Mapped[str | None] = mapped_column(Text, nullable=True)
     passage_prefix: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What is encoded before each chunk (``indexer/chunk_headers.py``, ``HEADERS``): "none" or
+    # "title"; NULL: "none", what the indexes built before it was stored encoded.
+    chunk_header: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bertsearch.indexer import store
+from bertsearch.indexer.chunk_headers import LEGACY_HEADER
 from bertsearch.indexer.common.errors import IndexCorrupt, StorageError
 from bertsearch.indexer.lexical import LexicalFileError, LexicalIndex
 from bertsearch.indexer.models import ChunkRemoval, ChunkRow, IndexState
@@ -57,6 +58,7 @@ class BuildParams:
     lexical_cut: str | None
     query_prefix: str | None
     passage_prefix: str | None
+    chunk_header: str | None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -68,6 +70,11 @@ class BuildParams:
     def cut(self) -> str:
         """How the lexical index cuts text (``words`` for an index that stores none)."""
         return self.lexical_cut or LEGACY_CUT
+
+    @property
+    def header(self) -> str:
+        """What is encoded before each chunk (``none`` for an index that stores none)."""
+        return self.chunk_header or LEGACY_HEADER
 
     @property
     def prefixes(self) -> tuple[str, str]:

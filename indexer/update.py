@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import select
 
+from bertsearch.indexer.chunk_headers import encoded_texts
 from bertsearch.indexer.commit import Batch, DocumentWrite
 from bertsearch.indexer.common.errors import ConfigError, UnsupportedDocument
 from bertsearch.indexer.models import API, FOLDER, Document
@@ -206,7 +207,7 @@ def _rewrite_keyed(index: WriteSide) -> int:
             after = doc_id
         if not pending:
             return written
-        texts = [c.text for d in pending for c in d.chunks]
+        texts = [t for d in pending for t in encoded_texts(d, params.header)]
         index.commit(Batch(documents=pending, vectors=index.encoder.encode(texts) if texts else None))
         written += len(texts)
 
@@ -334,7 +335,7 @@ class _Run:
         return doc, None, None
 
     def _commit(self, pending: list[DocumentWrite], given: list[Any], chunk_bar: Any) -> None:
-        texts = [c.text for p in pending for c in p.chunks]
+        texts = [t for p in pending for t in encoded_texts(p, self.index.params.header)]
         if not texts:
             vectors = None
         elif all(v is not None for v in given):

@@ -91,6 +91,28 @@ def test_chunking_change_needs_rebuild(run, docs: Path):
     assert (info["chunk_tokens"], info["chunk_overlap"]) == (32, 4)
 
 
+def test_chunk_header_is_stored_and_a_change_needs_rebuild(run, docs: Path):
+    assert run("index", str(docs), "-q", "--chunk-header", "title").exit_code == 0
+    info = json.loads(run("info", "--json").output.strip().splitlines()[-1])
+    assert info["chunk_header"] == "title"
+    assert run("index", str(docs), "-q").exit_code == 0  # unset: the index's
+    result = run("index", str(docs), "--chunk-header", "none")
+    assert result.exit_code == 1 and "--rebuild" in result.output and "Traceback" not in result.output
+    result = run("index", str(docs), "--chunk-header", "none", "--rebuild", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(run("info", "--json").output.strip().splitlines()[-1])["chunk_header"] == "none"
+    result = run("index", str(docs), "--chunk-header", "path")
+    assert result.exit_code == 2 and "'none', 'title'" in result.output
+
+
+def test_an_unknown_chunk_header_setting_is_an_error(tmp_path: Path, docs: Path, tiny_bert_path: str):
+    result = CliRunner().invoke(cli, ["index", str(docs), "--index", str(tmp_path / "i"), "--model", tiny_bert_path],
+                                env={"BERTSEARCH_CHUNK_HEADER": "path"})
+    assert result.exit_code == 1
+    assert "Error: invalid setting" in result.output and "chunk_header" in result.output
+    assert not (tmp_path / "i").exists()
+
+
 def test_bad_database_url_is_an_error_with_the_password_masked(tmp_path: Path, docs: Path, tiny_bert_path: str):
     result = CliRunner().invoke(cli, ["index", str(docs), "--index", str(tmp_path / "i"), "--model", tiny_bert_path,
                                       "--db", "postgresql+psycopg://bob:s3cret@127.0.0.1:1/x"])

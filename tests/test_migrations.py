@@ -42,7 +42,7 @@ def test_migrations_ship_inside_the_package():
     folder = store.migrations_dir()
     assert (folder / "env.py").is_file()
     assert list((folder / "versions").glob("0001_*.py"))
-    assert store.head_revision() == "0007"
+    assert store.head_revision() == "0008"
 
 
 def test_alembic_command_line_for_developers(tmp_path: Path):
@@ -81,5 +81,30 @@ def test_an_older_index_keeps_every_chunk_through_the_upgrade(tmp_path: Path):
             assert conn.exec_driver_sql("SELECT count(*) FROM chunks").scalar() == 6
             assert conn.exec_driver_sql("SELECT count(*) FROM documents WHERE source = 'folder'").scalar() == 2
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the index's own work
+    finally:
+        engine.dispose()
+
+
+def test_an_index_state_row_of_0007_reads_as_no_chunk_header(tmp_path: Path):
+    """0008 adds ``index_state.chunk_header``; a row written before it is NULL there, read as ``none``."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bertsearch.indexer.snapshot import read_params
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = store.open_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(store._alembic_config(conn), "0007")  # what bertsearch 0007 wrote
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO index_state (id, generation, model_id, model_path, dimension, pooling, "
+                              "chunk_tokens, chunk_overlap, schema_version, lexical_cut, created_at, updated_at) "
+                              "VALUES (1, 3, 'm', '/m', 32, 'mean', 200, 40, 1, 'cjk', '2026-01-01', '2026-01-01')"))
+        store.migrate(engine)
+        assert store.current_revision(engine) == "0008"
+        params = read_params(store.sessions(engine))
+        assert params is not None and params.chunk_header is None and params.header == "none"
+        assert (params.generation, params.chunk_tokens, params.cut) == (3, 200, "cjk")
     finally:
         engine.dispose()

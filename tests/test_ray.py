@@ -79,6 +79,21 @@ def test_ray_indexes_what_a_local_run_indexes(tmp_path: Path, tiny_bert_path: st
 
 
 @pytest.mark.slow
+def test_ray_workers_encode_with_the_chunk_header_of_the_index(tmp_path: Path, tiny_bert_path: str) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    _index(docs, tmp_path / "local", tiny_bert_path, "--chunk-header", "title")
+    _index(docs, tmp_path / "ray", tiny_bert_path, "--chunk-header", "title", "--ray", "--ray-actors", "2")
+    titled = _contents(tmp_path / "local")
+    _same(_contents(tmp_path / "ray"), titled)
+    _index(docs, tmp_path / "plain", tiny_bert_path)
+    plain = _contents(tmp_path / "plain")
+    cosines = [float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+               for path in plain for (*_, u), (*_, v) in zip(plain[path], titled[path])]
+    assert min(cosines) < 0.9999  # the header reached the workers: their vectors are not the plain ones
+
+
+@pytest.mark.slow
 def test_a_killed_ray_run_reopens_consistent_and_finishes(tmp_path: Path, tiny_bert_path: str) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

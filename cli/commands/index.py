@@ -31,6 +31,9 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
                    "Stored with the index; changing it rebuilds FAISS from SQL, nothing is re-encoded.")
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
+@click.option("--chunk-header", type=click.Choice(["none", "title"]), default=None,
+              help="What is encoded before each chunk: none, or title (its document's title). Only the vectors "
+                   "change; stored with the index (default: none).")
 @click.option("--max-file-size", type=click.IntRange(1), default=None, metavar="BYTES",
               help="Skip (and count as failed) files larger than this (default: 50 MB).")
 @click.option("--follow-symlinks", is_flag=True, default=None,
@@ -50,8 +53,8 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as one JSON object (with --watch: one line per run that changed the index).")
 def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, model_path, precision, index_type,
-                  chunk_tokens, chunk_overlap, max_file_size, follow_symlinks, use_ray, ray_address, ray_actors,
-                  watch, debounce_ms, quiet, as_json) -> None:
+                  chunk_tokens, chunk_overlap, chunk_header, max_file_size, follow_symlinks, use_ray, ray_address,
+                  ray_actors, watch, debounce_ms, quiet, as_json) -> None:
     """Index the documents under PATH, or bring the index up to date with it.
 
     Only new and changed files are encoded; files deleted or renamed away are removed.
@@ -63,7 +66,7 @@ def index_command(path: Path, index_dir, db_url, include, exclude, rebuild, mode
         raise ConfigError(f"not a folder: {path}")
     settings = make_settings(index_dir=index_dir, db_url=db_url, model_path=model_path, precision=precision,
                              index_type=index_type, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-                             max_file_size=max_file_size, follow_symlinks=follow_symlinks)
+                             chunk_header=chunk_header, max_file_size=max_file_size, follow_symlinks=follow_symlinks)
     if model_path:  # a named model is converted here on first use, with a message
         from bertsearch.indexer.named_models import resolve_model
 

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     qa_model_path: str | None = Field(default=None, description="QA model folder; default: the shipped head.")
     chunk_tokens: int = Field(default=200, ge=16, le=510)
     chunk_overlap: int = Field(default=40, ge=0)
+    chunk_header: str = Field(
+        default="none", pattern="^(none|title)$",  # chunk_headers.HEADERS
+        description="What is encoded before each chunk: none, or title (its document's title and a newline; a "
+                    "title that is just the file name less its last suffix). Only the vectors change. Stored with "
+                    "the index.",
+    )
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
     precision: str = Field(
         default="auto", pattern="^(auto|bf16|fp32|int8)$",
