@@ -288,3 +288,26 @@ def test_lexical_cjk_benchmark(tmp_path: Path) -> None:
     assert cjk["queries_with_hits"] == 1.0 and cjk["mean_hits"] > words["mean_hits"]
     assert words["queries_with_hits"] < 1.0  # a question's Han run is rarely a run of the text
     assert result["ratio_cjk_over_words"]["p50"] > 0
+
+
+def test_chunk_header_benchmark(tmp_path: Path, tiny_bert_path: str) -> None:
+    from bertsearch.search.training.techqa import held_out
+    from bertsearch.search.training.written import load_pairs
+
+    written = BENCHMARKS.parent / "search" / "training" / "written_questions"
+    pairs = [p for p in load_pairs(sorted(written.glob("*.json"))) if held_out(p.path, 0.2)][:20]
+    sources = tmp_path / "sources"
+    for p in pairs:  # each asked page holds its pairs' evidence
+        (sources / p.path).parent.mkdir(parents=True, exist_ok=True)
+        with (sources / p.path).open("a", encoding="utf-8") as f:
+            f.write(p.evidence + "\n\n")
+    (sources / "man" / "other.1.txt").write_text("a page nobody asks about\n", encoding="utf-8")
+    result = _run("eval_chunk_header", tmp_path, "--lang", "en", "--sources", str(sources), "--model", tiny_bert_path)
+    asked = {p.path for p in pairs}
+    assert result["questions"] == len(pairs) and result["documents_asked"] == len(asked)
+    none, title = result["headers"]["none"], result["headers"]["title"]
+    assert (none["chunk_header"], title["chunk_header"]) == ("none", "title")
+    assert none["documents"] == title["documents"] == len(asked)  # --smoke: the asked pages alone
+    assert none["chunks"] == title["chunks"] > 0
+    for scores in (none["dense"], none["hybrid"], title["dense"], title["hybrid"]):
+        assert 0 <= scores["page_top1"] <= scores["page_top5"] <= 1
