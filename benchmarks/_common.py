@@ -71,6 +71,12 @@ def add_squad_option(p: argparse.ArgumentParser) -> None:
                    help="folder holding dev-v1.1.json(.gz)")
 
 
+def add_chunk_header_option(p: argparse.ArgumentParser) -> None:
+    """``--chunk-header``: build the index with this ``chunk_header`` (an index of its own)."""
+    p.add_argument("--chunk-header", choices=("none", "title"), default=None,
+                   help="build the index with this chunk header, in an index of its own (default: the setting's)")
+
+
 def add_model_options(p: argparse.ArgumentParser, qa: bool = False) -> None:
     """``--model`` (encoder folder) and, with ``qa``, ``--qa-model``."""
     p.add_argument("--model", default=None, help="encoder model folder (default: the packaged all-MiniLM-L6-v2)")
@@ -286,14 +292,19 @@ def load_squad(path: Path, max_paragraphs: int | None = None) -> tuple[list[Para
     return paragraphs, questions
 
 
-def index_folder(folder: Path, index_dir: Path, model: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+def index_folder(folder: Path, index_dir: Path, model: str | None = None,
+                 chunk_header: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """``folder`` indexed into ``index_dir`` with ``Index.update`` (the packaged encoder, or
-    ``model``, each in an index of its own): the settings, the run's summary and ``Index.info()``."""
+    ``model``; the default chunk header, or ``chunk_header``; each in an index of its own): the
+    settings, the run's summary and ``Index.info()``."""
     from bertsearch.indexer import Index, Settings
 
     if model:
         index_dir = index_dir.with_name(f"{index_dir.name}-{Path(model).name}")
-    settings = Settings(index_dir=index_dir, **({"model_path": model} if model else {}))
+    if chunk_header:
+        index_dir = index_dir.with_name(f"{index_dir.name}-header-{chunk_header}")
+    settings = Settings(index_dir=index_dir, **({"model_path": model} if model else {}),
+                        **({"chunk_header": chunk_header} if chunk_header else {}))
     with Index.open(settings, create=True) as index:
         summary = index.update(folder)
         info = index.info()
@@ -310,16 +321,21 @@ def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name:
     tag = "smoke" if args.smoke else "full"
     if args.model:  # an index per encoder: another model's would be rebuilt, then rebuilt back
         name = f"{name}-{Path(args.model).name}"
+    header = getattr(args, "chunk_header", None)
+    if header:  # and per chunk header
+        name = f"{name}-header-{header}"
     corpus = write_corpus(paragraphs, args.work_dir / f"{name}-{tag}" / "docs")
     settings = Settings(index_dir=args.work_dir / f"{name}-{tag}" / "index", precision=precision,
-                        **({"model_path": args.model} if args.model else {}))
+                        **({"model_path": args.model} if args.model else {}),
+                        **({"chunk_header": header} if header else {}))
     with Index.open(settings, create=True) as index:
         summary = index.update(corpus)
         info = index.info()
     return Settings(index_dir=settings.index_dir, precision=precision), {"update": summary.to_dict(), "documents": info["documents"],
                                                     "chunks": info["chunks"], "model_id": info["model_id"],
                                                     "chunk_tokens": info["chunk_tokens"],
-                                                    "chunk_overlap": info["chunk_overlap"]}
+                                                    "chunk_overlap": info["chunk_overlap"],
+                                                    "chunk_header": info["chunk_header"]}
 
 
 # -- QA models -------------------------------------------------------------------------------

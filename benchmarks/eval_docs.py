@@ -20,6 +20,8 @@ Each ``<set>_questions.json`` holds plain questions, each with its source file a
 acceptable answers. The folder is indexed with ``Index.update``; each question
 is asked with ``Searcher.ask`` at the default settings (the default threshold applies) and
 searched with ``Searcher.search``, in each mode.
+``--chunk-header title`` builds the index with each document's title encoded before its chunks
+(``chunk_header``; an index of its own), to compare with the default.
 
 - ``right_answer``: the top answer is not flagged ``below_threshold`` and matches a gold answer
   (``bertsearch.search.training.metrics.answer_matches``).
@@ -102,7 +104,8 @@ def main(args: Any) -> dict[str, Any]:
     questions = json.loads((FIXTURE / f"{name}_questions.json").read_text(encoding="utf-8"))["questions"]
     if args.smoke:
         questions = questions[:5]
-    settings, summary, info = c.index_folder(FIXTURE / name, args.work_dir / name / "index", args.model)
+    settings, summary, info = c.index_folder(FIXTURE / name, args.work_dir / name / "index", args.model,
+                                             args.chunk_header)
     from dataclasses import replace
 
     from bertsearch.search.confidence import load_answer_model
@@ -121,7 +124,7 @@ def main(args: Any) -> dict[str, Any]:
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
         "threshold": threshold, "answer_model": str(args.answer_model or "shipped"),
         "definitions": not args.no_definitions, "qa_model": qa_model,
-        "encoder": info["model_id"],
+        "encoder": info["model_id"], "chunk_header": info["chunk_header"],
         "index_update": summary.to_dict(), "modes": modes,
     }
 
@@ -139,6 +142,7 @@ if __name__ == "__main__":
                    help="an answer_model.json to use instead of the shipped one (with BERTSEARCH_QA_MODEL_PATH: its head)")
     p.add_argument("--no-definitions", action="store_true", help="the reader alone: no definition-list answers")
     c.add_model_options(p)
+    c.add_chunk_header_option(p)
     args = p.parse_args()
     if not set(args.modes.split(",")) <= set(MODES):
         p.error(f"--modes: choose among {', '.join(MODES)}")

@@ -15,6 +15,9 @@ reports the differences from the first (the bound for int8: within 0.5 points of
 instead (``c.SQUAD_V1_TRAIN``), the data choices are made on (e.g. the default
 encoder, ``--model multilingual-e5-small``); dev is for reporting.
 
+``--chunk-header title`` builds the index with the document title before each chunk (an index of
+its own; a SQuAD paragraph's title is its file name, ``00042``, so the header says little here).
+
 Run: ``python benchmarks/eval_retrieval.py`` (the precision ``auto`` stands for on this CPU).
 """
 
@@ -106,6 +109,7 @@ def evaluate(args: Any, paragraphs: list, questions: list, precision: str) -> di
                 + ": every paragraph a document, every question a query; the right document is the question's own paragraph",
         "encoder": {"id": built["model_id"], "precision": encoder.precision, "max_length": encoder.max_length},
         "settings": {"chunk_tokens": built["chunk_tokens"], "chunk_overlap": built["chunk_overlap"],
+                     "chunk_header": built["chunk_header"],
                      "dense": "exact inner product (cosine) over L2-normalised mean-pooled vectors",
                      "lexical": "BM25 (tantivy) over bertsearch.indexer.terms, English stemming",
                      "hybrid": f"convex combination of the candidates' z-scored dense and BM25 scores (each looked up where that retriever missed it), dense weight {fit.dense_weight} (fitted on SQuAD train), "
@@ -124,6 +128,7 @@ if __name__ == "__main__":
     p = c.parser("eval_retrieval", __doc__)
     c.add_squad_option(p)
     c.add_model_options(p)
+    c.add_chunk_header_option(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--split", choices=("dev", "train"), default="dev",
                    help="dev (report) or train (the first --paragraphs paragraphs, for choosing)")
