@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bertsearch.indexer.chunk_headers import HEADERS
 from bertsearch.search.training.corpus import pid_of_path, write_corpus  # noqa: F401  (the scripts' c.write_corpus)
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +74,7 @@ def add_squad_option(p: argparse.ArgumentParser) -> None:
 
 def add_chunk_header_option(p: argparse.ArgumentParser) -> None:
     """``--chunk-header``: build the index with this ``chunk_header`` (an index of its own)."""
-    p.add_argument("--chunk-header", choices=("none", "title"), default=None,
+    p.add_argument("--chunk-header", choices=HEADERS, default=None,
                    help="build the index with this chunk header, in an index of its own (default: the setting's)")
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+from bertsearch.indexer.chunk_headers import HEADERS
 
-HEADERS = ("none", "title")
 WRITTEN = c.REPO / "search" / "training" / "written_questions"
 MODELS = {"en": None, "zh": "multilingual-e5-small"}
 
@@ -73,9 +73,6 @@ def scores(settings: Any, pairs: list[Any], modes: tuple[str, ...]) -> dict[str,
 
 
 def main(args: Any) -> dict[str, Any]:
-    from bertsearch.indexer import Index, Settings
-    from bertsearch.indexer.named_models import resolve_model
-
     if not args.sources.is_dir():
         raise c.Skip(f"sources not found: {args.sources}; pass --sources")
     pairs = held_out_pairs(args.lang)
@@ -87,14 +84,10 @@ def main(args: Any) -> dict[str, Any]:
     pairs = [p for p in pairs if p.path in indexed]
     results = {}
     for header in HEADERS:
-        extra = {"model_path": resolve_model(model, Settings().cache_dir)} if model else {}
-        settings = Settings(index_dir=args.work_dir / f"chunk-header-{args.lang}" / header, chunk_header=header, **extra)
-        with Index.open(settings, create=True) as index:
-            summary = index.update(folder)
-            info = index.info()
+        settings, summary, info = c.index_folder(folder, args.work_dir / f"chunk-header-{args.lang}" / "index", model, header)
         results[header] = {"documents": info["documents"], "chunks": info["chunks"], "encoder": info["model_id"],
                            "chunk_header": info["chunk_header"], "index_seconds": summary.to_dict()["seconds"],
-                           **scores(Settings(index_dir=settings.index_dir), pairs, ("dense", "hybrid"))}
+                           **scores(settings, pairs, ("dense", "hybrid"))}
     return {
         "what": f"held-out written {args.lang} questions (documents no head trains on): the page first and among the "
                 "first 5 chunks by Searcher.search, an index per chunk_header over the same documents",
