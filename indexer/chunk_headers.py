@@ -26,10 +26,14 @@ LEGACY_HEADER = "none"
 
 def header_of(title: str, path: str) -> str:
     """The header of the document at ``path``: its title, or, where the title is just the file's
-    name (what a plain text file reads to, ``ls.1.txt``), that name less its last suffix (``ls.1``)."""
+    name (what a plain text file reads to, ``ls.1.txt``), that name less its last suffix (``ls.1``);
+    none (``""``) where that name holds no letter (``00012.txt``, ``2024-01-05.txt``): a number says
+    nothing of the chunk, and before every chunk it costs the dense retriever (SQuAD train paragraphs
+    as ``<pid>.txt`` files: recall@5 87.1% alone, 85.9% behind their number)."""
     name = PurePosixPath(path).name
     if title == name:
-        return PurePosixPath(name).stem
+        stem = PurePosixPath(name).stem
+        return stem if any(ch.isalpha() for ch in stem) else ""
     return title.strip()
 
 

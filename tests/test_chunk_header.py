@@ -73,6 +73,10 @@ def test_the_header_is_the_title_or_the_file_name_less_its_last_suffix():
     assert header_of("Backup guide", "guide.md") == "Backup guide"
     assert header_of("README", "README") == "README"
     assert header_of("", "notes.txt") == ""
+    assert header_of("00012.txt", "squad/00012.txt") == ""  # a name with no letter is no header
+    assert header_of("2024-01-05.md", "2024-01-05.md") == ""
+    assert header_of("第三章.txt", "第三章.txt") == "第三章"  # Han characters are letters
+    assert header_of("1999", "1999.txt") == "1999"  # a title the document gives is kept
 
 
 def test_encoded_texts_put_the_header_before_each_chunk_only_with_title():
@@ -86,12 +90,12 @@ def test_encoded_texts_put_the_header_before_each_chunk_only_with_title():
         encoded_texts(doc, "path")
 
 
-def test_the_setting_is_none_by_default_and_checked(monkeypatch: pytest.MonkeyPatch):
+def test_the_setting_is_title_by_default_and_checked(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("BERTSEARCH_CHUNK_HEADER", raising=False)
-    assert Settings().chunk_header == "none"
-    assert Settings(chunk_header="title").chunk_header == "title"
-    monkeypatch.setenv("BERTSEARCH_CHUNK_HEADER", "title")
     assert Settings().chunk_header == "title"
+    assert Settings(chunk_header="none").chunk_header == "none"
+    monkeypatch.setenv("BERTSEARCH_CHUNK_HEADER", "none")
+    assert Settings().chunk_header == "none"
     with pytest.raises(ValidationError, match="chunk_header"):
         Settings(chunk_header="path")
 
@@ -99,8 +103,8 @@ def test_the_setting_is_none_by_default_and_checked(monkeypatch: pytest.MonkeyPa
 # -- building ------------------------------------------------------------------------------------
 
 def test_title_changes_only_the_vectors(make_settings, docs: Path, encoder: Encoder):
-    with Index.open(make_settings("plain"), create=True, encoder=encoder) as plain, \
-            Index.open(make_settings("titled", chunk_header="title"), create=True, encoder=encoder) as titled:
+    with Index.open(make_settings("plain", chunk_header="none"), create=True, encoder=encoder) as plain, \
+            Index.open(make_settings("titled"), create=True, encoder=encoder) as titled:  # the default: title
         plain.update(docs)
         titled.update(docs)
         for index, header in ((plain, "none"), (titled, "title")):
@@ -129,10 +133,15 @@ def test_title_changes_only_the_vectors(make_settings, docs: Path, encoder: Enco
 
 
 def test_another_chunk_header_needs_a_rebuild(make_settings, docs: Path, db_url: str, encoder: Encoder):
-    with Index.open(make_settings(db_url=db_url), create=True, encoder=encoder) as index:
+    with Index.open(make_settings(db_url=db_url, chunk_header="none"), create=True, encoder=encoder) as index:
         index.update(docs)
         apply_changes(index, [DocumentPut("otters", text=OTTERS, title="Otters")])
         assert index.params.header == "none"
+    with Index.open(make_settings(db_url=db_url), create=True, encoder=encoder) as index:
+        assert index.params.header == "none"  # unset: an index keeps its own, whatever the default
+        index.update(docs)
+        chunks, vectors = _chunks(index, "man/ls.1.txt")
+        np.testing.assert_allclose(vectors, encoder.encode([c[0] for c in chunks]), atol=1e-5)
     for create in (False, True):  # `bertsearch index` opens with create
         with pytest.raises(ModelMismatch, match=r"chunk header none, not title.*bertsearch index PATH --rebuild"):
             Index.open(make_settings(db_url=db_url, chunk_header="title"), create=create, encoder=encoder)

@@ -86,7 +86,7 @@ def test_ray_workers_encode_with_the_chunk_header_of_the_index(tmp_path: Path, t
     _index(docs, tmp_path / "ray", tiny_bert_path, "--chunk-header", "title", "--ray", "--ray-actors", "2")
     titled = _contents(tmp_path / "local")
     _same(_contents(tmp_path / "ray"), titled)
-    _index(docs, tmp_path / "plain", tiny_bert_path)
+    _index(docs, tmp_path / "plain", tiny_bert_path, "--chunk-header", "none")
     plain = _contents(tmp_path / "plain")
     cosines = [float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
                for path in plain for (*_, u), (*_, v) in zip(plain[path], titled[path])]

@@ -32,8 +32,8 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
 @click.option("--chunk-header", type=click.Choice(["none", "title"]), default=None,
-              help="What is encoded before each chunk: none, or title (its document's title). Only the vectors "
-                   "change; stored with the index (default: none).")
+              help="What is encoded before each chunk: title (its document's title) or none. Only the vectors "
+                   "change; stored with the index (default: title for a new index, else the index's own).")
 @click.option("--max-file-size", type=click.IntRange(1), default=None, metavar="BYTES",
               help="Skip (and count as failed) files larger than this (default: 50 MB).")
 @click.option("--follow-symlinks", is_flag=True, default=None,

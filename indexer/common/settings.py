@@ -47,10 +47,10 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=16, le=510)
     chunk_overlap: int = Field(default=40, ge=0)
     chunk_header: str = Field(
-        default="none", pattern="^(none|title)$",  # chunk_headers.HEADERS
-        description="What is encoded before each chunk: none, or title (its document's title and a newline; a "
-                    "title that is just the file name less its last suffix). Only the vectors change. Stored with "
-                    "the index.",
+        default="title", pattern="^(none|title)$",  # chunk_headers.HEADERS
+        description="What is encoded before each chunk: title (its document's title and a newline; a title that "
+                    "is just the file name less its last suffix) or none. Only the vectors change. Stored with the "
+                    "index: the default applies to new builds, an index keeps its own unless set.",
     )
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
     precision: str = Field(
