@@ -296,16 +296,16 @@ def load_squad(path: Path, max_paragraphs: int | None = None) -> tuple[list[Para
 def index_folder(folder: Path, index_dir: Path, model: str | None = None,
                  chunk_header: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """``folder`` indexed into ``index_dir`` with ``Index.update`` (the packaged encoder, or
-    ``model``; the default chunk header, or ``chunk_header``; each in an index of its own): the
-    settings, the run's summary and ``Index.info()``."""
+    ``model``; the default chunk header, or ``chunk_header``; each in an index of its own, named by
+    the header it is built with, so that an index kept from a run under another default is never
+    reused for this one): the settings, the run's summary and ``Index.info()``."""
     from bertsearch.indexer import Index, Settings
 
     if model:
         index_dir = index_dir.with_name(f"{index_dir.name}-{Path(model).name}")
-    if chunk_header:
-        index_dir = index_dir.with_name(f"{index_dir.name}-header-{chunk_header}")
-    settings = Settings(index_dir=index_dir, **({"model_path": model} if model else {}),
-                        **({"chunk_header": chunk_header} if chunk_header else {}))
+    header = chunk_header or Settings().chunk_header
+    index_dir = index_dir.with_name(f"{index_dir.name}-header-{header}")
+    settings = Settings(index_dir=index_dir, chunk_header=header, **({"model_path": model} if model else {}))
     with Index.open(settings, create=True) as index:
         summary = index.update(folder)
         info = index.info()
@@ -322,13 +322,12 @@ def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name:
     tag = "smoke" if args.smoke else "full"
     if args.model:  # an index per encoder: another model's would be rebuilt, then rebuilt back
         name = f"{name}-{Path(args.model).name}"
-    header = getattr(args, "chunk_header", None)
-    if header:  # and per chunk header
-        name = f"{name}-header-{header}"
+    header = getattr(args, "chunk_header", None) or Settings().chunk_header
+    name = f"{name}-header-{header}"  # and per chunk header (never an index kept from another default)
     corpus = write_corpus(paragraphs, args.work_dir / f"{name}-{tag}" / "docs")
     settings = Settings(index_dir=args.work_dir / f"{name}-{tag}" / "index", precision=precision,
                         **({"model_path": args.model} if args.model else {}),
-                        **({"chunk_header": header} if header else {}))
+                        chunk_header=header)
     with Index.open(settings, create=True) as index:
         summary = index.update(corpus)
         info = index.info()

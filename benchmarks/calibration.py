@@ -92,7 +92,6 @@ SETS = {"heldout": heldout_set, "techqa_heldout": techqa_heldout_set, "squad_tra
 
 
 def measure(args: Any, name: str) -> dict[str, Any]:
-    from bertsearch.indexer import Index, Settings
     from bertsearch.search.confidence import load_answer_model
     from bertsearch.search.searcher import Searcher
     from bertsearch.search.training.metrics import answer_matches
@@ -101,16 +100,15 @@ def measure(args: Any, name: str) -> dict[str, Any]:
     folder, questions = SETS[name](args)
     if args.smoke:
         questions = questions[:5]
-    settings = Settings(index_dir=args.work_dir / "calibration" / name / "index")
-    with Index.open(settings, create=True) as index:
-        index.update(folder)
-        info = index.info()
+    settings, _summary, info = c.index_folder(folder, args.work_dir / "calibration" / name / "index",
+                                              chunk_header=args.chunk_header)
     model = load_answer_model(args.answer_model) if args.answer_model else None
     with Searcher.open(settings, answer_model=model) as searcher:
         searcher.load_models()
         pairs = pairs_of(searcher, questions, squad_right if name == "squad_train_heldout" else answer_matches)
         threshold = searcher.threshold
-    return {"documents": info["documents"], "chunks": info["chunks"], "questions": len(pairs),
+    return {"documents": info["documents"], "chunks": info["chunks"], "chunk_header": info["chunk_header"],
+            "questions": len(pairs),
             "right_top_answer_any_confidence": round(sum(r for _, r in pairs) / len(pairs), 4),
             "at_default_threshold": at_threshold(pairs, threshold),
             "calibration": calibration_error(pairs), "coverage_curve": coverage_curve(pairs)}
@@ -174,6 +172,7 @@ if __name__ == "__main__":
     p.add_argument("--squad-train", type=Path, default=c.DEFAULT_SQUAD_DIR / c.SQUAD_V1_TRAIN)
     p.add_argument("--squad-articles", type=int, default=10)
     p.add_argument("--squad-questions", type=int, default=500)
+    c.add_chunk_header_option(p)
     p.add_argument("--plot", type=Path, default=c.RESULTS / "calibration.png")
     args = p.parse_args()
     if not set(args.sets.split(",")) <= set(SETS):

@@ -20,8 +20,9 @@ Each ``<set>_questions.json`` holds plain questions, each with its source file a
 acceptable answers. The folder is indexed with ``Index.update``; each question
 is asked with ``Searcher.ask`` at the default settings (the default threshold applies) and
 searched with ``Searcher.search``, in each mode.
-``--chunk-header title`` builds the index with each document's title encoded before its chunks
-(``chunk_header``; an index of its own), to compare with the default.
+The index is built with the default ``chunk_header`` (``title``: each document's title encoded
+before its chunks); ``--chunk-header none`` builds one without it (an index of its own), to
+compare with the default.
 
 - ``right_answer``: the top answer is not flagged ``below_threshold`` and matches a gold answer
   (``bertsearch.search.training.metrics.answer_matches``).

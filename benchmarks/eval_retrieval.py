@@ -15,8 +15,9 @@ reports the differences from the first (the bound for int8: within 0.5 points of
 instead (``c.SQUAD_V1_TRAIN``), the data choices are made on (e.g. the default
 encoder, ``--model multilingual-e5-small``); dev is for reporting.
 
-``--chunk-header title`` builds the index with the document title before each chunk (an index of
-its own; a SQuAD paragraph's title is its file name, ``00042``, so the header says little here).
+``--chunk-header none|title`` builds the index with that chunk header (an index of its own; default:
+the settings' ``title``). A SQuAD paragraph's title is its file name, ``00042``, which has no letter,
+so it gets no header: both give the same vectors.
 
 Run: ``python benchmarks/eval_retrieval.py`` (the precision ``auto`` stands for on this CPU).
 """

@@ -92,15 +92,23 @@ def test_chunking_change_needs_rebuild(run, docs: Path):
 
 
 def test_chunk_header_is_stored_and_a_change_needs_rebuild(run, docs: Path):
-    assert run("index", str(docs), "-q", "--chunk-header", "title").exit_code == 0
-    info = json.loads(run("info", "--json").output.strip().splitlines()[-1])
-    assert info["chunk_header"] == "title"
-    assert run("index", str(docs), "-q").exit_code == 0  # unset: the index's
+    def header() -> str:
+        return json.loads(run("info", "--json").output.strip().splitlines()[-1])["chunk_header"]
+
+    assert run("index", str(docs), "-q").exit_code == 0
+    assert header() == "title"  # the default of a new index
     result = run("index", str(docs), "--chunk-header", "none")
     assert result.exit_code == 1 and "--rebuild" in result.output and "Traceback" not in result.output
     result = run("index", str(docs), "--chunk-header", "none", "--rebuild", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(run("info", "--json").output.strip().splitlines()[-1])["chunk_header"] == "none"
+    assert header() == "none"
+    (docs / "more.txt").write_text("Otters hold hands while they sleep.\n", encoding="utf-8")
+    for args in ((), ("--rebuild",)):  # unset, the index keeps its own header, whatever the default
+        result = run("index", str(docs), "-q", *args)
+        assert result.exit_code == 0, result.output
+        assert header() == "none"
+    result = run("index", str(docs), "--chunk-header", "title")
+    assert result.exit_code == 1 and "chunk header none, not title" in result.output
     result = run("index", str(docs), "--chunk-header", "path")
     assert result.exit_code == 2 and "'none', 'title'" in result.output
 
