@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from bertsearch.indexer.chunk_headers import HEADERS
 from bertsearch.indexer.common.precision import PRECISIONS
 from bertsearch.indexer.watch import DEFAULT_DEBOUNCE_MS
 from bertsearch.cli.commands._common import echo_json, index_options, make_settings, show_progress
@@ -31,7 +32,7 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
                    "Stored with the index; changing it rebuilds FAISS from SQL, nothing is re-encoded.")
 @click.option("--chunk-tokens", type=int, default=None, help="Tokens per chunk (stored with the index).")
 @click.option("--chunk-overlap", type=int, default=None, help="Tokens shared by neighbouring chunks.")
-@click.option("--chunk-header", type=click.Choice(["none", "title"]), default=None,
+@click.option("--chunk-header", type=click.Choice(HEADERS), default=None,
               help="What is encoded before each chunk: title (its document's title) or none. Only the vectors "
                    "change; stored with the index (default: title for a new index, else the index's own).")
 @click.option("--max-file-size", type=click.IntRange(1), default=None, metavar="BYTES",
