@@ -125,8 +125,8 @@ class _Worker:
     """A Ray actor: the encoder loaded once; reads, chunks and encodes a batch of files."""
 
     def __init__(self, model_path: str, precision: str, batch_size: int, cache_dir: str | None,
-                 chunk_tokens: int, chunk_overlap: int, native_bf16: bool | None = None,
-                 chunk_header: str = "none") -> None:
+                 chunk_tokens: int, chunk_overlap: int, *, chunk_header: str,
+                 native_bf16: bool | None = None) -> None:
         from bertsearch.indexer.common.precision import force_native_bf16, use_bf16
         from bertsearch.indexer.encoder import Encoder
 
