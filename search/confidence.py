@@ -1,7 +1,8 @@
 """The answer model: the fitted parts of retrieval and answering, and the confidence of an answer.
 
-``answer_model.json`` (fitted by ``bertsearch.search.training.calibrate`` and ``fit_definitions``)
-holds the hybrid fusion weight, the confidence model's coefficients and the default threshold.
+``answer_model.json`` (fitted by ``bertsearch.search.training.calibrate``, ``fit_definitions`` and
+``fit_names``) holds the hybrid fusion's weights, the confidence model's coefficients and the
+default threshold.
 Nothing is read at import: :func:`answer_model` reads the shipped fit on its first call (a
 :class:`~bertsearch.search.searcher.Searcher` calls it when it opens and holds what it got), and
 :func:`load_answer_model` reads any other file. The confidence of an answer is a logistic model
@@ -46,6 +47,10 @@ class AnswerModel:
             list (:mod:`bertsearch.search.definitions`, :func:`definition_confidence`):
             ``{"coefficients": {...}, "intercept": ..., "fitted": {...}}``; empty when not fitted
             (then no definition answers are given).
+        name_weight: What the hybrid fusion adds to the score of a chunk whose document the
+            question names (:func:`bertsearch.search.naming.named_documents`), in the standard
+            deviations the dense and lexical scores are fused in; 0 (a fit made before it) adds
+            nothing.
     """
 
     dense_weight: float
@@ -55,12 +60,13 @@ class AnswerModel:
     threshold: float
     fitted: dict[str, Any]
     definitions: dict[str, Any]
+    name_weight: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerModel:
         return cls(float(data["dense_weight"]), int(data["depth"]), {k: float(v) for k, v in data["coefficients"].items()},
                    float(data["intercept"]), float(data["threshold"]), dict(data.get("fitted", {})),
-                   dict(data.get("definitions", {})))
+                   dict(data.get("definitions", {})), float(data.get("name_weight", 0.0)))
 
 
 def load_answer_model(path: str | Path = MODEL_FILE) -> AnswerModel:

@@ -15,6 +15,12 @@ paragraph MRR@10 from 0.8795 to 0.8845 and recall@5 from 0.9627 to 0.9653; stand
 better than min-max normalisation (0.8845 / 0.9653 against 0.8802 / 0.9633). ``w`` is fitted on
 SQuAD *train* questions (``bertsearch.search.training.calibrate``) and shipped in
 ``answer_model.json``; the caller passes it in (:class:`~bertsearch.search.confidence.AnswerModel`).
+
+A question that names a document ("How do I list all group IDs of a user with id?" names
+``id.1``; :mod:`~bertsearch.search.naming`) lifts that document's candidates: the fit's
+``name_weight`` is added to their combined score (``bertsearch.search.training.fit_names`` fits
+it on written questions of held-out training documents). An English question over Chinese pages
+is where it matters: both retrievers lean to the pages with English text in them.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from bertsearch.search.types import Hit
 if TYPE_CHECKING:
     from bertsearch.search.confidence import AnswerModel
 
-__all__ = ["DEFAULT_MODE", "MODES", "Hybrid", "Ranked", "check_mode", "fuse", "retrieve_hits"]
+__all__ = ["DEFAULT_MODE", "MODES", "Hybrid", "Ranked", "check_mode", "fuse", "named_chunks", "retrieve_hits"]
 
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_MODE = "hybrid"
@@ -82,10 +88,16 @@ def _completed(scored: list[tuple[int, float]], more: dict[int, float] | None,
     return {cid: known.get(cid, floor) for cid in candidates}
 
 
+def _candidates(dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[int]:
+    return list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in lexical]))
+
+
 def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], dense_weight: float, k: int,
-         dense_more: dict[int, float] | None = None, lexical_more: dict[int, float] | None = None) -> list[Ranked]:
+         dense_more: dict[int, float] | None = None, lexical_more: dict[int, float] | None = None,
+         named: frozenset[int] = frozenset(), name_weight: float = 0.0) -> list[Ranked]:
     """The ``k`` best chunks of the convex combination of standardised dense and lexical scores,
-    the fused scores rescaled to [0, 1] over all the candidates.
+    plus ``name_weight`` for the chunks in ``named`` (those of a document the question names), the
+    fused scores rescaled to [0, 1] over all the candidates.
 
     The candidates are the chunks of both lists. ``dense_more`` and ``lexical_more`` give each
     retriever's own score of the candidates only the other list holds (a BM25-only chunk's cosine,
@@ -93,13 +105,14 @@ def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], dense
     ranked on both of its scores; a candidate without one gets that list's lowest. Each
     retriever's scores are standardised over all the candidates.
     """
-    candidates = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in lexical]))
+    candidates = _candidates(dense, lexical)
     raw_dense = _completed(dense, dense_more, candidates)
     raw_lexical = _completed(lexical, lexical_more, candidates)
     zd, zl = _standardised(raw_dense), _standardised(raw_lexical)
     dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
     lexical_rank = {cid: r for r, (cid, _) in enumerate(lexical, 1)}
-    combined = {cid: dense_weight * zd[cid] + (1.0 - dense_weight) * zl[cid] for cid in candidates}
+    combined = {cid: dense_weight * zd[cid] + (1.0 - dense_weight) * zl[cid] + (name_weight if cid in named else 0.0)
+                for cid in candidates}
     lo, hi = (min(combined.values()), max(combined.values())) if combined else (0.0, 0.0)
     fused = []
     for cid in candidates:
@@ -137,9 +150,24 @@ class Hybrid:
                    index.dense_scores(vector, [c for c, _ in lexical if c not in in_dense], snapshot=snapshot),
                    index.lexical_scores(query, [c for c, _ in dense if c not in in_lexical], snapshot=snapshot))
 
-    def fuse(self, dense_weight: float, k: int) -> list[Ranked]:
+    @property
+    def candidates(self) -> list[int]:
+        """The chunk ids of both lists, each once."""
+        return _candidates(self.dense, self.lexical)
+
+    def fuse(self, dense_weight: float, k: int, named: frozenset[int] = frozenset(),
+             name_weight: float = 0.0) -> list[Ranked]:
         """The ``k`` best chunks at this dense weight (see :func:`fuse`)."""
-        return fuse(self.dense, self.lexical, dense_weight, k, self.dense_more, self.lexical_more)
+        return fuse(self.dense, self.lexical, dense_weight, k, self.dense_more, self.lexical_more,
+                    named, name_weight)
+
+
+def named_chunks(question: str, records: list[Any]) -> frozenset[int]:
+    """The chunk ids of ``records`` (chunk records: ``chunk_id``, ``path``, ``document_id``) whose
+    document ``question`` names (:func:`bertsearch.search.naming.named_documents`)."""
+    from bertsearch.search.naming import named_documents
+
+    return frozenset(r.chunk_id for r, (names, _) in zip(records, named_documents(question, records)) if names)
 
 
 def single(scored: list[tuple[int, float]], mode: str) -> list[Ranked]:
@@ -174,6 +202,7 @@ def retrieve_hits(index: Any, encode: Any, query: str, k: int, path_glob: str | 
 def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str | None, where: Any,
                    mode: str, ef_search: int | None, fit: AnswerModel) -> tuple[list[Hit], int]:
     snapshot = index.snapshot  # one generation for the whole request
+    fetched: dict[int, Any] = {}
     if mode == "lexical":
         ranked = single(index.search_lexical(query, k, path_glob=path_glob, where=where, snapshot=snapshot),
                         "lexical")
@@ -183,10 +212,14 @@ def _retrieve_once(index: Any, encode: Any, query: str, k: int, path_glob: str |
     else:
         found = Hybrid.search(index, encode(query), query, max(k, fit.depth), path_glob=path_glob, where=where,
                               snapshot=snapshot, ef_search=ef_search)
-        ranked = found.fuse(fit.dense_weight, k)
+        named: frozenset[int] = frozenset()
+        if fit.name_weight:  # the candidates' documents, read once: the hits come from them
+            fetched = {r.chunk_id: r for r in index.fetch_chunks(found.candidates)}
+            named = named_chunks(query, list(fetched.values()))
+        ranked = found.fuse(fit.dense_weight, k, named, fit.name_weight)
     if not ranked:
         return [], 0
-    records = {r.chunk_id: r for r in index.fetch_chunks([r.chunk_id for r in ranked])}
+    records = fetched or {r.chunk_id: r for r in index.fetch_chunks([r.chunk_id for r in ranked])}
     # A chunk missing from SQL was deleted by a generation committed after the search.
     hits = [
         Hit(score=float(item.score), chunk_id=r.chunk_id, document_id=r.document_id, path=r.path, title=r.title,

@@ -1,0 +1,100 @@
+"""Fit the hybrid fusion's name weight (``name_weight`` of ``answer_model.json``).
+
+``python -m bertsearch.search.training.fit_names WRITTEN.json ... --index-dir DIR --answer-model IN --out OUT``
+
+What a question that names a document (:mod:`bertsearch.search.naming`) adds to the fused score of
+that document's chunks (:func:`bertsearch.search.retrieval.fuse`), fitted on written questions of
+the documents held out from training (``techqa.held_out``, the ``--holdout-frac`` share no head
+trains on; never a report set): each is searched as ``ask`` retrieves (hybrid, the fit's dense
+weight and depth) in the index ``--index-dir`` (built with ``bertsearch index`` over the folder the
+questions' paths are relative to, with the encoder and chunk header the fit serves), and the weight
+of :data:`GRID` with the best MRR@10 of the question's page is kept (ties: the smaller). The rest of
+``--answer-model`` is copied to ``--out`` unchanged; ``fitted.name_weight`` records the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weight: float, depth: int,
+                    grid: Sequence[float] = GRID) -> dict[str, Any]:
+    """The weight of ``grid`` with the best MRR@10 of each question's page over ``questions``
+    (``(text, path)`` pairs; ``index`` an open :class:`~bertsearch.indexer.Index`), and each
+    weight's MRR@10, page_top1 and page_top5."""
+    from bertsearch.search.retrieval import Hybrid, named_chunks
+
+    runs = []
+    for text, path in questions:
+        found = Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)
+        records = index.fetch_chunks(found.candidates)
+        runs.append((path, found, named_chunks(text, records), {r.chunk_id: r.path for r in records}))
+    table = {}
+    for weight in grid:
+        rr, top1, top5 = 0.0, 0, 0
+        for path, found, named, paths in runs:
+            pages = list(dict.fromkeys(paths.get(item.chunk_id) for item in found.fuse(dense_weight, depth, named, weight)))
+            if path in pages[:10]:
+                rr += 1.0 / (pages.index(path) + 1)
+            top1 += pages[:1] == [path]
+            top5 += path in pages[:5]
+        n = max(1, len(runs))
+        table[weight] = {"mrr@10": round(rr / n, 4), "page_top1": round(top1 / n, 4), "page_top5": round(top5 / n, 4)}
+    best = max(grid, key=lambda w: (table[w]["mrr@10"], -w))
+    return {"name_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}
+
+
+def held_out_questions(files: Sequence[Path], holdout_frac: float, indexed: set[str]) -> list[tuple[str, str]]:
+    """``(question, path)`` of the written pairs of the held-out documents that ``indexed`` holds."""
+    from bertsearch.search.training.techqa import held_out
+    from bertsearch.search.training.written import load_pairs
+
+    return [(p.question, p.path) for p in load_pairs(files) if held_out(p.path, holdout_frac) and p.path in indexed]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bertsearch.search.training.fit_names", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("written", nargs="+", type=Path, help="written question files (search/training/written_questions)")
+    p.add_argument("--index-dir", type=Path, required=True, help="an index of the documents the questions are about")
+    p.add_argument("--model", help="the encoder the index was built with (a folder or a name), where not the packaged one")
+    p.add_argument("--answer-model", type=Path, required=True, help="the answer_model.json to complete")
+    p.add_argument("--out", type=Path, required=True, help="answer_model.json to write")
+    p.add_argument("--holdout-frac", type=float, default=0.2, help="the held-out share of documents (techqa.held_out)")
+    args = p.parse_args(argv)
+
+    from bertsearch.indexer import Index, Settings
+    from bertsearch.search.confidence import load_answer_model
+
+    fit = load_answer_model(args.answer_model)
+    settings = Settings(index_dir=args.index_dir, **({"model_path": args.model} if args.model else {}))
+    with Index.open(settings) as index:
+        indexed = {r.path for r in index.fetch_chunks(index.vectors.ids().tolist())}
+        questions = held_out_questions(args.written, args.holdout_frac, indexed)
+        if not questions:
+            p.error("no held-out written question is about a document of the index")
+        result = fit_name_weight(index, questions, fit.dense_weight, fit.depth)
+        encoder = index.params.model_id
+    model = json.loads(args.answer_model.read_text(encoding="utf-8"))
+    model["name_weight"] = result["name_weight"]
+    model.setdefault("fitted", {})["name_weight"] = {
+        "data": f"{result['questions']} written questions of the held-out documents ({args.holdout_frac:.0%} share) "
+                f"of {', '.join(f.name for f in args.written)}",
+        "index": {"documents": len(indexed), "encoder": encoder},
+        "table": result["table"],
+    }
+    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    json.dump({"name_weight": result["name_weight"], "questions": result["questions"], "table": result["table"]},
+              sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
