@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"of {', '.join(f.name for f in args.written)}",
         "index": {"documents": len(indexed), "encoder": encoder},
         "table": result["table"],
+        "command": "python -m bertsearch.search.training.fit_names " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
     json.dump({"name_weight": result["name_weight"], "questions": result["questions"], "table": result["table"]},
