@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bertsearch.indexer.common.errors import InvalidQuery
+from bertsearch.search.naming import named_documents
 from bertsearch.search.types import Hit
 
 if TYPE_CHECKING:
@@ -165,8 +166,6 @@ class Hybrid:
 def named_chunks(question: str, records: list[Any]) -> frozenset[int]:
     """The chunk ids of ``records`` (chunk records: ``chunk_id``, ``path``, ``document_id``) whose
     document ``question`` names (:func:`bertsearch.search.naming.named_documents`)."""
-    from bertsearch.search.naming import named_documents
-
     return frozenset(r.chunk_id for r, (names, _) in zip(records, named_documents(question, records)) if names)
 
 
