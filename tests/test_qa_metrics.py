@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bertsearch.cli.main import cli
-from bertsearch.search.training.metrics import exact_match, f1_score, normalize_answer, squad_scores
+from bertsearch.search.training.metrics import exact_match, f1_score, normalize_answer, ranking_scores, squad_scores
 
 
 def test_normalize_answer_follows_the_official_script() -> None:
@@ -76,3 +76,15 @@ def test_eval_qa_bad_predictions_file_is_a_clean_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["eval-qa", "--data", str(data), "--score", str(preds)])
     assert result.exit_code == 1
     assert "Error:" in result.output
+
+
+def test_ranking_scores_count_each_target_once_at_its_first_place() -> None:
+    runs = [
+        ("a", ["a", "b"]),  # first
+        ("b", ["a", "a", "a", "b"]),  # a's repeats count once: b is second
+        ("c", [str(i) for i in range(10)] + ["c"]),  # 11th: outside MRR@10 and the top 5
+        ("d", iter(["x", "y", "z", "w", "d"])),  # fifth, from a one-pass iterator
+    ]
+    scores = ranking_scores(runs)
+    assert scores == {"mrr@10": round((1 + 1 / 2 + 0 + 1 / 5) / 4, 4), "top1": 0.25, "top5": 0.75}
+    assert ranking_scores([]) == {"mrr@10": 0.0, "top1": 0.0, "top5": 0.0}

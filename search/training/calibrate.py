@@ -55,7 +55,7 @@ import numpy as np
 
 from bertsearch.search.confidence import probability
 from bertsearch.search.naming import document_names, file_stem, mentions
-from bertsearch.search.training.metrics import answer_matches, f1_score
+from bertsearch.search.training.metrics import answer_matches, f1_score, ranking_scores
 from bertsearch.search.training.reliability import calibration_error
 from bertsearch.search.training.corpus import write_corpus
 from bertsearch.search.training.squad import SquadExample, SquadParagraph, load_squad
@@ -95,17 +95,9 @@ def fit_fusion(searcher: Any, questions: list[tuple[str, Hashable]], target_of: 
 
     table = {}
     for w in GRID:
-        rr, r5 = 0.0, 0
-        for target, found in runs:
-            ranked: list[Hashable] = []
-            for item in found.fuse(w, depth):
-                t = chunk_target[item.chunk_id]
-                if t not in ranked:
-                    ranked.append(t)
-            if target in ranked[:10]:
-                rr += 1.0 / (ranked.index(target) + 1)
-            r5 += target in ranked[:5]
-        table[w] = {"mrr@10": round(rr / len(runs), 4), "recall@5": round(r5 / len(runs), 4)}
+        scores = ranking_scores([(target, (chunk_target[item.chunk_id] for item in found.fuse(w, depth)))
+                                 for target, found in runs])
+        table[w] = {"mrr@10": scores["mrr@10"], "recall@5": scores["top5"]}
     best = max(GRID, key=lambda w: (table[w]["mrr@10"], -abs(w - 0.5)))
     return {"dense_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}
 

@@ -29,6 +29,7 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
     (``(text, path)`` pairs; ``index`` an open :class:`~bertsearch.indexer.Index`), and each
     weight's MRR@10, page_top1 and page_top5."""
     from bertsearch.search.retrieval import Hybrid, named_chunks
+    from bertsearch.search.training.metrics import ranking_scores
 
     runs = []
     for text, path in questions:
@@ -37,15 +38,9 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
         runs.append((path, found, named_chunks(text, records), {r.chunk_id: r.path for r in records}))
     table = {}
     for weight in grid:
-        rr, top1, top5 = 0.0, 0, 0
-        for path, found, named, paths in runs:
-            pages = list(dict.fromkeys(paths.get(item.chunk_id) for item in found.fuse(dense_weight, depth, named, weight)))
-            if path in pages[:10]:
-                rr += 1.0 / (pages.index(path) + 1)
-            top1 += pages[:1] == [path]
-            top5 += path in pages[:5]
-        n = max(1, len(runs))
-        table[weight] = {"mrr@10": round(rr / n, 4), "page_top1": round(top1 / n, 4), "page_top5": round(top5 / n, 4)}
+        scores = ranking_scores([(path, (paths.get(item.chunk_id) for item in found.fuse(dense_weight, depth, named, weight)))
+                                 for path, found, named, paths in runs])
+        table[weight] = {"mrr@10": scores["mrr@10"], "page_top1": scores["top1"], "page_top5": scores["top5"]}
     best = max(grid, key=lambda w: (table[w]["mrr@10"], -w))
     return {"name_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}
 
@@ -75,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit = load_answer_model(args.answer_model)
     settings = Settings(index_dir=args.index_dir, **({"model_path": args.model} if args.model else {}))
     with Index.open(settings) as index:
-        indexed = {r.path for r in index.fetch_chunks(index.vectors.ids().tolist())}
+        indexed = {fields["path"] for _, fields in index.reader.catalog(index.snapshot).documents}
         questions = held_out_questions(args.written, args.holdout_frac, indexed)
         if not questions:
             p.error("no held-out written question is about a document of the index")

@@ -13,7 +13,7 @@ import collections
 import re
 import string
 import unicodedata
-from typing import Mapping, Sequence
+from typing import Hashable, Iterable, Mapping, Sequence
 
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -92,6 +92,21 @@ def squad_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, st
         scores["NoAns_abstain_rate"] = pct(abstain, no_ans)
         scores["HasAns_abstain_rate"] = pct(abstain, has_ans)
     return scores
+
+
+def ranking_scores(runs: Sequence[tuple[Hashable, Iterable[Hashable]]]) -> dict[str, float]:
+    """How high each question's target ranks, over ``(target, ranked)`` pairs (``ranked``: the
+    targets of its retrieved chunks, best first; a target's repeats count once): MRR@10, the share
+    with the target first (``top1``) and among the first 5 (``top5``)."""
+    rr, top1, top5 = 0.0, 0, 0
+    for target, ranked in runs:
+        order = list(dict.fromkeys(ranked))
+        if target in order[:10]:
+            rr += 1.0 / (order.index(target) + 1)
+        top1 += order[:1] == [target]
+        top5 += target in order[:5]
+    n = max(1, len(runs))
+    return {"mrr@10": round(rr / n, 4), "top1": round(top1 / n, 4), "top5": round(top5 / n, 4)}
 
 
 def answer_matches(answer: str, golds: Sequence[str]) -> bool:
