@@ -181,7 +181,6 @@ def examples(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def main(args: Any) -> dict[str, Any]:
-    from bertsearch.search.reader import Reader
     from bertsearch.search.searcher import Searcher
 
     paragraphs, questions = load_heldout(args.heldout)
@@ -192,10 +191,12 @@ def main(args: Any) -> dict[str, Any]:
     digest = hashlib.sha1(args.heldout.read_bytes()).hexdigest()[:10]
     settings, built = c.squad_index(args, paragraphs, name=f"heldout-{digest}")
     contexts = {p.pid: p.context for p in paragraphs}
-    reader = Reader(args.qa_model)
+    if args.qa_model:  # the head and, beside it, its own fit (a head passed alone would read with the shipped fit)
+        settings = settings.model_copy(update={"qa_model_path": args.qa_model})
     began = time.perf_counter()
-    with Searcher.open(settings, reader=reader) as searcher:
+    with Searcher.open(settings) as searcher:
         searcher.load_models()
+        qa_model = searcher.qa_model_path
         threshold = searcher.threshold
         rows = [evaluate_one(q, contexts[q.pid], searcher) for q in picked]
     seconds = time.perf_counter() - began
@@ -209,7 +210,7 @@ def main(args: Any) -> dict[str, Any]:
                 "definition answer in the question's own paragraph, what answers.assemble ranks first of both "
                 "there, and Searcher.ask at the defaults over an index of every paragraph",
         "heldout": str(args.heldout), "heldout_sha1": digest,
-        "qa_model": args.qa_model or "the shipped head",
+        "qa_model": qa_model or "the shipped head",
         "questions_in_file": len(questions), "questions": len(rows),
         "questions_by_kind_in_file": dict(Counter(q.kind for q in questions).most_common()),
         "limit": args.limit, "seed": args.seed, "threshold": threshold,

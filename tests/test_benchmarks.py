@@ -199,6 +199,7 @@ def test_eval_definitions_benchmark(tmp_path: Path, tiny_bert_path: str, tiny_qa
         assert 0 <= overall[key] <= 1
     assert overall["ask_above_threshold"] <= overall["ask"]
     assert result["by_kind"]["constant"]["definitions_on_answered"] is None
+    assert result["qa_model"] == tiny_qa_path  # the head asked for read every answer, with its own fit
 
     missing = subprocess.run([sys.executable, str(BENCHMARKS / "eval_definitions.py"), "--heldout",
                               str(tmp_path / "nowhere.json")], capture_output=True, text=True, timeout=120)
