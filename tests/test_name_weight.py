@@ -120,3 +120,19 @@ def test_fit_names_writes_the_weight_into_a_copy_of_the_answer_model(
     assert {k: v for k, v in fitted.items() if k not in ("name_weight", "fitted")} == \
         {k: v for k, v in json.loads(base.read_text()).items() if k not in ("name_weight", "fitted")}
     assert load_answer_model(out).name_weight == fitted["name_weight"]
+
+
+def test_fit_names_ranks_each_question_over_its_own_candidates(tmp_path: Path, tiny_bert_path: str) -> None:
+    # four pages, each with a word no other has: lexical alone puts each question's page first, so
+    # every weight ranks all four first (a fit that read one question's candidates for another's would not)
+    words = ("quokka", "narwhal", "axolotl", "pangolin")
+    for word in words:
+        (tmp_path / "docs").mkdir(exist_ok=True)
+        (tmp_path / "docs" / f"{word}.txt").write_text(f"The {word} lives far away.\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "idx", model_path=tiny_bert_path)
+    with Index.open(settings, create=True) as index:
+        index.update(tmp_path / "docs")
+        result = fit_names.fit_name_weight(index, [(f"Where does the {w} live?", f"{w}.txt") for w in words],
+                                           dense_weight=0.0, depth=1, grid=(0.0, 1.0))
+    assert result["questions"] == 4
+    assert result["table"]["0.0"] == result["table"]["1.0"] == {"mrr@10": 1.0, "page_top1": 1.0, "page_top5": 1.0}

@@ -95,7 +95,7 @@ def fit_fusion(searcher: Any, questions: list[tuple[str, Hashable]], target_of: 
 
     table = {}
     for w in GRID:
-        scores = ranking_scores([(target, (chunk_target[item.chunk_id] for item in found.fuse(w, depth)))
+        scores = ranking_scores([(target, [chunk_target[item.chunk_id] for item in found.fuse(w, depth)])
                                  for target, found in runs])
         table[w] = {"mrr@10": scores["mrr@10"], "recall@5": scores["top5"]}
     best = max(GRID, key=lambda w: (table[w]["mrr@10"], -abs(w - 0.5)))
