@@ -39,7 +39,9 @@ _MAX_BODY_LINES = 40
 _MAX_DESCRIPTION = 600
 _GAP = re.compile(r"[ \t]{2,}|\t")
 _OPTION = re.compile(r"(?:--?|\+)[A-Za-z0-9?#][\w.#?+-]{0,40}")
-_ARG = re.compile(r"(?:\[?=|[ =])?(?:\[[^\]\s]{1,30}\]|<[^>\s]{1,30}>|\.?[A-Za-z_][\w.:/|{}-]{0,30})\]?")
+# An option's argument: ``=NUM``, ``[=WHEN]``, ``<file>``, ``identity_file``, or a word of the page's
+# language (a translated page's ``--mode=模式``).
+_ARG = re.compile(r"(?:\[?=|[ =])?(?:\[[^\]\s]{1,30}\]|<[^>\s]{1,30}>|\.?[^\W\d][\w.:/|{}-]{0,30})\]?")
 _SIGNATURE = re.compile(
     r"(?:(?:Function|Macro|Method|def|class)\b:?[ \t]+)?(?:[\w*]{1,30}[ \t]+\**){0,4}?\**"
     r"([A-Za-z_][\w.]{0,60})[ \t]?\([^()\n]{0,200}(?:\([^()\n]{0,40}\)[^()\n]{0,100}){0,3}\)"

@@ -92,6 +92,9 @@ def test_prose_and_numbered_lists_about_other_things_hold_no_entries() -> None:
     ("How many lines does head print?", None),
     ("Which textwrap function removes common leading whitespace?", "function"),
     ("Who ruled the duchy of Normandy?", None),
+    # a Chinese question goes to the reader: on held-out Chinese written pairs the multilingual head
+    # was right for 76% of the option questions the definition answers took, they for 60% (session 50)
+    ("新建目录时上级目录不存在也一并创建，用什么选项？", None),
 ])
 def test_which_questions_ask_for_a_term(question: str, kind: str | None) -> None:
     assert asks_for(question) == kind
@@ -337,6 +340,13 @@ def test_variables_named_in_prose() -> None:
     assert variables == {"LS_COLORS": "The LS_COLORS environment variable can change the settings."}
     text = "unless the environment variable POSIXLY_CORRECT is set. The GZIP environment variable holds options."
     assert [text[e.start:e.end] for e in entries(text)] == ["POSIXLY_CORRECT", "GZIP"]
+
+
+def test_option_arguments_in_the_language_of_a_translated_page() -> None:
+    text = (FIXTURES / "zh_tune" / "man" / "mkdir.1.txt").read_text(encoding="utf-8")
+    terms = {text[e.start:e.end]: e.description for e in entries(text) if e.kind == "option"}
+    assert terms["-m, --mode=模式"].startswith("设置文件模式")
+    assert terms["-p, --parents"].startswith("需要时创建目标目录的父目录")
 
 
 def test_content_words() -> None:
