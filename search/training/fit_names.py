@@ -38,7 +38,8 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
         runs.append((path, found, named_chunks(text, records), {r.chunk_id: r.path for r in records}))
     table = {}
     for weight in grid:
-        scores = ranking_scores([(path, [paths.get(item.chunk_id) for item in found.fuse(dense_weight, depth, named, weight)])
+        scores = ranking_scores([(path, [paths.get(item.chunk_id)
+                                         for item in found.fuse(dense_weight, depth, named, weight)])
                                  for path, found, named, paths in runs])
         table[weight] = {"mrr@10": scores["mrr@10"], "page_top1": scores["top1"], "page_top5": scores["top5"]}
     best = max(grid, key=lambda w: (table[w]["mrr@10"], -w))
