@@ -95,6 +95,9 @@ class Reader:
 
         self.precision = resolve(precision)
         self.use_bf16 = self.precision == "bf16"
+        #: The model's folder; ``None`` for a model handed in without one.
+        self.model_path: Path | None = (Path(model_path) if model_path is not None
+                                        else default_qa_model_path() if model is None else None)
         if model is None:
             model, tokenizer = torch_thread.run(load_qa_model, model_path, "eager", cache_dir)  # PyTorch's threads: see torch_thread
         self.model = model.eval()
@@ -105,7 +108,7 @@ class Reader:
             from bertsearch.indexer.common.settings import default_cache_dir
             from bertsearch.indexer.encoder import fingerprint
 
-            folder = Path(model_path) if model_path is not None else default_qa_model_path()
+            folder = self.model_path if self.model_path is not None else default_qa_model_path()
             onnx = torch_thread.run(int8.cached_model, folder, fingerprint(folder),
                                     Path(cache_dir or default_cache_dir()), "qa", lambda: self.model,
                                     ["input_ids", "attention_mask", "token_type_ids"], ["start_logits", "end_logits"])

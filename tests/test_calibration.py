@@ -247,6 +247,30 @@ def test_a_head_folder_reads_with_its_own_answer_model(tmp_path):
     assert str(tmp_path) not in str(caught.value)
 
 
+def test_a_reader_handed_to_the_searcher_brings_its_own_answer_model(tmp_path, tiny_qa_path, sample_index):
+    import shutil
+
+    from bertsearch.indexer.index import Index
+    from bertsearch.search.confidence import MODEL_FILE, answer_model
+    from bertsearch.search.reader import Reader
+    from bertsearch.search.searcher import Searcher
+
+    head = tmp_path / "head"
+    shutil.copytree(tiny_qa_path, head)
+    data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    data["threshold"] = 0.5
+    (head / "answer_model.json").write_text(json.dumps(data), encoding="utf-8")
+    reader = Reader(head, precision="fp32", max_seq_len=48, stride=12)
+    assert reader.model_path == head
+    with Searcher(Index.open(sample_index), reader) as searcher:
+        assert searcher.threshold == 0.5 and searcher.reader is reader
+    # a model handed in without a folder has no fit of its own: the shipped one
+    bare = Reader(model=reader.model, tokenizer=reader.tokenizer, precision="fp32")
+    assert bare.model_path is None
+    with Searcher(Index.open(sample_index), bare) as searcher:
+        assert searcher.answer_model == answer_model()
+
+
 def test_a_wide_character_counts_two_columns_in_how_much_longer_an_answer_may_be():
     from bertsearch.search.training.metrics import answer_matches, columns
 
