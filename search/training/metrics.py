@@ -13,7 +13,7 @@ import collections
 import re
 import string
 import unicodedata
-from typing import Hashable, Iterable, Mapping, Sequence
+from typing import Hashable, Mapping, Sequence
 
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -94,9 +94,10 @@ def squad_scores(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, st
     return scores
 
 
-def ranking_scores(runs: Sequence[tuple[Hashable, Iterable[Hashable]]]) -> dict[str, float]:
-    """How high each question's target ranks, over ``(target, ranked)`` pairs (``ranked``: the
-    targets of its retrieved chunks, best first; a target's repeats count once): MRR@10, the share
+def ranking_scores(runs: Sequence[tuple[Hashable, Sequence[Hashable]]]) -> dict[str, float]:
+    """How high each question's target ranks, over ``(target, ranked)`` pairs (``ranked``: a
+    list of the targets of its retrieved chunks, best first, built before the call, never a lazy
+    generator over a loop's variables; a target's repeats count once): MRR@10, the share
     with the target first (``top1``) and among the first 5 (``top5``)."""
     rr, top1, top5 = 0.0, 0, 0
     for target, ranked in runs:
