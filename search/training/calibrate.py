@@ -89,9 +89,12 @@ def fit_fusion(searcher: Any, questions: list[tuple[str, Hashable]], target_of: 
 
     index = searcher.index
     runs = []
+    chunk_target: dict[int, Hashable] = {}  # of the chunks some question's fusion can rank, not the whole index
     for text, target in questions:
-        runs.append((target, Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)))
-    chunk_target = {r.chunk_id: target_of(r.path) for r in index.fetch_chunks(index.vectors.ids().tolist())}
+        found = Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)
+        fresh = [c for c in found.candidates if c not in chunk_target]
+        chunk_target.update((r.chunk_id, target_of(r.path)) for r in index.fetch_chunks(fresh))
+        runs.append((target, found))
 
     table = {}
     for w in GRID:
