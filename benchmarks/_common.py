@@ -415,8 +415,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(index_dir: Path, qa_model: str | None = None, timeout: float = 300.0) -> Iterator[tuple[str, int]]:
-    """Run ``bertsearch serve`` (a real uvicorn process) on a free loopback port.
+def server(index_dir: Path, qa_model: str | None = None, timeout: float = 300.0,
+           precision: str | None = None) -> Iterator[tuple[str, int]]:
+    """Run ``bertsearch serve`` (a real uvicorn process) on a free loopback port, at ``precision``
+    (``BERTSEARCH_PRECISION``; ``None``: the environment's).
 
     Yields ``(base_url, pid)`` once ``/health`` answers; stops the server on exit.
     """
@@ -428,7 +430,8 @@ def server(index_dir: Path, qa_model: str | None = None, timeout: float = 300.0)
     if qa_model:
         cmd += ["--qa-model", str(qa_model)]
     log = open(Path(index_dir).parent / f"serve-{port}.log", "w+b")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, **({"BERTSEARCH_PRECISION": precision} if precision else {})}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

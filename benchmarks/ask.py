@@ -7,7 +7,11 @@ in one batched pass. Latency does not depend on the QA weights, only on the arch
 when no trained head is installed an untrained one of the same architecture is timed (the
 result says so).
 
-Run: ``python benchmarks/ask.py [--qa-model PATH]``.
+``--precision`` runs the encoder and the reader at one precision (``int8``: an index of int8 vectors
+beside the default one, and the reader through ONNX Runtime); the default ``auto`` is what a user
+gets on this CPU.
+
+Run: ``python benchmarks/ask.py [--qa-model PATH] [--precision int8]``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ def main(args: Any) -> dict[str, Any]:
     import httpx
 
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
-    settings, built = c.squad_index(args, paragraphs)
+    tag = "" if args.precision == "auto" else f"-{args.precision}"
+    settings, built = c.squad_index(args, paragraphs, name="squad-v1.1-dev" + tag, precision=args.precision)
     qa_path, qa_note = c.qa_model_for_speed(args)
     n = args.questions or (5 if args.smoke else 50)
     rng = np.random.default_rng(0)
@@ -35,9 +40,10 @@ def main(args: Any) -> dict[str, Any]:
 
     # A fresh process, as a user's script: nothing of the index build (memory, threads) in the timings.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        library, answered, reader_facts = pool.submit(_library_latency, str(settings.index_dir), qa_path, qs).result()
+        library, answered, reader_facts = pool.submit(_library_latency, str(settings.index_dir), qa_path, qs,
+                                                      args.precision).result()
     http: dict[str, Any] = {}
-    with c.server(settings.index_dir, qa_model=qa_path) as (base, pid):
+    with c.server(settings.index_dir, qa_model=qa_path, precision=args.precision) as (base, pid):
         with httpx.Client(base_url=base, timeout=300) as client:
             for p in PASSAGES:
 
@@ -48,6 +54,7 @@ def main(args: Any) -> dict[str, Any]:
         server_rss = c.rss_mb(pid)
     return {
         "what": "latency of ask (retrieve + read) by number of passages read, top_k=1 answer",
+        "precision": args.precision,
         "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
                     "chunk_overlap": built["chunk_overlap"]},
         "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
@@ -63,13 +70,14 @@ def main(args: Any) -> dict[str, Any]:
     }
 
 
-def _library_latency(index_dir: str, qa_path: str | None, qs: list[str]) -> tuple[dict, dict, dict]:
+def _library_latency(index_dir: str, qa_path: str | None, qs: list[str],
+                     precision: str) -> tuple[dict, dict, dict]:
     """In a fresh process: open the index and the QA model, and time ``Searcher.ask``."""
     from bertsearch.indexer.index import Index
     from bertsearch.indexer.common.settings import Settings
     from bertsearch.search.searcher import Searcher
 
-    settings = Settings(index_dir=index_dir)
+    settings = Settings(index_dir=index_dir, precision=precision)
     library: dict[str, Any] = {}
     answered: dict[str, int] = {}
     with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
@@ -90,6 +98,8 @@ if __name__ == "__main__":
     p = c.parser("ask", __doc__)
     c.add_squad_option(p)
     c.add_model_options(p, qa=True)
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32", "int8"), default="auto",
+                   help="the encoder's and the reader's precision (default auto: what this CPU picks)")
     p.add_argument("--questions", type=int, default=None,
                    help="timed questions per passage count and path (default 50; 5 with --smoke)")
     c.run("ask", main, p.parse_args())

@@ -129,11 +129,15 @@ def test_search_benchmark_and_plot(tmp_path: Path, squad_dir: Path, tiny_bert_pa
 
 
 @pytest.mark.slow
-def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+@pytest.mark.parametrize("precision", ["auto", "int8"])
+def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str, precision: str) -> None:
     result = _run("ask", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
-                  "--qa-model", tiny_qa_path)
+                  "--qa-model", tiny_qa_path, "--precision", precision)
     assert set(result["library_ask"]) == set(result["http_ask"]) == {"1", "5", "10"}
     assert result["http_ask"]["5"]["n"] == result["questions"]
+    assert result["precision"] == precision
+    if precision == "int8":  # the reader timed is the int8 one, over an index of int8 vectors
+        assert result["qa_model"]["precision"] == "int8" and result["corpus"]["chunks"] > 0
 
 
 @pytest.mark.slow
