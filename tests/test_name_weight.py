@@ -120,6 +120,36 @@ def test_fit_names_writes_the_weight_into_a_copy_of_the_answer_model(
     assert {k: v for k, v in fitted.items() if k not in ("name_weight", "fitted")} == \
         {k: v for k, v in json.loads(base.read_text()).items() if k not in ("name_weight", "fitted")}
     assert load_answer_model(out).name_weight == fitted["name_weight"]
+    # --fit-dense: the dense weight is fitted too, and the one it replaces recorded
+    both = tmp_path / "both.json"
+    assert fit_names.main([str(written), "--index-dir", str(named_index.index_dir), "--model",
+                           str(named_index.model_path), "--answer-model", str(base), "--out", str(both),
+                           "--holdout-frac", "1.0", "--fit-dense"]) == 0
+    refit = json.loads(both.read_text(encoding="utf-8"))
+    record = refit["fitted"]["name_weight"]
+    assert record["dense_weight_before"] == 0.0 and refit["dense_weight"] == record["dense_weight"]
+    assert len(record["dense_table"]) == 21 and load_answer_model(both).dense_weight == refit["dense_weight"]
+    best = max(v["mrr@10"] for v in record["dense_table"].values())
+    assert record["dense_table"][str(refit["dense_weight"])]["mrr@10"] == best
+
+
+def test_fit_names_can_fit_the_dense_weight_with_the_name_weight(named_index: Settings) -> None:
+    with Index.open(named_index) as index:
+        # from dense 0: the best pairs rank beta first; of them, the dense weight nearest 0, the smaller name weight
+        joint = fit_names.fit_name_weight(index, [(QUESTION, "beta.txt")], dense_weight=0.0, depth=10,
+                                          grid=(0.0, 3.0), dense_grid=(0.0, 1.0))
+        assert (joint["dense_weight"], joint["name_weight"]) == (0.0, 3.0)
+        assert list(joint["dense_table"]) == ["0.0", "1.0"] and joint["dense_table"]["0.0"]["mrr@10"] == 1.0
+        # the name weights' table is the one at the chosen dense weight, as a fit at that weight alone gives it
+        alone = fit_names.fit_name_weight(index, [(QUESTION, "beta.txt")], dense_weight=0.0, depth=10, grid=(0.0, 3.0))
+        assert joint["table"] == alone["table"] and "dense_weight" not in alone
+        # from dense 1: the dense list alone decides with no name weight; the random encoder's order says which
+        from_one = fit_names.fit_name_weight(index, [(QUESTION, "beta.txt")], dense_weight=1.0, depth=10,
+                                             grid=(0.0, 3.0), dense_grid=(0.0, 1.0))
+    with Searcher.open(named_index) as searcher:
+        dense_first = searcher.search(QUESTION, top_k=1, mode="dense").hits[0].path
+    assert from_one["dense_weight"] == 1.0
+    assert from_one["name_weight"] == (0.0 if dense_first == "beta.txt" else 3.0)
 
 
 def test_fit_names_ranks_each_question_over_its_own_candidates(tmp_path: Path, tiny_bert_path: str) -> None:

@@ -10,6 +10,10 @@ weight and depth) in the index ``--index-dir`` (built with ``bertsearch index`` 
 questions' paths are relative to, with the encoder and chunk header the fit serves), and the weight
 of :data:`GRID` with the best MRR@10 of the question's page is kept (ties: the smaller). The rest of
 ``--answer-model`` is copied to ``--out`` unchanged; ``fitted.name_weight`` records the table.
+
+With ``--fit-dense`` the fusion's dense weight is fitted with the name weight on the same questions
+(calibrate fits it on SQuAD paragraphs, which are not the pages an index of another language
+holds): the pair with the best MRR@10, recorded with each dense weight's best in ``fitted.name_weight``.
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weight: float, depth: int,
-                    grid: Sequence[float] = GRID) -> dict[str, Any]:
+                    grid: Sequence[float] = GRID, dense_grid: Sequence[float] | None = None) -> dict[str, Any]:
     """The weight of ``grid`` with the best MRR@10 of each question's page over ``questions``
     (``(text, path)`` pairs; ``index`` an open :class:`~bertsearch.indexer.Index`), and each
-    weight's MRR@10, page_top1 and page_top5."""
+    weight's MRR@10, page_top1 and page_top5 (``table``).
+
+    With ``dense_grid`` the dense weight is fitted with it: the pair with the best MRR@10 (ties:
+    the dense weight nearest ``dense_weight``, then the smaller name weight); ``table`` is then the
+    name weights' at the chosen dense weight, and ``dense_table`` each dense weight's best."""
     from bertsearch.search.retrieval import Hybrid, named_chunks
     from bertsearch.search.training.metrics import ranking_scores
 
@@ -36,14 +44,22 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
         found = Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)
         records = index.fetch_chunks(found.candidates)
         runs.append((path, found, named_chunks(text, records), {r.chunk_id: r.path for r in records}))
-    table = {}
-    for weight in grid:
-        scores = ranking_scores([(path, [paths.get(item.chunk_id)
-                                         for item in found.fuse(dense_weight, depth, named, weight)])
-                                 for path, found, named, paths in runs])
-        table[weight] = {"mrr@10": scores["mrr@10"], "page_top1": scores["top1"], "page_top5": scores["top5"]}
-    best = max(grid, key=lambda w: (table[w]["mrr@10"], -w))
-    return {"name_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}
+    tables: dict[float, dict[float, dict[str, float]]] = {}
+    for dense in [dense_weight] if dense_grid is None else dense_grid:
+        tables[dense] = {}
+        for weight in grid:
+            scores = ranking_scores([(path, [paths.get(item.chunk_id)
+                                             for item in found.fuse(dense, depth, named, weight)])
+                                     for path, found, named, paths in runs])
+            tables[dense][weight] = {"mrr@10": scores["mrr@10"], "page_top1": scores["top1"],
+                                     "page_top5": scores["top5"]}
+    dense, best = max(((d, w) for d in tables for w in grid),
+                      key=lambda dw: (tables[dw[0]][dw[1]]["mrr@10"], -abs(dw[0] - dense_weight), -dw[1]))
+    result = {"name_weight": best, "questions": len(runs), "table": {str(w): v for w, v in tables[dense].items()}}
+    if dense_grid is not None:
+        result["dense_weight"] = dense
+        result["dense_table"] = {str(d): max(t.values(), key=lambda v: v["mrr@10"]) for d, t in tables.items()}
+    return result
 
 
 def held_out_questions(files: Sequence[Path], holdout_frac: float, indexed: set[str]) -> list[tuple[str, str]]:
@@ -63,10 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--answer-model", type=Path, required=True, help="the answer_model.json to complete")
     p.add_argument("--out", type=Path, required=True, help="answer_model.json to write")
     p.add_argument("--holdout-frac", type=float, default=0.2, help="the held-out share of documents (techqa.held_out)")
+    p.add_argument("--fit-dense", action="store_true",
+                   help="fit the dense weight with the name weight, over calibrate's grid (0 to 1 by 0.05), on the same "
+                        "questions, instead of keeping the answer model's")
     args = p.parse_args(argv)
 
     from bertsearch.indexer import Index, Settings
     from bertsearch.search.confidence import load_answer_model
+    from bertsearch.search.training.calibrate import GRID as DENSE_GRID
 
     fit = load_answer_model(args.answer_model)
     settings = Settings(index_dir=args.index_dir, **({"model_path": args.model} if args.model else {}))
@@ -75,20 +95,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         questions = held_out_questions(args.written, args.holdout_frac, indexed)
         if not questions:
             p.error("no held-out written question is about a document of the index")
-        result = fit_name_weight(index, questions, fit.dense_weight, fit.depth)
+        result = fit_name_weight(index, questions, fit.dense_weight, fit.depth,
+                                 dense_grid=DENSE_GRID if args.fit_dense else None)
         encoder = index.params.model_id
     model = json.loads(args.answer_model.read_text(encoding="utf-8"))
     model["name_weight"] = result["name_weight"]
-    model.setdefault("fitted", {})["name_weight"] = {
+    fitted = {
         "data": f"{result['questions']} written questions of the held-out documents ({args.holdout_frac:.0%} share) "
                 f"of {', '.join(f.name for f in args.written)}",
         "index": {"documents": len(indexed), "encoder": encoder},
         "table": result["table"],
         "command": "python -m bertsearch.search.training.fit_names " + " ".join(sys.argv[1:] if argv is None else argv),
     }
+    if args.fit_dense:  # the fusion fitted here, on these pages, replaces calibrate's
+        model["dense_weight"] = result["dense_weight"]
+        fitted.update(dense_weight=result["dense_weight"], dense_weight_before=fit.dense_weight,
+                      dense_table=result["dense_table"])
+    model.setdefault("fitted", {})["name_weight"] = fitted
     args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
-    json.dump({"name_weight": result["name_weight"], "questions": result["questions"], "table": result["table"]},
-              sys.stdout, indent=1)
+    json.dump({k: v for k, v in result.items() if k != "dense_table"}, sys.stdout, indent=1)
     print()
     return 0
 
