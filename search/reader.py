@@ -230,6 +230,10 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
 _LEADING_MARKUP = re.compile(r"(?:#{1,6}[ \t]+|[-*+\u2022][ \t]+|\|[ \t]*)+")
 _TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|\|)|[,;，；、。：])+$")
 _MARKS = ("``", "`", "**")
+# A quotation mark or bracket at an edge whose pair the span does not hold was cut from its pair by
+# the span's other end (`“x`, `-maxdepth 0'`, `(台式机`): it is dropped; a pair is kept (`ls(1)`).
+_OPENERS = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』", "«": "»", "(": ")", "[": "]", "（": "）"}
+_CLOSERS = {close: open_ for open_, close in _OPENERS.items()}
 
 
 def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
@@ -252,6 +256,11 @@ def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
             if span.endswith(mark) and span.count(mark) == 1:
                 end -= len(mark)
                 break
+        span = text[start:end]
+        if span and span[0] in _OPENERS and _OPENERS[span[0]] not in span[1:]:
+            start += 1
+        elif span and span[-1] in _CLOSERS and _CLOSERS[span[-1]] not in span[:-1]:
+            end -= 1
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
