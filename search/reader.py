@@ -232,7 +232,8 @@ _TRAILING_MARKUP = re.compile(r"(?:[ \t]*(?:::?|\|)|[,;，；、。：])+$")
 _MARKS = ("``", "`", "**")
 # A quotation mark or bracket at an edge whose pair the span does not hold was cut from its pair by
 # the span's other end (`“x`, `-maxdepth 0'`, `(台式机`): it is dropped; a pair is kept (`ls(1)`).
-_OPENERS = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』", "«": "»", "(": ")", "[": "]", "（": "）"}
+_OPENERS = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』", "«": "»", "(": ")", "[": "]", "（": "）",
+            "《": "》", "【": "】", "〈": "〉"}
 _CLOSERS = {close: open_ for open_, close in _OPENERS.items()}
 
 
@@ -257,9 +258,9 @@ def _without_markup(text: str, start: int, end: int) -> tuple[int, int]:
                 end -= len(mark)
                 break
         span = text[start:end]
-        if span and span[0] in _OPENERS and _OPENERS[span[0]] not in span[1:]:
+        if len(span) > 1 and span[0] in _OPENERS and _OPENERS[span[0]] not in span[1:]:  # a lone `"` is an answer
             start += 1
-        elif span and span[-1] in _CLOSERS and _CLOSERS[span[-1]] not in span[:-1]:
+        elif len(span) > 1 and span[-1] in _CLOSERS and _CLOSERS[span[-1]] not in span[:-1]:
             end -= 1
         while start < end and text[start].isspace():
             start += 1

@@ -60,8 +60,8 @@ class Searcher:
     Args:
         index: An open index.
         reader: The QA reader; by default one is loaded from ``qa_model_path`` on the first
-            :meth:`ask` (never before, so :meth:`search` needs no QA model). A reader given without
-            ``qa_model_path`` brings its folder's answer model (see ``answer_model``).
+            :meth:`ask` (never before, so :meth:`search` needs no QA model). A reader given
+            brings its own folder's answer model (see ``answer_model``).
         qa_model_path: Folder of the QA model; ``None`` means the shipped head for the index's
             encoder (:func:`bertsearch.search.qa_head.qa_model_for`: the multilingual head for an
             index of multilingual-e5-small).
@@ -91,7 +91,7 @@ class Searcher:
         if qa_model_path is None and reader is None:
             own = qa_model_for(index.params.model_id)
             qa_model_path = str(own) if own is not None else None
-        fitted_for = reader.model_path if reader is not None and qa_model_path is None else qa_model_path
+        fitted_for = reader.model_path if reader is not None and reader.model_path is not None else qa_model_path
         self.answer_model = answer_model_of(fitted_for) if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader

@@ -264,6 +264,9 @@ def test_a_reader_handed_to_the_searcher_brings_its_own_answer_model(tmp_path, t
     assert reader.model_path == head
     with Searcher(Index.open(sample_index), reader) as searcher:
         assert searcher.threshold == 0.5 and searcher.reader is reader
+    # the reader reads, so its fit wins over a qa_model_path set beside it (BERTSEARCH_QA_MODEL_PATH in Searcher.open)
+    with Searcher(Index.open(sample_index), reader, qa_model_path=tiny_qa_path) as searcher:
+        assert searcher.threshold == 0.5
     # a model handed in without a folder has no fit of its own: the shipped one
     bare = Reader(model=reader.model, tokenizer=reader.tokenizer, precision="fp32")
     assert bare.model_path is None

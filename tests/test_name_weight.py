@@ -139,7 +139,8 @@ def test_fit_names_can_fit_the_dense_weight_with_the_name_weight(named_index: Se
         joint = fit_names.fit_name_weight(index, [(QUESTION, "beta.txt")], dense_weight=0.0, depth=10,
                                           grid=(0.0, 3.0), dense_grid=(0.0, 1.0))
         assert (joint["dense_weight"], joint["name_weight"]) == (0.0, 3.0)
-        assert list(joint["dense_table"]) == ["0.0", "1.0"] and joint["dense_table"]["0.0"]["mrr@10"] == 1.0
+        assert list(joint["dense_table"]) == ["0.0", "1.0"]
+        assert joint["dense_table"]["0.0"] == {"mrr@10": 1.0, "page_top1": 1.0, "page_top5": 1.0, "name_weight": 3.0}
         # the name weights' table is the one at the chosen dense weight, as a fit at that weight alone gives it
         alone = fit_names.fit_name_weight(index, [(QUESTION, "beta.txt")], dense_weight=0.0, depth=10, grid=(0.0, 3.0))
         assert joint["table"] == alone["table"] and "dense_weight" not in alone

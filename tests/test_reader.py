@@ -140,7 +140,9 @@ def test_minilm_export_drops_the_packaged_word_embeddings(minilm_path: str, tmp_
     ("both 2,3 and 4", 5, 6, "2"),  # a comma between numbers is no thousands separator
     ("uid=0,gid=0", 6, 9, "gid"),  # a comma list of settings: each its own
     ("字段为空时用 “x” 表示", 7, 9, "x"),  # a quotation mark cut from its pair
-    ("use '-maxdepth 0' here", 5, 16, "-maxdepth 0"),
+    ("use '-maxdepth 0' here", 5, 17, "-maxdepth 0"),
+    ("the quote char is \" alone", 18, 19, '"'),  # a span of one mark is the mark
+    ("书名是《三体》", 3, 6, "三体"),
     ("use '-maxdepth 0' here", 4, 17, "'-maxdepth 0'"),  # a pair is kept
     ('"laptop"(笔记本), "server"', 8, 12, "笔记本"),
     ("see ls(1) and", 4, 9, "ls(1)"),

@@ -35,7 +35,8 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
 
     With ``dense_grid`` the dense weight is fitted with it: the pair with the best MRR@10 (ties:
     the dense weight nearest ``dense_weight``, then the smaller name weight); ``table`` is then the
-    name weights' at the chosen dense weight, and ``dense_table`` each dense weight's best."""
+    name weights' at the chosen dense weight, and ``dense_table`` each dense weight's best (with the
+    name weight that gave it)."""
     from bertsearch.search.retrieval import Hybrid, named_chunks
     from bertsearch.search.training.metrics import ranking_scores
 
@@ -58,7 +59,8 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
     result = {"name_weight": best, "questions": len(runs), "table": {str(w): v for w, v in tables[dense].items()}}
     if dense_grid is not None:
         result["dense_weight"] = dense
-        result["dense_table"] = {str(d): max(t.values(), key=lambda v: v["mrr@10"]) for d, t in tables.items()}
+        result["dense_table"] = {str(d): max(({**v, "name_weight": w} for w, v in t.items()), key=lambda v: v["mrr@10"])
+                                 for d, t in tables.items()}
     return result
 
 
