@@ -315,10 +315,13 @@ def index_folder(folder: Path, index_dir: Path, model: str | None = None,
 def squad_index(args: argparse.Namespace, paragraphs: Sequence[Paragraph], name: str = "squad-v1.1-dev",
                 precision: str = "auto") -> tuple[Any, dict]:
     """Settings of an index of ``paragraphs`` as documents, built (or brought up to date) with
-    ``Index.update``, the path of ``bertsearch index``; and what that run did."""
+    ``Index.update``, the path of ``bertsearch index``; and what that run did. A ``precision``
+    other than ``auto`` has an index of its own (an int8 index is no bf16 one)."""
     from bertsearch.indexer.index import Index
     from bertsearch.indexer.common.settings import Settings
 
+    if precision != "auto":
+        name = f"{name}-{precision}"
     tag = "smoke" if args.smoke else "full"
     if args.model:  # an index per encoder: another model's would be rebuilt, then rebuilt back
         name = f"{name}-{Path(args.model).name}"

@@ -31,8 +31,7 @@ def main(args: Any) -> dict[str, Any]:
     import httpx
 
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
-    tag = "" if args.precision == "auto" else f"-{args.precision}"
-    settings, built = c.squad_index(args, paragraphs, name="squad-v1.1-dev" + tag, precision=args.precision)
+    settings, built = c.squad_index(args, paragraphs, precision=args.precision)
     qa_path, qa_note = c.qa_model_for_speed(args)
     n = args.questions or (5 if args.smoke else 50)
     rng = np.random.default_rng(0)

@@ -68,9 +68,8 @@ def evaluate(args: Any, paragraphs: list, questions: list, precision: str) -> di
     from bertsearch.search.confidence import answer_model
     from bertsearch.search.retrieval import Hybrid
 
-    tag = "" if precision == "auto" else f"-{precision}"
     name = "squad-v1.1-dev" if args.split == "dev" else f"squad-train-{len(paragraphs)}"
-    settings, built = c.squad_index(args, paragraphs, name=name + tag, precision=precision)
+    settings, built = c.squad_index(args, paragraphs, name=name, precision=precision)
     fit = answer_model()
     depth = max(max(max(KS), MRR_AT) * 3, fit.depth)  # chunks fetched, so that 20 distinct paragraphs remain
     ranks: dict[str, list[int | None]] = {"dense": [], "lexical": [], "hybrid": []}
