@@ -47,7 +47,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,26 +80,31 @@ def build_corpus(examples: list[SquadExample], articles: int, seed: int, folder:
     return pids, others
 
 
+def searched(index: Any, questions: Sequence[tuple[str, Hashable]],
+             depth: int) -> Iterator[tuple[str, Hashable, Any, list[Any]]]:
+    """Each ``(text, target)`` of ``questions`` searched as ``ask`` retrieves (both lists to
+    ``depth``, :class:`~bertsearch.search.retrieval.Hybrid`), for a fit to fuse at any weight:
+    ``(text, target, found, records)``, ``records`` those of its candidate chunks (the only chunks
+    a fusion of it can rank)."""
+    from bertsearch.search.retrieval import Hybrid
+
+    for text, target in questions:
+        found = Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)
+        yield text, target, found, index.fetch_chunks(found.candidates)
+
+
 def fit_fusion(searcher: Any, questions: list[tuple[str, Hashable]], target_of: Callable[[str], Hashable],
                depth: int) -> dict[str, Any]:
     """The dense weight with the best MRR@10 of each question's target over ``questions``
     ((text, target) pairs: a SQuAD question and its paragraph, a technical question and its
     document); ``target_of`` gives the target of an indexed chunk's path."""
-    from bertsearch.search.retrieval import Hybrid
-
-    index = searcher.index
-    runs = []
-    chunk_target: dict[int, Hashable] = {}  # of the chunks some question's fusion can rank, not the whole index
-    for text, target in questions:
-        found = Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)
-        fresh = [c for c in found.candidates if c not in chunk_target]
-        chunk_target.update((r.chunk_id, target_of(r.path)) for r in index.fetch_chunks(fresh))
-        runs.append((target, found))
+    runs = [(target, found, {r.chunk_id: target_of(r.path) for r in records})
+            for _, target, found, records in searched(searcher.index, questions, depth)]
 
     table = {}
     for w in GRID:
-        scores = ranking_scores([(target, [chunk_target[item.chunk_id] for item in found.fuse(w, depth)])
-                                 for target, found in runs])
+        scores = ranking_scores([(target, [targets[item.chunk_id] for item in found.fuse(w, depth)])
+                                 for target, found, targets in runs])
         table[w] = {"mrr@10": scores["mrr@10"], "recall@5": scores["top5"]}
     best = max(GRID, key=lambda w: (table[w]["mrr@10"], -abs(w - 0.5)))
     return {"dense_weight": best, "questions": len(runs), "table": {str(w): v for w, v in table.items()}}

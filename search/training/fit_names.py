@@ -37,14 +37,12 @@ def fit_name_weight(index: Any, questions: Sequence[tuple[str, str]], dense_weig
     the dense weight nearest ``dense_weight``, then the smaller name weight); ``table`` is then the
     name weights' at the chosen dense weight, and ``dense_table`` each dense weight's best (with the
     name weight that gave it)."""
-    from bertsearch.search.retrieval import Hybrid, named_chunks
+    from bertsearch.search.retrieval import named_chunks
+    from bertsearch.search.training.calibrate import searched
     from bertsearch.search.training.metrics import ranking_scores
 
-    runs = []
-    for text, path in questions:
-        found = Hybrid.search(index, index.encoder.encode([text], query=True)[0], text, depth)
-        records = index.fetch_chunks(found.candidates)
-        runs.append((path, found, named_chunks(text, records), {r.chunk_id: r.path for r in records}))
+    runs = [(path, found, named_chunks(text, records), {r.chunk_id: r.path for r in records})
+            for text, path, found, records in searched(index, questions, depth)]
     tables: dict[float, dict[float, dict[str, float]]] = {}
     for dense in [dense_weight] if dense_grid is None else dense_grid:
         tables[dense] = {}
