@@ -251,11 +251,24 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
 def top_answers(rows: list[dict[str, Any]], intercept: float,
                 coefficients: dict[str, float]) -> list[tuple[str, bool, float, bool]]:
     """Each question's top answer once, at the fit ``(intercept, coefficients)`` (the runtime's
-    confidence): its kind (``squad`` or ``technical``), whether the question is answerable, its
+    confidence, which ranks the answers: :func:`ranked_first`): its kind (``squad`` or ``technical``), whether the question is answerable, its
     confidence (0 for no answer) and whether it is right."""
-    return [("technical" if r.get("technical") else "squad", r["answerable"],
-             probability(intercept, coefficients, r["answers"][0]["features"]) if r["answers"] else 0.0,
-             bool(r["answers"]) and r["answers"][0]["f1"] >= 0.5) for r in rows]
+    out = []
+    for r in rows:
+        best = ranked_first(r, intercept, coefficients)
+        out.append(("technical" if r.get("technical") else "squad", r["answerable"],
+                    probability(intercept, coefficients, best["features"]) if best else 0.0,
+                    best is not None and best["f1"] >= 0.5))
+    return out
+
+
+def ranked_first(row: dict[str, Any], intercept: float, coefficients: dict[str, float]) -> dict[str, Any] | None:
+    """The answer of ``row`` that the fit ``(intercept, coefficients)`` ranks first, as ``ask``
+    ranks them by their confidence (the earlier one on a tie: the rows keep the order they were read
+    in); None when the row has no answer."""
+    if not row["answers"]:
+        return None
+    return max(row["answers"], key=lambda a: probability(intercept, coefficients, a["features"]))
 
 
 def rescaled(w: np.ndarray, b: float, features: tuple[str, ...],
@@ -264,7 +277,8 @@ def rescaled(w: np.ndarray, b: float, features: tuple[str, ...],
     ``c`` are a one-feature logistic regression of whether each of ``rows``' top answers is right
     on its ``z`` (Platt scaling); ``a`` and ``c`` are returned too. ``a`` is kept positive, so the
     order of the answers is kept."""
-    tops = [r["answers"][0] for r in rows if r["answers"]]
+    fit = {k: float(wi) for k, wi in zip(features, w)}
+    tops = [a for a in (ranked_first(r, b, fit) for r in rows) if a is not None]
     if not tops:
         raise ValueError("no answerable question with an answer to scale the confidence on")
     z = np.array([float(np.dot(w, [a["features"][k] for k in features]) + b) for a in tops])
@@ -276,9 +290,11 @@ def cross_checked(rows: list[dict[str, Any]], keep: float, answers: int = 1, fea
                   seeds: int = 3) -> dict[str, dict[str, float]]:
     """How well the confidence, plain and scaled on the answerable questions, holds on rows it was
     not fitted on: for each of ``seeds`` random halvings of ``rows``, fitted on one half, the top-answer
-    ECE of the other half's answerable questions by kind; the mean over the halvings. It tells from
-    training data alone whether ``--scale-on answerable`` helps."""
-    out: dict[str, dict[str, list[float]]] = {"plain": {}, "scaled": {}}
+    ECE of the other half's answerable questions by kind, and (``right_top``) the share of them
+    whose answer ranked first is right (the ranking is the plain fit's and the scaled one's both);
+    the means over the halvings. It tells from training data alone whether ``--scale-on answerable``
+    helps, and what a feature adds to the ranking of the answers."""
+    out: dict[str, dict[str, list[float]]] = {"plain": {}, "scaled": {}, "right_top": {}}
     for seed in range(seeds):
         order = list(range(len(rows)))
         random.Random(seed).shuffle(order)
@@ -289,6 +305,8 @@ def cross_checked(rows: list[dict[str, Any]], keep: float, answers: int = 1, fea
             for kind in sorted({t[0] for t in tops if t[1]}):
                 pairs = [(c, right) for k, answerable, c, right in tops if answerable and k == kind]
                 out[name].setdefault(kind, []).append(calibration_error(pairs)["ece"])
+                if scale:
+                    out["right_top"].setdefault(kind, []).append(sum(right for _, right in pairs) / len(pairs))
     return {name: {kind: round(sum(v) / len(v), 4) for kind, v in kinds.items()} for name, kinds in out.items()}
 
 
@@ -406,6 +424,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return _write(args, argv, fusion, rows, data, began)
 
 
+def _cross_checked(rows: list[dict[str, Any]], keep: float, answers: int,
+                   features: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """:func:`cross_checked` as the fit records it."""
+    checked = cross_checked(rows, keep, answers, features)
+    return {"cross_checked_answerable_ece": {k: checked[k] for k in ("plain", "scaled")},
+            "cross_checked_right_top": checked["right_top"]}
+
+
 def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list[dict[str, Any]], data: str,
            began: float) -> dict[str, Any]:
     from bertsearch.search.confidence import MODEL_FILE
@@ -422,7 +448,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
             "command": "python -m bertsearch.search.training.calibrate " + " ".join(argv or []),
             "fusion": fusion, "confidence": fit, "keep": args.keep, "fit_answers": args.fit_answers,
             "fit_on": args.fit_on, "scale_on": args.scale_on,
-            "cross_checked_answerable_ece": cross_checked(fitted_rows, args.keep, args.fit_answers, features),
+            **_cross_checked(fitted_rows, args.keep, args.fit_answers, features),
             "features": list(features),
             "seconds": round(time.time() - began, 1),
         },
