@@ -141,6 +141,18 @@ def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tin
 
 
 @pytest.mark.slow
+def test_reader_size_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
+    result = _run("reader_size", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
+                  "--qa-model", tiny_qa_path, "--precisions", "fp32")
+    timed = result["by_precision"]["fp32"]
+    assert set(timed) == {"shipped", "multilingual", "base-768"}
+    assert all(t["n"] == result["questions"] == 3 for t in timed.values())
+    assert timed["shipped"]["x_shipped_p50"] == 1.0
+    assert (timed["multilingual"]["layers"], timed["multilingual"]["hidden"]) == (12, 384)
+    assert timed["base-768"]["hidden"] == 768 and timed["base-768"]["windows_per_question"] >= 1
+
+
+@pytest.mark.slow
 def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
     retrieval = _run("eval_retrieval", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)
     assert retrieval["documents"] == 6 and retrieval["questions"] == 12
