@@ -4,6 +4,7 @@ with its confidence, one answer per place, best first (what ``Searcher.ask`` ran
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -20,7 +21,8 @@ from bertsearch.search.definitions import DefinitionAnswer, definition_answers
 from bertsearch.search.naming import named_documents
 from bertsearch.search.types import Answer, Hit
 
-__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge", "passage_weights", "why_none"]
+__all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "answer_key", "assemble", "merge", "passage_weights",
+           "why_none"]
 
 # An answer's passage weight is a softmax of its passage's retrieval scores (normalised to [0, 1]
 # in the lexical mode) at this temperature. On 80 SQuAD v1.1 dev questions asked of all 2,067
@@ -29,6 +31,11 @@ __all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "assemble", "merge",
 PASSAGE_TEMPERATURE = 0.05
 # Definition-list answers considered per question (the best matches of its kind; see definitions.py).
 MAX_DEFINITION_ANSWERS = 5
+# Dropped from the edges of an answer's key (answer_key): ASCII and CJK punctuation, not the dash
+# an option starts with or the slash of a path.
+_EDGE_PUNCTUATION = " \t\"'`.,;:!?()[]{}<>“”‘’。，；：！？、（）「」『』《》【】"
+# An option's flag: a dash or two and a name starting with a letter, up to its argument or the next flag.
+_OPTION_FLAG = re.compile(r"--?[A-Za-z][\w.-]*")
 
 
 def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model: AnswerModel,
@@ -77,18 +84,42 @@ def passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
 
 
 def merge(answers: list[Answer]) -> list[Answer]:
-    """Best first, dropping every answer that overlaps a better one in the same document.
+    """Best first, dropping every answer that overlaps a better one in the same document, or that
+    says what a better one says (:func:`answer_key`).
 
     The same span read from two overlapping chunks is reported once, with its better score; so
-    are the variants of one answer the reader proposes around it ("14 days", "for 14 days").
+    are the variants of one answer the reader proposes around it ("14 days", "for 14 days"), and
+    the same answer found in two places ("--max-redirs" in its own entry and "--max-redirs <num>"
+    in another's): the answers returned are distinct answers, each from its best place.
     """
     kept: list[Answer] = []
+    said: set[str] = set()
     for answer in sorted(answers, key=lambda a: (a.confidence, a.score), reverse=True):
-        if not any(
+        key = answer_key(answer.text)
+        if key in said or any(
             k.document_id == answer.document_id and k.start < answer.end and answer.start < k.end for k in kept
         ):
-            kept.append(answer)
+            continue
+        kept.append(answer)
+        if key:
+            said.add(key)
     return kept
+
+
+def answer_key(text: str) -> str:
+    """What two answers share when they say the same: the text case-folded, its whitespace
+    collapsed, without punctuation at its edges or a leading English article (``The 14 Days.``
+    says ``14 days``); for an option, its flag alone, case kept (``--max-redirs <num>``,
+    ``--bwlimit=RATE`` and ``-v, --verbose`` say ``--max-redirs``, ``--bwlimit`` and ``-v``;
+    ``-T`` and ``-t`` differ, so do ``-v`` and ``v``).
+    Empty for an answer of punctuation alone."""
+    option = _OPTION_FLAG.match(text.strip())
+    if option:  # a flag keeps its case: -T is not -t
+        return option.group(0)
+    words = text.casefold().split()
+    if len(words) > 1 and words[0] in ("a", "an", "the"):
+        words = words[1:]
+    return " ".join(words).strip(_EDGE_PUNCTUATION)
 
 
 def why_none(answers: list[Answer], passages: int, threshold: float) -> str:

@@ -198,10 +198,23 @@ def test_merge_keeps_the_best_of_overlapping_answers() -> None:
     first = _answer("14 days", 0.6, start=100, chunk_id=1)
     again = _answer("14 Days.", 0.9, start=100, chunk_id=2)  # the same span seen from the next chunk
     variant = _answer("for 14 days", 0.7, start=96)  # a variant around the better answer
-    elsewhere = _answer("14 days", 0.5, start=300)  # the same words in another place: another answer
-    other_doc = _answer("14 days", 0.4, start=100, document_id=2)
+    other = _answer("30 days", 0.5, start=300)  # another place: another answer
+    other_doc = _answer("Sunday", 0.4, start=100, document_id=2)
     adjacent = _answer("After", 0.3, start=108)  # touches, does not overlap
-    assert _merge([first, again, variant, elsewhere, other_doc, adjacent]) == [again, elsewhere, other_doc, adjacent]
+    assert _merge([first, again, variant, other, other_doc, adjacent]) == [again, other, other_doc, adjacent]
+
+
+def test_merge_gives_each_answer_once_from_its_best_place() -> None:
+    best = _answer("14 days", 0.9, start=100)
+    elsewhere = _answer("The 14 Days.", 0.5, start=300)  # the same answer in another place
+    other_doc = _answer("14 days", 0.4, start=100, document_id=2)
+    option = _answer("--max-redirs", 0.8, start=500)
+    with_argument = _answer("--max-redirs <num>", 0.7, start=40, document_id=3)  # the same option, with its argument
+    other_case = _answer("-T, --print-type", 0.6, start=700)
+    lower = _answer("-t", 0.55, start=800)  # -t is not -T
+    dots = [_answer("...", 0.2, start=900), _answer("...", 0.1, start=950)]  # punctuation alone says nothing: kept
+    merged = _merge([best, elsewhere, other_doc, option, with_argument, other_case, lower, *dots])
+    assert merged == [best, option, other_case, lower, *dots]
 
 
 def test_a_reader_answer_inside_an_entry_answer_is_placed_as_the_entry_but_stays_the_readers() -> None:
