@@ -55,7 +55,7 @@ def main(args: Any) -> dict[str, Any]:
                "base-768": _untrained_base(args.work_dir / ("untrained-qa-base-768-smoke" if args.smoke
                                                             else "untrained-qa-base-768"), args.smoke)}
     results: dict[str, Any] = {}
-    for precision in args.precisions.split(","):
+    for precision in dict.fromkeys(resolve(p) for p in args.precisions.split(",")):  # auto is bf16 or int8 here
         readers = {name: Reader(folder, precision=precision) for name, folder in folders.items()}
         for reader in readers.values():  # warm: first calls allocate
             for q, passages in read[:2]:
@@ -70,7 +70,7 @@ def main(args: Any) -> dict[str, Any]:
                 windows[name].append(len(tokenize_windows(reader.tokenizer, [q] * len(passages), passages,
                                                           reader.max_seq_len, reader.stride)))
         shipped_p50 = float(np.median(seconds["shipped"]))
-        results[resolve(precision)] = {
+        results[precision] = {
             name: {**c.latency_stats(seconds[name]), "x_shipped_p50": round(float(np.median(s)) / shipped_p50, 2),
                    "windows_per_question": round(float(np.mean(windows[name])), 1),
                    **_size(readers[name].model)}

@@ -1,10 +1,11 @@
 """Answers from what the reader and the definition lists found: placed in their documents, each
-with its confidence, one answer per place, best first (what ``Searcher.ask`` ranks)."""
+with its confidence, each answer once from its best place, best first (what ``Searcher.ask`` ranks)."""
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -31,11 +32,14 @@ __all__ = ["MAX_DEFINITION_ANSWERS", "PASSAGE_TEMPERATURE", "answer_key", "assem
 PASSAGE_TEMPERATURE = 0.05
 # Definition-list answers considered per question (the best matches of its kind; see definitions.py).
 MAX_DEFINITION_ANSWERS = 5
-# Dropped from the edges of an answer's key (answer_key): ASCII and CJK punctuation, not the dash
-# an option starts with or the slash of a path.
-_EDGE_PUNCTUATION = " \t\"'`.,;:!?()[]{}<>“”‘’。，；：！？、（）「」『』《》【】"
-# An option's flag: a dash or two and a name starting with a letter, up to its argument or the next flag.
-_OPTION_FLAG = re.compile(r"--?[A-Za-z][\w.-]*")
+# Dropped from the edges of an answer's key (answer_key): quotes, brackets and sentence punctuation,
+# ASCII and CJK; never the dash an option starts with or the slash of a path, nor a leading dot.
+_LEADING = "\"'`([{<“‘（「『《【〈"
+_TRAILING = "\"'`)]}>”’）」』》】〉.,;:!?。，；：！？、"
+# An option (a dash or two and a name starting with a letter) and the value its "=" gives it.
+_OPTION = re.compile(r"(--?[A-Za-z][\w.-]*)(?:=([^\s,]+))?")
+# An option's argument that names what it takes rather than giving a value: RATE, NUM, <num>.
+_PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|<[^>]*>?|\[[^]]*\]?")
 
 
 def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model: AnswerModel,
@@ -84,42 +88,60 @@ def passage_weights(scores: list[float], mode: str = "dense") -> list[float]:
 
 
 def merge(answers: list[Answer]) -> list[Answer]:
-    """Best first, dropping every answer that overlaps a better one in the same document, or that
-    says what a better one says (:func:`answer_key`).
+    """Best first: each answer once (:func:`answer_key`), from its best place.
 
-    The same span read from two overlapping chunks is reported once, with its better score; so
-    are the variants of one answer the reader proposes around it ("14 days", "for 14 days"), and
-    the same answer found in two places ("--max-redirs" in its own entry and "--max-redirs <num>"
-    in another's): the answers returned are distinct answers, each from its best place.
+    Each place of a document gives its best answer: an answer that overlaps a better one in the
+    same document is dropped, so the same span read from two overlapping chunks is reported once,
+    with its better score, and so are the variants of one answer the reader proposes around it
+    ("14 days", "for 14 days"). An answer that says what a better one says is dropped too ("14
+    days" in another document; "--max-redirs <num>" in another entry of the page whose own entry
+    gave "--max-redirs"), but its place is taken: its variants do not come back. An option is
+    the same answer only within one document (``-v`` of grep's page is not ``-v`` of curl's).
     """
     kept: list[Answer] = []
-    said: set[str] = set()
+    placed: list[Answer] = []
+    said: set[tuple[int | None, str]] = set()
     for answer in sorted(answers, key=lambda a: (a.confidence, a.score), reverse=True):
+        if any(p.document_id == answer.document_id and p.start < answer.end and answer.start < p.end for p in placed):
+            continue
+        placed.append(answer)
         key = answer_key(answer.text)
-        if key in said or any(
-            k.document_id == answer.document_id and k.start < answer.end and answer.start < k.end for k in kept
-        ):
+        said_as = (answer.document_id if _OPTION.match(key) else None, key)
+        if said_as in said:
             continue
         kept.append(answer)
         if key:
-            said.add(key)
+            said.add(said_as)
     return kept
 
 
 def answer_key(text: str) -> str:
-    """What two answers share when they say the same: the text case-folded, its whitespace
-    collapsed, without punctuation at its edges or a leading English article (``The 14 Days.``
-    says ``14 days``); for an option, its flag alone, case kept (``--max-redirs <num>``,
-    ``--bwlimit=RATE`` and ``-v, --verbose`` say ``--max-redirs``, ``--bwlimit`` and ``-v``;
-    ``-T`` and ``-t`` differ, so do ``-v`` and ``v``).
-    Empty for an answer of punctuation alone."""
-    option = _OPTION_FLAG.match(text.strip())
-    if option:  # a flag keeps its case: -T is not -t
-        return option.group(0)
-    words = text.casefold().split()
+    """What two answers share when they say the same: the text in NFKC, case-folded, its
+    whitespace collapsed, without quotes, brackets or sentence punctuation at its edges (a leading
+    dot stays: ``.git`` is not ``git``) or a leading English article (``"The 14 Days."`` says
+    ``14 days``). An option keeps its case and loses its argument unless the argument is a value
+    (``--max-redirs <num>``, ``--bwlimit=RATE``, ``-v, --verbose`` and ``` `-v` ``` say
+    ``--max-redirs``, ``--bwlimit``, ``-v`` and ``-v``; ``--color=never`` says itself; ``-T``
+    is not ``-t``, nor ``-v`` ``v``). Empty for an answer of punctuation alone."""
+    core = " ".join(unicodedata.normalize("NFKC", text).split()).lstrip(_LEADING).rstrip(_TRAILING)
+    option = _OPTION.match(core)
+    if option:  # an option keeps its case
+        if not _names_only(core[option.end():]):
+            return core
+        flag, value = option.group(1), option.group(2)
+        return flag if value is None or _PLACEHOLDER.fullmatch(value) else f"{flag}={value}"
+    words = core.casefold().split()
     if len(words) > 1 and words[0] in ("a", "an", "the"):
         words = words[1:]
-    return " ".join(words).strip(_EDGE_PUNCTUATION)
+    return " ".join(words).lstrip(_LEADING).rstrip(_TRAILING)
+
+
+def _names_only(rest: str) -> bool:
+    """Whether what follows an option's flag in an answer only names it again or its argument
+    (``, --verbose``, `` <num>``, `` port``), so that the flag says the answer."""
+    tokens = [t for t in re.split(r"[\s,]+", rest) if t]
+    return all(_OPTION.fullmatch(t) or _PLACEHOLDER.fullmatch(t) or (i == len(tokens) - 1 and re.fullmatch(r"[a-z][a-z0-9_]*", t))
+               for i, t in enumerate(tokens))
 
 
 def why_none(answers: list[Answer], passages: int, threshold: float) -> str:

@@ -228,7 +228,8 @@ class Searcher:
         """Answers to ``question`` read from the best ``passages`` passages, best first.
 
         The reader reads every passage in one batched call. Answers are ranked by ``confidence``
-        (see :func:`bertsearch.search.confidence.confidence`), found once however many chunks overlap them; when none reaches
+        (see :func:`bertsearch.search.confidence.confidence`), each once from its best place
+        (:func:`bertsearch.search.answers.merge`); when none reaches
         the threshold, the best one comes alone, flagged ``below_threshold``, with a ``reason``.
 
         Args:

@@ -226,6 +226,7 @@ def test_a_refit_from_kept_rows_reads_nothing_again_and_keeps_the_fusion(tmp_pat
     assert scaled["fitted"]["scale_on"] == "answerable" and written["fitted"]["scale_on"] == "none"
     assert scaled["fitted"]["confidence"]["scaled_on_answerable"]["answers"] == sum(r["answerable"] for r in rows)
     assert set(scaled["fitted"]["cross_checked_answerable_ece"]) == {"plain", "scaled"}
+    assert all(0.0 <= share <= 1.0 for share in scaled["fitted"]["cross_checked_right_top"].values())
     # without kept rows the SQuAD train file is needed, and saying so is the whole answer
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "none.json")])

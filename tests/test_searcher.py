@@ -207,14 +207,29 @@ def test_merge_keeps_the_best_of_overlapping_answers() -> None:
 def test_merge_gives_each_answer_once_from_its_best_place() -> None:
     best = _answer("14 days", 0.9, start=100)
     elsewhere = _answer("The 14 Days.", 0.5, start=300)  # the same answer in another place
-    other_doc = _answer("14 days", 0.4, start=100, document_id=2)
+    other_doc = _answer("14 days", 0.45, start=100, document_id=2)
+    variant = _answer("within 14 days", 0.44, start=93, document_id=2)  # around the dropped one: its place is taken
     option = _answer("--max-redirs", 0.8, start=500)
-    with_argument = _answer("--max-redirs <num>", 0.7, start=40, document_id=3)  # the same option, with its argument
+    with_argument = _answer("--max-redirs <num>", 0.7, start=40)  # the same option of the same page, with its argument
+    other_page = _answer("--max-redirs", 0.65, start=40, document_id=3)  # another page's option is another answer
     other_case = _answer("-T, --print-type", 0.6, start=700)
-    lower = _answer("-t", 0.55, start=800)  # -t is not -T
-    dots = [_answer("...", 0.2, start=900), _answer("...", 0.1, start=950)]  # punctuation alone says nothing: kept
-    merged = _merge([best, elsewhere, other_doc, option, with_argument, other_case, lower, *dots])
-    assert merged == [best, option, other_case, lower, *dots]
+    lower = _answer("`-t`", 0.55, start=800)  # -t is not -T, quoted or not
+    values = [_answer("--color=never", 0.3, start=900), _answer("--color=always", 0.29, start=950)]
+    dots = [_answer("...", 0.2, start=1000), _answer("...", 0.1, start=1050)]  # punctuation alone says nothing: kept
+    merged = _merge([best, elsewhere, other_doc, variant, option, with_argument, other_page, other_case, lower,
+                     *values, *dots])
+    assert merged == [best, option, other_page, other_case, lower, *values, *dots]
+
+
+def test_answer_keys() -> None:
+    from bertsearch.search.answers import answer_key
+
+    same = [("\"The 14 Days.\"", "14 days"), ("１４日", "14日"), ("「笔记本」", "笔记本"), ("--bwlimit=RATE", "--bwlimit"),
+            ("-v, --verbose", "-v"), ("-J destination", "-J"), ("(-V)", "-V"), ("...", "")]
+    assert [answer_key(text) for text, _ in same] == [key for _, key in same]
+    differ = [("-T", "-t"), ("-v", "v"), (".git", "git"), ("--color=never", "--color=always"),
+              ("-L --max-redirs 0", "-L")]
+    assert all(answer_key(a) != answer_key(b) for a, b in differ)
 
 
 def test_a_reader_answer_inside_an_entry_answer_is_placed_as_the_entry_but_stays_the_readers() -> None:

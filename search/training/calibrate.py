@@ -14,7 +14,10 @@
    (:mod:`bertsearch.search.training.perturb`). Each question's top 5 answers are labelled right when
    their F1 with a gold answer is at least 0.5 (never for an unanswerable question), and a logistic
    regression on :func:`bertsearch.search.confidence.confidence_features` is fitted (Newton, L2 1e-3)
-   on the first ``--fit-answers`` of them (default 1: the top answer, what ``ask`` is judged by).
+   on the first ``--fit-answers`` of them as they were read (default 1: the top answer, what ``ask``
+   is judged by); the threshold, the scale and the cross-check then take each question's answer
+   that the fit ranks first (:func:`ranked_first`: among the rows' reader answers; ``ask`` also
+   ranks the definition answers, fitted apart).
    ``--rows`` refits from the rows a run kept, reading nothing again; ``--leave-out`` drops a
    feature (to refit rows kept before it existed, or to see what it adds).
    With ``--techqa`` (questions generated from technical documents by
