@@ -95,19 +95,18 @@ def merge(answers: list[Answer]) -> list[Answer]:
     with its better score, and so are the variants of one answer the reader proposes around it
     ("14 days", "for 14 days"). An answer that says what a better one says is dropped too ("14
     days" in another document; "--max-redirs <num>" in another entry of the page whose own entry
-    gave "--max-redirs"), but its place is taken: its variants do not come back. An option is
-    the same answer only within one document (``-v`` of grep's page is not ``-v`` of curl's).
+    gave "--max-redirs"), and leaves its place to another answer there ("within 14 days" is
+    another answer). An option is the same answer only within one document (``-v`` of grep's page
+    is not ``-v`` of curl's).
     """
     kept: list[Answer] = []
-    placed: list[Answer] = []
     said: set[tuple[int | None, str]] = set()
     for answer in sorted(answers, key=lambda a: (a.confidence, a.score), reverse=True):
-        if any(p.document_id == answer.document_id and p.start < answer.end and answer.start < p.end for p in placed):
-            continue
-        placed.append(answer)
         key = answer_key(answer.text)
         said_as = (answer.document_id if _OPTION.match(key) else None, key)
-        if said_as in said:
+        if said_as in said or any(
+            k.document_id == answer.document_id and k.start < answer.end and answer.start < k.end for k in kept
+        ):
             continue
         kept.append(answer)
         if key:

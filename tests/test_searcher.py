@@ -208,7 +208,7 @@ def test_merge_gives_each_answer_once_from_its_best_place() -> None:
     best = _answer("14 days", 0.9, start=100)
     elsewhere = _answer("The 14 Days.", 0.5, start=300)  # the same answer in another place
     other_doc = _answer("14 days", 0.45, start=100, document_id=2)
-    variant = _answer("within 14 days", 0.44, start=93, document_id=2)  # around the dropped one: its place is taken
+    variant = _answer("within 14 days", 0.44, start=93, document_id=2)  # around the dropped one: another answer
     option = _answer("--max-redirs", 0.8, start=500)
     with_argument = _answer("--max-redirs <num>", 0.7, start=40)  # the same option of the same page, with its argument
     other_page = _answer("--max-redirs", 0.65, start=40, document_id=3)  # another page's option is another answer
@@ -218,7 +218,7 @@ def test_merge_gives_each_answer_once_from_its_best_place() -> None:
     dots = [_answer("...", 0.2, start=1000), _answer("...", 0.1, start=1050)]  # punctuation alone says nothing: kept
     merged = _merge([best, elsewhere, other_doc, variant, option, with_argument, other_page, other_case, lower,
                      *values, *dots])
-    assert merged == [best, option, other_page, other_case, lower, *values, *dots]
+    assert merged == [best, option, other_page, other_case, lower, variant, *values, *dots]
 
 
 def test_answer_keys() -> None:
