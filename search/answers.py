@@ -40,6 +40,8 @@ _TRAILING = "\"'`)]}>”’）」』》】〉.,;:!?。，；：！？、"
 _OPTION = re.compile(r"(--?[A-Za-z][\w.-]*)(?:=([^\s,]+))?")
 # An option's argument that names what it takes rather than giving a value: RATE, NUM, <num>.
 _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|<[^>]*>?|\[[^]]*\]?")
+# A lowercase word naming an option's argument at the end of its head: port, destination, identity_file.
+_ARGUMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def assemble(question: str, hits: list[Hit], spans: list[Any], mode: str, model: AnswerModel,
@@ -139,7 +141,8 @@ def _names_only(rest: str) -> bool:
     """Whether what follows an option's flag in an answer only names it again or its argument
     (``, --verbose``, `` <num>``, `` port``), so that the flag says the answer."""
     tokens = [t for t in re.split(r"[\s,]+", rest) if t]
-    return all(_OPTION.fullmatch(t) or _PLACEHOLDER.fullmatch(t) or (i == len(tokens) - 1 and re.fullmatch(r"[a-z][a-z0-9_]*", t))
+    last = len(tokens) - 1
+    return all(_OPTION.fullmatch(t) or _PLACEHOLDER.fullmatch(t) or (i == last and _ARGUMENT_NAME.fullmatch(t))
                for i, t in enumerate(tokens))
 
 

@@ -254,8 +254,9 @@ def fit_confidence(rows: list[dict[str, Any]], keep: float, answers: int = 1,
 def top_answers(rows: list[dict[str, Any]], intercept: float,
                 coefficients: dict[str, float]) -> list[tuple[str, bool, float, bool]]:
     """Each question's top answer once, at the fit ``(intercept, coefficients)`` (the runtime's
-    confidence, which ranks the answers: :func:`ranked_first`): its kind (``squad`` or ``technical``), whether the question is answerable, its
-    confidence (0 for no answer) and whether it is right."""
+    confidence, which ranks the answers: :func:`ranked_first`): its kind (``squad`` or
+    ``technical``), whether the question is answerable, its confidence (0 for no answer) and
+    whether it is right."""
     out = []
     for r in rows:
         best = ranked_first(r, intercept, coefficients)
