@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bertsearch.indexer import e5_convert
+from bertsearch.indexer import e5_convert, mpnet_parts
 
 __all__ = ["NAMES", "as_name", "model_name", "named_model_folder", "resolve_model"]
 
 # name -> (cache folder, notify) -> the model folder
-_CONVERTERS: dict[str, Callable[..., Path]] = {e5_convert.NAME: e5_convert.converted_model}
+_CONVERTERS: dict[str, Callable[..., Path]] = {
+    e5_convert.NAME: e5_convert.converted_model,
+    mpnet_parts.NAME: mpnet_parts.joined_model,
+}
 NAMES = tuple(_CONVERTERS)
 
 

@@ -86,7 +86,8 @@ def base_folder(name: str, cache_dir: str | Path | None = None) -> Path:
 
 
 def base_tensors(folder: str | Path, names: list[str]) -> dict[str, Any]:
-    """The tensors ``names`` (``BertForQuestionAnswering``'s names) of the encoder in ``folder``.
+    """The tensors ``names`` (a QA model's names: ``bert.…``, ``mpnet.…``) of the encoder in
+    ``folder``, which may store them without the model's prefix.
 
     Raises:
         ModelLoadError: The encoder lacks one of them.
@@ -97,7 +98,7 @@ def base_tensors(folder: str | Path, names: list[str]) -> dict[str, Any]:
     with safe_open(str(Path(folder) / "model.safetensors"), framework="pt") as weights:
         keys = set(weights.keys())
         for name in names:
-            plain = name.removeprefix("bert.")
+            plain = name.partition(".")[2] if name.startswith(("bert.", "mpnet.")) else name
             key = plain if plain in keys else name
             if key not in keys:
                 raise ModelLoadError(f"the encoder in {folder} has no tensor {plain}")
@@ -117,6 +118,13 @@ def _packaged_word_embeddings() -> Any:
     raise ModelLoadError("the packaged encoder has no word embeddings to attach to the QA head")
 
 
+def takes_token_types(model: Any) -> bool:
+    """Whether the model's ``forward`` takes ``token_type_ids`` (BERT does, MPNet does not)."""
+    import inspect
+
+    return "token_type_ids" in inspect.signature(model.forward).parameters
+
+
 def read_qa_meta(folder: str | Path) -> dict[str, Any]:
     """The facts a model folder exported by bertsearch holds (``bertsearch_qa.json``).
 
@@ -130,7 +138,7 @@ def read_qa_meta(folder: str | Path) -> dict[str, Any]:
 
 
 def load_qa_model(path: str | Path | None = None, attn_implementation: str = "eager",
-                  cache_dir: str | Path | None = None) -> tuple[Any, Any]:
+                  cache_dir: str | Path | None = None, merge: bool = True) -> tuple[Any, Any]:
     """Load a QA model and its tokenizer, in float32, in eval mode.
 
     Args:
@@ -139,6 +147,8 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         attn_implementation: ``"eager"`` (fastest on CPU in bf16 here) or ``"sdpa"``.
         cache_dir: Where the named encoder a head was trained on is kept (``base``; default:
             the settings' default cache folder).
+        merge: Fold a head's low-rank adapters (``lora``) into the encoder's weights (``False``
+            keeps them apart, to train them on).
 
     Returns:
         ``(model, tokenizer)``.
@@ -147,7 +157,7 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         ModelLoadError: The folder is missing or does not hold a usable QA model.
     """
     import torch
-    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer, BertForQuestionAnswering
 
     folder = Path(path) if path is not None else default_qa_model_path()
     if not (folder / "config.json").is_file():
@@ -171,7 +181,12 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         tokenizer = AutoTokenizer.from_pretrained(str(encoder))
         config = AutoConfig.from_pretrained(str(folder))
         config._attn_implementation = attn_implementation
-        model = BertForQuestionAnswering(config)
+        model = AutoModelForQuestionAnswering.from_config(config)
+        adapters = meta.get("lora")
+        if adapters:
+            from bertsearch.search.lora import add_lora
+
+            add_lora(model, int(adapters["rank"]), float(adapters["alpha"]))
         state = {k: v.to(torch.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
         kept = base_tensors(encoder, list(base["tensors"])) if base else {}
     except ModelLoadError:
@@ -196,4 +211,8 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
         raise ModelLoadError(f"QA model in {folder} does not match its config: missing {missing}, unexpected {unexpected}")
+    if adapters and merge:
+        from bertsearch.search.lora import merge_lora
+
+        merge_lora(model)
     return model.eval(), tokenizer

@@ -91,7 +91,7 @@ class Reader:
         cache_dir: str | Path | None = None,
     ) -> None:
         from bertsearch.indexer.common.precision import resolve
-        from bertsearch.search.qa_head import default_qa_model_path, load_qa_model
+        from bertsearch.search.qa_head import default_qa_model_path, load_qa_model, takes_token_types
 
         self.precision = resolve(precision)
         self.use_bf16 = self.precision == "bf16"
@@ -102,6 +102,8 @@ class Reader:
             model, tokenizer = torch_thread.run(load_qa_model, model_path, "eager", cache_dir)  # PyTorch's threads: see torch_thread
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self._token_types = takes_token_types(self.model)
+        inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self._token_types else [])
         self._int8: Any = None
         if self.precision == "int8":
             from bertsearch.indexer import int8
@@ -111,7 +113,7 @@ class Reader:
             folder = self.model_path if self.model_path is not None else default_qa_model_path()
             onnx = torch_thread.run(int8.cached_model, folder, fingerprint(folder),
                                     Path(cache_dir or default_cache_dir()), "qa", lambda: self.model,
-                                    ["input_ids", "attention_mask", "token_type_ids"], ["start_logits", "end_logits"])
+                                    inputs, ["start_logits", "end_logits"])
             self._int8 = int8.Int8Session(onnx, torch_thread.run(_threads))
         self.max_seq_len = max_seq_len
         self.stride = stride
@@ -180,13 +182,11 @@ class Reader:
             for lo in range(0, n, self.batch_size):
                 idx = order[lo : lo + self.batch_size]
                 ids, types, mask = pad_windows(windows.input_ids, windows.token_type_ids, idx)
+                feed = {"input_ids": ids, "attention_mask": mask, **({"token_type_ids": types} if self._token_types else {})}
                 if self._int8 is not None:
-                    s, e = self._int8({"input_ids": ids, "token_type_ids": types, "attention_mask": mask})[:2]
+                    s, e = self._int8(feed)[:2]
                 else:
-                    out = self.model(
-                        input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
-                        attention_mask=torch.from_numpy(mask),
-                    )
+                    out = self.model(**{k: torch.from_numpy(v) for k, v in feed.items()})
                     s = out.start_logits.float().numpy()
                     e = out.end_logits.float().numpy()
                 for row, i in enumerate(idx):

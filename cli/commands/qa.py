@@ -20,9 +20,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoints and log (default: <out>.run).")
 @click.option("--base-model", default=None,
-              help="Encoder folder or name (multilingual-e5-small) to start from (default: packaged all-MiniLM-L6-v2).")
+              help="Encoder folder or name (multilingual-e5-small, all-mpnet-base-v2) to start from "
+                   "(default: packaged all-MiniLM-L6-v2).")
 @click.option("--freeze-layers", type=click.IntRange(0), default=0, show_default=True,
               help="Keep the encoder's first N layers fixed (faster; a named base's export leaves them out).")
+@click.option("--lora-rank", type=click.IntRange(0), default=0, show_default=True,
+              help="Keep the encoder's weights fixed and train low-rank adapters of this rank beside them "
+                   "(a large base's export then holds a few MB; 0: train the weights).")
 @click.option("--limit", type=int, default=None, help="Use only the first N training questions.")
 @click.option("--epochs", type=float, default=1.0, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")

@@ -170,12 +170,12 @@ def _train_command(train: dict[str, Any]) -> str:
         "negative_ratio": "--negatives", "hard_negative_ratio": "--hard-negatives",
         "perturbed_negative_ratio": "--perturbed-negatives", "perturbed_weights": "--perturbed-weights",
         "init_from": "--init-from", "base_model": "--base-model", "freeze_layers": "--freeze-layers",
-        "shared_norm": "--shared-norm",
+        "lora_rank": "--lora-rank", "shared_norm": "--shared-norm",
         "seed": "--seed", "limit": "--limit", "device": "--device",
     }
     if not train.get("perturbed_negative_ratio"):
         flags.pop("perturbed_weights")
-    for key in ("freeze_layers", "shared_norm"):
+    for key in ("freeze_layers", "lora_rank", "shared_norm"):
         if not train.get(key):
             flags.pop(key)
     parts += [f"{flag} {train[key]}" for key, flag in flags.items() if train.get(key) is not None]

@@ -38,7 +38,7 @@ _RESUME_KEYS = (
     "train_path", "base_model", "limit", "epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
     "max_seq_len", "stride", "negative_ratio", "seed", "freeze_word_embeddings", "time_budget_minutes",
     "hard_negative_ratio", "init_from", "perturbed_negative_ratio", "perturbed_weights", "freeze_layers",
-    "shared_norm",
+    "shared_norm", "lora_rank",
 )
 
 
@@ -80,6 +80,10 @@ class TrainConfig:
         freeze_word_embeddings: Keep the word embeddings fixed (and leave them out of the export).
         freeze_layers: Keep the encoder's first ``freeze_layers`` layers fixed too (faster steps,
             and with a named base a smaller export).
+        lora_rank: Keep every weight matrix of the encoder fixed and train low-rank adapters of
+            this rank beside them (:mod:`bertsearch.search.lora`), with the biases, LayerNorms and
+            the span head (0: train the weights themselves). Made for a large named base
+            (``all-mpnet-base-v2``): the export holds a few MB, not the encoder.
         cache_dir: Where a named base encoder is kept (the entry point passes ``Settings.cache_dir``).
         precision: ``auto`` (bf16 autocast when the device supports it), ``bf16`` or ``fp32``.
         device: ``auto`` (a CUDA GPU when one is present, else the CPU), ``cpu`` or ``cuda``
@@ -116,6 +120,7 @@ class TrainConfig:
     seed: int = 0
     freeze_word_embeddings: bool = True
     freeze_layers: int = 0
+    lora_rank: int = 0
     cache_dir: str | None = None
     precision: str = "auto"
     device: str = "auto"
@@ -148,7 +153,10 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -
 
 
 def collate(features: Any, index: np.ndarray, multiple: int = 8) -> dict[str, Any]:
-    """Pad the windows ``index`` to the longest of them (rounded up to ``multiple``)."""
+    """Pad the windows ``index`` to the longest of them (rounded up to ``multiple``).
+
+    ``token_type_ids`` (1 on the context side) is always there, for the shared normalisation;
+    :func:`model_inputs` leaves it out for an encoder that takes none (MPNet)."""
     import torch
 
     from bertsearch.search.windows import pad_windows
@@ -161,6 +169,11 @@ def collate(features: Any, index: np.ndarray, multiple: int = 8) -> dict[str, An
         "start_positions": torch.from_numpy(features.start_positions[index]),
         "end_positions": torch.from_numpy(features.end_positions[index]),
     }
+
+
+def model_inputs(batch: dict[str, Any], token_types: bool) -> dict[str, Any]:
+    """The batch as the model takes it."""
+    return batch if token_types else {k: v for k, v in batch.items() if k != "token_type_ids"}
 
 
 def lr_factor(progress: float, warmup: float) -> float:
@@ -321,10 +334,11 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         ConfigError: Bad settings, missing data, or a checkpoint from another configuration.
     """
     import torch
-    from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
     from bertsearch.indexer.common.settings import packaged_encoder_path
-    from bertsearch.search.qa_head import base_folder
+    from bertsearch.search.lora import add_lora, lora_settings
+    from bertsearch.search.qa_head import base_folder, takes_token_types
     from bertsearch.indexer.common.precision import use_bf16 as use_bf16_autocast
     from bertsearch.search.training.perturb import add_perturbed_negatives, parse_weights
     from bertsearch.search.training.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
@@ -362,6 +376,8 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     layers = AutoConfig.from_pretrained(base).num_hidden_layers
     if not 0 <= config.freeze_layers <= layers:
         raise ConfigError(f"--freeze-layers must be 0-{layers} (the encoder's layers), not {config.freeze_layers}")
+    if config.lora_rank < 0:
+        raise ConfigError(f"--lora-rank must be 0 (none) or more, not {config.lora_rank}")
 
     log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")
     t0 = time.time()
@@ -389,14 +405,22 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
     if config.init_from:
         from bertsearch.search.qa_head import load_qa_model
 
-        model, _ = load_qa_model(config.init_from, attn_implementation=attention, cache_dir=cache_dir)
+        model, _ = load_qa_model(config.init_from, attn_implementation=attention, cache_dir=cache_dir,
+                                 merge=not config.lora_rank)
         model.train()
     else:
-        model = BertForQuestionAnswering.from_pretrained(base, attn_implementation=attention)
+        model = AutoModelForQuestionAnswering.from_pretrained(base, attn_implementation=attention)
+    if config.lora_rank:
+        if not lora_settings(model):
+            add_lora(model, config.lora_rank)
+        for name, param in model.named_parameters():
+            param.requires_grad_("lora_" in name or "LayerNorm" in name or name.endswith(".bias")
+                                 or not name.startswith(model.base_model_prefix + "."))
     model.to(device)
+    token_types = takes_token_types(model)
     if config.freeze_word_embeddings:
-        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-    for layer in model.bert.encoder.layer[: config.freeze_layers]:
+        model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+    for layer in model.base_model.encoder.layer[: config.freeze_layers]:
         layer.requires_grad_(False)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     no_decay = ("bias", "LayerNorm.weight")
@@ -483,7 +507,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
             group["lr"] = lr
         threads = tuner.choose()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(**batch)
+            out = model(**model_inputs(batch, token_types))
         loss = out.loss
         if config.shared_norm > 0:
             loss = loss + config.shared_norm * shared_norm_loss(
@@ -539,6 +563,9 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
 
     model.to("cpu").eval()
     meta: dict[str, Any] = {"training": {**asdict(config), "steps": step, "trained_s": round(trained_s, 1)}}
+    adapters = lora_settings(model)
+    if adapters:
+        meta["lora"] = adapters
     if config.init_from:
         try:
             meta["continued_from"] = read_qa_meta(config.init_from)
