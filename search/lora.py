@@ -3,13 +3,15 @@
 A head trained on a large named encoder (``train-qa --base-model all-mpnet-base-v2 --lora-rank 16``)
 keeps every weight matrix of the encoder fixed and learns, beside each, ``B @ A`` of rank ``r``
 (Hu et al., 2021): ``y = x W^T + b + (alpha / r) * x A^T B^T``. Only the adapters, the biases and
-LayerNorms and the span head are trained and stored, a few MB against the encoder's hundreds;
+LayerNorms and the span head are trained; on a named encoder only they are stored, a few MB
+against the encoder's hundreds;
 loading adds the adapters to the encoder's fixed weights (:func:`add_lora`, then
 :func:`merge_lora`), so reading costs what the plain encoder costs.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 __all__ = ["LORA_TARGETS", "add_lora", "lora_settings", "merge_lora"]
@@ -20,6 +22,7 @@ __all__ = ["LORA_TARGETS", "add_lora", "lora_settings", "merge_lora"]
 LORA_TARGETS = ("query", "key", "value", "q", "k", "v", "o", "dense")
 
 
+@functools.cache
 def _lora_linear_class() -> Any:
     import torch
 
@@ -42,13 +45,16 @@ def _lora_linear_class() -> Any:
             return out + torch.nn.functional.linear(torch.nn.functional.linear(x, self.lora_a), self.lora_b) * self.scale
 
         def merged(self) -> torch.nn.Linear:
-            linear = torch.nn.Linear(self.weight.shape[1], self.weight.shape[0], bias=self.bias is not None)
+            weight = self.weight
+            linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=self.bias is not None,
+                                     device=weight.device, dtype=weight.dtype)
             with torch.no_grad():
                 update = (self.lora_b.float() @ self.lora_a.float()) * self.scale
-                linear.weight.copy_(self.weight.float() + update)
+                linear.weight.copy_((weight.float() + update).to(weight.dtype))
                 if self.bias is not None:
                     linear.bias.copy_(self.bias)
-            return linear.to(self.weight.dtype)
+            linear.weight.requires_grad_(weight.requires_grad)
+            return linear
 
     return LoRALinear
 

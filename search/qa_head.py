@@ -1,4 +1,4 @@
-"""Load extractive QA models (a BERT encoder with a start/end head); training saves them
+"""Load extractive QA models (a BERT or MPNet encoder with a start/end head); training saves them
 (:mod:`bertsearch.search.training.export`).
 
 The shipped default lives in the package folder ``search/qa_model/``. To stay small it holds no
@@ -11,8 +11,11 @@ A head trained on a named encoder (``train-qa --base-model multilingual-e5-small
 tensors it never changed out of its folder the same way, with the tokenizer: ``bertsearch_qa.json``
 names the encoder and those tensors (``base``), and loading takes them from the encoder's folder
 (made on first use, :mod:`bertsearch.indexer.named_models`), checked by one SHA-256 over all of them.
+A head with low-rank adapters (``train-qa --lora-rank``, ``lora`` in ``bertsearch_qa.json``) keeps
+every weight matrix of the encoder there and stores its adapters: loading adds them beside the
+encoder's weights and folds them in (:mod:`bertsearch.search.lora`).
 
-A folder holding a complete Hugging Face ``BertForQuestionAnswering`` (any dtype) loads too.
+A folder holding a complete Hugging Face ``...ForQuestionAnswering`` (any dtype) loads too.
 """
 
 from __future__ import annotations
@@ -118,6 +121,16 @@ def _packaged_word_embeddings() -> Any:
     raise ModelLoadError("the packaged encoder has no word embeddings to attach to the QA head")
 
 
+def attention_for(config: Any, wanted: str) -> str:
+    """``wanted``, or ``eager`` for an architecture without SDPA (MPNet)."""
+    from transformers import AutoModelForQuestionAnswering
+
+    if wanted != "sdpa":
+        return wanted
+    model_class = AutoModelForQuestionAnswering._model_mapping.get(type(config), None)
+    return wanted if model_class is not None and getattr(model_class, "_supports_sdpa", False) else "eager"
+
+
 def takes_token_types(model: Any) -> bool:
     """Whether the model's ``forward`` takes ``token_type_ids`` (BERT does, MPNet does not)."""
     import inspect
@@ -157,7 +170,7 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         ModelLoadError: The folder is missing or does not hold a usable QA model.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer, BertForQuestionAnswering
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
 
     folder = Path(path) if path is not None else default_qa_model_path()
     if not (folder / "config.json").is_file():
@@ -171,7 +184,8 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         meta_file = folder / QA_META_FILE
         if not meta_file.is_file():
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            model = BertForQuestionAnswering.from_pretrained(str(folder), attn_implementation=attn_implementation)
+            model = AutoModelForQuestionAnswering.from_pretrained(str(folder), attn_implementation=attention_for(
+                AutoConfig.from_pretrained(str(folder)), attn_implementation))
             return model.float().eval(), tokenizer
         from safetensors.torch import load_file
 
@@ -180,7 +194,7 @@ def load_qa_model(path: str | Path | None = None, attn_implementation: str = "ea
         encoder = base_folder(base["model"], cache_dir) if base else folder
         tokenizer = AutoTokenizer.from_pretrained(str(encoder))
         config = AutoConfig.from_pretrained(str(folder))
-        config._attn_implementation = attn_implementation
+        config._attn_implementation = attention_for(config, attn_implementation)
         model = AutoModelForQuestionAnswering.from_config(config)
         adapters = meta.get("lora")
         if adapters:

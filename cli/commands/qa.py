@@ -26,7 +26,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Keep the encoder's first N layers fixed (faster; a named base's export leaves them out).")
 @click.option("--lora-rank", type=click.IntRange(0), default=0, show_default=True,
               help="Keep the encoder's weights fixed and train low-rank adapters of this rank beside them "
-                   "(a large base's export then holds a few MB; 0: train the weights).")
+                   "(on a named base the export then holds only them, a few MB; 0: train the weights).")
 @click.option("--limit", type=int, default=None, help="Use only the first N training questions.")
 @click.option("--epochs", type=float, default=1.0, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")
@@ -62,7 +62,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--quiet", is_flag=True, help="Only the final summary (the log file is still written).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, **options) -> None:
-    """Fine-tune a BERT extractive QA head on SQuAD-format data."""
+    """Fine-tune an extractive QA head (BERT or MPNet) on SQuAD-format data."""
     from bertsearch.search.training.train import TrainConfig, train_qa
 
     config = TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()},

@@ -50,12 +50,19 @@ def render_model_card(info: dict[str, Any]) -> str:
         "all-MiniLM-L6-v2 encoder (6 layers, 384 dimensions). The word embeddings were kept frozen and",
         "are not stored here: they are re-attached from the packaged encoder on load (checked by SHA-256).",
         "The other weights are stored in bfloat16.",
+    ] if not base and info.get("word_embeddings") else [
+        "A start/end span head fine-tuned with `bertsearch train-qa` on top of the encoder "
+        f"`{Path(str(train.get('base_model') or train.get('init_from') or '?')).name}`. All of its weights are stored here"
+        + (", in bfloat16." if info.get("dtype") == "bfloat16" else "."),
     ] if not base else [
         f"A start/end span head fine-tuned with `bertsearch train-qa` on top of the named encoder `{base['model']}`",
         f"({info.get('layers', '?')} layers, {info.get('hidden', '?')} dimensions). The {len(base['tensors'])} tensors "
         "training kept fixed and left as they were",
         "(" + ", ".join(filter(None, ["the word embeddings" if train.get("freeze_word_embeddings", True) else "",
-                                      f"the first {train['freeze_layers']} layers" if train.get("freeze_layers") else ""]))
+                                      f"the first {train['freeze_layers']} layers" if train.get("freeze_layers") else "",
+                                      f"every weight matrix of its layers, beside which low-rank adapters of rank "
+                                      f"{info['lora']['rank']} were trained and are stored here, folded in on load"
+                                      if info.get("lora") else ""]))
         + ") and the tokenizer are not stored here: they load from the named encoder (made on first use),",
         "checked by one SHA-256 over them. The other weights are stored in bfloat16.",
     ]
@@ -207,7 +214,7 @@ def save_qa_model(
     """Export a QA model into a folder that :func:`load_qa_model` reads.
 
     Args:
-        model: A ``BertForQuestionAnswering``.
+        model: A ``BertForQuestionAnswering`` or ``MPNetForQuestionAnswering`` (adapters too).
         tokenizer: Its tokenizer (saved beside it).
         out_dir: The folder to write (created).
         drop_packaged_word_embeddings: Leave the word embeddings out when they equal the packaged
@@ -215,7 +222,7 @@ def save_qa_model(
         dtype: ``"bfloat16"`` (small) or ``"float32"``.
         card: Text of ``MODEL_CARD.md`` (default: rendered from ``meta``).
         meta: Extra facts stored in ``bertsearch_qa.json`` (data, seed, scores...).
-        base: The named encoder the model was trained on (``multilingual-e5-small``): the tensors
+        base: The named encoder the model was trained on (``multilingual-e5-small``, ``all-mpnet-base-v2``): the tensors
             of ``frozen`` that still equal its are left out, with the tokenizer, and taken from
             it on load.
         frozen: The tensors training kept fixed.

@@ -1,10 +1,10 @@
-"""Fine-tune a BERT extractive QA head on SQuAD-format data (``bertsearch train-qa``).
+"""Fine-tune an extractive QA head (BERT, or MPNet) on SQuAD-format data (``bertsearch train-qa``).
 
 Built for CPUs: bf16 autocast where the CPU supports it, eager attention, frozen word embeddings
 (fewer gradients, and the exported model need not ship them), dynamic padding with batches of
 similar length. AdamW, linear warmup then linear decay, gradient clipping, a fixed seed. On a
 CUDA GPU (``device="cuda"``, or ``"auto"`` when one is present) it trains there instead, with
-bf16 autocast, SDPA attention and fused AdamW; the export and the evaluation run on the CPU.
+bf16 autocast, SDPA attention (where the architecture has it) and fused AdamW; the export and the evaluation run on the CPU.
 Negatives (a question paired with another paragraph of its article, labelled at ``[CLS]``)
 teach the head to abstain.
 
@@ -51,8 +51,8 @@ class TrainConfig:
         out_dir: Where the exported model is written at the end.
         run_dir: Checkpoints and the log (default: ``<out_dir>.run``).
         base_model: Encoder folder to start from (default: the packaged all-MiniLM-L6-v2), or a
-            named one (``multilingual-e5-small``): its export then leaves out the tensors it kept
-            fixed and the tokenizer, which load from the named encoder.
+            named one (``multilingual-e5-small``, ``all-mpnet-base-v2``): its export then leaves out
+            the tensors it kept fixed and the tokenizer, which load from the named encoder.
         eval_path: SQuAD-format file evaluated at the end (optional).
         eval_limit: Questions of ``eval_path`` evaluated (``None``: all).
         limit: Use only the first ``limit`` training questions.
@@ -338,7 +338,7 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
 
     from bertsearch.indexer.common.settings import packaged_encoder_path
     from bertsearch.search.lora import add_lora, lora_settings
-    from bertsearch.search.qa_head import base_folder, takes_token_types
+    from bertsearch.search.qa_head import attention_for, base_folder, takes_token_types
     from bertsearch.indexer.common.precision import use_bf16 as use_bf16_autocast
     from bertsearch.search.training.perturb import add_perturbed_negatives, parse_weights
     from bertsearch.search.training.squad import add_hard_negatives, add_negatives, load_squad, make_train_features
@@ -378,10 +378,14 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
         raise ConfigError(f"--freeze-layers must be 0-{layers} (the encoder's layers), not {config.freeze_layers}")
     if config.lora_rank < 0:
         raise ConfigError(f"--lora-rank must be 0 (none) or more, not {config.lora_rank}")
+    if config.lora_rank and config.freeze_layers:
+        raise ConfigError("--lora-rank keeps every weight matrix fixed already: leave out --freeze-layers")
 
     log(f"{'resume' if resume else 'start'}: {json.dumps(asdict(config))}")
     t0 = time.time()
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    # A head continued from its own folder (trained on an encoder folder, not a name) has its tokenizer there.
+    tokenizer = AutoTokenizer.from_pretrained(config.init_from if config.init_from and not named
+                                              and not config.base_model else base)
     examples = load_squad(config.train_path, limit=config.limit)
     if config.negative_ratio > 0:
         examples = add_negatives(examples, config.negative_ratio, seed=config.seed)
@@ -409,9 +413,14 @@ def train_qa(config: TrainConfig, resume: bool = False, echo: Callable[[str], No
                                  merge=not config.lora_rank)
         model.train()
     else:
-        model = AutoModelForQuestionAnswering.from_pretrained(base, attn_implementation=attention)
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            base, attn_implementation=attention_for(AutoConfig.from_pretrained(base), attention))
     if config.lora_rank:
-        if not lora_settings(model):
+        adapters = lora_settings(model)
+        if adapters and adapters["rank"] != config.lora_rank:
+            raise ConfigError(f"--init-from has low-rank adapters of rank {adapters['rank']}: pass --lora-rank "
+                              f"{adapters['rank']} to train them on")
+        if not adapters:
             add_lora(model, config.lora_rank)
         for name, param in model.named_parameters():
             param.requires_grad_("lora_" in name or "LayerNorm" in name or name.endswith(".bias")
