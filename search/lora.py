@@ -42,7 +42,8 @@ def _lora_linear_class() -> Any:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             out = torch.nn.functional.linear(x, self.weight, self.bias)
-            return out + torch.nn.functional.linear(torch.nn.functional.linear(x, self.lora_a), self.lora_b) * self.scale
+            low_rank = torch.nn.functional.linear(torch.nn.functional.linear(x, self.lora_a), self.lora_b)
+            return out + low_rank * self.scale
 
         def merged(self) -> torch.nn.Linear:
             weight = self.weight

@@ -182,7 +182,9 @@ class Reader:
             for lo in range(0, n, self.batch_size):
                 idx = order[lo : lo + self.batch_size]
                 ids, types, mask = pad_windows(windows.input_ids, windows.token_type_ids, idx)
-                feed = {"input_ids": ids, "attention_mask": mask, **({"token_type_ids": types} if self._token_types else {})}
+                feed = {"input_ids": ids, "attention_mask": mask}
+                if self._token_types:
+                    feed["token_type_ids"] = types
                 if self._int8 is not None:
                     s, e = self._int8(feed)[:2]
                 else:

@@ -124,13 +124,15 @@ def test_the_encoder_tensors_of_a_head_come_from_a_file_without_the_model_prefix
 
     save_file({"encoder.layer.0.attention.attn.q.weight": torch.ones(2, 2),
                "embeddings.word_embeddings.weight": torch.zeros(3, 2)}, str(tmp_path / "model.safetensors"))
-    got = base_tensors(tmp_path, ["mpnet.encoder.layer.0.attention.attn.q.weight", "mpnet.embeddings.word_embeddings.weight"])
+    got = base_tensors(tmp_path, ["mpnet.encoder.layer.0.attention.attn.q.weight",
+                                  "mpnet.embeddings.word_embeddings.weight"])
     assert torch.equal(got["mpnet.encoder.layer.0.attention.attn.q.weight"], torch.ones(2, 2))
     with pytest.raises(ModelLoadError, match="no tensor encoder.layer.1"):
         base_tensors(tmp_path, ["mpnet.encoder.layer.1.attention.attn.q.weight"])
 
 
-def test_a_lora_run_on_an_mpnet_encoder_trains_adapters_not_weights_and_reads(tiny_mpnet_path: str, tmp_path: Path) -> None:
+def test_a_lora_run_on_an_mpnet_encoder_trains_adapters_not_weights_and_reads(tiny_mpnet_path: str,
+                                                                             tmp_path: Path) -> None:
     import torch
     from transformers import MPNetModel
 

@@ -4,7 +4,8 @@ Built for CPUs: bf16 autocast where the CPU supports it, eager attention, frozen
 (fewer gradients, and the exported model need not ship them), dynamic padding with batches of
 similar length. AdamW, linear warmup then linear decay, gradient clipping, a fixed seed. On a
 CUDA GPU (``device="cuda"``, or ``"auto"`` when one is present) it trains there instead, with
-bf16 autocast, SDPA attention (where the architecture has it) and fused AdamW; the export and the evaluation run on the CPU.
+bf16 autocast, SDPA attention (where the architecture has it) and fused AdamW; the export and the
+evaluation run on the CPU.
 Negatives (a question paired with another paragraph of its article, labelled at ``[CLS]``)
 teach the head to abstain.
 
