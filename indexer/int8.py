@@ -58,12 +58,13 @@ def _require() -> Any:
     return onnxruntime
 
 
-def cached_model(model_path: Path, fingerprint: str, cache_dir: Path, kind: str,
+def cached_model(model_path: Path | str, fingerprint: str, cache_dir: Path, kind: str,
                  load_torch: Callable[[], Any], input_names: list[str], output_names: list[str]) -> Path:
     """The int8 ONNX file of a model, exported and quantized on first use.
 
     Args:
-        model_path: The model folder (read only through ``load_torch``).
+        model_path: The model folder, or what to call a model without one (named in the log only:
+            the model is read through ``load_torch``).
         fingerprint: The model's fingerprint (``Encoder.model_id``): a changed model gets a new file.
         cache_dir: Where the file is kept (``<cache_dir>/onnx/``).
         kind: ``encoder`` or ``qa``: part of the file name.

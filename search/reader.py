@@ -110,8 +110,9 @@ class Reader:
             from bertsearch.indexer.common.settings import default_cache_dir
             from bertsearch.indexer.encoder import fingerprint
 
-            folder = self.model_path if self.model_path is not None else default_qa_model_path()
-            onnx = torch_thread.run(int8.cached_model, folder, fingerprint(folder),
+            # A model handed in without its folder is known by its weights, not by the default head's.
+            key = fingerprint(self.model_path) if self.model_path is not None else _weights_fingerprint(self.model)
+            onnx = torch_thread.run(int8.cached_model, self.model_path or "the model handed in", key,
                                     Path(cache_dir or default_cache_dir()), "qa", lambda: self.model,
                                     inputs, ["start_logits", "end_logits"])
             self._int8 = int8.Int8Session(onnx, torch_thread.run(_threads))
@@ -201,6 +202,19 @@ def _threads() -> int:
     import torch
 
     return torch.get_num_threads()
+
+
+def _weights_fingerprint(model: Any) -> str:
+    """A stable id of an in-memory model: its class and a hash of every tensor of its state."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256(type(model).__name__.encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return f"{type(model).__name__}@{digest.hexdigest()[:12]}"
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:

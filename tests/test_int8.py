@@ -97,6 +97,30 @@ def test_the_int8_reader_reads_like_the_fp32_one_on_a_tiny_model(tiny_qa_path: s
     assert list((cache / "onnx").glob("*-qa-int8-*.onnx"))
 
 
+def test_a_model_handed_in_without_a_folder_is_exported_as_itself(tiny_qa_path: str, tmp_path: Path) -> None:
+    """int8 keys the export by the weights of a model handed in, not by the default head's folder."""
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qa_path)
+    first = BertForQuestionAnswering.from_pretrained(tiny_qa_path).eval()
+    second = BertForQuestionAnswering.from_pretrained(tiny_qa_path).eval()
+    with torch.no_grad():
+        second.qa_outputs.weight.mul_(-1.0)  # the opposite start and end preferences
+    question, passages = "What is kept?", ["Logs are kept for thirty days, backups for a week. " * 3]
+    spans = {}
+    for name, model in (("first", first), ("second", second)):
+        fp32 = Reader(model=model, tokenizer=tokenizer, precision="fp32", max_seq_len=48, stride=12)
+        int8 = Reader(model=model, tokenizer=tokenizer, precision="int8", cache_dir=tmp_path, max_seq_len=48, stride=12)
+        assert int8.model_path is None
+        spans[name] = (fp32.read(question, passages, top_n=1)[0], int8.read(question, passages, top_n=1)[0])
+    files = sorted((tmp_path / "onnx").glob("*-qa-int8-*.onnx"))
+    assert len(files) == 2 and all(f.name.startswith("BertForQuestionAnswering@") for f in files)  # one each
+    for fp32_span, int8_span in spans.values():
+        assert (int8_span.start, int8_span.end) == (fp32_span.start, fp32_span.end)
+    assert (spans["first"][0].start, spans["first"][0].end) != (spans["second"][0].start, spans["second"][0].end)
+
+
 def test_auto_and_families() -> None:
     assert resolve("fp32") == "fp32" and resolve("int8") == "int8"
     assert resolve("auto") in {"bf16", "int8", "fp32"}
