@@ -340,9 +340,15 @@ class Searcher:
         return Embeddings(model=encoder.model_id, vectors=vectors, tokens=tokens, precision=encoder.precision)
 
     def stats(self) -> dict[str, Any]:
-        """What the index holds and how it was built (see ``Index.info``, which refreshes first)."""
+        """What the index holds and how it was built (see ``Index.info``, which refreshes first),
+        and ``reader_precision``: what the QA reader reads in (before it is loaded, what it will try)."""
+        from bertsearch.indexer.common.precision import resolve
+
         with self._refresh_lock:  # one refresh at a time
-            return self._index.info()
+            info = self._index.info()
+        reader = self._reader
+        info["reader_precision"] = reader.precision if reader is not None else resolve(self._precision)
+        return info
 
     def document(self, document_id: int) -> DocumentRecord:
         """The document with id ``document_id``.

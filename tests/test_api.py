@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from bertsearch.cli.api import create_app
 from bertsearch.indexer.index import Index
+from bertsearch.indexer.common.precision import resolve
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.search import Searcher
 
@@ -147,6 +148,7 @@ def test_health_and_stats(client: TestClient) -> None:
     assert stats["chunks"] >= 5
     assert stats["dimension"] == 32
     assert stats["took_ms"] >= 0
+    assert stats["reader_precision"] == resolve("auto")  # the loaded reader's: auto on this CPU
 
 
 def test_openapi_documents_the_routes(client: TestClient) -> None:

@@ -191,6 +191,8 @@ class StatsResponse(BaseModel):
     chunk_overlap: int
     index_type: str
     size_bytes: int
+    reader_precision: str = Field(description="What the QA reader reads in (bf16, fp32 or int8); before it is "
+                                              "loaded, what it will try")
     took_ms: float
 
 
