@@ -65,7 +65,8 @@ def cached_model(model_path: Path | str, fingerprint: str, cache_dir: Path, kind
     Args:
         model_path: The model folder, or what to call a model without one (named in the log only:
             the model is read through ``load_torch``).
-        fingerprint: The model's fingerprint (``Encoder.model_id``): a changed model gets a new file.
+        fingerprint: The model's fingerprint (``Encoder.model_id``, or the reader's hash of an in-memory
+            model's weights): a changed model gets a new file.
         cache_dir: Where the file is kept (``<cache_dir>/onnx/``).
         kind: ``encoder`` or ``qa``: part of the file name.
         load_torch: Loads the model as a ``torch.nn.Module`` in eval mode with eager attention,

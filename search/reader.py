@@ -111,7 +111,8 @@ class Reader:
             from bertsearch.indexer.encoder import fingerprint
 
             # A model handed in without its folder is known by its weights, not by the default head's.
-            key = fingerprint(self.model_path) if self.model_path is not None else _weights_fingerprint(self.model)
+            key = (fingerprint(self.model_path) if self.model_path is not None
+                   else torch_thread.run(_weights_fingerprint, self.model))
             onnx = torch_thread.run(int8.cached_model, self.model_path or "the model handed in", key,
                                     Path(cache_dir or default_cache_dir()), "qa", lambda: self.model,
                                     inputs, ["start_logits", "end_logits"])
@@ -205,15 +206,23 @@ def _threads() -> int:
 
 
 def _weights_fingerprint(model: Any) -> str:
-    """A stable id of an in-memory model: its class and a hash of every tensor of its state."""
+    """A stable id of an in-memory model: its class, its config and a hash of every tensor of its
+    state (shared tensors once)."""
     import hashlib
 
     import torch
 
-    digest = hashlib.sha256(type(model).__name__.encode())
+    config = getattr(model, "config", None)
+    digest = hashlib.sha256(type(model).__name__.encode() + b"\0")
+    digest.update(config.to_json_string().encode() if config is not None else b"")
+    seen: set[tuple[int, str]] = set()  # tied weights: the same storage, hashed once
     for name, tensor in sorted(model.state_dict().items()):
+        key = (tensor.data_ptr(), f"{tensor.dtype}{tuple(tensor.shape)}{tensor.stride()}")
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
-        digest.update(tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        if key in seen and tensor.data_ptr():
+            continue
+        seen.add(key)
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())  # hashed in place
     return f"{type(model).__name__}@{digest.hexdigest()[:12]}"
 
 
