@@ -152,6 +152,39 @@ def test_reader_size_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: 
     assert timed["base-768"]["hidden"] == 768 and timed["base-768"]["windows_per_question"] >= 1
 
 
+def test_combine_readers_benchmark(tmp_path: Path, squad_dir: Path, tiny_qa_path: str) -> None:
+    """A head combined with itself answers as it does alone at every weight; each weight is scored."""
+    result = _run("combine_readers", tmp_path, "--large", tiny_qa_path, "--small", tiny_qa_path,
+                  "--data", str(squad_dir / "dev-v1.1.json.gz"), "--precision", "fp32", "--weights", "0,0.5,1")
+    assert result["questions"] == 12 and set(result["readers"]) == {"small", "large"}
+    rows = result["by_weight"]
+    assert [r["large_weight"] for r in rows] == [0.0, 0.5, 1.0]
+    assert len({(r["f1"], r["exact"]) for r in rows}) == 1
+
+
+def test_combine_readers_weights_0_and_1_are_each_heads_eval_qa(tmp_path: Path, squad_dir: Path, tiny_qa_path: str) -> None:
+    import shutil
+
+    import torch
+    from transformers import BertForQuestionAnswering
+
+    from bertsearch.search.training.evaluate import evaluate_qa_model
+
+    other = tmp_path / "other-qa"
+    shutil.copytree(tiny_qa_path, other)
+    model = BertForQuestionAnswering.from_pretrained(other)
+    with torch.no_grad():
+        model.qa_outputs.weight.mul_(-1.0)  # another head: the opposite preferences
+    model.save_pretrained(other)
+    data = str(squad_dir / "dev-v1.1.json.gz")
+    result = _run("combine_readers", tmp_path, "--large", str(other), "--small", tiny_qa_path, "--data", data,
+                  "--precision", "fp32", "--weights", "0,1")
+    by_weight = {r["large_weight"]: r for r in result["by_weight"]}
+    for weight, folder in ((0.0, tiny_qa_path), (1.0, str(other))):
+        alone = evaluate_qa_model(folder, data, precision="fp32")
+        assert (by_weight[weight]["exact"], by_weight[weight]["f1"]) == (round(alone["exact"], 2), round(alone["f1"], 2))
+
+
 @pytest.mark.slow
 def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
     retrieval = _run("eval_retrieval", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)

@@ -1,0 +1,96 @@
+"""Two QA heads combined span by span: how far a second, larger reader lifts the shipped one.
+
+Each question is read against its own context, as ``bertsearch eval-qa`` reads it (the same
+``Reader``, batch size and chunks of 256 questions), by the small head (``--small``, default the
+shipped one) and by the large one (``--large``). Each keeps its n-best spans and its no-answer
+score. For each weight ``w`` of ``--weights`` a span's combined score is
+``w * P_large(span) + (1 - w) * P_small(span)`` (a span a head does not list counts 0 for it), and
+the null's the same; the prediction is the best combined span, or nothing where the data holds
+unanswerable questions and the combined null beats it (eval-qa's rule at threshold 0). Weight 0 is
+the small head's eval-qa score and weight 1 the large head's, so every row compares in one run.
+
+Choose a weight on data held out from training (the written pairs' held-out file), never on the
+file you report.
+
+Run: ``python benchmarks/combine_readers.py --large FOLDER --data FILE [--limit 1000]``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+CHUNK = 256  # questions per read_pairs call, as bertsearch eval-qa reads them
+
+
+def main(args: Any) -> dict[str, Any]:
+    from bertsearch.search.reader import Reader
+    from bertsearch.search.training.metrics import squad_scores
+    from bertsearch.search.training.squad import load_squad
+
+    examples = load_squad(args.data, limit=args.limit or (12 if args.smoke else 1000))
+    weights = [float(w) for w in args.weights.split(",")]
+    if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
+        raise SystemExit("--weights: comma-separated numbers from 0 to 1")
+    read: dict[str, dict[str, tuple[list[tuple[int, int, float]], float]]] = {}
+    readers: dict[str, Any] = {}
+    for name, folder in (("small", args.small), ("large", args.large)):
+        reader = Reader(folder, precision=args.precision, batch_size=32)
+        began = time.perf_counter()
+        spans: dict[str, tuple[list[tuple[int, int, float]], float]] = {}
+        for lo in range(0, len(examples), CHUNK):
+            part = examples[lo : lo + CHUNK]
+            for example, result in zip(part, reader.read_pairs([e.question for e in part], [e.context for e in part])):
+                spans[example.id] = ([(s.start, s.end, s.score) for s in result.spans], result.null_score)
+        read[name] = spans
+        readers[name] = {"model": str(folder) if folder else "shipped", "precision": reader.precision,
+                         "seconds": round(time.perf_counter() - began, 1)}
+    gold = {e.id: [a.text for a in e.answers] for e in examples}
+    contexts = {e.id: e.context for e in examples}
+    abstain = any(e.is_impossible for e in examples)
+    rows = []
+    for w in weights:
+        predictions = {q: _combined(read["small"][q], read["large"][q], w, contexts[q], abstain) for q in gold}
+        scores = squad_scores(gold, predictions)
+        rows.append({"large_weight": w, **{k: round(v, 2) for k, v in scores.items()
+                                            if k in ("exact", "f1", "HasAns_f1", "NoAns_f1", "abstain_rate")}})
+    return {
+        "what": "two QA heads combined span by span, each question read against its own context (eval-qa's reading)",
+        "data": Path(args.data).name,
+        "questions": len(examples),
+        "readers": readers,
+        "by_weight": rows,
+        "x_large_seconds": round(readers["large"]["seconds"] / max(readers["small"]["seconds"], 1e-9), 2),
+    }
+
+
+def _combined(small: tuple[list[tuple[int, int, float]], float], large: tuple[list[tuple[int, int, float]], float],
+              w: float, context: str, abstain: bool) -> str:
+    """The best span by ``w * P_large + (1 - w) * P_small`` ("" when the combined null wins and abstaining)."""
+    combined: dict[tuple[int, int], float] = {}
+    null = 0.0
+    for (spans, null_score), weight in ((small, 1.0 - w), (large, w)):
+        null += weight * math.exp(null_score)
+        for start, end, score in spans:
+            combined[(start, end)] = combined.get((start, end), 0.0) + weight * math.exp(score)
+    if not combined:
+        return ""
+    best = max(combined, key=combined.__getitem__)
+    return "" if abstain and null > combined[best] else context[best[0] : best[1]]
+
+
+if __name__ == "__main__":
+    p = c.parser("combine_readers", __doc__)
+    p.add_argument("--large", required=True, help="the second QA model folder (e.g. models/large-reader)")
+    p.add_argument("--small", default=None, help="the first QA model folder (default: the shipped head)")
+    p.add_argument("--data", required=True, help="a SQuAD-format file (.json or .json.gz)")
+    p.add_argument("--limit", type=int, default=None, help="the first N questions (default 1000; 12 with --smoke)")
+    p.add_argument("--weights", default="0,0.25,0.4,0.5,0.6,0.75,1",
+                   help="the large head's weights to score (default: 0,0.25,0.4,0.5,0.6,0.75,1)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32", "int8"), default="auto",
+                   help="both readers' precision (default auto, as eval-qa)")
+    c.run("combine_readers", main, p.parse_args())
