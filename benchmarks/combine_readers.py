@@ -17,6 +17,7 @@ Run: ``python benchmarks/combine_readers.py --large FOLDER --data FILE [--limit 
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from pathlib import Path
@@ -28,18 +29,18 @@ CHUNK = 256  # questions per read_pairs call, as bertsearch eval-qa reads them
 
 
 def main(args: Any) -> dict[str, Any]:
+    from bertsearch.indexer.common.settings import Settings
     from bertsearch.search.reader import Reader
     from bertsearch.search.training.metrics import squad_scores
     from bertsearch.search.training.squad import load_squad
 
+    settings = Settings()  # BERTSEARCH_CACHE_DIR (a named encoder's folder) and BERTSEARCH_NATIVE_BF16, as eval-qa reads them
     examples = load_squad(args.data, limit=args.limit or (12 if args.smoke else 1000))
-    weights = [float(w) for w in args.weights.split(",")]
-    if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
-        raise SystemExit("--weights: comma-separated numbers from 0 to 1")
+    weights = args.weights
     read: dict[str, dict[str, tuple[list[tuple[int, int, float]], float]]] = {}
     readers: dict[str, Any] = {}
     for name, folder in (("small", args.small), ("large", args.large)):
-        reader = Reader(folder, precision=args.precision, batch_size=32)
+        reader = Reader(folder, precision=args.precision, batch_size=32, cache_dir=settings.cache_dir)
         began = time.perf_counter()
         spans: dict[str, tuple[list[tuple[int, int, float]], float]] = {}
         for lo in range(0, len(examples), CHUNK):
@@ -70,10 +71,13 @@ def main(args: Any) -> dict[str, Any]:
 
 def _combined(small: tuple[list[tuple[int, int, float]], float], large: tuple[list[tuple[int, int, float]], float],
               w: float, context: str, abstain: bool) -> str:
-    """The best span by ``w * P_large + (1 - w) * P_small`` ("" when the combined null wins and abstaining)."""
+    """The best span by ``w * P_large + (1 - w) * P_small`` ("" when the combined null wins and abstaining).
+    A head of weight 0 is not read at all, so weight 0 and 1 are each head's eval-qa prediction."""
     combined: dict[tuple[int, int], float] = {}
     null = 0.0
     for (spans, null_score), weight in ((small, 1.0 - w), (large, w)):
+        if weight == 0.0:
+            continue
         null += weight * math.exp(null_score)
         for start, end, score in spans:
             combined[(start, end)] = combined.get((start, end), 0.0) + weight * math.exp(score)
@@ -83,14 +87,30 @@ def _combined(small: tuple[list[tuple[int, int, float]], float], large: tuple[li
     return "" if abstain and null > combined[best] else context[best[0] : best[1]]
 
 
+def _weights(text: str) -> list[float]:
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("comma-separated numbers from 0 to 1") from None
+    if any(not 0.0 <= w <= 1.0 for w in weights):
+        raise argparse.ArgumentTypeError("comma-separated numbers from 0 to 1")
+    return weights
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a whole number of questions, at least 1")
+    return int(text)
+
+
 if __name__ == "__main__":
     p = c.parser("combine_readers", __doc__)
     p.add_argument("--large", required=True, help="the second QA model folder (e.g. models/large-reader)")
     p.add_argument("--small", default=None, help="the first QA model folder (default: the shipped head)")
     p.add_argument("--data", required=True, help="a SQuAD-format file (.json or .json.gz)")
-    p.add_argument("--limit", type=int, default=None, help="the first N questions (default 1000; 12 with --smoke)")
-    p.add_argument("--weights", default="0,0.25,0.4,0.5,0.6,0.75,1",
-                   help="the large head's weights to score (default: 0,0.25,0.4,0.5,0.6,0.75,1)")
+    p.add_argument("--limit", type=_limit, default=None, help="the first N questions (1,000 unless set; 12 with --smoke)")
+    p.add_argument("--weights", type=_weights, default="0,0.25,0.4,0.5,0.6,0.75,1",
+                   help="the large head's weights to score, comma-separated, from 0 to 1")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32", "int8"), default="auto",
-                   help="both readers' precision (default auto, as eval-qa)")
+                   help="both readers' precision (auto as eval-qa)")
     c.run("combine_readers", main, p.parse_args())

@@ -148,7 +148,7 @@ def test_health_and_stats(client: TestClient) -> None:
     assert stats["chunks"] >= 5
     assert stats["dimension"] == 32
     assert stats["took_ms"] >= 0
-    assert stats["reader_precision"] == resolve("auto")  # the loaded reader's: auto on this CPU
+    assert stats["reader_precision"] == resolve("auto")  # what auto reads in on this CPU
 
 
 def test_openapi_documents_the_routes(client: TestClient) -> None:

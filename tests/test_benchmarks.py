@@ -162,6 +162,15 @@ def test_combine_readers_benchmark(tmp_path: Path, squad_dir: Path, tiny_qa_path
     assert len({(r["f1"], r["exact"]) for r in rows}) == 1
 
 
+@pytest.mark.parametrize("weights", ["a", "0,,1", "0,1.5"])
+def test_combine_readers_refuses_bad_weights_before_reading(tmp_path: Path, tiny_qa_path: str, weights: str) -> None:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "combine_readers.py"), "--large", tiny_qa_path,
+                           "--data", str(tmp_path / "missing.json"), "--weights", weights],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--weights: comma-separated numbers from 0 to 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_combine_readers_weights_0_and_1_are_each_heads_eval_qa(tmp_path: Path, squad_dir: Path, tiny_qa_path: str) -> None:
     import shutil
 
