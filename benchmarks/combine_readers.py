@@ -1,7 +1,7 @@
 """Two QA heads combined span by span: how far a second, larger reader lifts the shipped one.
 
 Each question is read against its own context, as ``bertsearch eval-qa`` reads it (the same
-``Reader``, batch size and chunks of 256 questions), by the small head (``--small``, default the
+``Reader``, batch size and ``read_examples``), by the small head (``--small``, default the
 shipped one) and by the large one (``--large``). Each keeps its n-best spans and its no-answer
 score. For each weight ``w`` of ``--weights`` a span's combined score is
 ``w * P_large(span) + (1 - w) * P_small(span)`` (a span a head does not list counts 0 for it), and
@@ -25,13 +25,11 @@ from typing import Any
 
 import _common as c
 
-CHUNK = 256  # questions per read_pairs call, as bertsearch eval-qa reads them
-
-
 def main(args: Any) -> dict[str, Any]:
     from bertsearch.indexer.common.settings import Settings
     from bertsearch.search.reader import Reader
     from bertsearch.search.training.metrics import squad_scores
+    from bertsearch.search.training.evaluate import read_examples
     from bertsearch.search.training.squad import load_squad
 
     settings = Settings()  # BERTSEARCH_CACHE_DIR (a named encoder's folder) and BERTSEARCH_NATIVE_BF16, as eval-qa reads them
@@ -42,12 +40,8 @@ def main(args: Any) -> dict[str, Any]:
     for name, folder in (("small", args.small), ("large", args.large)):
         reader = Reader(folder, precision=args.precision, batch_size=32, cache_dir=settings.cache_dir)
         began = time.perf_counter()
-        spans: dict[str, tuple[list[tuple[int, int, float]], float]] = {}
-        for lo in range(0, len(examples), CHUNK):
-            part = examples[lo : lo + CHUNK]
-            for example, result in zip(part, reader.read_pairs([e.question for e in part], [e.context for e in part])):
-                spans[example.id] = ([(s.start, s.end, s.score) for s in result.spans], result.null_score)
-        read[name] = spans
+        read[name] = {example.id: ([(s.start, s.end, s.score) for s in result.spans], result.null_score)
+                      for example, result in read_examples(reader, examples)}
         readers[name] = {"model": str(folder) if folder else "shipped", "precision": reader.precision,
                          "seconds": round(time.perf_counter() - began, 1)}
     gold = {e.id: [a.text for a in e.answers] for e in examples}
@@ -72,7 +66,7 @@ def main(args: Any) -> dict[str, Any]:
 def _combined(small: tuple[list[tuple[int, int, float]], float], large: tuple[list[tuple[int, int, float]], float],
               w: float, context: str, abstain: bool) -> str:
     """The best span by ``w * P_large + (1 - w) * P_small`` ("" when the combined null wins and abstaining).
-    A head of weight 0 is not read at all, so weight 0 and 1 are each head's eval-qa prediction."""
+    A head of weight 0 counts not at all, so weights 0 and 1 are each head's eval-qa prediction."""
     combined: dict[tuple[int, int], float] = {}
     null = 0.0
     for (spans, null_score), weight in ((small, 1.0 - w), (large, w)):

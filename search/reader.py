@@ -219,7 +219,7 @@ def _weights_fingerprint(model: Any) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         key = (tensor.data_ptr(), f"{tensor.dtype}{tuple(tensor.shape)}{tensor.stride()}")
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
-        if key in seen and tensor.data_ptr():
+        if key in seen:
             continue
         seen.add(key)
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())  # hashed in place

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,25 @@ def best_spans(
     ``show_progress`` shows a tqdm bar of the questions read.
     """
     out: dict[str, tuple[str, float]] = {}
+    for ex, res in read_examples(reader, examples, chunk, show_progress):
+        if res.spans:
+            best = res.spans[0]
+            out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
+        else:
+            out[ex.id] = ("", float("inf"))
+    return out
+
+
+def read_examples(
+    reader: Any, examples: list[Any], chunk: int = 256, show_progress: bool = False
+) -> Iterator[tuple[Any, Any]]:
+    """Each example with the reader's result for it (its n-best spans and no-answer score), read
+    against its own context ``chunk`` questions at a time: the reading of ``eval-qa``."""
     with progress_bar(show_progress, "reading", " questions", total=len(examples)) as bar:
         for lo in range(0, len(examples), chunk):
             part = examples[lo : lo + chunk]
-            results = reader.read_pairs([e.question for e in part], [e.context for e in part])
-            for ex, res in zip(part, results):
-                if res.spans:
-                    best = res.spans[0]
-                    out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
-                else:
-                    out[ex.id] = ("", float("inf"))
+            yield from zip(part, reader.read_pairs([e.question for e in part], [e.context for e in part]))
             bar.update(len(part))
-    return out
 
 
 def predictions_at(spans: dict[str, tuple[str, float]], abstain: bool, null_threshold: float) -> dict[str, str]:
