@@ -52,9 +52,12 @@ class ReaderSpan:
 
 
 @dataclass(frozen=True)
-class _PairResult:
+class PairResult:
+    """What a reader found in one (question, context) pair: its n-best spans (untrimmed, best
+    first) and its no-answer score, both log-probabilities."""
+
     spans: list[SpanCandidate]
-    null_score: float  # log-probability
+    null_score: float
 
 
 class Reader:
@@ -141,21 +144,9 @@ class Reader:
         if not passages or not question.strip():
             return []
         limit = self.threshold if threshold is None else threshold
-        results = self.read_pairs([question] * len(passages), passages)
-        best: dict[tuple[int, int, int], ReaderSpan] = {}
-        for p, (passage, res) in enumerate(zip(passages, results)):
-            null = math.exp(res.null_score)
-            found = entries(passage)
-            for c in res.spans:
-                score = math.exp(c.score)
-                start, end = entry_span(passage, found, *trim_span(passage, c.start, c.end))
-                kept = best.get((p, start, end))
-                if score >= limit and start < end and (kept is None or kept.score < score):
-                    # Two spans may become one (``-T`` and ``--print-type`` are ``-T, --print-type``).
-                    best[p, start, end] = ReaderSpan(passage[start:end], score, p, start, end, null, c.logit)
-        return sorted(best.values(), key=lambda s: -s.score)[:top_n]
+        return answer_spans(passages, self.read_pairs([question] * len(passages), passages), top_n, limit)
 
-    def read_pairs(self, questions: Sequence[str], contexts: Sequence[str], n_best: int = 20) -> list[_PairResult]:
+    def read_pairs(self, questions: Sequence[str], contexts: Sequence[str], n_best: int = 20) -> list[PairResult]:
         """For each (question, context) pair: its n-best spans and no-answer score (log space)."""
         windows = tokenize_windows(self.tokenizer, questions, contexts, self.max_seq_len, self.stride)
         start_logits, end_logits = self._logits(windows)
@@ -168,7 +159,7 @@ class Reader:
             per_pair[pair].extend(spans)
             nulls[pair] = null if not seen[pair] else min(nulls[pair], null)
             seen[pair] = True
-        return [_PairResult(merge_spans(c)[:n_best], n) for c, n in zip(per_pair, nulls)]
+        return [PairResult(merge_spans(c)[:n_best], n) for c, n in zip(per_pair, nulls)]
 
     def _logits(self, windows: Windows) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return torch_thread.run(self._run_model, windows)
@@ -197,6 +188,24 @@ class Reader:
                     k = len(windows.input_ids[i])
                     starts[i], ends[i] = s[row, :k], e[row, :k]
         return starts, ends
+
+
+def answer_spans(passages: Sequence[str], results: Sequence[PairResult], top_n: int, limit: float) -> list[ReaderSpan]:
+    """The best ``top_n`` answers of the passages' read results, best first: each span trimmed to an
+    answer (:func:`trim_span`, a definition entry's whole term), at most one per distinct (passage,
+    start, end), none scoring below ``limit``."""
+    best: dict[tuple[int, int, int], ReaderSpan] = {}
+    for p, (passage, res) in enumerate(zip(passages, results)):
+        null = math.exp(res.null_score)
+        found = entries(passage)
+        for c in res.spans:
+            score = math.exp(c.score)
+            start, end = entry_span(passage, found, *trim_span(passage, c.start, c.end))
+            kept = best.get((p, start, end))
+            if score >= limit and start < end and (kept is None or kept.score < score):
+                # Two spans may become one (``-T`` and ``--print-type`` are ``-T, --print-type``).
+                best[p, start, end] = ReaderSpan(passage[start:end], score, p, start, end, null, c.logit)
+    return sorted(best.values(), key=lambda s: -s.score)[:top_n]
 
 
 def _threads() -> int:

@@ -41,6 +41,7 @@ from bertsearch.search.types import Answer, AskResult, Embeddings, Hit, SearchRe
 if TYPE_CHECKING:
     from bertsearch.indexer.index import Index
     from bertsearch.search.reader import Reader
+    from bertsearch.search.reader_pair import ReaderPair
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +72,40 @@ class Searcher:
             answer model's.
         answer_model: The fitted answer model: the hybrid fusion weight, the answers' confidence
             and the default threshold (:mod:`bertsearch.search.confidence`); ``None`` means the
-            fit shipped for the QA head that reads (:func:`bertsearch.search.confidence.answer_model_of`),
-            read now.
+            fit shipped for the QA head that reads (:func:`bertsearch.search.confidence.answer_model_of`;
+            with ``large_reader``, the fit in that folder, made for the pair), read now.
+        large_reader: Folder of a second, larger QA head that rereads the ``rereads`` most
+            promising passages of a question (:class:`bertsearch.search.reader_pair.ReaderPair`);
+            ``None``: the QA head reads alone. Ignored when ``reader`` is given.
+        rereads: Passages of a question the large head rereads.
     """
 
     def __init__(
         self,
         index: Index,
-        reader: Reader | None = None,
+        reader: Reader | ReaderPair | None = None,
         *,
         qa_model_path: str | None = None,
         precision: str = "auto",
         threshold: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         answer_model: AnswerModel | None = None,
+        large_reader: str | None = None,
+        rereads: int = 3,
     ) -> None:
         self._index = index
         self._cache_dir = cache_dir if cache_dir is not None else index.settings.cache_dir
         if qa_model_path is None and reader is None:
             own = qa_model_for(index.params.model_id)
             qa_model_path = str(own) if own is not None else None
-        fitted_for = reader.model_path if reader is not None and reader.model_path is not None else qa_model_path
+        fitted_for = (reader.model_path if reader is not None and reader.model_path is not None
+                      else large_reader if large_reader is not None else qa_model_path)
         self.answer_model = answer_model_of(fitted_for) if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader
         self._qa_model_path = qa_model_path
+        self._large_reader = large_reader if reader is None else None
+        self._rereads = rereads
         self._precision = precision
         self._model_lock = threading.Lock()
         # One forward pass per model at a time: a fast tokenizer used from two threads at once
@@ -132,7 +142,8 @@ class Searcher:
             settings = Settings(index_dir=Path(settings))
         index = Index.open(settings)
         return cls(index, reader, qa_model_path=settings.qa_model_path, precision=settings.precision,
-                   cache_dir=settings.cache_dir, answer_model=answer_model)
+                   cache_dir=settings.cache_dir, answer_model=answer_model, large_reader=settings.large_reader,
+                   rereads=settings.large_reader_rereads)
 
     @property
     def index(self) -> Index:
@@ -167,14 +178,20 @@ class Searcher:
         return self._reader is not None
 
     @property
-    def reader(self) -> Reader:
-        """The QA reader, loaded on first use and only once."""
+    def reader(self) -> Reader | ReaderPair:
+        """The QA reader (with ``large_reader``, the pair), loaded on first use and only once."""
         if self._reader is None:
             with self._model_lock:
                 if self._reader is None:
                     from bertsearch.search.reader import Reader
 
-                    self._reader = Reader(self._qa_model_path, precision=self._precision, cache_dir=self._cache_dir)
+                    reader = Reader(self._qa_model_path, precision=self._precision, cache_dir=self._cache_dir)
+                    if self._large_reader is not None:
+                        from bertsearch.search.reader_pair import ReaderPair
+
+                        second = Reader(self._large_reader, precision=self._precision, cache_dir=self._cache_dir)
+                        reader = ReaderPair(reader, second, rereads=self._rereads)
+                    self._reader = reader
         return self._reader
 
     def load_models(self, *, reader: bool = True) -> None:

@@ -68,6 +68,41 @@ def test_ask_json_matches_the_embedded_mode(sample_index: Settings, tiny_qa_path
     assert _without_time(result.to_dict()) == _without_time(expected.to_dict())
 
 
+def test_ask_with_a_large_reader_matches_the_embedded_pair(sample_index: Settings, tiny_qa_path: str,
+                                                          tiny_bert_qa_copy: str) -> None:
+    code, output = _run("ask", "How long are rotated logs kept?", "--index", str(sample_index.index_dir),
+                        "--qa-model", tiny_qa_path, "--large-reader", tiny_bert_qa_copy, "-k", "2",
+                        "--threshold", LOW, "--json")
+    assert code == 0, output
+    result = AskResult.from_dict(json.loads(output.splitlines()[-1]))
+    settings = sample_index.model_copy(update={"qa_model_path": tiny_qa_path, "large_reader": tiny_bert_qa_copy})
+    with Searcher.open(settings) as searcher:
+        expected = searcher.ask("How long are rotated logs kept?", top_k=2, threshold=float(LOW))
+    with Searcher.open(sample_index.model_copy(update={"qa_model_path": tiny_qa_path})) as alone:
+        single = alone.ask("How long are rotated logs kept?", top_k=2, threshold=float(LOW))
+    assert result.answers and _without_time(result.to_dict()) == _without_time(expected.to_dict())
+    assert [a.confidence for a in result.answers] != [a.confidence for a in single.answers]  # the pair read
+
+
+def test_ask_large_reader_must_exist(sample_index: Settings, tmp_path: Path) -> None:
+    code, output = _run("ask", "logs?", "--index", str(sample_index.index_dir), "--large-reader", str(tmp_path / "no"))
+    assert code == 2 and "--large-reader" in output
+
+
+@pytest.fixture
+def tiny_bert_qa_copy(tiny_qa_path: str, tmp_path: Path) -> str:
+    """Another tiny random QA head: ``tiny_qa_path``'s weights, its QA layer re-drawn."""
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    model = BertForQuestionAnswering.from_pretrained(tiny_qa_path)
+    torch.manual_seed(7)
+    torch.nn.init.normal_(model.qa_outputs.weight, std=0.5)
+    model.save_pretrained(tmp_path / "large")
+    AutoTokenizer.from_pretrained(tiny_qa_path).save_pretrained(tmp_path / "large")
+    return str(tmp_path / "large")
+
+
 def test_ask_human_output(sample_index: Settings, tiny_qa_path: str) -> None:
     code, output = _run("ask", "How long are rotated logs kept?", "--index", str(sample_index.index_dir),
                         "--qa-model", tiny_qa_path, "-k", "1", "--threshold", LOW)

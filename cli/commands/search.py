@@ -58,14 +58,21 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, whe
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
 )
+@click.option(
+    "--large-reader", "large_reader", type=click.Path(exists=True, file_okay=False), default=None,
+    envvar="BERTSEARCH_LARGE_READER",
+    help="A second, larger QA model folder (e.g. models/large-reader) that rereads the most promising passages: "
+         "more right answers, slower (default: none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str, index_dir, db_url, top_k: int, passages: int, path_glob: str | None,
-    threshold: float | None, where: str | None, mode: str, qa_model_path: str | None, as_json: bool,
+    threshold: float | None, where: str | None, mode: str, qa_model_path: str | None, large_reader: str | None,
+    as_json: bool,
 ) -> None:
     """Answer QUESTION with spans extracted from the indexed documents."""
     where_filter = _json_filter(where)
-    settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
+    settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path, large_reader=large_reader)
     with Searcher.open(settings) as searcher:
         result = searcher.ask(question, top_k=top_k, passages=passages, path_glob=path_glob, threshold=threshold,
                                mode=mode, where=where_filter)

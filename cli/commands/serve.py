@@ -18,6 +18,12 @@ from bertsearch.indexer.common.settings import LOOPBACK_NAMES
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
 )
+@click.option(
+    "--large-reader", "large_reader", type=click.Path(exists=True, file_okay=False), default=None,
+    envvar="BERTSEARCH_LARGE_READER",
+    help="A second, larger QA model folder (e.g. models/large-reader) that rereads the most promising passages: "
+         "more right answers, slower (default: none).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--api-keys-file", type=click.Path(dir_okay=False, path_type=str), default=None,
@@ -36,7 +42,7 @@ from bertsearch.indexer.common.settings import LOOPBACK_NAMES
               help="Server processes on this index, each with its own models and snapshot (uses N times the memory).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Server log level.")
-def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, api_keys_file: str | None,
+def serve(index_dir, db_url, qa_model_path: str | None, large_reader: str | None, host: str, port: int, api_keys_file: str | None,
           allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], max_body_bytes: int | None,
           insecure_no_auth: bool, workers: int, log_level: str) -> None:
     """Serve the HTTP API (POST /search, POST /ask; OpenAPI docs at /docs).
@@ -51,7 +57,8 @@ def serve(index_dir, db_url, qa_model_path: str | None, host: str, port: int, ap
     from bertsearch.search.searcher import Searcher
 
     settings = make_settings(
-        index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path, api_keys_file=api_keys_file,
+        index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path, large_reader=large_reader,
+        api_keys_file=api_keys_file,
         # Added to the loopback names: a Host of `localhost` cannot come from a rebinding page.
         allowed_hosts=",".join([LOOPBACK_NAMES, *allowed_hosts]) if allowed_hosts else None,
         cors_origins=",".join(cors_origins) or None,

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     db_url: SecretStr | None = Field(default=None, description="SQLAlchemy URL; default: SQLite inside index_dir.")
     model_path: str | None = Field(default=None, description="Encoder model folder; default: packaged MiniLM.")
     qa_model_path: str | None = Field(default=None, description="QA model folder; default: the shipped head.")
+    large_reader: str | None = Field(
+        default=None,
+        description="A second, larger QA model folder (e.g. models/large-reader) that rereads the passages the QA "
+                    "model finds most promising; answers combine both (more right answers, slower). Default: none.",
+    )
+    large_reader_rereads: int = Field(default=3, ge=1, le=100,
+                                      description="Passages of a question the large reader rereads.")
     chunk_tokens: int = Field(default=200, ge=16, le=510)
     chunk_overlap: int = Field(default=40, ge=0)
     chunk_header: str = Field(

@@ -1,0 +1,112 @@
+"""Two QA heads read as one: the first reads every passage, a larger second one rereads the best few.
+
+A larger head reads better and slower (``models/large-reader``, 12 layers 768 wide, reads about 4.5
+times as long as the shipped 6x384 head). So the first head reads all the passages, and the second
+rereads the ``rereads`` passages whose best first-head span is most probable. A span's combined
+probability is ``weight * P_second + (1 - weight) * P_first``, spans being the same when their
+characters are; a head that does not list a span, or did not read its passage, gives it 0, and the
+no-answer probability is combined the same way. The span's logit is the weighted mean of the
+heads' logits (a head that does not list the span gives its lowest listed logit of that passage);
+a passage the second head did not reread keeps the first head's.
+
+The weight 0.75 was chosen on held-out written pairs, never on a dev or report set; the answers'
+confidence needs a fit made on this pair's scores (``answer_model.json`` in the second head's
+folder, fitted by ``bertsearch.search.training.calibrate`` with ``BERTSEARCH_LARGE_READER`` set).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from bertsearch.search.postprocess import SpanCandidate
+from bertsearch.search.reader import PairResult, Reader, ReaderSpan, answer_spans
+
+#: The second head's share of a span's probability (chosen on held-out written pairs).
+SECOND_WEIGHT = 0.75
+#: Passages the second head rereads per question.
+REREADS = 3
+
+
+class ReaderPair:
+    """Two readers combined span by span (see the module docstring); reads as a :class:`Reader` does.
+
+    Args:
+        first: Reads every passage (the shipped head).
+        second: Rereads the ``rereads`` most promising passages.
+        weight: The second head's share of a span's probability, from 0 to 1.
+        rereads: How many passages of a question the second head rereads (at least 1).
+    """
+
+    def __init__(self, first: Reader, second: Reader, weight: float = SECOND_WEIGHT, rereads: int = REREADS) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError("weight must be from 0 to 1")
+        if rereads < 1:
+            raise ValueError("rereads must be at least 1")
+        self.first = first
+        self.second = second
+        self.weight = weight
+        self.rereads = rereads
+        self.threshold = first.threshold
+
+    @property
+    def model_path(self) -> Path | None:
+        """The second head's folder: its ``answer_model.json`` is the pair's confidence fit."""
+        return self.second.model_path
+
+    @property
+    def precision(self) -> str:
+        """What the heads read in (the first's; both resolve ``auto`` alike)."""
+        return self.first.precision
+
+    def read(
+        self, question: str, passages: Sequence[str], top_n: int = 5, threshold: float | None = None
+    ) -> list[ReaderSpan]:
+        """As :meth:`Reader.read`: the best spans over all passages, best first, by combined score."""
+        if not passages or not question.strip():
+            return []
+        limit = self.threshold if threshold is None else threshold
+        first = self.first.read_pairs([question] * len(passages), passages)
+        best = [max((math.exp(c.score) for c in r.spans), default=0.0) for r in first]
+        chosen = sorted(sorted(range(len(passages)), key=lambda p: -best[p])[: self.rereads])
+        second = self.second.read_pairs([question] * len(chosen), [passages[p] for p in chosen])
+        reread = dict(zip(chosen, second))
+        results = [combine(r, reread.get(p), self.weight) for p, r in enumerate(first)]
+        return answer_spans(passages, results, top_n, limit)
+
+    def read_pairs(self, questions: Sequence[str], contexts: Sequence[str], n_best: int = 20) -> list[PairResult]:
+        """As :meth:`Reader.read_pairs`, both heads reading every pair (what ``eval-qa`` reads)."""
+        first = self.first.read_pairs(questions, contexts, n_best)
+        second = self.second.read_pairs(questions, contexts, n_best)
+        return [combine(a, b, self.weight, n_best) for a, b in zip(first, second)]
+
+
+def combine(first: PairResult, second: PairResult | None, weight: float, n_best: int = 20) -> PairResult:
+    """One pair's spans and null combined at ``weight`` (the second head's share); ``second`` is
+    ``None`` where the second head did not read the pair."""
+    if second is None:
+        if weight == 1.0:
+            return PairResult([], -math.inf)
+        shift = math.log(1.0 - weight)
+        return PairResult([SpanCandidate(c.start, c.end, c.score + shift, c.start_token, c.end_token, c.logit)
+                           for c in first.spans], first.null_score + shift)
+    probability: dict[tuple[int, int], float] = {}
+    logits: list[dict[tuple[int, int], float]] = []
+    tokens: dict[tuple[int, int], tuple[int, int]] = {}
+    floors: list[float] = []
+    for result, share in ((first, 1.0 - weight), (second, weight)):
+        logits.append({(c.start, c.end): c.logit for c in result.spans})
+        floors.append(min((c.logit for c in result.spans), default=0.0))
+        for c in result.spans if share > 0.0 else ():  # a head of weight 0 lists nothing
+            key = (c.start, c.end)
+            probability[key] = probability.get(key, 0.0) + share * math.exp(c.score)
+            tokens.setdefault(key, (c.start_token, c.end_token))
+    null = (1.0 - weight) * math.exp(first.null_score) + weight * math.exp(second.null_score)
+    spans = [
+        SpanCandidate(key[0], key[1], math.log(p) if p > 0.0 else -math.inf, *tokens[key],
+                      (1.0 - weight) * logits[0].get(key, floors[0]) + weight * logits[1].get(key, floors[1]))
+        for key, p in probability.items()
+    ]
+    spans.sort(key=lambda c: -c.score)
+    return PairResult(spans[:n_best], math.log(null) if null > 0.0 else -math.inf)
