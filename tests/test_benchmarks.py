@@ -194,6 +194,35 @@ def test_combine_readers_weights_0_and_1_are_each_heads_eval_qa(tmp_path: Path, 
         assert (by_weight[weight]["exact"], by_weight[weight]["f1"]) == (round(alone["exact"], 2), round(alone["f1"], 2))
 
 
+def test_eval_qa_of_a_reader_pair_scores_as_the_benchmark_measured_it(tmp_path: Path, squad_dir: Path,
+                                                                      tiny_qa_path: str) -> None:
+    """`eval-qa --large-reader` (the runtime's ReaderPair) gives combine_readers' score at its weight."""
+    import shutil
+
+    import torch
+    from transformers import BertForQuestionAnswering
+
+    from bertsearch.search.reader_pair import SECOND_WEIGHT
+    from bertsearch.search.training.evaluate import evaluate_qa_model
+
+    other = tmp_path / "other-qa"
+    shutil.copytree(tiny_qa_path, other)
+    model = BertForQuestionAnswering.from_pretrained(other)
+    with torch.no_grad():
+        model.qa_outputs.weight.mul_(-1.0)
+    model.save_pretrained(other)
+    data = str(squad_dir / "dev-v1.1.json.gz")
+    result = _run("combine_readers", tmp_path, "--large", str(other), "--small", tiny_qa_path, "--data", data,
+                  "--precision", "fp32", "--weights", f"0,{SECOND_WEIGHT}")
+    by_weight = {r["large_weight"]: r for r in result["by_weight"]}
+    paired = evaluate_qa_model(tiny_qa_path, data, precision="fp32", large_reader=str(other))
+    alone = evaluate_qa_model(tiny_qa_path, data, precision="fp32")
+    assert paired["f1"] != alone["f1"]  # the second head changed some answers: a real combination is compared
+    assert (by_weight[SECOND_WEIGHT]["exact"], by_weight[SECOND_WEIGHT]["f1"]) == (round(paired["exact"], 2),
+                                                                                  round(paired["f1"], 2))
+    assert (by_weight[0.0]["exact"], by_weight[0.0]["f1"]) == (round(alone["exact"], 2), round(alone["f1"], 2))
+
+
 @pytest.mark.slow
 def test_eval_benchmarks(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str) -> None:
     retrieval = _run("eval_retrieval", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path)

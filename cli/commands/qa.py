@@ -91,11 +91,14 @@ def train_qa_command(resume: bool, quiet: bool, as_json: bool, eval_limit: int, 
               help="Score this predictions JSON ({id: text}) instead of running a model (like the official script).")
 @click.option("--sweep", is_flag=True, help="Also score a range of null thresholds (no extra model runs).")
 @click.option("--record", is_flag=True, help="Store the scores in the model folder and its MODEL_CARD.md.")
+@click.option("--large-reader", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A second QA model folder read with --model as one (as `ask --large-reader` reads; here "
+                   "both read every context).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, null_threshold: float,
                     batch_size: int, precision: str, predictions: Path | None, score_path: Path | None,
-                    sweep: bool, record: bool, quiet: bool, as_json: bool) -> None:
+                    sweep: bool, record: bool, large_reader: str | None, quiet: bool, as_json: bool) -> None:
     """Official SQuAD EM/F1 of a QA model (HasAns/NoAns and abstain rate on v2 data)."""
     from bertsearch.search.training.evaluate import evaluate_qa_model, score_predictions
 
@@ -105,7 +108,7 @@ def eval_qa_command(model_path: str | None, data_path: Path, limit: int | None, 
         scores = evaluate_qa_model(model_path, data_path, limit=limit, null_threshold=null_threshold,
                                    batch_size=batch_size, precision=precision, predictions_path=predictions,
                                    sweep=sweep, record=record, show_progress=show_progress(quiet),
-                                   cache_dir=make_settings().cache_dir)
+                                   cache_dir=make_settings().cache_dir, large_reader=large_reader)
     if as_json:
         echo_json(scores)
     else:

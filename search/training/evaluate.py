@@ -88,6 +88,7 @@ def evaluate_qa_model(
     record: bool = False,
     show_progress: bool = False,
     cache_dir: str | Path | None = None,
+    large_reader: str | Path | None = None,
 ) -> dict[str, Any]:
     """Official EM/F1 of a QA model on a SQuAD file.
 
@@ -105,6 +106,8 @@ def evaluate_qa_model(
         record: Store the scores in the model folder (``bertsearch_qa.json``, ``MODEL_CARD.md``).
         show_progress: Show a progress bar of the questions read.
         cache_dir: Where the named encoder of a head trained on one is kept (``Settings.cache_dir``).
+        large_reader: A second QA model folder read with the first as one
+            (:class:`~bertsearch.search.reader_pair.ReaderPair`: both read every question's context).
 
     Returns:
         The scores of :func:`squad_scores` plus ``seconds`` and ``null_threshold``.
@@ -112,12 +115,21 @@ def evaluate_qa_model(
     from bertsearch.search.reader import Reader
 
     if record:
+        if large_reader is not None:
+            from bertsearch.indexer.common.errors import ConfigError
+
+            raise ConfigError("scores of two heads read as one are not recorded in either's folder: drop --record")
         _check_recordable(model_path)
     examples = load_squad(data_path, limit=limit)
     if abstain is None:
         abstain = any(e.is_impossible for e in examples)
     if reader is None:
         reader = Reader(model_path, precision=precision, batch_size=batch_size, cache_dir=cache_dir)
+        if large_reader is not None:
+            from bertsearch.search.reader_pair import ReaderPair
+
+            reader = ReaderPair(reader, Reader(large_reader, precision=precision, batch_size=batch_size,
+                                               cache_dir=cache_dir))
     t0 = time.time()
     spans = best_spans(reader, examples, show_progress=show_progress)
     gold = {e.id: [a.text for a in e.answers] for e in examples}
