@@ -419,9 +419,9 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server(index_dir: Path, qa_model: str | None = None, timeout: float = 300.0,
-           precision: str | None = None) -> Iterator[tuple[str, int]]:
+           precision: str | None = None, large_reader: str | None = None) -> Iterator[tuple[str, int]]:
     """Run ``bertsearch serve`` (a real uvicorn process) on a free loopback port, at ``precision``
-    (``BERTSEARCH_PRECISION``; ``None``: the environment's).
+    (``BERTSEARCH_PRECISION``; ``None``: the environment's), with ``large_reader`` (``--large-reader``).
 
     Yields ``(base_url, pid)`` once ``/health`` answers; stops the server on exit.
     """
@@ -432,6 +432,8 @@ def server(index_dir: Path, qa_model: str | None = None, timeout: float = 300.0,
            "--port", str(port), "--log-level", "warning"]
     if qa_model:
         cmd += ["--qa-model", str(qa_model)]
+    if large_reader:
+        cmd += ["--large-reader", str(large_reader)]
     log = open(Path(index_dir).parent / f"serve-{port}.log", "w+b")  # noqa: SIM115
     env = {**os.environ, **({"BERTSEARCH_PRECISION": precision} if precision else {})}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

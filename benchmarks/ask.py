@@ -11,7 +11,10 @@ result says so).
 beside the default one, and the reader through ONNX Runtime); the default ``auto`` is what a user
 gets on this CPU.
 
-Run: ``python benchmarks/ask.py [--qa-model PATH] [--precision int8]``.
+``--large-reader FOLDER`` times the two heads read as one (the shipped head reads every passage, the
+large one rereads the most promising: ``BERTSEARCH_LARGE_READER``).
+
+Run: ``python benchmarks/ask.py [--qa-model PATH] [--precision int8] [--large-reader FOLDER]``.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ def main(args: Any) -> dict[str, Any]:
     # A fresh process, as a user's script: nothing of the index build (memory, threads) in the timings.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         library, answered, reader_facts = pool.submit(_library_latency, str(settings.index_dir), qa_path, qs,
-                                                      args.precision).result()
+                                                      args.precision, args.large_reader).result()
     http: dict[str, Any] = {}
-    with c.server(settings.index_dir, qa_model=qa_path, precision=args.precision) as (base, pid):
+    with c.server(settings.index_dir, qa_model=qa_path, precision=args.precision,
+                  large_reader=args.large_reader) as (base, pid):
         with httpx.Client(base_url=base, timeout=300) as client:
             for p in PASSAGES:
 
@@ -57,6 +61,7 @@ def main(args: Any) -> dict[str, Any]:
         "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
                     "chunk_overlap": built["chunk_overlap"]},
         "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
+        "large_reader": c.shown(args.large_reader) if args.large_reader else None,
         "corpus": {"documents": built["documents"], "chunks": built["chunks"],
                    "source": "SQuAD v1.1 dev paragraphs, one document each"},
         "questions": len(qs),
@@ -70,7 +75,7 @@ def main(args: Any) -> dict[str, Any]:
 
 
 def _library_latency(index_dir: str, qa_path: str | None, qs: list[str],
-                     precision: str) -> tuple[dict, dict, dict]:
+                     precision: str, large_reader: str | None = None) -> tuple[dict, dict, dict]:
     """In a fresh process: open the index and the QA model, and time ``Searcher.ask``."""
     from bertsearch.indexer.index import Index
     from bertsearch.indexer.common.settings import Settings
@@ -79,7 +84,8 @@ def _library_latency(index_dir: str, qa_path: str | None, qs: list[str],
     settings = Settings(index_dir=index_dir, precision=precision)
     library: dict[str, Any] = {}
     answered: dict[str, int] = {}
-    with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
+    with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision,
+                  large_reader=large_reader) as searcher:
         searcher.load_models()
         for p in PASSAGES:
             results: list[Any] = []
@@ -87,8 +93,11 @@ def _library_latency(index_dir: str, qa_path: str | None, qs: list[str],
             library[str(p)] = c.latency_stats(seconds)
             answered[str(p)] = sum(1 for r in results[-len(qs):] if r.answers)
         reader = searcher.reader
-        facts = {k: str(getattr(reader, k)) for k in ("precision", "max_seq_len", "stride", "batch_size")
-                 if hasattr(reader, k)}
+        first = getattr(reader, "first", reader)  # a pair: its first head's windows
+        facts = {k: str(getattr(first, k)) for k in ("precision", "max_seq_len", "stride", "batch_size")
+                 if hasattr(first, k)}
+        if hasattr(reader, "rereads"):
+            facts["rereads"] = str(reader.rereads)
         facts["searcher_threshold"] = str(getattr(searcher, "threshold", None))
     return library, answered, facts
 
@@ -101,4 +110,5 @@ if __name__ == "__main__":
                    help="the encoder's and the reader's precision (default auto: what this CPU picks)")
     p.add_argument("--questions", type=int, default=None,
                    help="timed questions per passage count and path (default 50; 5 with --smoke)")
+    p.add_argument("--large-reader", default=None, help="a second QA model folder that rereads the best passages")
     c.run("ask", main, p.parse_args())

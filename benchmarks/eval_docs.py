@@ -22,7 +22,8 @@ is asked with ``Searcher.ask`` at the default settings (the default threshold ap
 searched with ``Searcher.search``, in each mode.
 The index is built with the default ``chunk_header`` (``title``: each document's title encoded
 before its chunks); ``--chunk-header none`` builds one without it (an index of its own), to
-compare with the default.
+compare with the default. ``--large-reader FOLDER`` asks with two heads read as one (the shipped head
+reads every passage, the large one rereads the most promising; the confidence is the fit in its folder).
 
 - ``right_answer``: the top answer is not flagged ``below_threshold`` and matches a gold answer
   (``bertsearch.search.training.metrics.answer_matches``).
@@ -111,6 +112,9 @@ def main(args: Any) -> dict[str, Any]:
 
     from bertsearch.search.confidence import load_answer_model
 
+    if args.large_reader:
+        settings = settings.model_copy(update={"large_reader": args.large_reader})
+
     with Searcher.open(settings, answer_model=load_answer_model(args.answer_model) if args.answer_model else None) as searcher:
         if args.no_definitions:  # the answer model the head reads with, without its definition answers
             searcher.answer_model = replace(searcher.answer_model, definitions={})
@@ -125,6 +129,7 @@ def main(args: Any) -> dict[str, Any]:
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
         "threshold": threshold, "answer_model": str(args.answer_model or "shipped"),
         "definitions": not args.no_definitions, "qa_model": qa_model,
+        "large_reader": c.shown(args.large_reader) if args.large_reader else None,
         "encoder": info["model_id"], "chunk_header": info["chunk_header"],
         "index_update": summary.to_dict(), "modes": modes,
     }
@@ -142,6 +147,8 @@ if __name__ == "__main__":
     p.add_argument("--answer-model", type=Path, default=None,
                    help="an answer_model.json to use instead of the shipped one (with BERTSEARCH_QA_MODEL_PATH: its head)")
     p.add_argument("--no-definitions", action="store_true", help="the reader alone: no definition-list answers")
+    p.add_argument("--large-reader", default=None,
+                   help="a second QA model folder that rereads the best passages, with its own answer model")
     c.add_model_options(p)
     c.add_chunk_header_option(p)
     args = p.parse_args()

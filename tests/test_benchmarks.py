@@ -129,10 +129,16 @@ def test_search_benchmark_and_plot(tmp_path: Path, squad_dir: Path, tiny_bert_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["auto", "int8"])
-def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str, precision: str) -> None:
+@pytest.mark.parametrize(("precision", "pair"), [("auto", False), ("int8", False), ("auto", True)])
+def test_ask_benchmark(tmp_path: Path, squad_dir: Path, tiny_bert_path: str, tiny_qa_path: str, precision: str,
+                       pair: bool) -> None:
     result = _run("ask", tmp_path, "--squad-dir", str(squad_dir), "--model", tiny_bert_path,
-                  "--qa-model", tiny_qa_path, "--precision", precision)
+                  "--qa-model", tiny_qa_path, "--precision", precision,
+                  *(["--large-reader", tiny_qa_path] if pair else []))
+    if pair:  # the library's searcher read with the pair (the server is given the same option)
+        assert result["qa_model"]["rereads"] == "3" and result["large_reader"]
+    else:
+        assert "rereads" not in result["qa_model"] and result["large_reader"] is None
     assert set(result["library_ask"]) == set(result["http_ask"]) == {"1", "5", "10"}
     assert result["http_ask"]["5"]["n"] == result["questions"]
     assert result["precision"] == precision
