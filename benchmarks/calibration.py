@@ -22,7 +22,8 @@ default threshold. The plot (``--plot``, default ``results/calibration.png``) dr
 diagrams and the coverage curves.
 
 Run: ``python benchmarks/calibration.py --techqa-heldout techqa.heldout.json --tech-sources SOURCES``
-(``--answer-model FILE`` measures another fit than the shipped one).
+(``--answer-model FILE`` measures another fit than the shipped one; ``--large-reader FOLDER`` asks with two
+heads read as one, and measures the fit in that folder).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def measure(args: Any, name: str) -> dict[str, Any]:
     settings, _summary, info = c.index_folder(folder, args.work_dir / "calibration" / name / "index",
                                               chunk_header=args.chunk_header)
     model = load_answer_model(args.answer_model) if args.answer_model else None
+    if args.large_reader:
+        settings = settings.model_copy(update={"large_reader": args.large_reader})
     with Searcher.open(settings, answer_model=model) as searcher:
         searcher.load_models()
         pairs = pairs_of(searcher, questions, squad_right if name == "squad_train_heldout" else answer_matches)
@@ -144,9 +147,10 @@ def plot(sets: dict[str, Any], threshold: float, output: Path) -> Path:
 
 
 def main(args: Any) -> dict[str, Any]:
-    from bertsearch.search.confidence import answer_model, load_answer_model
+    from bertsearch.search.confidence import answer_model, answer_model_of, load_answer_model
 
-    model = load_answer_model(args.answer_model) if args.answer_model else answer_model()
+    model = (load_answer_model(args.answer_model) if args.answer_model
+             else answer_model_of(args.large_reader) if args.large_reader else answer_model())
     sets = {}
     for name in args.sets.split(","):
         try:
@@ -157,7 +161,8 @@ def main(args: Any) -> dict[str, Any]:
     if measured and not args.smoke:
         plot(measured, model.threshold, args.plot)
     return {"what": "the top answer's confidence against its being right, on questions no fit has seen",
-            "answer_model": str(args.answer_model or "shipped"), "threshold": model.threshold,
+            "answer_model": str(args.answer_model or ("the large reader's" if args.large_reader else "shipped")),
+            "large_reader": c.shown(args.large_reader) if args.large_reader else None, "threshold": model.threshold,
             "ece_goal": 0.05, "sets": sets}
 
 
@@ -165,6 +170,8 @@ if __name__ == "__main__":
     p = c.parser("calibration", __doc__)
     p.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
     p.add_argument("--answer-model", type=Path, default=None, help="answer_model.json to measure (default: shipped)")
+    p.add_argument("--large-reader", default=None,
+                   help="a second QA model folder that rereads the best passages (its folder's fit is measured)")
     p.add_argument("--techqa-heldout", type=Path, default=None, help="techqa's .heldout.json")
     p.add_argument("--tech-sources", type=Path, default=None, help="the folder techqa read")
     p.add_argument("--tech-documents", type=int, default=100)
