@@ -44,6 +44,16 @@ def shown(path: str | Path) -> str:
     return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
+def fit_source(answer_model: str | Path | None, large_reader: str | None) -> str:
+    """Which answer model a searcher read with, as a result records it: the file given, the large
+    reader's own fit, or the shipped one (a large reader without a fit reads with the head's)."""
+    if answer_model:
+        return shown(answer_model)
+    if large_reader and (Path(large_reader) / "answer_model.json").is_file():
+        return shown(Path(large_reader) / "answer_model.json")
+    return "shipped"
+
+
 class Skip(Exception):
     """The benchmark cannot run here (e.g. the SQuAD files are absent); the message says why."""
 

@@ -20,6 +20,7 @@ Run: ``python benchmarks/ask.py [--qa-model PATH] [--precision int8] [--large-re
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -36,6 +37,7 @@ def main(args: Any) -> dict[str, Any]:
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
     settings, built = c.squad_index(args, paragraphs, precision=args.precision)
     qa_path, qa_note = c.qa_model_for_speed(args)
+    large = args.large_reader or os.environ.get("BERTSEARCH_LARGE_READER") or None  # both paths read the same
     n = args.questions or (5 if args.smoke else 50)
     rng = np.random.default_rng(0)
     qs = [questions[i].question for i in rng.choice(len(questions), size=min(n, len(questions)), replace=False)]
@@ -43,10 +45,10 @@ def main(args: Any) -> dict[str, Any]:
     # A fresh process, as a user's script: nothing of the index build (memory, threads) in the timings.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         library, answered, reader_facts = pool.submit(_library_latency, str(settings.index_dir), qa_path, qs,
-                                                      args.precision, args.large_reader).result()
+                                                      args.precision, large).result()
     http: dict[str, Any] = {}
     with c.server(settings.index_dir, qa_model=qa_path, precision=args.precision,
-                  large_reader=args.large_reader) as (base, pid):
+                  large_reader=large) as (base, pid):
         with httpx.Client(base_url=base, timeout=300) as client:
             for p in PASSAGES:
 
@@ -61,7 +63,8 @@ def main(args: Any) -> dict[str, Any]:
         "encoder": {"id": built["model_id"], "chunk_tokens": built["chunk_tokens"],
                     "chunk_overlap": built["chunk_overlap"]},
         "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
-        "large_reader": c.shown(args.large_reader) if args.large_reader else None,
+        "large_reader": c.shown(large) if large else None,
+        "answer_model": c.fit_source(None, large),
         "corpus": {"documents": built["documents"], "chunks": built["chunks"],
                    "source": "SQuAD v1.1 dev paragraphs, one document each"},
         "questions": len(qs),

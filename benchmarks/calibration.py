@@ -147,8 +147,10 @@ def plot(sets: dict[str, Any], threshold: float, output: Path) -> Path:
 
 
 def main(args: Any) -> dict[str, Any]:
+    from bertsearch.indexer.common.settings import Settings
     from bertsearch.search.confidence import answer_model, answer_model_of, load_answer_model
 
+    args.large_reader = args.large_reader or Settings().large_reader  # the option's, or BERTSEARCH_LARGE_READER's
     model = (load_answer_model(args.answer_model) if args.answer_model
              else answer_model_of(args.large_reader) if args.large_reader else answer_model())
     sets = {}
@@ -161,7 +163,7 @@ def main(args: Any) -> dict[str, Any]:
     if measured and not args.smoke:
         plot(measured, model.threshold, args.plot)
     return {"what": "the top answer's confidence against its being right, on questions no fit has seen",
-            "answer_model": str(args.answer_model or ("the large reader's" if args.large_reader else "shipped")),
+            "answer_model": c.fit_source(args.answer_model, args.large_reader),
             "large_reader": c.shown(args.large_reader) if args.large_reader else None, "threshold": model.threshold,
             "ece_goal": 0.05, "sets": sets}
 

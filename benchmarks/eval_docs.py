@@ -114,6 +114,7 @@ def main(args: Any) -> dict[str, Any]:
 
     if args.large_reader:
         settings = settings.model_copy(update={"large_reader": args.large_reader})
+    large = settings.large_reader  # the option's, or BERTSEARCH_LARGE_READER's
 
     with Searcher.open(settings, answer_model=load_answer_model(args.answer_model) if args.answer_model else None) as searcher:
         if args.no_definitions:  # the answer model the head reads with, without its definition answers
@@ -127,9 +128,9 @@ def main(args: Any) -> dict[str, Any]:
                 "asked with Searcher.ask at the default settings",
         "set": args.set,
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
-        "threshold": threshold, "answer_model": str(args.answer_model or "shipped"),
+        "threshold": threshold, "answer_model": c.fit_source(args.answer_model, large),
         "definitions": not args.no_definitions, "qa_model": qa_model,
-        "large_reader": c.shown(args.large_reader) if args.large_reader else None,
+        "large_reader": c.shown(large) if large else None,
         "encoder": info["model_id"], "chunk_header": info["chunk_header"],
         "index_update": summary.to_dict(), "modes": modes,
     }

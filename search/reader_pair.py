@@ -6,12 +6,13 @@ rereads the ``rereads`` passages whose best first-head span is most probable. A 
 probability is ``weight * P_second + (1 - weight) * P_first``, spans being the same when their
 characters are; a head that does not list a span, or did not read its passage, gives it 0, and the
 no-answer probability is combined the same way. The span's logit is the weighted mean of the
-heads' logits (a head that does not list the span gives its lowest listed logit of that passage);
-a passage the second head did not reread keeps the first head's.
+heads' logits (a head that does not list the span gives its lowest listed logit of that passage;
+one that lists none is left out); a passage the second head did not reread keeps the first head's.
 
-The weight 0.75 was chosen on held-out written pairs, never on a dev or report set; the answers'
-confidence needs a fit made on this pair's scores (``answer_model.json`` in the second head's
-folder, fitted by ``bertsearch.search.training.calibrate`` with ``BERTSEARCH_LARGE_READER`` set).
+The weight 0.75 was chosen on held-out written pairs with both heads reading every question's
+context (``benchmarks/combine_readers.py``), never on a dev or report set. The answers' confidence
+needs a fit made on this pair's scores (``answer_model.json`` in the second head's folder, fitted
+by ``bertsearch.search.training.calibrate`` with ``BERTSEARCH_LARGE_READER`` set).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ REREADS = 3
 
 
 class ReaderPair:
-    """Two readers combined span by span (see the module docstring); reads as a :class:`Reader` does.
+    """Two readers combined span by span (see the module docstring): :meth:`read` and
+    :meth:`read_pairs` as a :class:`Reader` has them (its other attributes are the heads').
 
     Args:
         first: Reads every passage (the shipped head).
@@ -69,8 +71,8 @@ class ReaderPair:
         limit = self.threshold if threshold is None else threshold
         first = self.first.read_pairs([question] * len(passages), passages)
         best = [max((math.exp(c.score) for c in r.spans), default=0.0) for r in first]
-        chosen = sorted(sorted(range(len(passages)), key=lambda p: -best[p])[: self.rereads])
-        second = self.second.read_pairs([question] * len(chosen), [passages[p] for p in chosen])
+        chosen = sorted(sorted(range(len(passages)), key=lambda p: -best[p])[: self.rereads]) if self.weight else []
+        second = self.second.read_pairs([question] * len(chosen), [passages[p] for p in chosen]) if chosen else []
         reread = dict(zip(chosen, second))
         results = [combine(r, reread.get(p), self.weight) for p, r in enumerate(first)]
         return answer_spans(passages, results, top_n, limit)
@@ -78,6 +80,8 @@ class ReaderPair:
     def read_pairs(self, questions: Sequence[str], contexts: Sequence[str], n_best: int = 20) -> list[PairResult]:
         """As :meth:`Reader.read_pairs`, both heads reading every pair (what ``eval-qa`` reads)."""
         first = self.first.read_pairs(questions, contexts, n_best)
+        if not self.weight:  # a head of weight 0 is not read
+            return [combine(a, None, 0.0, n_best) for a in first]
         second = self.second.read_pairs(questions, contexts, n_best)
         return [combine(a, b, self.weight, n_best) for a, b in zip(first, second)]
 
@@ -92,21 +96,21 @@ def combine(first: PairResult, second: PairResult | None, weight: float, n_best:
         return PairResult([SpanCandidate(c.start, c.end, c.score + shift, c.start_token, c.end_token, c.logit)
                            for c in first.spans], first.null_score + shift)
     probability: dict[tuple[int, int], float] = {}
-    logits: list[dict[tuple[int, int], float]] = []
-    tokens: dict[tuple[int, int], tuple[int, int]] = {}
-    floors: list[float] = []
-    for result, share in ((first, 1.0 - weight), (second, weight)):
-        logits.append({(c.start, c.end): c.logit for c in result.spans})
-        floors.append(min((c.logit for c in result.spans), default=0.0))
-        for c in result.spans if share > 0.0 else ():  # a head of weight 0 lists nothing
+    heads = [(r, share) for r, share in ((first, 1.0 - weight), (second, weight)) if share > 0.0 and r.spans]
+    logits = [{(c.start, c.end): c.logit for c in r.spans} for r, _ in heads]
+    floors = [min(c.logit for c in r.spans) for r, _ in heads]
+    for result, share in heads:
+        for c in result.spans:
             key = (c.start, c.end)
             probability[key] = probability.get(key, 0.0) + share * math.exp(c.score)
-            tokens.setdefault(key, (c.start_token, c.end_token))
+    shares = sum(share for _, share in heads)
+
+    def logit(key: tuple[int, int]) -> float:
+        return sum(share * own.get(key, floor) for (_, share), own, floor in zip(heads, logits, floors)) / shares
+
     null = (1.0 - weight) * math.exp(first.null_score) + weight * math.exp(second.null_score)
-    spans = [
-        SpanCandidate(key[0], key[1], math.log(p) if p > 0.0 else -math.inf, *tokens[key],
-                      (1.0 - weight) * logits[0].get(key, floors[0]) + weight * logits[1].get(key, floors[1]))
-        for key, p in probability.items()
-    ]
+    # Token indices are each head's own (two tokenizers): a combined span has none.
+    spans = [SpanCandidate(key[0], key[1], math.log(p) if p > 0.0 else -math.inf, -1, -1, logit(key))
+             for key, p in probability.items()]
     spans.sort(key=lambda c: -c.score)
     return PairResult(spans[:n_best], math.log(null) if null > 0.0 else -math.inf)

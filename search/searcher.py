@@ -19,12 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertsearch.indexer.common.errors import StorageError
+from bertsearch.indexer.common.errors import ConfigError, StorageError
 from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.filters import Where, parse_where
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.answers import assemble, why_none
-from bertsearch.search.confidence import AnswerModel, answer_model_of
+from bertsearch.search.confidence import MODEL_FILE, AnswerModel, answer_model_of
 from bertsearch.search.qa_head import qa_model_for
 from bertsearch.search.limits import (
     InputType,
@@ -73,7 +73,8 @@ class Searcher:
         answer_model: The fitted answer model: the hybrid fusion weight, the answers' confidence
             and the default threshold (:mod:`bertsearch.search.confidence`); ``None`` means the
             fit shipped for the QA head that reads (:func:`bertsearch.search.confidence.answer_model_of`;
-            with ``large_reader``, the fit in that folder, made for the pair), read now.
+            with ``large_reader``, the fit in that folder, made for the pair, or the QA head's with a
+            warning when it has none), read now.
         large_reader: Folder of a second, larger QA head that rereads the ``rereads`` most
             promising passages of a question (:class:`bertsearch.search.reader_pair.ReaderPair`);
             ``None``: the QA head reads alone. Ignored when ``reader`` is given.
@@ -98,13 +99,23 @@ class Searcher:
         if qa_model_path is None and reader is None:
             own = qa_model_for(index.params.model_id)
             qa_model_path = str(own) if own is not None else None
-        fitted_for = (reader.model_path if reader is not None and reader.model_path is not None
-                      else large_reader if large_reader is not None else qa_model_path)
+        large_reader = large_reader if reader is None else None
+        if rereads < 1:
+            raise ConfigError("rereads (BERTSEARCH_LARGE_READER_REREADS) must be at least 1")
+        if reader is not None and reader.model_path is not None:
+            fitted_for: str | Path | None = reader.model_path
+        elif large_reader is not None and (Path(large_reader) / MODEL_FILE.name).is_file():
+            fitted_for = large_reader  # the fit made for the pair
+        else:
+            if large_reader is not None and answer_model is None:
+                log.warning("the large reader's folder holds no confidence fit (%s): the QA head's is used, "
+                            "fitted to that head's scores alone", MODEL_FILE.name)
+            fitted_for = qa_model_path
         self.answer_model = answer_model_of(fitted_for) if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader
         self._qa_model_path = qa_model_path
-        self._large_reader = large_reader if reader is None else None
+        self._large_reader = large_reader
         self._rereads = rereads
         self._precision = precision
         self._model_lock = threading.Lock()
@@ -120,7 +131,7 @@ class Searcher:
 
     @classmethod
     def open(
-        cls, settings: Settings | str | os.PathLike[str] | None = None, *, reader: Reader | None = None,
+        cls, settings: Settings | str | os.PathLike[str] | None = None, *, reader: Reader | ReaderPair | None = None,
         answer_model: AnswerModel | None = None,
     ) -> Searcher:
         """Open the index described by ``settings`` (or found in an index folder) for searching.
@@ -169,7 +180,7 @@ class Searcher:
     @property
     def qa_model_path(self) -> str | None:
         """The folder of the QA head this searcher reads with (``None``: the shipped default head,
-        or the reader it was given)."""
+        or the reader it was given); with a large reader, the head that reads every passage."""
         return self._qa_model_path
 
     @property

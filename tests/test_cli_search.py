@@ -89,6 +89,12 @@ def test_ask_large_reader_must_exist(sample_index: Settings, tmp_path: Path) -> 
     assert code == 2 and "--large-reader" in output
 
 
+def test_ask_large_reader_that_is_no_model_is_an_error(sample_index: Settings, tiny_qa_path: str, tmp_path: Path) -> None:
+    code, output = _run("ask", "logs?", "--index", str(sample_index.index_dir), "--qa-model", tiny_qa_path,
+                        "--large-reader", str(tmp_path))
+    assert code == 1 and output.startswith("Error: ") and "Traceback" not in output
+
+
 @pytest.fixture
 def tiny_bert_qa_copy(tiny_qa_path: str, tmp_path: Path) -> str:
     """Another tiny random QA head: ``tiny_qa_path``'s weights, its QA layer re-drawn."""

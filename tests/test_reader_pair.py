@@ -74,6 +74,36 @@ def test_combine_of_a_pair_the_second_head_did_not_read_keeps_the_first_heads_sp
     assert combine(first, None, 1.0).spans == []
 
 
+def test_a_head_that_lists_no_span_leaves_the_logit_to_the_other() -> None:
+    first = PairResult([_span(0, 4, 0.6, -7.0)], math.log(0.1))
+    got = combine(first, PairResult([], math.log(0.9)), 0.75)
+    assert [c.logit for c in got.spans] == [-7.0]
+    assert math.exp(got.spans[0].score) == pytest.approx(0.25 * 0.6)
+    assert math.exp(got.null_score) == pytest.approx(0.25 * 0.1 + 0.75 * 0.9)
+
+
+def test_passages_not_reread_keep_the_first_heads_spans_at_its_share(heads: tuple[Reader, Reader]) -> None:
+    first, second = heads
+    results = first.read_pairs([QUESTION] * len(PASSAGES), PASSAGES)
+    best = [max(math.exp(c.score) for c in r.spans) for r in results]
+    reread = set(sorted(range(len(PASSAGES)), key=lambda p: -best[p])[:2])
+    alone = {(s.passage_index, s.start, s.end): s for s in first.read(QUESTION, PASSAGES, top_n=200)}
+    paired = ReaderPair(first, second, weight=0.6, rereads=2).read(QUESTION, PASSAGES, top_n=200)
+    assert {s.passage_index for s in paired} == set(range(len(PASSAGES)))
+    for span in paired:
+        if span.passage_index in reread:
+            continue
+        own = alone[(span.passage_index, span.start, span.end)]
+        assert span.score == pytest.approx(0.4 * own.score) and span.logit == own.logit
+        assert span.null_score == pytest.approx(0.4 * own.null_score)
+    # A reread passage's spans carry the second head's probability too: its null is the mix of both.
+    for p in reread:
+        ours = next(s for s in paired if s.passage_index == p)
+        theirs = second.read(QUESTION, [PASSAGES[p]], top_n=1)[0]
+        mine = next(s for s in alone.values() if s.passage_index == p)
+        assert ours.null_score == pytest.approx(0.4 * mine.null_score + 0.6 * theirs.null_score)
+
+
 def test_weight_zero_reads_as_the_first_head_alone(heads: tuple[Reader, Reader]) -> None:
     first, second = heads
     alone = first.read(QUESTION, PASSAGES, top_n=10)
@@ -122,13 +152,13 @@ def test_the_searcher_reads_with_the_pair_and_its_own_confidence_fit(
     fit["threshold"] = 0.0123  # the pair's own fit, told apart from the shipped one
     (large / "answer_model.json").write_text(json.dumps(fit))
     settings = sample_index.model_copy(update={"qa_model_path": tiny_qa_path, "large_reader": str(large),
-                                               "large_reader_rereads": 2})
+                                               "large_reader_rereads": 2, "precision": "fp32"})
     with Searcher.open(settings) as searcher:
         assert searcher.threshold == 0.0123
         result = searcher.ask(QUESTION, top_k=3, passages=4, threshold=0.0)
         reader = searcher.reader
         assert isinstance(reader, ReaderPair) and reader.rereads == 2
-        assert reader.second.model_path == large and searcher.stats()["reader_precision"] == reader.precision
+        assert reader.second.model_path == large and searcher.stats()["reader_precision"] == "fp32"
         assert result.answers
         for answer in result.answers:
             assert searcher.document(answer.document_id).text[answer.start:answer.end] == answer.text
@@ -141,3 +171,22 @@ def test_a_reread_count_out_of_range_is_a_settings_error() -> None:
 
     with pytest.raises(ValidationError):
         Settings(large_reader_rereads=0)
+
+
+def test_a_large_reader_without_its_own_fit_reads_with_the_qa_heads_and_says_so(
+    sample_index: Settings, tiny_qa_path: str, other_qa_path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bertsearch.search.confidence import answer_model
+
+    settings = sample_index.model_copy(update={"qa_model_path": tiny_qa_path, "large_reader": other_qa_path})
+    with caplog.at_level("WARNING"), Searcher.open(settings) as searcher:
+        assert searcher.answer_model == answer_model()
+    assert "holds no confidence fit" in caplog.text
+
+
+def test_a_searcher_refuses_no_rereads(sample_index: Settings, other_qa_path: str) -> None:
+    from bertsearch.indexer.common.errors import ConfigError
+    from bertsearch.indexer.index import Index
+
+    with Index.open(sample_index) as index, pytest.raises(ConfigError, match="at least 1"):
+        Searcher(index, large_reader=other_qa_path, rereads=0)

@@ -26,6 +26,15 @@ def index_options(func):
     return func
 
 
+#: ``--large-reader``: a second QA head that rereads the most promising passages (``ask``, ``serve``, ``mcp``).
+large_reader_option = click.option(
+    "--large-reader", "large_reader", type=click.Path(exists=True, file_okay=False), default=None,
+    envvar="BERTSEARCH_LARGE_READER",
+    help="A second, larger QA model folder (e.g. models/large-reader) that rereads the passages the QA model finds "
+         "most promising; answers combine both heads (slower; default: none).",
+)
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with the options the user gave on the command line.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bertsearch.cli.commands._common import index_options, make_settings
+from bertsearch.cli.commands._common import index_options, large_reader_option, make_settings
 
 
 @click.command()
@@ -13,7 +13,8 @@ from bertsearch.cli.commands._common import index_options, make_settings
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
 )
-def mcp(index_dir, db_url, qa_model_path: str | None) -> None:
+@large_reader_option
+def mcp(index_dir, db_url, qa_model_path: str | None, large_reader: str | None) -> None:
     """Serve the index to an MCP client (an agent) over stdin and stdout: the tools search, ask, get_document,
     put_document and delete_document.
 
@@ -30,7 +31,7 @@ def mcp(index_dir, db_url, qa_model_path: str | None) -> None:
     from bertsearch.cli.api.mcp_tools import build_server
     from bertsearch.search.searcher import Searcher
 
-    settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path)
+    settings = make_settings(index_dir=index_dir, db_url=db_url, qa_model_path=qa_model_path, large_reader=large_reader)
     # Opened and the encoder loaded before serving, so a missing index or model is `Error: ...`.
     with Searcher.open(settings) as searcher:
         searcher.load_models(reader=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from bertsearch.cli.commands._common import echo_json, index_options, make_settings
+from bertsearch.cli.commands._common import echo_json, index_options, large_reader_option, make_settings
 from bertsearch.indexer.filters import parse_where
 from bertsearch.search.retrieval import DEFAULT_MODE, MODES
 from bertsearch.search.limits import MAX_TOP_K
@@ -58,12 +58,7 @@ def search(query: str, index_dir, db_url, top_k: int, path_glob: str | None, whe
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
 )
-@click.option(
-    "--large-reader", "large_reader", type=click.Path(exists=True, file_okay=False), default=None,
-    envvar="BERTSEARCH_LARGE_READER",
-    help="A second, larger QA model folder (e.g. models/large-reader) that rereads the most promising passages: "
-         "more right answers, slower (default: none).",
-)
+@large_reader_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def ask(
     question: str, index_dir, db_url, top_k: int, passages: int, path_glob: str | None,

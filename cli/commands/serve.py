@@ -8,7 +8,7 @@ import socket
 
 import click
 
-from bertsearch.cli.commands._common import index_options, make_settings
+from bertsearch.cli.commands._common import index_options, large_reader_option, make_settings
 from bertsearch.indexer.common.settings import LOOPBACK_NAMES
 
 
@@ -18,12 +18,7 @@ from bertsearch.indexer.common.settings import LOOPBACK_NAMES
     "--qa-model", "qa_model_path", type=click.Path(exists=True, file_okay=False), default=None,
     envvar="BERTSEARCH_QA_MODEL_PATH", help="QA model folder (default: the shipped head).",
 )
-@click.option(
-    "--large-reader", "large_reader", type=click.Path(exists=True, file_okay=False), default=None,
-    envvar="BERTSEARCH_LARGE_READER",
-    help="A second, larger QA model folder (e.g. models/large-reader) that rereads the most promising passages: "
-         "more right answers, slower (default: none).",
-)
+@large_reader_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
 @click.option("--api-keys-file", type=click.Path(dir_okay=False, path_type=str), default=None,

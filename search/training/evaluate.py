@@ -107,13 +107,16 @@ def evaluate_qa_model(
         show_progress: Show a progress bar of the questions read.
         cache_dir: Where the named encoder of a head trained on one is kept (``Settings.cache_dir``).
         large_reader: A second QA model folder read with the first as one
-            (:class:`~bertsearch.search.reader_pair.ReaderPair`: both read every question's context).
+            (:class:`~bertsearch.search.reader_pair.ReaderPair`: both read every question's context;
+            not with ``reader``).
 
     Returns:
         The scores of :func:`squad_scores` plus ``seconds`` and ``null_threshold``.
     """
     from bertsearch.search.reader import Reader
 
+    if reader is not None and large_reader is not None:
+        raise ValueError("a reader handed in is read as it is: pass a ReaderPair instead of large_reader")
     if record:
         if large_reader is not None:
             from bertsearch.indexer.common.errors import ConfigError
@@ -136,6 +139,8 @@ def evaluate_qa_model(
     predictions = predictions_at(spans, abstain, null_threshold)
     scores: dict[str, Any] = squad_scores(gold, predictions)
     scores["seconds"] = round(time.time() - t0, 1)
+    if large_reader is not None:
+        scores["large_reader"] = str(large_reader)
     if abstain:
         scores["null_threshold"] = null_threshold
     if sweep:
