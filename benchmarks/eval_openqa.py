@@ -15,7 +15,7 @@ threshold, the share of answerable questions answered and their EM/F1 beside the
 unanswerable ones abstained on (``ask`` returns the same top answer at every threshold and flags
 it by its confidence, so one run gives the sweep).
 
-Run: ``python benchmarks/eval_openqa.py [--qa-model PATH] [--limit 1000] [--unanswerable 500]``.
+Run: ``python benchmarks/eval_openqa.py [--qa-model PATH] [--limit 1000] [--unanswerable 500] [--large-reader FOLDER]``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def main(args: Any) -> dict[str, Any]:
     best_text: dict[str, str] = {}
     confidence: dict[str, float] = {}  # the top answer's confidence, what the threshold is compared with
     from_gold_paragraph = 0
-    with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision) as searcher:
+    large = args.large_reader or settings.large_reader  # the option's, or BERTSEARCH_LARGE_READER's
+    with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision,
+                  large_reader=large) as searcher:
         searcher.load_models()
         threshold = searcher.threshold if args.threshold is None else args.threshold
         began = time.perf_counter()
@@ -69,8 +71,10 @@ def main(args: Any) -> dict[str, Any]:
             abstained += best is None or best.below_threshold
             confidence[q.qid] = best.confidence if best else 0.0
         reader = searcher.reader
-        reader_facts = {"precision": reader.precision, "max_seq_len": reader.max_seq_len, "stride": reader.stride,
-                        "max_answer_len": reader.max_answer_len}
+        first = getattr(reader, "first", reader)  # a pair: its first head's windows
+        reader_facts = {"precision": reader.precision, "max_seq_len": first.max_seq_len, "stride": first.stride,
+                        "max_answer_len": first.max_answer_len, "large_reader": c.shown(large) if large else None,
+                        "answer_model": c.fit_source(None, large)}
     gold = {q.qid: list(q.answers) for q in questions}
     scores = squad_scores(gold, predictions)
     always = squad_scores(gold, best_text)
@@ -140,6 +144,7 @@ if __name__ == "__main__":
     p.add_argument("--threshold", type=float, default=None,
                    help="minimum answer confidence (default: the searcher's default, what `ask` applies)")
     p.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "lexical"), help="retrieval mode")
+    p.add_argument("--large-reader", default=None, help="a second QA model folder that rereads the best passages")
     p.add_argument("--unanswerable", type=int, default=500,
                    help="also ask this many of SQuAD 2.0 dev's unanswerable questions (0: none)")
     c.run("eval_openqa", main, p.parse_args())
