@@ -44,13 +44,17 @@ def shown(path: str | Path) -> str:
     return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
-def fit_source(answer_model: str | Path | None, large_reader: str | None) -> str:
-    """Which answer model a searcher read with, as a result records it: the file given, the large
-    reader's own fit, or the shipped one (a large reader without a fit reads with the head's)."""
+def fit_source(answer_model: str | Path | None, large_reader: str | None, qa_model: str | Path | None = None) -> str:
+    """Which answer model a searcher read with, as a result records it: the file given, the pair's
+    fit in the large reader's folder, the QA head's own, or the shipped one."""
+    from bertsearch.search.confidence import MODEL_FILE, PAIR_MODEL_FILE
+
     if answer_model:
         return shown(answer_model)
-    if large_reader and (Path(large_reader) / "answer_model.json").is_file():
-        return shown(Path(large_reader) / "answer_model.json")
+    if large_reader and (Path(large_reader) / PAIR_MODEL_FILE).is_file():
+        return shown(Path(large_reader) / PAIR_MODEL_FILE)
+    if qa_model and (Path(qa_model) / MODEL_FILE.name).is_file():
+        return shown(Path(qa_model) / MODEL_FILE.name)
     return "shipped"
 
 

@@ -20,7 +20,6 @@ Run: ``python benchmarks/ask.py [--qa-model PATH] [--precision int8] [--large-re
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -37,7 +36,7 @@ def main(args: Any) -> dict[str, Any]:
     paragraphs, questions = c.load_squad(c.squad_v1_dev(args.squad_dir), max_paragraphs=30 if args.smoke else None)
     settings, built = c.squad_index(args, paragraphs, precision=args.precision)
     qa_path, qa_note = c.qa_model_for_speed(args)
-    large = args.large_reader or os.environ.get("BERTSEARCH_LARGE_READER") or None  # both paths read the same
+    large = args.large_reader or settings.large_reader  # or BERTSEARCH_LARGE_READER's: both paths read it
     n = args.questions or (5 if args.smoke else 50)
     rng = np.random.default_rng(0)
     qs = [questions[i].question for i in rng.choice(len(questions), size=min(n, len(questions)), replace=False)]
@@ -64,7 +63,7 @@ def main(args: Any) -> dict[str, Any]:
                     "chunk_overlap": built["chunk_overlap"]},
         "qa_model": {"path": qa_path or "shipped default", "note": qa_note, **reader_facts},
         "large_reader": c.shown(large) if large else None,
-        "answer_model": c.fit_source(None, large),
+        "answer_model": c.fit_source(None, large, qa_path),
         "corpus": {"documents": built["documents"], "chunks": built["chunks"],
                    "source": "SQuAD v1.1 dev paragraphs, one document each"},
         "questions": len(qs),
@@ -88,7 +87,7 @@ def _library_latency(index_dir: str, qa_path: str | None, qs: list[str],
     library: dict[str, Any] = {}
     answered: dict[str, int] = {}
     with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision,
-                  large_reader=large_reader) as searcher:
+                  large_reader=large_reader, rereads=settings.large_reader_rereads) as searcher:
         searcher.load_models()
         for p in PASSAGES:
             results: list[Any] = []

@@ -148,11 +148,13 @@ def plot(sets: dict[str, Any], threshold: float, output: Path) -> Path:
 
 def main(args: Any) -> dict[str, Any]:
     from bertsearch.indexer.common.settings import Settings
-    from bertsearch.search.confidence import answer_model, answer_model_of, load_answer_model
+    from bertsearch.search.confidence import answer_model_of, load_answer_model, pair_answer_model_of
 
-    args.large_reader = args.large_reader or Settings().large_reader  # the option's, or BERTSEARCH_LARGE_READER's
+    settings = Settings()
+    args.large_reader = args.large_reader or settings.large_reader  # the option's, or BERTSEARCH_LARGE_READER's
     model = (load_answer_model(args.answer_model) if args.answer_model
-             else answer_model_of(args.large_reader) if args.large_reader else answer_model())
+             else (pair_answer_model_of(args.large_reader) if args.large_reader else None)
+             or answer_model_of(settings.qa_model_path))
     sets = {}
     for name in args.sets.split(","):
         try:
@@ -163,7 +165,7 @@ def main(args: Any) -> dict[str, Any]:
     if measured and not args.smoke:
         plot(measured, model.threshold, args.plot)
     return {"what": "the top answer's confidence against its being right, on questions no fit has seen",
-            "answer_model": c.fit_source(args.answer_model, args.large_reader),
+            "answer_model": c.fit_source(args.answer_model, args.large_reader, settings.qa_model_path),
             "large_reader": c.shown(args.large_reader) if args.large_reader else None, "threshold": model.threshold,
             "ece_goal": 0.05, "sets": sets}
 

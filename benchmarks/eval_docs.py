@@ -128,7 +128,7 @@ def main(args: Any) -> dict[str, Any]:
                 "asked with Searcher.ask at the default settings",
         "set": args.set,
         "documents": info["documents"], "chunks": info["chunks"], "questions": len(questions),
-        "threshold": threshold, "answer_model": c.fit_source(args.answer_model, large),
+        "threshold": threshold, "answer_model": c.fit_source(args.answer_model, large, settings.qa_model_path),
         "definitions": not args.no_definitions, "qa_model": qa_model,
         "large_reader": c.shown(large) if large else None,
         "encoder": info["model_id"], "chunk_header": info["chunk_header"],

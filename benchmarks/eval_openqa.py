@@ -51,7 +51,7 @@ def main(args: Any) -> dict[str, Any]:
     from_gold_paragraph = 0
     large = args.large_reader or settings.large_reader  # the option's, or BERTSEARCH_LARGE_READER's
     with Searcher(Index.open(settings), qa_model_path=qa_path, precision=settings.precision,
-                  large_reader=large) as searcher:
+                  large_reader=large, rereads=settings.large_reader_rereads) as searcher:
         searcher.load_models()
         threshold = searcher.threshold if args.threshold is None else args.threshold
         began = time.perf_counter()
@@ -74,7 +74,7 @@ def main(args: Any) -> dict[str, Any]:
         first = getattr(reader, "first", reader)  # a pair: its first head's windows
         reader_facts = {"precision": reader.precision, "max_seq_len": first.max_seq_len, "stride": first.stride,
                         "max_answer_len": first.max_answer_len, "large_reader": c.shown(large) if large else None,
-                        "answer_model": c.fit_source(None, large)}
+                        "answer_model": c.fit_source(None, large, qa_path)}
     gold = {q.qid: list(q.answers) for q in questions}
     scores = squad_scores(gold, predictions)
     always = squad_scores(gold, best_text)

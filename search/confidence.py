@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from bertsearch.search.types import Hit
 
 __all__ = [
-    "MODEL_FILE", "AnswerModel", "answer_model", "answer_model_of", "confidence", "confidence_features", "default_threshold",
-    "definition_confidence", "definition_features", "load_answer_model", "probability", "reader_features",
+    "MODEL_FILE", "PAIR_MODEL_FILE", "AnswerModel", "answer_model", "answer_model_of", "confidence", "confidence_features", "default_threshold",
+    "definition_confidence", "definition_features", "load_answer_model", "pair_answer_model_of", "probability", "reader_features",
 ]
 
 MODEL_FILE = Path(__file__).resolve().parent / "answer_model.json"
@@ -90,6 +90,24 @@ def answer_model_of(qa_model: str | Path | None) -> AnswerModel:
         return load_answer_model(own)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"the answer model beside the QA model is unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+#: The confidence fit made for a large reader read beside the shipped head
+#: (:mod:`bertsearch.search.reader_pair`), kept in the large reader's folder: a file of its own, so
+#: that the large head read alone never takes it for its own fit.
+PAIR_MODEL_FILE = "pair_answer_model.json"
+
+
+def pair_answer_model_of(large_reader: str | Path) -> AnswerModel | None:
+    """The fit made for the pair whose large head is in the folder ``large_reader`` (its
+    :data:`PAIR_MODEL_FILE`); ``None`` when it has none."""
+    own = Path(large_reader) / PAIR_MODEL_FILE
+    if not own.is_file():
+        return None
+    try:
+        return load_answer_model(own)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the large reader's answer model is unreadable ({type(exc).__name__}: {exc})") from exc
 
 
 def default_threshold() -> float:

@@ -11,8 +11,8 @@ one that lists none is left out); a passage the second head did not reread keeps
 
 The weight 0.75 was chosen on held-out written pairs with both heads reading every question's
 context (``benchmarks/combine_readers.py``), never on a dev or report set. The answers' confidence
-needs a fit made on this pair's scores (``answer_model.json`` in the second head's folder, fitted
-by ``bertsearch.search.training.calibrate`` with ``BERTSEARCH_LARGE_READER`` set).
+needs a fit made on this pair's scores (``pair_answer_model.json`` in the second head's folder,
+fitted by ``bertsearch.search.training.calibrate`` with ``BERTSEARCH_LARGE_READER`` set).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ REREADS = 3
 
 class ReaderPair:
     """Two readers combined span by span (see the module docstring): :meth:`read` and
-    :meth:`read_pairs` as a :class:`Reader` has them (its other attributes are the heads').
+    :meth:`read_pairs` as a :class:`Reader` has them; the heads' windows and models are on
+    :attr:`first` and :attr:`second`.
 
     Args:
         first: Reads every passage (the shipped head).
@@ -54,8 +55,9 @@ class ReaderPair:
 
     @property
     def model_path(self) -> Path | None:
-        """The second head's folder: its ``answer_model.json`` is the pair's confidence fit."""
-        return self.second.model_path
+        """The first head's folder (the head that reads every passage); the pair's confidence fit is
+        in the second's (:data:`~bertsearch.search.confidence.PAIR_MODEL_FILE`)."""
+        return self.first.model_path
 
     @property
     def precision(self) -> str:

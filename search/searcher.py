@@ -24,8 +24,8 @@ from bertsearch.indexer.common.settings import Settings
 from bertsearch.indexer.filters import Where, parse_where
 from bertsearch.indexer.records import DocumentRecord
 from bertsearch.search.answers import assemble, why_none
-from bertsearch.search.confidence import MODEL_FILE, AnswerModel, answer_model_of
-from bertsearch.search.qa_head import qa_model_for
+from bertsearch.search.confidence import PAIR_MODEL_FILE, AnswerModel, answer_model_of, pair_answer_model_of
+from bertsearch.search.qa_head import default_qa_model_path, qa_model_for
 from bertsearch.search.limits import (
     InputType,
     check_count,
@@ -73,8 +73,8 @@ class Searcher:
         answer_model: The fitted answer model: the hybrid fusion weight, the answers' confidence
             and the default threshold (:mod:`bertsearch.search.confidence`); ``None`` means the
             fit shipped for the QA head that reads (:func:`bertsearch.search.confidence.answer_model_of`;
-            with ``large_reader``, the fit in that folder, made for the pair, or the QA head's with a
-            warning when it has none), read now.
+            with ``large_reader``, the pair's fit in that folder, ``pair_answer_model.json``, or the QA
+            head's with a warning when it has none), read now.
         large_reader: Folder of a second, larger QA head that rereads the ``rereads`` most
             promising passages of a question (:class:`bertsearch.search.reader_pair.ReaderPair`);
             ``None``: the QA head reads alone. Ignored when ``reader`` is given.
@@ -102,15 +102,17 @@ class Searcher:
         large_reader = large_reader if reader is None else None
         if rereads < 1:
             raise ConfigError("rereads (BERTSEARCH_LARGE_READER_REREADS) must be at least 1")
-        if reader is not None and reader.model_path is not None:
-            fitted_for: str | Path | None = reader.model_path
-        elif large_reader is not None and (Path(large_reader) / MODEL_FILE.name).is_file():
-            fitted_for = large_reader  # the fit made for the pair
-        else:
-            if large_reader is not None and answer_model is None:
-                log.warning("the large reader's folder holds no confidence fit (%s): the QA head's is used, "
-                            "fitted to that head's scores alone", MODEL_FILE.name)
-            fitted_for = qa_model_path
+        fitted_for = reader.model_path if reader is not None and reader.model_path is not None else qa_model_path
+        second = getattr(reader, "second", None)  # a pair handed in brings its large head's folder
+        pair_folder = large_reader if reader is None else second.model_path if second is not None else None
+        if answer_model is None and pair_folder is not None:
+            answer_model = pair_answer_model_of(pair_folder)
+            if answer_model is None:
+                log.warning("the large reader's folder holds no confidence fit for the pair (%s): the QA head's "
+                            "is used, fitted to that head's scores alone", PAIR_MODEL_FILE)
+            elif fitted_for is not None and Path(fitted_for).resolve() != default_qa_model_path().resolve():
+                log.warning("the large reader's confidence fit was made with the shipped QA head reading first, "
+                            "not the one given")
         self.answer_model = answer_model_of(fitted_for) if answer_model is None else answer_model
         self.threshold = self.answer_model.threshold if threshold is None else threshold
         self._reader = reader

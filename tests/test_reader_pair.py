@@ -150,7 +150,7 @@ def test_the_searcher_reads_with_the_pair_and_its_own_confidence_fit(
     shutil.copytree(other_qa_path, large)
     fit = json.loads((Path(__file__).resolve().parents[1] / "search" / "answer_model.json").read_text())
     fit["threshold"] = 0.0123  # the pair's own fit, told apart from the shipped one
-    (large / "answer_model.json").write_text(json.dumps(fit))
+    (large / "pair_answer_model.json").write_text(json.dumps(fit))
     settings = sample_index.model_copy(update={"qa_model_path": tiny_qa_path, "large_reader": str(large),
                                                "large_reader_rereads": 2, "precision": "fp32"})
     with Searcher.open(settings) as searcher:
@@ -164,6 +164,15 @@ def test_the_searcher_reads_with_the_pair_and_its_own_confidence_fit(
             assert searcher.document(answer.document_id).text[answer.start:answer.end] == answer.text
     with Searcher.open(sample_index.model_copy(update={"qa_model_path": tiny_qa_path})) as alone:
         assert alone.threshold != 0.0123 and isinstance(alone.reader, Reader)
+    # The large head read alone never takes the pair's fit for its own.
+    with Searcher.open(sample_index.model_copy(update={"qa_model_path": str(large)})) as large_alone:
+        assert large_alone.threshold != 0.0123
+    # A pair handed in brings its large head's fit.
+    from bertsearch.indexer.index import Index
+
+    pair = ReaderPair(Reader(tiny_qa_path, precision="fp32"), Reader(str(large), precision="fp32"))
+    with Searcher(Index.open(sample_index), pair) as handed:
+        assert handed.threshold == 0.0123 and handed.reader is pair
 
 
 def test_a_reread_count_out_of_range_is_a_settings_error() -> None:
@@ -182,6 +191,21 @@ def test_a_large_reader_without_its_own_fit_reads_with_the_qa_heads_and_says_so(
     with caplog.at_level("WARNING"), Searcher.open(settings) as searcher:
         assert searcher.answer_model == answer_model()
     assert "holds no confidence fit" in caplog.text
+
+
+def test_the_pairs_fit_with_another_first_head_is_used_with_a_warning(
+    sample_index: Settings, tiny_qa_path: str, other_qa_path: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    large = tmp_path / "large"
+    shutil.copytree(other_qa_path, large)
+    shutil.copy(Path(__file__).resolve().parents[1] / "search" / "answer_model.json", large / "pair_answer_model.json")
+    with caplog.at_level("WARNING"), Searcher.open(sample_index.model_copy(update={"large_reader": str(large)})):
+        pass
+    assert "reading first" not in caplog.text  # the shipped head reads first: the fit's own setting
+    settings = sample_index.model_copy(update={"qa_model_path": tiny_qa_path, "large_reader": str(large)})
+    with caplog.at_level("WARNING"), Searcher.open(settings):
+        pass
+    assert "made with the shipped QA head reading first" in caplog.text
 
 
 def test_a_searcher_refuses_no_rereads(sample_index: Settings, other_qa_path: str) -> None:

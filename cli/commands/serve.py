@@ -37,7 +37,8 @@ from bertsearch.indexer.common.settings import LOOPBACK_NAMES
               help="Server processes on this index, each with its own models and snapshot (uses N times the memory).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Server log level.")
-def serve(index_dir, db_url, qa_model_path: str | None, large_reader: str | None, host: str, port: int, api_keys_file: str | None,
+def serve(index_dir, db_url, qa_model_path: str | None, large_reader: str | None, host: str, port: int,
+          api_keys_file: str | None,
           allowed_hosts: tuple[str, ...], cors_origins: tuple[str, ...], max_body_bytes: int | None,
           insecure_no_auth: bool, workers: int, log_level: str) -> None:
     """Serve the HTTP API (POST /search, POST /ask; OpenAPI docs at /docs).

@@ -436,6 +436,19 @@ def _cross_checked(rows: list[dict[str, Any]], keep: float, answers: int,
             "cross_checked_right_top": checked["right_top"]}
 
 
+def _reader_read() -> dict[str, Any]:
+    """What read the answers when a large reader was set (``BERTSEARCH_LARGE_READER``): the fit is
+    the pair's, to be kept as ``pair_answer_model.json`` in its folder."""
+    from bertsearch.indexer.common.settings import Settings
+    from bertsearch.search.reader_pair import SECOND_WEIGHT
+
+    settings = Settings()
+    if settings.large_reader is None:
+        return {}
+    return {"large_reader": {"folder": Path(settings.large_reader).name, "rereads": settings.large_reader_rereads,
+                             "weight": SECOND_WEIGHT}}
+
+
 def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list[dict[str, Any]], data: str,
            began: float) -> dict[str, Any]:
     from bertsearch.search.confidence import MODEL_FILE
@@ -455,6 +468,7 @@ def _write(args: Any, argv: list[str] | None, fusion: dict[str, Any], rows: list
             **_cross_checked(fitted_rows, args.keep, args.fit_answers, features),
             "features": list(features),
             "seconds": round(time.time() - began, 1),
+            **_reader_read(),
         },
         "definitions": model.get("definitions", {}),  # fitted apart (fit_definitions)
     }
