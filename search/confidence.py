@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from bertsearch.search.types import Hit
 
 __all__ = [
-    "MODEL_FILE", "PAIR_MODEL_FILE", "AnswerModel", "answer_model", "answer_model_of", "confidence", "confidence_features", "default_threshold",
-    "definition_confidence", "definition_features", "load_answer_model", "pair_answer_model_of", "probability", "reader_features",
+    "MODEL_FILE", "PAIR_MODEL_FILE", "AnswerModel", "answer_model", "answer_model_of", "confidence",
+    "confidence_features", "default_threshold", "definition_confidence", "definition_features", "load_answer_model",
+    "pair_answer_model_of", "probability", "reader_features",
 ]
 
 MODEL_FILE = Path(__file__).resolve().parent / "answer_model.json"
