@@ -3,9 +3,10 @@
 Each question is read against its own context, as ``bertsearch eval-qa`` reads it (the same
 ``Reader``, batch size and ``read_examples``), by the small head (``--small``, default the
 shipped one) and by the large one (``--large``). Each keeps its n-best spans and its no-answer
-score. For each weight ``w`` of ``--weights`` a span's combined score is
-``w * P_large(span) + (1 - w) * P_small(span)`` (a span a head does not list counts 0 for it), and
-the null's the same; the prediction is the best combined span, or nothing where the data holds
+score. For each weight ``w`` of ``--weights`` they are combined as ``--large-reader`` combines them
+(:func:`bertsearch.search.reader_pair.combine`: a span's score is
+``w * P_large(span) + (1 - w) * P_small(span)``, a span a head does not list counting 0 for it, and
+the null's the same); the prediction is the best combined span, or nothing where the data holds
 unanswerable questions and the combined null beats it (eval-qa's rule at threshold 0). Weight 0 is
 the small head's eval-qa score and weight 1 the large head's, so every row compares in one run.
 
@@ -18,7 +19,6 @@ Run: ``python benchmarks/combine_readers.py --large FOLDER --data FILE [--limit 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -28,20 +28,20 @@ import _common as c
 def main(args: Any) -> dict[str, Any]:
     from bertsearch.indexer.common.settings import Settings
     from bertsearch.search.reader import Reader
+    from bertsearch.search.reader_pair import combine
+    from bertsearch.search.training.evaluate import best_span, predictions_at, read_examples
     from bertsearch.search.training.metrics import squad_scores
-    from bertsearch.search.training.evaluate import read_examples
     from bertsearch.search.training.squad import load_squad
 
     settings = Settings()  # BERTSEARCH_CACHE_DIR (a named encoder's folder) and BERTSEARCH_NATIVE_BF16, as eval-qa reads them
     examples = load_squad(args.data, limit=args.limit or (12 if args.smoke else 1000))
     weights = args.weights
-    read: dict[str, dict[str, tuple[list[tuple[int, int, float]], float]]] = {}
+    read: dict[str, dict[str, Any]] = {}
     readers: dict[str, Any] = {}
     for name, folder in (("small", args.small), ("large", args.large)):
         reader = Reader(folder, precision=args.precision, batch_size=32, cache_dir=settings.cache_dir)
         began = time.perf_counter()
-        read[name] = {example.id: ([(s.start, s.end, s.score) for s in result.spans], result.null_score)
-                      for example, result in read_examples(reader, examples)}
+        read[name] = {example.id: result for example, result in read_examples(reader, examples)}
         readers[name] = {"model": str(folder) if folder else "shipped", "precision": reader.precision,
                          "seconds": round(time.perf_counter() - began, 1)}
     gold = {e.id: [a.text for a in e.answers] for e in examples}
@@ -49,7 +49,8 @@ def main(args: Any) -> dict[str, Any]:
     abstain = any(e.is_impossible for e in examples)
     rows = []
     for w in weights:
-        predictions = {q: _combined(read["small"][q], read["large"][q], w, contexts[q], abstain) for q in gold}
+        spans = {q: best_span(contexts[q], combine(read["small"][q], read["large"][q], w)) for q in gold}
+        predictions = predictions_at(spans, abstain, 0.0)
         scores = squad_scores(gold, predictions)
         rows.append({"large_weight": w, **{k: round(v, 2) for k, v in scores.items()
                                             if k in ("exact", "f1", "HasAns_f1", "NoAns_f1", "abstain_rate")}})
@@ -61,24 +62,6 @@ def main(args: Any) -> dict[str, Any]:
         "by_weight": rows,
         "x_large_seconds": round(readers["large"]["seconds"] / max(readers["small"]["seconds"], 1e-9), 2),
     }
-
-
-def _combined(small: tuple[list[tuple[int, int, float]], float], large: tuple[list[tuple[int, int, float]], float],
-              w: float, context: str, abstain: bool) -> str:
-    """The best span by ``w * P_large + (1 - w) * P_small`` ("" when the combined null wins and abstaining).
-    A head of weight 0 counts not at all, so weights 0 and 1 are each head's eval-qa prediction."""
-    combined: dict[tuple[int, int], float] = {}
-    null = 0.0
-    for (spans, null_score), weight in ((small, 1.0 - w), (large, w)):
-        if weight == 0.0:
-            continue
-        null += weight * math.exp(null_score)
-        for start, end, score in spans:
-            combined[(start, end)] = combined.get((start, end), 0.0) + weight * math.exp(score)
-    if not combined:
-        return ""
-    best = max(combined, key=combined.__getitem__)
-    return "" if abstain and null > combined[best] else context[best[0] : best[1]]
 
 
 def _weights(text: str) -> list[float]:

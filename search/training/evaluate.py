@@ -29,14 +29,16 @@ def best_spans(
 
     ``show_progress`` shows a tqdm bar of the questions read.
     """
-    out: dict[str, tuple[str, float]] = {}
-    for ex, res in read_examples(reader, examples, chunk, show_progress):
-        if res.spans:
-            best = res.spans[0]
-            out[ex.id] = (ex.context[best.start : best.end], res.null_score - best.score)
-        else:
-            out[ex.id] = ("", float("inf"))
-    return out
+    return {ex.id: best_span(ex.context, res) for ex, res in read_examples(reader, examples, chunk, show_progress)}
+
+
+def best_span(context: str, result: Any) -> tuple[str, float]:
+    """One read result's best span text and ``log P(null) - log P(best span)`` (``""`` and infinity
+    when it has no span)."""
+    if not result.spans:
+        return "", float("inf")
+    best = result.spans[0]
+    return context[best.start : best.end], result.null_score - best.score
 
 
 def read_examples(
