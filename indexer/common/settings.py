@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     large_reader: str | None = Field(
         default=None,
         description="A second, larger QA model folder (e.g. models/large-reader) that rereads the passages the QA "
-                    "model finds most promising; answers combine both (more right answers, slower). Default: none.",
+                    "model finds most promising; answers combine both heads (slower; see the README's \"A larger reader\" "
+                    "for what it scores). Default: none.",
     )
     large_reader_rereads: int = Field(default=3, ge=1, le=100,
                                       description="Passages of a question the large reader rereads.")
